@@ -1,0 +1,150 @@
+/*
+ * towerrt.h - the one public header of towerrt, a CPU runtime for two-tower
+ * pre-ranking models (IntTower: Light-SE + FE-Block MaxSim scoring).
+ *
+ * Handles are opaque. Every function returns a towerrt_status; the message
+ * that says what went wrong (names and numbers) is kept per session
+ * (towerrt_session_error) and per calling thread (towerrt_last_error).
+ *
+ * Thread safety: a towerrt_model and a towerrt_items are immutable after
+ * load and may be shared by any number of threads. A towerrt_session is
+ * owned by one thread at a time; create one per caller thread. Scoring
+ * allocates no memory: the session's arena is planned at creation.
+ */
+#ifndef TOWERRT_H
+#define TOWERRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TOWERRT_VERSION_MAJOR 0
+#define TOWERRT_VERSION_MINOR 1
+#define TOWERRT_VERSION_PATCH 0
+#define TOWERRT_VERSION \
+  ((TOWERRT_VERSION_MAJOR * 10000) + (TOWERRT_VERSION_MINOR * 100) + TOWERRT_VERSION_PATCH)
+
+#if defined(_WIN32)
+#define TOWERRT_API
+#else
+#define TOWERRT_API __attribute__((visibility("default")))
+#endif
+
+/* Returns TOWERRT_VERSION of the library actually linked. */
+TOWERRT_API int towerrt_version(void);
+TOWERRT_API const char *towerrt_version_string(void);
+
+typedef enum towerrt_status {
+  TOWERRT_OK = 0,
+  TOWERRT_ERR_INVALID_ARGUMENT = 1, /* null pointer, bad option value */
+  TOWERRT_ERR_IO = 2,               /* open/stat/mmap/write failed */
+  TOWERRT_ERR_TRUNCATED = 3,        /* file shorter than what it declares */
+  TOWERRT_ERR_BAD_MAGIC = 4,        /* not a towerrt file of that kind */
+  TOWERRT_ERR_VERSION = 5,          /* format version not supported */
+  TOWERRT_ERR_CHECKSUM = 6,         /* a CRC does not match: corrupt bytes */
+  TOWERRT_ERR_FORMAT = 7,           /* malformed structure: offsets, counts, graph */
+  TOWERRT_ERR_SHAPE = 8,            /* tensor or input shape mismatch */
+  TOWERRT_ERR_NONFINITE = 9,        /* NaN or Inf in weights or inputs */
+  TOWERRT_ERR_UNSUPPORTED = 10,     /* dtype, op or feature not supported */
+  TOWERRT_ERR_ID_OUT_OF_RANGE = 11, /* feature id beyond its vocabulary */
+  TOWERRT_ERR_UNKNOWN_ITEM = 12,    /* candidate id not in the item store */
+  TOWERRT_ERR_EMPTY_REQUEST = 13,   /* k = 0 */
+  TOWERRT_ERR_LIMIT = 14,           /* k or another size above the planned maximum */
+  TOWERRT_ERR_MISMATCH = 15,        /* item store built for another model */
+  TOWERRT_ERR_NO_MEMORY = 16,
+  TOWERRT_ERR_NO_ITEMS = 17,        /* scoring by id on a session without an item store */
+  TOWERRT_STATUS_COUNT_ = 18
+} towerrt_status;
+
+/* Short stable name of a status ("TOWERRT_ERR_SHAPE"). */
+TOWERRT_API const char *towerrt_status_name(towerrt_status s);
+/* Message of the last failing call on this thread ("" if none). */
+TOWERRT_API const char *towerrt_last_error(void);
+
+typedef struct towerrt_model towerrt_model;
+typedef struct towerrt_items towerrt_items;
+typedef struct towerrt_session towerrt_session;
+
+/* Options. Always initialise with towerrt_options_init, then change fields:
+ * struct_size lets later versions add fields without breaking callers. */
+typedef struct towerrt_options {
+  uint32_t struct_size;
+  /* Load time. */
+  uint32_t verify_checksums; /* 1 (default): check every section CRC */
+  const char *isa;           /* NULL or "auto": best for this CPU; or "scalar".
+                                The environment variable TOWERRT_ISA overrides. */
+  /* Session time. */
+  uint32_t max_k;          /* planned maximum candidates per request (default 100000) */
+  uint32_t fe_layer_mask;  /* 0: the user FE layers the model was trained with;
+                              else bit i = score with user FE layer i (an
+                              approximation, see docs/fe-modes.md) */
+  uint32_t output_logits;  /* 1: return the raw score before the prediction layer */
+  uint32_t allow_foreign_items; /* 1: accept an item store whose fingerprint differs */
+} towerrt_options;
+
+TOWERRT_API void towerrt_options_init(towerrt_options *opts);
+
+/* One side's features for n rows, in the model's field order (docs/format.md):
+ * ids: n x towerrt_model_id_slots(side) int64 (multi-id fields padded with 0);
+ * dense: n x towerrt_model_dense_width(side) floats (NULL if width is 0). */
+typedef struct towerrt_features {
+  const int64_t *ids;
+  size_t n_ids;   /* total ids given: n x id slots */
+  const float *dense;
+  size_t n_dense; /* total floats given: n x dense width */
+} towerrt_features;
+
+typedef enum towerrt_side { TOWERRT_USER = 0, TOWERRT_ITEM = 1 } towerrt_side;
+
+/* ---- model ------------------------------------------------------------- */
+TOWERRT_API towerrt_status towerrt_model_load(const char *path, const towerrt_options *opts,
+                                              towerrt_model **out);
+TOWERRT_API void towerrt_model_free(towerrt_model *model);
+TOWERRT_API size_t towerrt_model_id_slots(const towerrt_model *model, towerrt_side side);
+TOWERRT_API size_t towerrt_model_dense_width(const towerrt_model *model, towerrt_side side);
+/* Bit mask of the user FE layers the model was trained with. */
+TOWERRT_API uint32_t towerrt_model_fe_layer_mask(const towerrt_model *model);
+/* Name of the kernel set chosen at load ("scalar", "avx2", ...). */
+TOWERRT_API const char *towerrt_model_isa(const towerrt_model *model);
+/* Human-readable description: metadata, fields, tensors, compiled plan.
+ * Writes at most cap bytes (NUL-terminated); returns the full length. */
+TOWERRT_API size_t towerrt_model_describe(const towerrt_model *model, char *buf, size_t cap);
+
+/* ---- item store -------------------------------------------------------- */
+/* Runs the item tower over n items (features in model order) and writes a
+ * .twi file with their FE heads, keyed by item_ids (unique). */
+TOWERRT_API towerrt_status towerrt_items_build(const towerrt_model *model,
+                                               const towerrt_features *items,
+                                               const uint64_t *item_ids, size_t n,
+                                               const char *path);
+TOWERRT_API towerrt_status towerrt_items_load(const char *path, const towerrt_options *opts,
+                                              towerrt_items **out);
+TOWERRT_API void towerrt_items_free(towerrt_items *items);
+TOWERRT_API size_t towerrt_items_count(const towerrt_items *items);
+
+/* ---- sessions and scoring ----------------------------------------------- */
+/* items may be NULL (then only towerrt_score_features works). */
+TOWERRT_API towerrt_status towerrt_session_create(const towerrt_model *model,
+                                                  const towerrt_items *items,
+                                                  const towerrt_options *opts,
+                                                  towerrt_session **out);
+TOWERRT_API void towerrt_session_free(towerrt_session *session);
+/* Message of the last failing call on this session ("" if none). */
+TOWERRT_API const char *towerrt_session_error(const towerrt_session *session);
+
+/* Scores k candidates given by item-store id for one user; scores[k]. */
+TOWERRT_API towerrt_status towerrt_score(towerrt_session *session, const towerrt_features *user,
+                                         const uint64_t *item_ids, size_t k, float *scores);
+/* Scores k candidates given by their features (item tower run online). */
+TOWERRT_API towerrt_status towerrt_score_features(towerrt_session *session,
+                                                  const towerrt_features *user,
+                                                  const towerrt_features *items, size_t k,
+                                                  float *scores);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TOWERRT_H */

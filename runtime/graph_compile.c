@@ -1,0 +1,372 @@
+/* Graph compiler: checks that the GRAPH section is the IntTower pattern
+ * (docs/format.md), binds tensors, folds BatchNorm into the Linear before
+ * it, and fuses bias + ReLU, giving each tower a list of dense layers. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "status.h"
+
+#define NODE_RECORD 64u
+#define MAX_NODES 512u
+#define MAX_VALUES 1024
+
+enum { V_NONE = 0, V_EMBED, V_LIGHTSE, V_X, V_USER_FE, V_ITEM_FE, V_SCORE, V_PRED };
+
+typedef struct node {
+  uint32_t op, side, flags;
+  int32_t layer, in[2], out, t[6];
+  float eps;
+  int32_t attr[2];
+} node;
+
+typedef struct value_info {
+  int kind;
+  uint32_t side, layer; /* V_X: it is the input of layer `layer`; V_USER_FE: its layer */
+} value_info;
+
+typedef struct compile_state {
+  towerrt_model *m;
+  value_info values[MAX_VALUES];
+  int have_embed[2], have_lightse[2], have_concat[2], have_predict;
+  int32_t x_value[2][TRT_MAX_LAYERS + 1];
+  int32_t item_fe_input;
+  uint32_t maxsim_mask;
+  /* BN tensors of each layer, folded once the graph is known good. */
+  int32_t bn[2][TRT_MAX_LAYERS][4];
+  float bn_eps[2][TRT_MAX_LAYERS];
+  int32_t linear_w[2][TRT_MAX_LAYERS], linear_b[2][TRT_MAX_LAYERS];
+  int32_t fe_w[2][TRT_MAX_LAYERS], fe_b[2][TRT_MAX_LAYERS];
+} compile_state;
+
+static void read_node(const unsigned char *r, node *n) {
+  n->op = trt_rd32(r);
+  n->side = trt_rd32(r + 4);
+  n->layer = (int32_t)trt_rd32(r + 8);
+  n->flags = trt_rd32(r + 12);
+  n->in[0] = (int32_t)trt_rd32(r + 16);
+  n->in[1] = (int32_t)trt_rd32(r + 20);
+  n->out = (int32_t)trt_rd32(r + 24);
+  for (int i = 0; i < 6; i++) n->t[i] = (int32_t)trt_rd32(r + 28 + 4 * i);
+  uint32_t eps_bits = trt_rd32(r + 52);
+  memcpy(&n->eps, &eps_bits, 4);
+  n->attr[0] = (int32_t)trt_rd32(r + 56);
+  n->attr[1] = (int32_t)trt_rd32(r + 60);
+}
+
+/* The f32 tensor at index `ti` with shape (d0) or (d0, d1); d1 = 0 for 1-D. */
+static towerrt_status want_tensor(const towerrt_model *m, uint32_t ni, int32_t ti, const char *role,
+                                  uint32_t d0, uint32_t d1) {
+  if (ti < 0 || (uint32_t)ti >= m->n_tensors)
+    return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: %s tensor index %d out of range (%u tensors)", ni, role, ti, m->n_tensors);
+  const trt_tensor *t = &m->tensors[ti];
+  if (t->dtype != TRT_DTYPE_F32)
+    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "tensor '%s' (%s): dtype %u, this build runs f32 weights", t->name, role, t->dtype);
+  int ok = d1 ? (t->ndim == 2 && t->dims[0] == d0 && t->dims[1] == d1)
+              : (t->count == d0 && t->ndim <= 1);
+  if (!ok)
+    return trt_fail(TOWERRT_ERR_SHAPE, "tensor '%s' (%s): shape (%u, %u) with %u dims, expected (%u%s%u)", t->name, role,
+                    t->dims[0], t->dims[1], t->ndim, d0, d1 ? ", " : "", d1 ? d1 : 0);
+  return TOWERRT_OK;
+}
+
+static towerrt_status want_input(compile_state *cs, uint32_t ni, int32_t v, int kind, uint32_t side, const char *what) {
+  if (v < 0 || v >= MAX_VALUES || cs->values[v].kind != kind || cs->values[v].side != side)
+    return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: input value %d is not the %s %s", ni, v, trt_side_name(side), what);
+  return TOWERRT_OK;
+}
+
+static towerrt_status define(compile_state *cs, uint32_t ni, int32_t v, int kind, uint32_t side, uint32_t layer) {
+  if (v < 0 || v >= MAX_VALUES) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: output value id %d out of range 0..%d", ni, v, MAX_VALUES - 1);
+  if (cs->values[v].kind != V_NONE) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: value %d is defined twice", ni, v);
+  cs->values[v] = (value_info){kind, side, layer};
+  return TOWERRT_OK;
+}
+
+static uint32_t current_width(const trt_tower *t) {
+  return t->n_layers ? t->layers[t->n_layers - 1].out : t->input_width;
+}
+
+static towerrt_status node_lightse(compile_state *cs, uint32_t ni, const node *n) {
+  trt_tower *t = n->side ? &cs->m->item : &cs->m->user;
+  towerrt_status st = want_input(cs, ni, n->in[0], V_EMBED, n->side, "EMBED output");
+  if (st) return st;
+  if ((uint32_t)n->attr[0] != t->n_id_fields || (uint32_t)n->attr[1] != t->emb_dim)
+    return trt_fail(TOWERRT_ERR_SHAPE, "%s LIGHTSE: attrs (%d fields, %d dims) but the %s side has %u id fields of %u dims",
+                    trt_side_name(n->side), n->attr[0], n->attr[1], trt_side_name(n->side), t->n_id_fields, t->emb_dim);
+  if ((st = want_tensor(cs->m, ni, n->t[0], "Light-SE weight", t->n_id_fields, t->n_id_fields))) return st;
+  if (n->t[1] >= 0 && (st = want_tensor(cs->m, ni, n->t[1], "Light-SE bias", t->n_id_fields, 0))) return st;
+  t->lightse_w = cs->m->tensors[n->t[0]].data;
+  t->lightse_b = n->t[1] >= 0 ? cs->m->tensors[n->t[1]].data : NULL;
+  cs->have_lightse[n->side] = 1;
+  return define(cs, ni, n->out, V_LIGHTSE, n->side, 0);
+}
+
+static towerrt_status node_concat(compile_state *cs, uint32_t ni, const node *n) {
+  trt_tower *t = n->side ? &cs->m->item : &cs->m->user;
+  towerrt_status st = want_input(cs, ni, n->in[0], V_LIGHTSE, n->side, "LIGHTSE output");
+  if (st) return st;
+  if ((uint32_t)n->attr[0] != t->input_width)
+    return trt_fail(TOWERRT_ERR_SHAPE, "%s CONCAT_DENSE: width %d, fields give %u", trt_side_name(n->side), n->attr[0], t->input_width);
+  cs->have_concat[n->side] = 1;
+  cs->x_value[n->side][0] = n->out;
+  return define(cs, ni, n->out, V_X, n->side, 0);
+}
+
+static towerrt_status node_linear(compile_state *cs, uint32_t ni, const node *n) {
+  trt_tower *t = n->side ? &cs->m->item : &cs->m->user;
+  uint32_t L = t->n_layers;
+  if (n->layer != (int32_t)L || L >= TRT_MAX_LAYERS)
+    return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR node %u: layer %d, expected %u (at most %u layers)", trt_side_name(n->side), ni, n->layer, L, TRT_MAX_LAYERS);
+  towerrt_status st = want_input(cs, ni, n->in[0], V_X, n->side, "tower activation");
+  if (st) return st;
+  if (n->in[0] != cs->x_value[n->side][L])
+    return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR layer %u: input value %d is not the output of layer %u", trt_side_name(n->side), L, n->in[0], L);
+  uint32_t in = current_width(t), out = (uint32_t)n->attr[1];
+  if ((uint32_t)n->attr[0] != in || n->attr[1] <= 0 || out > TRT_MAX_WIDTH)
+    return trt_fail(TOWERRT_ERR_SHAPE, "%s LINEAR layer %u: attrs (in %d, out %d), the previous width is %u", trt_side_name(n->side), L, n->attr[0], n->attr[1], in);
+  if ((st = want_tensor(cs->m, ni, n->t[0], "Linear weight", out, in))) return st;
+  if (n->t[1] >= 0 && (st = want_tensor(cs->m, ni, n->t[1], "Linear bias", out, 0))) return st;
+  for (int i = 0; i < 4; i++) cs->bn[n->side][L][i] = -1;
+  if (n->flags & 2u) {
+    static const char *const roles[4] = {"BatchNorm weight", "BatchNorm bias", "BatchNorm running_mean", "BatchNorm running_var"};
+    for (int i = 0; i < 4; i++) {
+      if ((st = want_tensor(cs->m, ni, n->t[2 + i], roles[i], out, 0))) return st;
+      cs->bn[n->side][L][i] = n->t[2 + i];
+    }
+    if (!(n->eps > 0.0f) || !isfinite(n->eps))
+      return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR layer %u: BatchNorm eps %g must be positive", trt_side_name(n->side), L, (double)n->eps);
+    const float *var = cs->m->tensors[n->t[5]].data;
+    for (uint32_t o = 0; o < out; o++)
+      if (var[o] < 0.0f) return trt_fail(TOWERRT_ERR_FORMAT, "tensor '%s': negative running_var at %u", cs->m->tensors[n->t[5]].name, o);
+  }
+  cs->bn_eps[n->side][L] = n->eps;
+  cs->linear_w[n->side][L] = n->t[0];
+  cs->linear_b[n->side][L] = n->t[1];
+  t->layers[L] = (trt_dense_layer){.in = in, .out = out, .relu = (n->flags & 1u) != 0, .src_weight = n->t[0],
+                                   .folded_bn = (n->flags & 2u) != 0};
+  t->n_layers = L + 1;
+  cs->x_value[n->side][L + 1] = n->out;
+  return define(cs, ni, n->out, V_X, n->side, L + 1);
+}
+
+static towerrt_status node_fe(compile_state *cs, uint32_t ni, const node *n) {
+  towerrt_model *m = cs->m;
+  trt_tower *t = n->side ? &m->item : &m->user;
+  towerrt_status st = want_input(cs, ni, n->in[0], V_X, n->side, "tower activation");
+  if (st) return st;
+  uint32_t heads = (uint32_t)n->attr[0], p = (uint32_t)n->attr[1];
+  if (n->attr[0] <= 0 || n->attr[1] <= 0 || (uint64_t)heads * p > TRT_MAX_WIDTH)
+    return trt_fail(TOWERRT_ERR_SHAPE, "%s FE_PROJ: %d heads x %d dims out of range", trt_side_name(n->side), n->attr[0], n->attr[1]);
+  uint32_t *mh = n->side ? &m->heads_item : &m->heads_user;
+  if ((*mh && *mh != heads) || (m->head_dim && m->head_dim != p))
+    return trt_fail(TOWERRT_ERR_SHAPE, "%s FE_PROJ: %u heads x %u dims, another FE_PROJ has %u x %u", trt_side_name(n->side), heads, p, *mh, m->head_dim);
+  *mh = heads;
+  m->head_dim = p;
+  uint32_t src_layer = cs->values[n->in[0]].layer; /* value = input of this layer */
+  uint32_t slot;
+  if (n->side == TOWERRT_USER) {
+    if (n->layer < 0 || n->layer >= TRT_MAX_LAYERS || (uint32_t)n->layer != src_layer)
+      return trt_fail(TOWERRT_ERR_FORMAT, "user FE_PROJ layer %d must project the input of user layer %d (got the input of layer %u)", n->layer, n->layer, src_layer);
+    slot = (uint32_t)n->layer;
+  } else {
+    if (t->fe_present) return trt_fail(TOWERRT_ERR_FORMAT, "item side has more than one FE_PROJ");
+    cs->item_fe_input = n->in[0];
+    slot = 0;
+  }
+  if (t->fe_present & (1u << slot)) return trt_fail(TOWERRT_ERR_FORMAT, "user FE_PROJ for layer %u appears twice", slot);
+  uint32_t in = src_layer == 0 ? t->input_width : t->layers[src_layer - 1].out;
+  if ((st = want_tensor(m, ni, n->t[0], "FE weight", heads * p, in))) return st;
+  if (n->t[1] >= 0 && (st = want_tensor(m, ni, n->t[1], "FE bias", heads * p, 0))) return st;
+  t->fe[slot] = (trt_dense_layer){.in = in, .out = heads * p, .relu = 0, .src_weight = n->t[0],
+                                  .w = m->tensors[n->t[0]].data,
+                                  .b = n->t[1] >= 0 ? m->tensors[n->t[1]].data : NULL};
+  t->fe_present |= 1u << slot;
+  return define(cs, ni, n->out, n->side ? V_ITEM_FE : V_USER_FE, n->side, slot);
+}
+
+static towerrt_status node_score(compile_state *cs, uint32_t ni, const node *n) {
+  towerrt_status st;
+  int ok0, ok1;
+  switch (n->op) {
+    case TRT_OP_MAXSIM:
+      if ((st = want_input(cs, ni, n->in[0], V_USER_FE, TOWERRT_USER, "FE_PROJ output"))) return st;
+      if ((st = want_input(cs, ni, n->in[1], V_ITEM_FE, TOWERRT_ITEM, "FE_PROJ output"))) return st;
+      if (cs->maxsim_mask & (1u << cs->values[n->in[0]].layer))
+        return trt_fail(TOWERRT_ERR_FORMAT, "two MAXSIM nodes score user FE layer %u", cs->values[n->in[0]].layer);
+      cs->maxsim_mask |= 1u << cs->values[n->in[0]].layer;
+      return define(cs, ni, n->out, V_SCORE, 2, 0);
+    case TRT_OP_SUM:
+      ok0 = n->in[0] >= 0 && n->in[0] < MAX_VALUES && cs->values[n->in[0]].kind == V_SCORE;
+      ok1 = n->in[1] >= 0 && n->in[1] < MAX_VALUES && cs->values[n->in[1]].kind == V_SCORE;
+      if (!ok0 || !ok1) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: SUM inputs %d, %d must be MAXSIM or SUM values", ni, n->in[0], n->in[1]);
+      return define(cs, ni, n->out, V_SCORE, 2, 0);
+    default: /* PREDICT */
+      if ((st = want_input(cs, ni, n->in[0], V_SCORE, 2, "score (MAXSIM or SUM output)"))) return st;
+      if (cs->have_predict) return trt_fail(TOWERRT_ERR_FORMAT, "graph has two PREDICT nodes");
+      if (n->t[0] >= 0) {
+        if ((st = want_tensor(cs->m, ni, n->t[0], "output bias", 1, 0))) return st;
+        cs->m->out_bias = *(const float *)cs->m->tensors[n->t[0]].data;
+      }
+      cs->have_predict = 1;
+      return define(cs, ni, n->out, V_PRED, 2, 0);
+  }
+}
+
+static towerrt_status compile_node(compile_state *cs, uint32_t ni, const node *n) {
+  if (n->op >= TRT_OP_EMBED && n->op <= TRT_OP_FE_PROJ && n->side > 1)
+    return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u (op %u): side %u is not user or item", ni, n->op, n->side);
+  switch (n->op) {
+    case TRT_OP_EMBED:
+      if (cs->have_embed[n->side]) return trt_fail(TOWERRT_ERR_FORMAT, "two %s EMBED nodes", trt_side_name(n->side));
+      cs->have_embed[n->side] = 1;
+      return define(cs, ni, n->out, V_EMBED, n->side, 0);
+    case TRT_OP_LIGHTSE: return node_lightse(cs, ni, n);
+    case TRT_OP_CONCAT_DENSE: return node_concat(cs, ni, n);
+    case TRT_OP_LINEAR: return node_linear(cs, ni, n);
+    case TRT_OP_FE_PROJ: return node_fe(cs, ni, n);
+    case TRT_OP_MAXSIM: case TRT_OP_SUM: case TRT_OP_PREDICT: return node_score(cs, ni, n);
+    default: return trt_fail(TOWERRT_ERR_UNSUPPORTED, "graph node %u: unknown op %u", ni, n->op);
+  }
+}
+
+/* Per-side field layout: single-id, then multi-id, then dense. */
+static towerrt_status plan_fields(towerrt_model *m, uint32_t side) {
+  trt_tower *t = side ? &m->item : &m->user;
+  uint32_t last_kind = 0, seen = 0;
+  for (uint32_t i = 0; i < m->n_fields; i++) {
+    const trt_field *f = &m->fields[i];
+    if (f->side != side) continue;
+    if (!seen) t->first_field = i;
+    seen = 1;
+    if (i != t->first_field + t->n_fields)
+      return trt_fail(TOWERRT_ERR_FORMAT, "%s fields are not contiguous in FIELDS (field '%s')", trt_side_name(side), f->name);
+    t->n_fields++;
+    if (f->kind < last_kind)
+      return trt_fail(TOWERRT_ERR_FORMAT, "field '%s': %s fields must be ordered single-id, multi-id, dense", f->name, trt_side_name(side));
+    last_kind = f->kind;
+    if (f->kind == TRT_FIELD_DENSE) {
+      t->dense_width += f->dim;
+      continue;
+    }
+    if (t->n_id_fields && f->dim != t->emb_dim)
+      return trt_fail(TOWERRT_ERR_SHAPE, "field '%s': embedding dim %u, other %s id fields have %u (Light-SE needs one dim)", f->name, f->dim, trt_side_name(side), t->emb_dim);
+    t->emb_dim = f->dim;
+    t->n_id_fields++;
+    t->id_slots += f->slots;
+  }
+  if (!t->n_id_fields) return trt_fail(TOWERRT_ERR_FORMAT, "the %s side has no id fields", trt_side_name(side));
+  if (t->id_slots > TRT_MAX_SLOTS) return trt_fail(TOWERRT_ERR_LIMIT, "%s side has %u id slots (limit %u)", trt_side_name(side), t->id_slots, TRT_MAX_SLOTS);
+  uint64_t width = (uint64_t)t->n_id_fields * t->emb_dim + t->dense_width;
+  if (width > TRT_MAX_WIDTH) return trt_fail(TOWERRT_ERR_LIMIT, "%s input width %llu exceeds %u", trt_side_name(side), (unsigned long long)width, TRT_MAX_WIDTH);
+  t->input_width = (uint32_t)width;
+  return TOWERRT_OK;
+}
+
+static towerrt_status check_complete(compile_state *cs) {
+  towerrt_model *m = cs->m;
+  for (uint32_t s = 0; s < 2; s++) {
+    if (!cs->have_embed[s] || !cs->have_lightse[s] || !cs->have_concat[s])
+      return trt_fail(TOWERRT_ERR_FORMAT, "graph: the %s side lacks EMBED, LIGHTSE or CONCAT_DENSE", trt_side_name(s));
+    if (!(s ? m->item.n_layers : m->user.n_layers)) return trt_fail(TOWERRT_ERR_FORMAT, "graph: the %s tower has no LINEAR layer", trt_side_name(s));
+  }
+  if (!m->item.fe_present || cs->item_fe_input != cs->x_value[1][m->item.n_layers])
+    return trt_fail(TOWERRT_ERR_FORMAT, "graph: the item FE_PROJ must project the output of the last item layer (%u)", m->item.n_layers);
+  if (m->user.fe_present >> m->user.n_layers)
+    return trt_fail(TOWERRT_ERR_FORMAT, "graph: a user FE_PROJ names a layer beyond the %u user layers", m->user.n_layers);
+  if (!cs->maxsim_mask || !cs->have_predict) return trt_fail(TOWERRT_ERR_FORMAT, "graph: no MAXSIM or no PREDICT node");
+  m->trained_fe_mask = cs->maxsim_mask;
+  return TOWERRT_OK;
+}
+
+/* Folds BN (eval) into the Linear: W' = W * s, b' = (b - mean) * s + beta,
+ * s = gamma / sqrt(var + eps); computed in double, stored as f32. */
+static void fold_layer(const towerrt_model *m, const compile_state *cs, uint32_t side, uint32_t L, float *w, float *b) {
+  const trt_dense_layer *d = side ? &m->item.layers[L] : &m->user.layers[L];
+  const float *W = m->tensors[cs->linear_w[side][L]].data;
+  const float *B = cs->linear_b[side][L] >= 0 ? m->tensors[cs->linear_b[side][L]].data : NULL;
+  const int32_t *bn = cs->bn[side][L];
+  for (uint32_t o = 0; o < d->out; o++) {
+    double s = 1.0, shift = 0.0;
+    if (d->folded_bn) {
+      const float *g = m->tensors[bn[0]].data, *be = m->tensors[bn[1]].data, *mu = m->tensors[bn[2]].data, *var = m->tensors[bn[3]].data;
+      s = (double)g[o] / sqrt((double)var[o] + (double)cs->bn_eps[side][L]);
+      shift = (double)be[o] - (double)mu[o] * s;
+    }
+    for (uint32_t i = 0; i < d->in; i++) w[(size_t)o * d->in + i] = (float)((double)W[(size_t)o * d->in + i] * s);
+    b[o] = (float)((B ? (double)B[o] : 0.0) * s + shift);
+  }
+}
+
+static towerrt_status fold_all(towerrt_model *m, const compile_state *cs) {
+  size_t total = 0;
+  for (uint32_t s = 0; s < 2; s++) {
+    const trt_tower *t = s ? &m->item : &m->user;
+    for (uint32_t L = 0; L < t->n_layers; L++) total += ((size_t)t->layers[L].out * (t->layers[L].in + 1) + 15) & ~(size_t)15;
+  }
+  m->owned = aligned_alloc(64, (total * sizeof(float) + 63) & ~(size_t)63);
+  if (!m->owned) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for %zu folded weights", total);
+  float *p = (float *)m->owned;
+  for (uint32_t s = 0; s < 2; s++) {
+    trt_tower *t = s ? &m->item : &m->user;
+    t->max_width = t->input_width;
+    for (uint32_t L = 0; L < t->n_layers; L++) {
+      trt_dense_layer *d = &t->layers[L];
+      float *w = p, *b = p + (size_t)d->out * d->in;
+      fold_layer(m, cs, s, L, w, b);
+      d->w = w;
+      d->b = b;
+      p += ((size_t)d->out * (d->in + 1) + 15) & ~(size_t)15;
+      if (d->out > t->max_width) t->max_width = d->out;
+    }
+  }
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_model_compile(towerrt_model *m) {
+  const trt_section *g;
+  towerrt_status st = trt_container_require(&m->container, TRT_SEC_GRAPH, "GRAPH", &g);
+  if (st) return st;
+  if ((st = plan_fields(m, TOWERRT_USER)) || (st = plan_fields(m, TOWERRT_ITEM))) return st;
+  uint32_t n_nodes;
+  if (g->size < 8) return trt_fail(TOWERRT_ERR_FORMAT, "GRAPH section has no count");
+  n_nodes = trt_rd32(g->data);
+  if (n_nodes > MAX_NODES || (uint64_t)n_nodes * NODE_RECORD > g->size - 8)
+    return trt_fail(TOWERRT_ERR_FORMAT, "GRAPH count %u does not fit the section (%llu bytes, limit %u nodes)", n_nodes, (unsigned long long)g->size, MAX_NODES);
+  compile_state *cs = calloc(1, sizeof *cs);
+  if (!cs) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  cs->m = m;
+  cs->item_fe_input = -1;
+  for (uint32_t i = 0; i < n_nodes && !st; i++) {
+    node n;
+    read_node(g->data + 8 + (size_t)i * NODE_RECORD, &n);
+    st = compile_node(cs, i, &n);
+  }
+  if (!st) st = check_complete(cs);
+  if (!st) st = fold_all(m, cs);
+  free(cs);
+  return st;
+}
+
+/* CRC-32 chained, in tensor-table order, over every tensor the item side
+ * reads: a .twi built by this model carries it, so a store is never used
+ * with the heads of another model. */
+#include "crc32.h"
+uint32_t trt_model_item_fingerprint(const towerrt_model *m) {
+  const trt_section *g = &m->container.sections[TRT_SEC_GRAPH];
+  uint32_t n_nodes = trt_rd32(g->data);
+  uint32_t crc = 0;
+  for (uint32_t ti = 0; ti < m->n_tensors; ti++) {
+    int used = 0;
+    for (uint32_t f = 0; f < m->n_fields && !used; f++)
+      used = m->fields[f].side == TOWERRT_ITEM && m->fields[f].table_index == (int32_t)ti;
+    for (uint32_t i = 0; i < n_nodes && !used; i++) {
+      node n;
+      read_node(g->data + 8 + (size_t)i * NODE_RECORD, &n);
+      for (int j = 0; j < 6 && n.side == TOWERRT_ITEM && n.op <= TRT_OP_FE_PROJ; j++) used |= n.t[j] == (int32_t)ti;
+    }
+    if (used) crc = trt_crc32(crc, m->tensors[ti].data, (size_t)m->tensors[ti].nbytes);
+  }
+  return crc;
+}

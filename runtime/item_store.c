@@ -1,0 +1,151 @@
+/* towerrt_items_*: load (validate, mmap in place) and look up a .twi. */
+#include "item_store.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
+
+uint64_t trt_splitmix64(uint64_t x) {
+  uint64_t z = x + UINT64_C(0x9E3779B97F4A7C15);
+  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+  return z ^ (z >> 31);
+}
+
+uint32_t trt_items_find(const towerrt_items *s, uint64_t id) {
+  uint64_t mask = s->n_slots - 1;
+  uint64_t i = trt_splitmix64(id) & mask;
+  /* Bounded by the table size: a table is validated at load to have empty
+   * slots, but the bound keeps a lookup finite whatever the bytes. */
+  for (uint64_t probe = 0; probe < s->n_slots; probe++, i = (i + 1) & mask) {
+    const unsigned char *slot = s->slots + i * 16;
+    uint32_t row = trt_rd32(slot + 8);
+    if (row == TRT_EMPTY_ROW) return TRT_EMPTY_ROW;
+    if (trt_rd64(slot) == id) return row;
+  }
+  return TRT_EMPTY_ROW;
+}
+
+static towerrt_status meta_int(const trt_meta *m, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+  trt_meta_value v;
+  if (!trt_meta_find(m, key, &v) || v.type != TRT_META_INT)
+    return trt_fail(TOWERRT_ERR_FORMAT, "META lacks the int '%s'", key);
+  if (v.i < lo || v.i > hi)
+    return trt_fail(TOWERRT_ERR_FORMAT, "META '%s' = %lld is outside [%lld, %lld]", key, (long long)v.i, (long long)lo, (long long)hi);
+  *out = v.i;
+  return TOWERRT_OK;
+}
+
+static towerrt_status read_meta(towerrt_items *s) {
+  int64_t count, heads, dim, stride, fp;
+  towerrt_status st;
+  if ((st = meta_int(&s->meta, "items.count", 1, (int64_t)TRT_EMPTY_ROW - 1, &count))) return st;
+  if ((st = meta_int(&s->meta, "items.heads", 1, 65536, &heads))) return st;
+  if ((st = meta_int(&s->meta, "items.head_dim", 1, 65536, &dim))) return st;
+  if ((st = meta_int(&s->meta, "items.row_stride", 64, INT64_C(1) << 32, &stride))) return st;
+  if ((st = meta_int(&s->meta, "model.fingerprint", 0, UINT32_MAX, &fp))) return st;
+  trt_meta_value v;
+  if (!trt_meta_find(&s->meta, "items.dtype", &v) || v.type != TRT_META_STRING)
+    return trt_fail(TOWERRT_ERR_FORMAT, "META lacks the string 'items.dtype'");
+  if (v.len != 3 || memcmp(v.str, "f32", 3) != 0)
+    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "items.dtype '%.*s' is not supported (f32)", (int)v.len, v.str);
+  if (heads * dim > 65536 || stride % 64 != 0 || stride < heads * dim * 4)
+    return trt_fail(TOWERRT_ERR_FORMAT, "items.row_stride %lld must be a multiple of 64 holding %lld x %lld floats",
+                    (long long)stride, (long long)heads, (long long)dim);
+  s->count = (uint64_t)count;
+  s->heads = (uint32_t)heads;
+  s->head_dim = (uint32_t)dim;
+  s->row_stride = (uint64_t)stride;
+  s->fingerprint = (uint32_t)fp;
+  return TOWERRT_OK;
+}
+
+static towerrt_status check_heads(towerrt_items *s, const trt_section *h) {
+  if (h->size / s->row_stride < s->count || h->size != s->count * s->row_stride)
+    return trt_fail(TOWERRT_ERR_FORMAT, "ITEM_HEADS holds %llu bytes, %llu rows x %llu bytes expected", (unsigned long long)h->size,
+                    (unsigned long long)s->count, (unsigned long long)s->row_stride);
+  s->heads_data = (const float *)h->data;
+  size_t per_row = (size_t)s->heads * s->head_dim;
+  for (uint64_t r = 0; r < s->count; r++) {
+    const float *row = (const float *)(h->data + r * s->row_stride);
+    for (size_t i = 0; i < per_row; i++)
+      if (!isfinite(row[i]))
+        return trt_fail(TOWERRT_ERR_NONFINITE, "item row %llu, element %zu is %s", (unsigned long long)r, i, isnan(row[i]) ? "NaN" : "Inf");
+  }
+  return TOWERRT_OK;
+}
+
+/* Every row once, every id reachable from its home slot, unique ids. */
+static towerrt_status check_id_map(towerrt_items *s, const trt_section *m) {
+  if (m->size < 16) return trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP section of %llu bytes has no header", (unsigned long long)m->size);
+  s->n_slots = trt_rd64(m->data);
+  if (s->n_slots < 2 * s->count || (s->n_slots & (s->n_slots - 1)) || s->n_slots > (m->size - 16) / 16 ||
+      m->size != 16 + s->n_slots * 16)
+    return trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP: %llu slots for %llu items in %llu bytes (power of two >= 2 x items expected)",
+                    (unsigned long long)s->n_slots, (unsigned long long)s->count, (unsigned long long)m->size);
+  s->slots = m->data + 16;
+  unsigned char *seen = calloc((size_t)(s->count + 7) / 8, 1);
+  if (!seen) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory checking the id map");
+  towerrt_status st = TOWERRT_OK;
+  uint64_t filled = 0;
+  for (uint64_t i = 0; i < s->n_slots && !st; i++) {
+    const unsigned char *slot = s->slots + i * 16;
+    uint32_t row = trt_rd32(slot + 8);
+    if (row == TRT_EMPTY_ROW) continue;
+    uint64_t id = trt_rd64(slot);
+    filled++;
+    if (row >= s->count || (seen[row / 8] & (1u << (row % 8))))
+      st = trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP slot %llu: row %u is out of range or mapped twice", (unsigned long long)i, row);
+    else if (trt_items_find(s, id) != row)
+      st = trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP slot %llu: item id %llu is unreachable or duplicated", (unsigned long long)i,
+                    (unsigned long long)id);
+    else
+      seen[row / 8] |= (unsigned char)(1u << (row % 8));
+  }
+  if (!st && filled != s->count)
+    st = trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP maps %llu ids, items.count is %llu", (unsigned long long)filled, (unsigned long long)s->count);
+  free(seen);
+  return st;
+}
+
+static towerrt_status load(towerrt_items *s, const char *path, const towerrt_options *o) {
+  towerrt_status st = trt_map_file(path, &s->file);
+  if (st) return st;
+  if ((st = trt_container_open(s->file.data, s->file.size, "TWRITEMS", o ? o->verify_checksums != 0 : 1, &s->container))) return st;
+  const trt_section *meta, *heads, *map;
+  if ((st = trt_container_require(&s->container, TRT_SEC_META, "META", &meta))) return st;
+  if ((st = trt_container_require(&s->container, TRT_SEC_ITEM_HEADS, "ITEM_HEADS", &heads))) return st;
+  if ((st = trt_container_require(&s->container, TRT_SEC_ID_MAP, "ID_MAP", &map))) return st;
+  if ((st = trt_meta_parse(meta, &s->meta))) return st;
+  if ((st = read_meta(s))) return st;
+  if ((st = check_heads(s, heads))) return st;
+  return check_id_map(s, map);
+}
+
+towerrt_status towerrt_items_load(const char *path, const towerrt_options *opts, towerrt_items **out) {
+  if (!out) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_load: out is NULL");
+  *out = NULL;
+  if (!path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_load: path is NULL");
+  if (opts && opts->struct_size != sizeof *opts)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.struct_size is %u, expected %zu: call towerrt_options_init", opts->struct_size, sizeof *opts);
+  towerrt_items *s = calloc(1, sizeof *s);
+  if (!s) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  towerrt_status st = load(s, path, opts);
+  if (st) {
+    trt_fail_context(st, path);
+    towerrt_items_free(s);
+    return st;
+  }
+  *out = s;
+  return TOWERRT_OK;
+}
+
+void towerrt_items_free(towerrt_items *s) {
+  if (!s) return;
+  trt_unmap_file(&s->file);
+  free(s);
+}
+
+size_t towerrt_items_count(const towerrt_items *s) { return s ? (size_t)s->count : 0; }

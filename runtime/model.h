@@ -1,0 +1,106 @@
+/* The loaded model: the parsed file (fields, tensors, graph) and the
+ * compiled plan the sessions execute. Immutable after towerrt_model_load. */
+#ifndef TOWERRT_MODEL_H
+#define TOWERRT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "container.h"
+#include "kernels/kernels.h"
+#include "mapped_file.h"
+#include "towerrt.h"
+
+#define TRT_MAX_LAYERS 16
+#define TRT_MAX_FIELDS 256
+#define TRT_MAX_WIDTH (1u << 16)
+#define TRT_MAX_SLOTS 4096
+#define TRT_NAME_CAP 80
+
+enum { TRT_FIELD_SINGLE = 0, TRT_FIELD_MULTI = 1, TRT_FIELD_DENSE = 2 };
+enum { TRT_DTYPE_F32 = 1, TRT_DTYPE_BF16 = 2, TRT_DTYPE_F16 = 3, TRT_DTYPE_S8 = 4, TRT_DTYPE_U8 = 5, TRT_DTYPE_S32 = 6 };
+enum {
+  TRT_OP_EMBED = 1,
+  TRT_OP_LIGHTSE = 2,
+  TRT_OP_CONCAT_DENSE = 3,
+  TRT_OP_LINEAR = 4,
+  TRT_OP_FE_PROJ = 5,
+  TRT_OP_MAXSIM = 6,
+  TRT_OP_SUM = 7,
+  TRT_OP_PREDICT = 8
+};
+
+typedef struct trt_field {
+  char name[64];
+  uint32_t side, kind, vocab, dim, slots, combiner;
+  int32_t table_index;
+  const float *table; /* vocab x dim, in the mapped file */
+} trt_field;
+
+typedef struct trt_tensor {
+  char name[TRT_NAME_CAP];
+  uint32_t dtype, ndim;
+  uint32_t dims[4];
+  uint64_t offset, nbytes, count;
+  int32_t scale_index;
+  const void *data;
+} trt_tensor;
+
+/* A fused Linear (+ folded BatchNorm) (+ ReLU). Weights owned by the model. */
+typedef struct trt_dense_layer {
+  uint32_t in, out;
+  int relu;
+  const float *w; /* out x in */
+  const float *b; /* out, or NULL */
+  int32_t src_weight; /* tensor index, for the printed plan */
+  int folded_bn;
+} trt_dense_layer;
+
+/* One tower as compiled: id fields -> pool -> Light-SE -> concat dense ->
+ * dense layers; FE projections on layer inputs (user) or the last output. */
+typedef struct trt_tower {
+  uint32_t n_id_fields, emb_dim, id_slots, dense_width, input_width;
+  uint32_t first_field; /* index into model->fields of this side's first field */
+  uint32_t n_fields;
+  const float *lightse_w, *lightse_b;
+  uint32_t n_layers;
+  trt_dense_layer layers[TRT_MAX_LAYERS];
+  /* user: fe[i] projects the input of layer i (present if fe_present bit i);
+   * item: fe[0] projects the output of the last layer. */
+  trt_dense_layer fe[TRT_MAX_LAYERS];
+  uint32_t fe_present;
+  uint32_t max_width; /* widest activation, for arena planning */
+} trt_tower;
+
+struct towerrt_model {
+  trt_mapped_file file;
+  trt_container container;
+  trt_meta meta;
+  uint32_t n_fields;
+  trt_field *fields;
+  uint32_t n_tensors;
+  trt_tensor *tensors;
+  trt_tower user, item;
+  uint32_t heads_user, heads_item, head_dim;
+  uint32_t trained_fe_mask;
+  int output_sigmoid;
+  float out_bias;
+  uint32_t item_fingerprint;
+  towerrt_kernels kernels;
+  char *owned; /* one block holding every folded weight */
+};
+
+/* model_file.c: parse and validate FIELDS and TENSORS. */
+towerrt_status trt_model_parse_tables(towerrt_model *m);
+/* graph_compile.c: validate the graph, fold BN, plan the towers. */
+towerrt_status trt_model_compile(towerrt_model *m);
+uint32_t trt_model_item_fingerprint(const towerrt_model *m);
+/* For error messages. */
+const char *trt_side_name(uint32_t side);
+/* The describe text (towerrt info). */
+size_t trt_model_describe_plan(const towerrt_model *m, char *buf, size_t cap);
+
+/* cpu_features.c */
+towerrt_status trt_select_kernels(const char *requested, towerrt_kernels *out);
+
+#endif

@@ -1,0 +1,207 @@
+#define _POSIX_C_SOURCE 200809L
+#include "text_input.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
+
+#define GROW(ptr, n, cap, add)                                                     \
+  do {                                                                             \
+    if ((n) + (add) > (cap)) {                                                     \
+      size_t nc_ = (cap) ? (cap) * 2 : 64;                                         \
+      while (nc_ < (n) + (add)) nc_ *= 2;                                          \
+      void *np_ = realloc((ptr), nc_ * sizeof *(ptr));                             \
+      if (!np_) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory reading input"); \
+      (ptr) = np_;                                                                 \
+      (cap) = nc_;                                                                 \
+    }                                                                              \
+  } while (0)
+
+void trt_rows_clear(trt_rows *r) { r->n_ids = r->n_dense = r->n_keys = r->n_rows = 0; }
+void trt_rows_free(trt_rows *r) {
+  free(r->ids);
+  free(r->dense);
+  free(r->keys);
+  memset(r, 0, sizeof *r);
+}
+void trt_request_free(trt_request *q) {
+  trt_rows_free(&q->user);
+  trt_rows_free(&q->items);
+}
+
+/* Reads the next non-blank, non-comment line into r->buf; 0 at EOF. */
+static int next_line(trt_text_reader *r) {
+  for (;;) {
+    ssize_t n = getline(&r->buf, &r->cap, r->f);
+    if (n < 0) return 0;
+    r->line++;
+    char *p = r->buf;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+    if (*p && *p != '#') return 1;
+  }
+}
+
+static towerrt_status bad(const trt_text_reader *r, towerrt_status st, const char *what) {
+  return trt_fail(st, "%s:%zu: %s", r->name, r->line, what);
+}
+
+static char *skip_ws(char *p) {
+  while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+  return p;
+}
+
+/* "<ids...> [; <dense...>]" into rows, checking the counts. */
+static towerrt_status parse_row(trt_text_reader *r, char *p, size_t slots, size_t width, trt_rows *rows) {
+  GROW(rows->ids, rows->n_ids, rows->cap_ids, slots);
+  GROW(rows->dense, rows->n_dense, rows->cap_dense, width + 1);
+  size_t got = 0;
+  char msg[160];
+  for (p = skip_ws(p); *p && *p != ';'; p = skip_ws(p)) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(p, &end, 10);
+    if (end == p || errno || (*end && *end != ' ' && *end != '\t' && *end != ';' && *end != '\r' && *end != '\n'))
+      return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "expected an integer id");
+    if (got == slots) {
+      snprintf(msg, sizeof msg, "more than the model's %zu id slots", slots);
+      return bad(r, TOWERRT_ERR_SHAPE, msg);
+    }
+    rows->ids[rows->n_ids + got++] = v;
+    p = end;
+  }
+  if (got != slots) {
+    snprintf(msg, sizeof msg, "%zu ids, the model needs %zu id slots", got, slots);
+    return bad(r, TOWERRT_ERR_SHAPE, msg);
+  }
+  size_t dense = 0;
+  if (*p == ';') p++;
+  for (p = skip_ws(p); *p; p = skip_ws(p)) {
+    char *end;
+    float v = strtof(p, &end);
+    if (end == p) return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "expected a dense value");
+    if (dense == width) {
+      snprintf(msg, sizeof msg, "more than the model's %zu dense values", width);
+      return bad(r, TOWERRT_ERR_SHAPE, msg);
+    }
+    rows->dense[rows->n_dense + dense++] = v;
+    p = end;
+  }
+  if (dense != width) {
+    snprintf(msg, sizeof msg, "%zu dense values, the model needs %zu", dense, width);
+    return bad(r, TOWERRT_ERR_SHAPE, msg);
+  }
+  rows->n_ids += slots;
+  rows->n_dense += width;
+  rows->n_rows++;
+  return TOWERRT_OK;
+}
+
+static towerrt_status parse_key(trt_text_reader *r, char **p, uint64_t *key) {
+  char *s = skip_ws(*p), *end;
+  if (*s == '-') return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "item ids are unsigned");
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (end == s || errno || (*end && *end != ' ' && *end != '\t' && *end != '\r' && *end != '\n'))
+    return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "expected an unsigned 64-bit item id");
+  *key = v;
+  *p = end;
+  return TOWERRT_OK;
+}
+
+static int directive(char **p, const char *word) {
+  char *s = skip_ws(*p);
+  size_t n = strlen(word);
+  if (strncmp(s, word, n) != 0 || (s[n] && s[n] != ' ' && s[n] != '\t' && s[n] != '\r' && s[n] != '\n')) return 0;
+  *p = s + n;
+  return 1;
+}
+
+towerrt_status trt_text_open(trt_text_reader *r, FILE *f, const char *name, const char *kind, const towerrt_model *m) {
+  memset(r, 0, sizeof *r);
+  r->f = f;
+  r->name = name;
+  r->user_slots = towerrt_model_id_slots(m, TOWERRT_USER);
+  r->user_dense = towerrt_model_dense_width(m, TOWERRT_USER);
+  r->item_slots = towerrt_model_id_slots(m, TOWERRT_ITEM);
+  r->item_dense = towerrt_model_dense_width(m, TOWERRT_ITEM);
+  r->max_candidates = 100000;
+  if (!next_line(r)) return bad(r, TOWERRT_ERR_FORMAT, "empty file");
+  char *p = r->buf;
+  if (!directive(&p, kind)) return trt_fail(TOWERRT_ERR_BAD_MAGIC, "%s:%zu: first line must be '%s 1'", name, r->line, kind);
+  p = skip_ws(p);
+  if (strtol(p, NULL, 10) != 1) return trt_fail(TOWERRT_ERR_VERSION, "%s:%zu: only version 1 of %s is supported", name, r->line, kind);
+  return TOWERRT_OK;
+}
+
+void trt_text_close(trt_text_reader *r) {
+  free(r->buf);
+  r->buf = NULL;
+}
+
+static towerrt_status request_line(trt_text_reader *r, trt_request *q, char *p, int *closed) {
+  if (directive(&p, "end")) {
+    if (q->items.n_rows + q->items.n_keys == 0) return bad(r, TOWERRT_ERR_EMPTY_REQUEST, "request has no candidates");
+    *closed = 1;
+    return TOWERRT_OK;
+  }
+  if (directive(&p, "items")) {
+    if (q->items.n_rows) return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "'items' and 'item' lines mixed in one request");
+    q->by_id = 1;
+    for (p = skip_ws(p); *p; p = skip_ws(p)) {
+      if (q->items.n_keys >= r->max_candidates) return bad(r, TOWERRT_ERR_LIMIT, "too many candidates in one request");
+      GROW(q->items.keys, q->items.n_keys, q->items.cap_keys, 1);
+      towerrt_status st = parse_key(r, &p, &q->items.keys[q->items.n_keys]);
+      if (st) return st;
+      q->items.n_keys++;
+    }
+    return TOWERRT_OK;
+  }
+  if (directive(&p, "item")) {
+    if (q->by_id) return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "'items' and 'item' lines mixed in one request");
+    if (q->items.n_rows >= r->max_candidates) return bad(r, TOWERRT_ERR_LIMIT, "too many candidates in one request");
+    return parse_row(r, p, r->item_slots, r->item_dense, &q->items);
+  }
+  if (directive(&p, "user")) return bad(r, TOWERRT_ERR_FORMAT, "'user' before the previous request's 'end'");
+  return bad(r, TOWERRT_ERR_FORMAT, "expected 'items', 'item' or 'end'");
+}
+
+towerrt_status trt_text_next_request(trt_text_reader *r, trt_request *q, int *done) {
+  trt_rows_clear(&q->user);
+  trt_rows_clear(&q->items);
+  q->by_id = 0;
+  *done = 0;
+  if (!next_line(r)) {
+    *done = 1;
+    return TOWERRT_OK;
+  }
+  char *p = r->buf;
+  if (!directive(&p, "user")) return bad(r, TOWERRT_ERR_FORMAT, "expected 'user' to open a request");
+  q->line = r->line;
+  towerrt_status st = parse_row(r, p, r->user_slots, r->user_dense, &q->user);
+  int closed = 0;
+  while (!st && !closed) {
+    if (!next_line(r)) return bad(r, TOWERRT_ERR_TRUNCATED, "file ends inside a request (no 'end')");
+    st = request_line(r, q, r->buf, &closed);
+  }
+  return st;
+}
+
+towerrt_status trt_text_read_items(trt_text_reader *r, trt_rows *rows, size_t max_rows, int *done) {
+  *done = 0;
+  for (size_t n = 0; n < max_rows; n++) {
+    if (!next_line(r)) {
+      *done = 1;
+      return TOWERRT_OK;
+    }
+    char *p = r->buf;
+    GROW(rows->keys, rows->n_keys, rows->cap_keys, 1);
+    towerrt_status st = parse_key(r, &p, &rows->keys[rows->n_keys]);
+    if (!st) st = parse_row(r, p, r->item_slots, r->item_dense, rows);
+    if (st) return st;
+    rows->n_keys++;
+  }
+  return TOWERRT_OK;
+}

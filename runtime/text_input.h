@@ -1,0 +1,51 @@
+/* Parsers of the text request and item-feature files (docs/format.md),
+ * used by the CLI, the tests and the fuzzers. Errors name the line. */
+#ifndef TOWERRT_TEXT_INPUT_H
+#define TOWERRT_TEXT_INPUT_H
+
+#include <stdio.h>
+
+#include "towerrt.h"
+
+/* A growable array of one request or a whole catalog. */
+typedef struct trt_rows {
+  int64_t *ids;
+  size_t n_ids, cap_ids;
+  float *dense;
+  size_t n_dense, cap_dense;
+  uint64_t *keys; /* item ids (candidates by id, or catalog keys) */
+  size_t n_keys, cap_keys;
+  size_t n_rows;
+} trt_rows;
+
+typedef struct trt_request {
+  trt_rows user;
+  trt_rows items; /* by features: rows; by id: keys */
+  int by_id;
+  size_t line; /* line of its `user` directive */
+} trt_request;
+
+typedef struct trt_text_reader {
+  FILE *f;
+  const char *name;
+  size_t line;
+  size_t user_slots, user_dense, item_slots, item_dense; /* the model's layout */
+  size_t max_candidates;
+  char *buf;
+  size_t cap;
+} trt_text_reader;
+
+void trt_rows_clear(trt_rows *r);
+void trt_rows_free(trt_rows *r);
+void trt_request_free(trt_request *q);
+
+/* Opens a reader on f (its first line must be the header for `kind`:
+ * "towerrt-requests" or "towerrt-items"). */
+towerrt_status trt_text_open(trt_text_reader *r, FILE *f, const char *name, const char *kind, const towerrt_model *m);
+void trt_text_close(trt_text_reader *r);
+/* Next request; *done = 1 at end of file. */
+towerrt_status trt_text_next_request(trt_text_reader *r, trt_request *q, int *done);
+/* Up to max_rows catalog rows appended to rows (keys + features); *done at EOF. */
+towerrt_status trt_text_read_items(trt_text_reader *r, trt_rows *rows, size_t max_rows, int *done);
+
+#endif

@@ -1,0 +1,148 @@
+#include "tower_exec.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "status.h"
+
+/* Hands out 64-byte-aligned slices of the arena; with no arena it only
+ * counts, so sizing and carving can never disagree. */
+typedef struct carver {
+  char *base;
+  size_t used;
+} carver;
+
+static void *carve(carver *c, size_t bytes) {
+  void *r = c->base ? c->base + c->used : NULL;
+  c->used += (bytes + 63) & ~(size_t)63;
+  return r;
+}
+
+static size_t layout(const towerrt_model *m, void *arena, trt_workspace *ws) {
+  const trt_tower *u = &m->user, *it = &m->item;
+  const size_t B = TRT_ITEM_BLOCK, F = sizeof(float);
+  size_t n_fe = (size_t)__builtin_popcount(u->fe_present);
+  carver c = {arena, 0};
+  ws->user_emb = carve(&c, u->input_width * F);
+  ws->user_x0 = carve(&c, u->input_width * F);
+  ws->user_scratch = carve(&c, 2 * (size_t)u->n_id_fields * F);
+  ws->user_a = carve(&c, u->max_width * F);
+  ws->user_b = carve(&c, u->max_width * F);
+  ws->user_heads = carve(&c, n_fe * m->heads_user * m->head_dim * F);
+  ws->item_emb = carve(&c, it->input_width * F);
+  ws->item_x0 = carve(&c, B * it->input_width * F);
+  ws->item_scratch = carve(&c, 2 * (size_t)it->n_id_fields * F);
+  ws->item_a = carve(&c, B * it->max_width * F);
+  ws->item_b = carve(&c, B * it->max_width * F);
+  ws->item_heads = carve(&c, B * m->heads_item * m->head_dim * F);
+  ws->rows = carve(&c, TRT_ID_BLOCK * sizeof(uint32_t));
+  return c.used;
+}
+
+size_t trt_workspace_bytes(const towerrt_model *m) {
+  trt_workspace dry;
+  return layout(m, NULL, &dry);
+}
+
+void trt_workspace_init(const towerrt_model *m, void *arena, trt_workspace *ws) { layout(m, arena, ws); }
+
+static towerrt_status check_ids(const towerrt_model *m, const trt_tower *t, const int64_t *ids, size_t row) {
+  size_t slot = 0;
+  for (uint32_t fi = 0; fi < t->n_id_fields; fi++) {
+    const trt_field *f = &m->fields[t->first_field + fi];
+    for (uint32_t j = 0; j < f->slots; j++, slot++) {
+      int64_t id = ids[slot];
+      if (id < 0 || id >= (int64_t)f->vocab)
+        return trt_fail(TOWERRT_ERR_ID_OUT_OF_RANGE, "%s field '%s' (row %zu, slot %u): id %lld is outside its vocabulary [0, %u)",
+                        trt_side_name(f->side), f->name, row, j, (long long)id, f->vocab);
+    }
+  }
+  return TOWERRT_OK;
+}
+
+static towerrt_status check_dense(const towerrt_model *m, const trt_tower *t, const float *dense, size_t row) {
+  size_t off = 0;
+  for (uint32_t fi = t->n_id_fields; fi < t->n_fields; fi++) {
+    const trt_field *f = &m->fields[t->first_field + fi];
+    for (uint32_t j = 0; j < f->dim; j++, off++)
+      if (!isfinite(dense[off]))
+        return trt_fail(TOWERRT_ERR_NONFINITE, "%s dense field '%s' (row %zu, element %u) is %s", trt_side_name(f->side), f->name, row, j,
+                        isnan(dense[off]) ? "NaN" : "Inf");
+  }
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_check_features(const towerrt_model *m, uint32_t side, const towerrt_features *f, size_t rows) {
+  const trt_tower *t = side ? &m->item : &m->user;
+  const char *name = trt_side_name(side);
+  if (!f) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%s features are NULL", name);
+  if (f->n_ids != rows * t->id_slots || (t->id_slots && !f->ids))
+    return trt_fail(TOWERRT_ERR_SHAPE, "%s features: %zu ids given, the model needs %zu rows x %u id slots = %zu", name, f->n_ids, rows,
+                    t->id_slots, rows * t->id_slots);
+  if (f->n_dense != rows * t->dense_width || (t->dense_width && !f->dense))
+    return trt_fail(TOWERRT_ERR_SHAPE, "%s features: %zu dense values given, the model needs %zu rows x %u = %zu", name, f->n_dense, rows,
+                    t->dense_width, rows * t->dense_width);
+  for (size_t r = 0; r < rows; r++) {
+    towerrt_status st = check_ids(m, t, f->ids + r * t->id_slots, r);
+    if (!st && t->dense_width) st = check_dense(m, t, f->dense + r * t->dense_width, r);
+    if (st) return st;
+  }
+  return TOWERRT_OK;
+}
+
+/* Gather + pool + Light-SE + concat dense for one row into x0. */
+static void tower_input(const towerrt_model *m, const trt_tower *t, const int64_t *ids, const float *dense, float *emb,
+                        float *scratch, float *x0) {
+  const towerrt_kernels *k = &m->kernels;
+  size_t slot = 0;
+  for (uint32_t fi = 0; fi < t->n_id_fields; fi++) {
+    const trt_field *f = &m->fields[t->first_field + fi];
+    if (f->kind == TRT_FIELD_SINGLE) /* no padding in single-id fields: id 0 is a real row */
+      memcpy(emb + (size_t)fi * t->emb_dim, f->table + (size_t)ids[slot] * t->emb_dim, t->emb_dim * sizeof(float));
+    else
+      k->embed_pool_f32(f->table, t->emb_dim, ids + slot, f->slots, (int)f->combiner, emb + (size_t)fi * t->emb_dim);
+    slot += f->slots;
+  }
+  size_t id_width = (size_t)t->n_id_fields * t->emb_dim;
+  k->lightse_f32(emb, t->n_id_fields, t->emb_dim, t->lightse_w, t->lightse_b, scratch, x0);
+  if (t->dense_width) memcpy(x0 + id_width, dense, t->dense_width * sizeof(float));
+}
+
+static void dense(const towerrt_model *m, const trt_dense_layer *d, const float *x, size_t n, float *y) {
+  m->kernels.dense_f32(x, n, d->in, d->w, d->b, d->out, d->relu, y);
+}
+
+void trt_user_forward(const towerrt_model *m, trt_workspace *ws, const int64_t *ids, const float *dns, uint32_t fe_mask,
+                      float *heads) {
+  const trt_tower *t = &m->user;
+  tower_input(m, t, ids, dns, ws->user_emb, ws->user_scratch, ws->user_x0);
+  const float *x = ws->user_x0;
+  float *next = ws->user_a;
+  size_t per_layer = (size_t)m->heads_user * m->head_dim;
+  uint32_t last = 31u - (uint32_t)__builtin_clz(fe_mask); /* layers after the last FE layer are not needed */
+  for (uint32_t L = 0; L <= last; L++) {
+    if (fe_mask & (1u << L)) {
+      dense(m, &t->fe[L], x, 1, heads);
+      heads += per_layer;
+    }
+    if (L == last) break;
+    dense(m, &t->layers[L], x, 1, next);
+    x = next;
+    next = next == ws->user_a ? ws->user_b : ws->user_a;
+  }
+}
+
+void trt_item_forward(const towerrt_model *m, trt_workspace *ws, const int64_t *ids, const float *dns, size_t n) {
+  const trt_tower *t = &m->item;
+  for (size_t r = 0; r < n; r++)
+    tower_input(m, t, ids + r * t->id_slots, dns ? dns + r * t->dense_width : NULL, ws->item_emb, ws->item_scratch,
+                ws->item_x0 + r * t->input_width);
+  const float *x = ws->item_x0;
+  float *next = ws->item_a;
+  for (uint32_t L = 0; L < t->n_layers; L++) {
+    dense(m, &t->layers[L], x, n, next);
+    x = next;
+    next = next == ws->item_a ? ws->item_b : ws->item_a;
+  }
+  dense(m, &t->fe[0], x, n, ws->item_heads);
+}

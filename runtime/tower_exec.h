@@ -1,0 +1,31 @@
+/* Executes the compiled towers with the selected kernels on a caller's
+ * workspace: no allocation here. Shared by sessions and the store builder. */
+#ifndef TOWERRT_TOWER_EXEC_H
+#define TOWERRT_TOWER_EXEC_H
+
+#include "model.h"
+
+#define TRT_ITEM_BLOCK 32u /* candidates per item-tower block */
+#define TRT_ID_BLOCK 256u  /* candidate ids resolved per MaxSim call */
+
+typedef struct trt_workspace {
+  float *user_emb, *user_x0, *user_scratch, *user_a, *user_b, *user_heads;
+  float *item_emb, *item_x0, *item_scratch, *item_a, *item_b, *item_heads;
+  uint32_t *rows;
+} trt_workspace;
+
+/* Bytes of one workspace (64-byte aligned slices). */
+size_t trt_workspace_bytes(const towerrt_model *m);
+/* Carves the workspace out of a 64-byte-aligned arena of trt_workspace_bytes. */
+void trt_workspace_init(const towerrt_model *m, void *arena, trt_workspace *ws);
+
+/* Checks one side's rows: counts, id ranges, finite dense values. */
+towerrt_status trt_check_features(const towerrt_model *m, uint32_t side, const towerrt_features *f, size_t rows);
+
+/* User heads of the FE layers in fe_mask, stacked: popcount(mask) x heads x dim. */
+void trt_user_forward(const towerrt_model *m, trt_workspace *ws, const int64_t *ids, const float *dense,
+                      uint32_t fe_mask, float *heads);
+/* Item heads of n <= TRT_ITEM_BLOCK rows: n x heads x dim, into ws->item_heads. */
+void trt_item_forward(const towerrt_model *m, trt_workspace *ws, const int64_t *ids, const float *dense, size_t n);
+
+#endif

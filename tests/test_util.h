@@ -1,0 +1,40 @@
+/* Small helpers shared by the C tests: a seeded PRNG, checks that report
+ * file:line and keep going, and float comparison with a relative bound. */
+#ifndef TOWERRT_TEST_UTIL_H
+#define TOWERRT_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+extern int g_test_failures;
+
+uint64_t test_rand_u64(uint64_t *state);
+/* Uniform in [lo, hi). */
+float test_rand_float(uint64_t *state, float lo, float hi);
+size_t test_rand_range(uint64_t *state, size_t lo, size_t hi_inclusive);
+/* Seed from TOWERRT_TEST_SEED or a fixed default; printed so a failure can be replayed. */
+uint64_t test_seed(const char *test_name);
+
+#define CHECK(cond, ...)                                              \
+  do {                                                                \
+    if (!(cond)) {                                                    \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                   \
+      fputc('\n', stderr);                                            \
+      g_test_failures++;                                              \
+    }                                                                 \
+  } while (0)
+
+/* |a - b| <= rel * max(|a|, |b|) + abs_floor */
+int test_close(double a, double b, double rel, double abs_floor);
+
+/* Reads a whole file into a malloc'd buffer; NULL on failure. */
+unsigned char *test_read_file(const char *path, size_t *size);
+int test_write_file(const char *path, const void *data, size_t size);
+/* Re-computes the CRCs of a towerrt container in memory after a test edited it. */
+void test_fix_crcs(unsigned char *file, size_t size);
+
+int test_finish(const char *name);
+
+#endif

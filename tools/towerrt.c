@@ -1,0 +1,264 @@
+/* towerrt: command-line front end of the library.
+ *   towerrt info MODEL [--plan]
+ *   towerrt build-items --model M --features F --out S.twi
+ *   towerrt score --model M [--items S.twi] --requests R [--out O]
+ * Every failure prints the library's message and exits non-zero. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/text_input.h"
+#include "towerrt.h"
+
+enum { EXIT_USAGE = 2, EXIT_FAILED = 1 };
+
+static int fail(towerrt_status st, const char *msg) {
+  fprintf(stderr, "towerrt: error: %s (%s)\n", msg && *msg ? msg : towerrt_last_error(), towerrt_status_name(st));
+  return EXIT_FAILED;
+}
+
+static const char *arg_value(int argc, char **argv, int *i) {
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "towerrt: option %s needs a value\n", argv[*i]);
+    exit(EXIT_USAGE);
+  }
+  return argv[++*i];
+}
+
+typedef struct cli_args {
+  const char *model, *items, *requests, *features, *out, *isa;
+  uint32_t fe_mask, max_k;
+  int plan, logits, help;
+} cli_args;
+
+static uint32_t parse_fe_layers(const char *s) {
+  uint32_t mask = 0;
+  for (const char *p = s; *p;) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || v < 0 || v > 15) {
+      fprintf(stderr, "towerrt: --fe-layers wants layer indices like 0,1,2 (got '%s')\n", s);
+      exit(EXIT_USAGE);
+    }
+    mask |= 1u << v;
+    p = *end == ',' ? end + 1 : end;
+    if (*end && *end != ',') {
+      fprintf(stderr, "towerrt: --fe-layers wants layer indices like 0,1,2 (got '%s')\n", s);
+      exit(EXIT_USAGE);
+    }
+  }
+  return mask;
+}
+
+static int parse_args(int argc, char **argv, int first, cli_args *a) {
+  memset(a, 0, sizeof *a);
+  for (int i = first; i < argc; i++) {
+    const char *s = argv[i];
+    if (!strcmp(s, "--model")) a->model = arg_value(argc, argv, &i);
+    else if (!strcmp(s, "--items")) a->items = arg_value(argc, argv, &i);
+    else if (!strcmp(s, "--requests")) a->requests = arg_value(argc, argv, &i);
+    else if (!strcmp(s, "--features")) a->features = arg_value(argc, argv, &i);
+    else if (!strcmp(s, "--out")) a->out = arg_value(argc, argv, &i);
+    else if (!strcmp(s, "--isa")) a->isa = arg_value(argc, argv, &i);
+    else if (!strcmp(s, "--fe-layers")) a->fe_mask = parse_fe_layers(arg_value(argc, argv, &i));
+    else if (!strcmp(s, "--max-k")) a->max_k = (uint32_t)strtoul(arg_value(argc, argv, &i), NULL, 10);
+    else if (!strcmp(s, "--plan")) a->plan = 1;
+    else if (!strcmp(s, "--logits")) a->logits = 1;
+    else if (!strcmp(s, "--help") || !strcmp(s, "-h")) a->help = 1;
+    else if (s[0] != '-' && !a->model) a->model = s;
+    else {
+      fprintf(stderr, "towerrt: unknown argument '%s' (try --help)\n", s);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static void options_from(const cli_args *a, towerrt_options *o) {
+  towerrt_options_init(o);
+  o->isa = a->isa;
+  o->fe_layer_mask = a->fe_mask;
+  o->output_logits = (uint32_t)a->logits;
+  if (a->max_k) o->max_k = a->max_k;
+}
+
+static int cmd_info(const cli_args *a) {
+  if (a->help || !a->model) {
+    puts("usage: towerrt info MODEL.twr [--plan] [--isa NAME]\n"
+         "  Prints the model's metadata, input fields, tensors and its compiled plan.");
+    return a->help ? 0 : EXIT_USAGE;
+  }
+  towerrt_options o;
+  options_from(a, &o);
+  towerrt_model *m;
+  towerrt_status st = towerrt_model_load(a->model, &o, &m);
+  if (st) return fail(st, NULL);
+  size_t need = towerrt_model_describe(m, NULL, 0) + 1;
+  char *text = malloc(need);
+  if (!text) return fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  towerrt_model_describe(m, text, need);
+  printf("towerrt %s, model %s\n%s", towerrt_version_string(), a->model, text);
+  printf("request layout: user %zu id slots + %zu dense; item %zu id slots + %zu dense\n", towerrt_model_id_slots(m, TOWERRT_USER),
+         towerrt_model_dense_width(m, TOWERRT_USER), towerrt_model_id_slots(m, TOWERRT_ITEM), towerrt_model_dense_width(m, TOWERRT_ITEM));
+  free(text);
+  towerrt_model_free(m);
+  return 0;
+}
+
+static FILE *open_in(const char *path) {
+  FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+  if (!f) fprintf(stderr, "towerrt: error: cannot open '%s'\n", path);
+  return f;
+}
+
+static int cmd_build_items(const cli_args *a) {
+  if (a->help || !a->model || !a->features || !a->out) {
+    puts("usage: towerrt build-items --model M.twr --features ITEMS.txt --out STORE.twi\n"
+         "  Runs the item tower over every item of the features file (docs/format.md)\n"
+         "  and writes an item store keyed by the items' ids.");
+    return a->help ? 0 : EXIT_USAGE;
+  }
+  towerrt_options o;
+  options_from(a, &o);
+  towerrt_model *m;
+  towerrt_status st = towerrt_model_load(a->model, &o, &m);
+  if (st) return fail(st, NULL);
+  FILE *f = open_in(a->features);
+  if (!f) {
+    towerrt_model_free(m);
+    return EXIT_FAILED;
+  }
+  trt_text_reader r;
+  trt_rows rows = {0};
+  int done = 0;
+  st = trt_text_open(&r, f, a->features, "towerrt-items", m);
+  while (!st && !done) st = trt_text_read_items(&r, &rows, (size_t)1 << 20, &done);
+  if (!st) {
+    towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
+    st = towerrt_items_build(m, &feats, rows.keys, rows.n_keys, a->out);
+  }
+  int rc = st ? fail(st, NULL) : 0;
+  if (!st) fprintf(stderr, "towerrt: wrote %zu items to %s\n", rows.n_keys, a->out);
+  trt_text_close(&r);
+  trt_rows_free(&rows);
+  if (f != stdin) fclose(f);
+  towerrt_model_free(m);
+  return rc;
+}
+
+static towerrt_status score_one(towerrt_session *s, const trt_request *q, float **scores, size_t *cap, size_t *k) {
+  *k = q->by_id ? q->items.n_keys : q->items.n_rows;
+  if (*k > *cap) {
+    float *p = realloc(*scores, *k * sizeof(float));
+    if (!p) return TOWERRT_ERR_NO_MEMORY;
+    *scores = p;
+    *cap = *k;
+  }
+  towerrt_features user = {q->user.ids, q->user.n_ids, q->user.dense, q->user.n_dense};
+  if (q->by_id) return towerrt_score(s, &user, q->items.keys, *k, *scores);
+  towerrt_features items = {q->items.ids, q->items.n_ids, q->items.dense, q->items.n_dense};
+  return towerrt_score_features(s, &user, &items, *k, *scores);
+}
+
+static int run_requests(towerrt_session *s, trt_text_reader *r, FILE *out) {
+  trt_request q = {0};
+  float *scores = NULL;
+  size_t cap = 0, k = 0, n = 0;
+  int done = 0, rc = 0;
+  for (;;) {
+    towerrt_status st = trt_text_next_request(r, &q, &done);
+    if (st) {
+      rc = fail(st, NULL);
+      break;
+    }
+    if (done) break;
+    st = score_one(s, &q, &scores, &cap, &k);
+    if (st) {
+      fprintf(stderr, "towerrt: error: %s:%zu: request %zu: %s (%s)\n", r->name, q.line, n + 1,
+              st == TOWERRT_ERR_NO_MEMORY ? "out of memory" : towerrt_session_error(s), towerrt_status_name(st));
+      rc = EXIT_FAILED;
+      break;
+    }
+    for (size_t i = 0; i < k; i++) fprintf(out, i ? " %.9g" : "%.9g", (double)scores[i]);
+    fputc('\n', out);
+    n++;
+  }
+  free(scores);
+  trt_request_free(&q);
+  return rc;
+}
+
+static int cmd_score(const cli_args *a) {
+  if (a->help || !a->model || !a->requests) {
+    puts("usage: towerrt score --model M.twr [--items S.twi] --requests R.txt [--out O.txt]\n"
+         "                     [--fe-layers 0,1,2] [--logits] [--max-k N] [--isa NAME]\n"
+         "  Scores every request of R (docs/format.md) and writes one line of k scores\n"
+         "  per request. --fe-layers forces a subset of user FE layers (an approximation\n"
+         "  unless the model was trained that way: docs/fe-modes.md).");
+    return a->help ? 0 : EXIT_USAGE;
+  }
+  towerrt_options o;
+  options_from(a, &o);
+  towerrt_model *m = NULL;
+  towerrt_items *items = NULL;
+  towerrt_session *s = NULL;
+  towerrt_status st = towerrt_model_load(a->model, &o, &m);
+  if (!st && a->items) st = towerrt_items_load(a->items, &o, &items);
+  if (!st) st = towerrt_session_create(m, items, &o, &s);
+  if (st) {
+    int rc = fail(st, NULL);
+    towerrt_items_free(items);
+    towerrt_model_free(m);
+    return rc;
+  }
+  FILE *in = open_in(a->requests);
+  FILE *out = a->out ? fopen(a->out, "w") : stdout;
+  int rc = EXIT_FAILED;
+  if (in && out) {
+    trt_text_reader r;
+    st = trt_text_open(&r, in, a->requests, "towerrt-requests", m);
+    if (st) rc = fail(st, NULL);
+    else {
+      r.max_candidates = o.max_k;
+      rc = run_requests(s, &r, out);
+    }
+    trt_text_close(&r);
+  } else if (!out) {
+    fprintf(stderr, "towerrt: error: cannot write '%s'\n", a->out);
+  }
+  if (in && in != stdin) fclose(in);
+  if (out && out != stdout && fclose(out) != 0) rc = EXIT_FAILED;
+  towerrt_session_free(s);
+  towerrt_items_free(items);
+  towerrt_model_free(m);
+  return rc;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "towerrt %s - serve two-tower pre-ranking models (IntTower) on CPUs\n\n"
+             "usage: towerrt <command> [options]   (towerrt <command> --help)\n"
+             "  info         print a model's metadata, fields, tensors and compiled plan\n"
+             "  build-items  run the item tower over a catalog into an item store (.twi)\n"
+             "  score        score a file of requests\n"
+             "  version      print the version\n",
+          towerrt_version_string());
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? EXIT_USAGE : 0;
+  }
+  if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+    printf("towerrt %s\n", towerrt_version_string());
+    return 0;
+  }
+  cli_args a;
+  if (!parse_args(argc, argv, 2, &a)) return EXIT_USAGE;
+  if (!strcmp(argv[1], "info")) return cmd_info(&a);
+  if (!strcmp(argv[1], "build-items")) return cmd_build_items(&a);
+  if (!strcmp(argv[1], "score")) return cmd_score(&a);
+  fprintf(stderr, "towerrt: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return EXIT_USAGE;
+}
