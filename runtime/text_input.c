@@ -141,6 +141,12 @@ void trt_text_close(trt_text_reader *r) {
   r->buf = NULL;
 }
 
+static towerrt_status too_many(const trt_text_reader *r) {
+  char msg[96];
+  snprintf(msg, sizeof msg, "more than %zu candidates in one request (max_k)", r->max_candidates);
+  return bad(r, TOWERRT_ERR_LIMIT, msg);
+}
+
 static towerrt_status request_line(trt_text_reader *r, trt_request *q, char *p, int *closed) {
   if (directive(&p, "end")) {
     if (q->items.n_rows + q->items.n_keys == 0) return bad(r, TOWERRT_ERR_EMPTY_REQUEST, "request has no candidates");
@@ -151,7 +157,7 @@ static towerrt_status request_line(trt_text_reader *r, trt_request *q, char *p, 
     if (q->items.n_rows) return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "'items' and 'item' lines mixed in one request");
     q->by_id = 1;
     for (p = skip_ws(p); *p; p = skip_ws(p)) {
-      if (q->items.n_keys >= r->max_candidates) return bad(r, TOWERRT_ERR_LIMIT, "too many candidates in one request");
+      if (q->items.n_keys >= r->max_candidates) return too_many(r);
       GROW(q->items.keys, q->items.n_keys, q->items.cap_keys, 1);
       towerrt_status st = parse_key(r, &p, &q->items.keys[q->items.n_keys]);
       if (st) return st;
@@ -161,7 +167,7 @@ static towerrt_status request_line(trt_text_reader *r, trt_request *q, char *p, 
   }
   if (directive(&p, "item")) {
     if (q->by_id) return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "'items' and 'item' lines mixed in one request");
-    if (q->items.n_rows >= r->max_candidates) return bad(r, TOWERRT_ERR_LIMIT, "too many candidates in one request");
+    if (q->items.n_rows >= r->max_candidates) return too_many(r);
     return parse_row(r, p, r->item_slots, r->item_dense, &q->items);
   }
   if (directive(&p, "user")) return bad(r, TOWERRT_ERR_FORMAT, "'user' before the previous request's 'end'");

@@ -30,7 +30,6 @@ found shape.
 import argparse
 import collections
 import hashlib
-import io
 import json
 import os
 import pickle
@@ -829,8 +828,10 @@ def build_model(sd, cfg, source="", log=None, extra_meta=()):
             nodes.append(tf.Node(tf.OP_FE_PROJ, s, fv, inputs=[x], tensors=[tix[wn + ".weight"], tix[wn + ".bias"]],
                                  layer=iidx, attrs=[Hi, p]))
             item_fv = fv
+    # One MAXSIM per user FE layer the model was trained with (inttower.fe_layers);
+    # FE_PROJ nodes above cover every user projection the checkpoint carries.
     acc = None
-    for i in user_fe:
+    for i in fe_layers:
         m = val()
         nodes.append(tf.Node(tf.OP_MAXSIM, tf.SIDE_SCORE, m, inputs=[fe_vals[i], item_fv]))
         if acc is None:

@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "runtime/text_input.h"
+#ifdef TOWERRT_HAVE_BENCH
+#include "bench/bench_cli.h"
+#endif
 #include "towerrt.h"
 
 enum { EXIT_USAGE = 2, EXIT_FAILED = 1 };
@@ -240,6 +243,9 @@ static void usage(FILE *f) {
              "  info         print a model's metadata, fields, tensors and compiled plan\n"
              "  build-items  run the item tower over a catalog into an item store (.twi)\n"
              "  score        score a file of requests\n"
+#ifdef TOWERRT_HAVE_BENCH
+             "  bench        latency curves, per-op profile, roofline (towerrt bench --help)\n"
+#endif
              "  version      print the version\n",
           towerrt_version_string());
 }
@@ -253,6 +259,9 @@ int main(int argc, char **argv) {
     printf("towerrt %s\n", towerrt_version_string());
     return 0;
   }
+#ifdef TOWERRT_HAVE_BENCH
+  if (!strcmp(argv[1], "bench")) return towerrt_bench_main(argc - 1, argv + 1);
+#endif
   cli_args a;
   if (!parse_args(argc, argv, 2, &a)) return EXIT_USAGE;
   if (!strcmp(argv[1], "info")) return cmd_info(&a);

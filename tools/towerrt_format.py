@@ -342,9 +342,9 @@ def write_npy(path, arr):
         f.write(npy_bytes(arr))
 
 
-def write_npz(path, arrays):
+def write_npz(path, arrays, compress=False):
     """arrays: dict name -> NpyArray (or (values, shape[, descr]))."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as zf:
         for name, arr in arrays.items():
             if not isinstance(arr, NpyArray):
                 arr = make_array(*arr)
@@ -641,8 +641,10 @@ class Model(object):
 
 def model_fingerprint(model):
     """CRC-32, chained in tensor-table order, of the data bytes of every tensor
-    referenced by an item-side node (docs/format.md, .twi META)."""
-    used = set()
+    referenced by an item-side node (docs/format.md, .twi META). The item
+    EMBED node reads the embedding tables of the item fields (FIELDS `table`),
+    so those count too (as the C runtime does)."""
+    used = set(f.table for f in model.fields if f.side == SIDE_ITEM and f.table >= 0)
     for node in model.graph:
         if node.side == SIDE_ITEM:
             used.update(t for t in node.tensors if t >= 0)

@@ -263,14 +263,6 @@ class IntTowerRef(nn.Module):
         u, i = self.reps(get_ids, get_dense)
         return self._finish(u, i, fe_layers)
 
-    def user_reps(self, user_ids, user_dense):
-        _, ud = self._side_getters("user", None, None)
-        uo, _ = self._side_getters("user", None, None)
-        dn = None if user_dense is None else user_dense.to(self._dtype())
-        return self.user_fe_dnn(self._side_input(
-            "user", lambda f: user_ids[:, uo[f.name][0]:uo[f.name][1]].long(),
-            lambda f: dn[:, ud[f.name][0]:ud[f.name][1]]))
-
 
 def hidden_from_state_dict(sd, side):
     n = 0
@@ -301,10 +293,14 @@ def from_checkpoint(config_path, state_dict, fe_layers=None, dtype=torch.float32
 def check_official(fixture_dir, batch_size=256):
     """Reproduce official_pred.npy from state_dict.pt + test_inputs.npz."""
     import numpy as np
-    m32 = from_checkpoint(os.path.join(fixture_dir, "config.json"),
-                          os.path.join(fixture_dir, "state_dict.pt"))
-    m64 = from_checkpoint(os.path.join(fixture_dir, "config.json"),
-                          os.path.join(fixture_dir, "state_dict.pt"), dtype=torch.float64)
+    pt = os.path.join(fixture_dir, "state_dict.pt")
+    if os.path.exists(pt):
+        sd = torch.load(pt, map_location="cpu")
+    else:   # the same tensors as .npz
+        z = np.load(os.path.join(fixture_dir, "state_dict.npz"))
+        sd = {k: torch.from_numpy(z[k].copy()) for k in z.files}
+    m32 = from_checkpoint(os.path.join(fixture_dir, "config.json"), sd)
+    m64 = from_checkpoint(os.path.join(fixture_dir, "config.json"), sd, dtype=torch.float64)
     inp = np.load(os.path.join(fixture_dir, "test_inputs.npz"))
     official = np.load(os.path.join(fixture_dir, "official_pred.npy")).reshape(-1).astype(np.float64)
     # base_tower.predict: x = [x[feature] for feature in feature_index]; expand 1-d to (n,1); concat; .float()
