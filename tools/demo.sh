@@ -12,7 +12,7 @@ OUT=build/demo
 FIX=tests/fixtures/reference-inttower
 mkdir -p "$OUT"
 echo "== 1. export the reference checkpoint (state_dict + feature config) to a .twr"
-python3 tools/export_inttower.py --state-dict "$FIX/state_dict.npz" --config "$FIX/config.json" --out "$OUT/model.twr"
+python3 tools/export_inttower.py --weights "$FIX/state_dict.npz" --config "$FIX/config.json" --out "$OUT/model.twr"
 echo "== 2. the compiled plan"
 build/towerrt info "$OUT/model.twr" --plan | sed -n '/^plan:/,$p'
 echo "== 3. requests (one per user of the test split) and the item catalog"
