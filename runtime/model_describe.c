@@ -70,10 +70,17 @@ static void put_tower(out_buf *o, const towerrt_model *m, uint32_t side) {
   put(o, "    embed+pool   %u id fields x %u dims (%u id slots)\n", t->n_id_fields, t->emb_dim, t->id_slots);
   put(o, "    light-se     %u x %u softmax attention, residual\n", t->n_id_fields, t->n_id_fields);
   put(o, "    concat       + %u dense -> %u\n", t->dense_width, t->input_width);
+  /* The user tower stops at the last FE layer scored by default. */
+  uint32_t last_fe = 31u - (uint32_t)__builtin_clz(m->trained_fe_mask);
   for (uint32_t L = 0; L < t->n_layers; L++) {
     const trt_dense_layer *d = &t->layers[L];
     if (side == 0 && (t->fe_present & (1u << L)))
-      put(o, "    fe_proj[%u]   %u -> %u heads x %u  (%u MACs)\n", L, t->fe[L].in, m->heads_user, m->head_dim, t->fe[L].in * t->fe[L].out);
+      put(o, "    fe_proj[%u]   %u -> %u heads x %u  (%u MACs)%s\n", L, t->fe[L].in, m->heads_user, m->head_dim,
+          t->fe[L].in * t->fe[L].out, (m->trained_fe_mask & (1u << L)) ? "" : "  [present, not scored by default]");
+    if (side == 0 && L >= last_fe) {
+      put(o, "    dense[%u]     %u -> %u  [not run: no scored FE layer reads it]\n", L, d->in, d->out);
+      continue;
+    }
     put(o, "    dense[%u]     %u -> %u%s%s  (%u MACs)\n", L, d->in, d->out, d->folded_bn ? " +BN folded" : "",
         d->relu ? " +ReLU fused" : "", d->in * d->out);
   }
