@@ -12,10 +12,10 @@
 #include "bench/bench_cli.h"
 #endif
 #include "towerrt.h"
+#include "tools/cli.h"
 
-enum { EXIT_USAGE = 2, EXIT_FAILED = 1 };
 
-static int fail(towerrt_status st, const char *msg) {
+int fail(towerrt_status st, const char *msg) {
   fprintf(stderr, "towerrt: error: %s (%s)\n", msg && *msg ? msg : towerrt_last_error(), towerrt_status_name(st));
   return EXIT_FAILED;
 }
@@ -28,11 +28,6 @@ static const char *arg_value(int argc, char **argv, int *i) {
   return argv[++*i];
 }
 
-typedef struct cli_args {
-  const char *model, *items, *requests, *features, *out, *isa;
-  uint32_t fe_mask, max_k;
-  int plan, logits, help;
-} cli_args;
 
 static uint32_t parse_fe_layers(const char *s) {
   uint32_t mask = 0;
@@ -68,16 +63,18 @@ static int parse_args(int argc, char **argv, int first, cli_args *a) {
     else if (!strcmp(s, "--plan")) a->plan = 1;
     else if (!strcmp(s, "--logits")) a->logits = 1;
     else if (!strcmp(s, "--help") || !strcmp(s, "-h")) a->help = 1;
-    else if (s[0] != '-' && !a->model) a->model = s;
+    else if (!strcmp(s, "--shard")) a->shard = arg_value(argc, argv, &i);
+    else if (s[0] != '-' && a->n_inputs < (int)(sizeof a->inputs / sizeof a->inputs[0])) a->inputs[a->n_inputs++] = s;
     else {
       fprintf(stderr, "towerrt: unknown argument '%s' (try --help)\n", s);
       return 0;
     }
   }
+  if (!a->model && a->n_inputs > 0 && strcmp(argv[1], "merge-items") != 0) a->model = a->inputs[0];
   return 1;
 }
 
-static void options_from(const cli_args *a, towerrt_options *o) {
+void options_from(const cli_args *a, towerrt_options *o) {
   towerrt_options_init(o);
   o->isa = a->isa;
   o->fe_layer_mask = a->fe_mask;
@@ -108,45 +105,10 @@ static int cmd_info(const cli_args *a) {
   return 0;
 }
 
-static FILE *open_in(const char *path) {
+FILE *open_in(const char *path) {
   FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
   if (!f) fprintf(stderr, "towerrt: error: cannot open '%s'\n", path);
   return f;
-}
-
-static int cmd_build_items(const cli_args *a) {
-  if (a->help || !a->model || !a->features || !a->out) {
-    puts("usage: towerrt build-items --model M.twr --features ITEMS.txt --out STORE.twi\n"
-         "  Runs the item tower over every item of the features file (docs/format.md)\n"
-         "  and writes an item store keyed by the items' ids.");
-    return a->help ? 0 : EXIT_USAGE;
-  }
-  towerrt_options o;
-  options_from(a, &o);
-  towerrt_model *m;
-  towerrt_status st = towerrt_model_load(a->model, &o, &m);
-  if (st) return fail(st, NULL);
-  FILE *f = open_in(a->features);
-  if (!f) {
-    towerrt_model_free(m);
-    return EXIT_FAILED;
-  }
-  trt_text_reader r;
-  trt_rows rows = {0};
-  int done = 0;
-  st = trt_text_open(&r, f, a->features, "towerrt-items", m);
-  while (!st && !done) st = trt_text_read_items(&r, &rows, (size_t)1 << 20, &done);
-  if (!st) {
-    towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
-    st = towerrt_items_build(m, &feats, rows.keys, rows.n_keys, a->out);
-  }
-  int rc = st ? fail(st, NULL) : 0;
-  if (!st) fprintf(stderr, "towerrt: wrote %zu items to %s\n", rows.n_keys, a->out);
-  trt_text_close(&r);
-  trt_rows_free(&rows);
-  if (f != stdin) fclose(f);
-  towerrt_model_free(m);
-  return rc;
 }
 
 static towerrt_status score_one(towerrt_session *s, const trt_request *q, float **scores, size_t *cap, size_t *k) {
