@@ -67,6 +67,15 @@ TOWERRT_API const char *towerrt_last_error(void);
 typedef struct towerrt_model towerrt_model;
 typedef struct towerrt_items towerrt_items;
 typedef struct towerrt_session towerrt_session;
+typedef struct towerrt_pool towerrt_pool;
+
+/* Where a model's weights and an item store's heads live on a machine with
+ * several NUMA nodes (load-time option, with a pool). */
+typedef enum towerrt_placement {
+  TOWERRT_PLACE_SHARED = 0,     /* one copy, as mapped / allocated (default) */
+  TOWERRT_PLACE_REPLICATE = 1,  /* one copy bound to each node of the pool */
+  TOWERRT_PLACE_INTERLEAVE = 2  /* one copy, pages interleaved over the pool's nodes */
+} towerrt_placement;
 
 /* Options. Always initialise with towerrt_options_init, then change fields:
  * struct_size lets later versions add fields without breaking callers. */
@@ -83,6 +92,17 @@ typedef struct towerrt_options {
                               approximation, see docs/fe-modes.md) */
   uint32_t output_logits;  /* 1: return the raw score before the prediction layer */
   uint32_t allow_foreign_items; /* 1: accept an item store whose fingerprint differs */
+  /* Threads and NUMA. */
+  const char *topology;      /* pool: NULL = this machine (or env TOWERRT_TOPOLOGY);
+                                "synthetic:<hwloc synthetic>" or "xml:PATH" to plan
+                                for another machine (threads are then not pinned) */
+  uint32_t threads_per_node; /* pool: workers per NUMA node (0 = one per core) */
+  uint64_t node_mask;        /* pool: bit i = start a pool on NUMA node i (0 = all) */
+  uint32_t pin_threads;      /* pool: 1 (default) pins each worker to one core */
+  towerrt_pool *pool;        /* load + session: the worker pools to use (NULL: none) */
+  uint32_t threads;          /* session: threads per request, caller included (default 1) */
+  int32_t numa_node;         /* session: node index to run on (-1 = the caller's, default) */
+  uint32_t placement;        /* load: a towerrt_placement (needs pool) */
 } towerrt_options;
 
 TOWERRT_API void towerrt_options_init(towerrt_options *opts);
@@ -98,6 +118,16 @@ typedef struct towerrt_features {
 } towerrt_features;
 
 typedef enum towerrt_side { TOWERRT_USER = 0, TOWERRT_ITEM = 1 } towerrt_side;
+
+/* ---- worker pools -------------------------------------------------------- */
+/* Discovers the topology (hwloc) and starts one pool of pinned workers per
+ * NUMA node. Share one pool among all models and sessions of a process. */
+TOWERRT_API towerrt_status towerrt_pool_create(const towerrt_options *opts, towerrt_pool **out);
+/* Stops the workers; every session using the pool must be freed first. */
+TOWERRT_API void towerrt_pool_free(towerrt_pool *pool);
+TOWERRT_API uint32_t towerrt_pool_node_count(const towerrt_pool *pool);
+/* Topology, pools, pinning, as text (towerrt info --topology). */
+TOWERRT_API size_t towerrt_pool_describe(const towerrt_pool *pool, char *buf, size_t cap);
 
 /* ---- model ------------------------------------------------------------- */
 TOWERRT_API towerrt_status towerrt_model_load(const char *path, const towerrt_options *opts,
@@ -126,7 +156,10 @@ TOWERRT_API void towerrt_items_free(towerrt_items *items);
 TOWERRT_API size_t towerrt_items_count(const towerrt_items *items);
 
 /* ---- sessions and scoring ----------------------------------------------- */
-/* items may be NULL (then only towerrt_score_features works). */
+/* items may be NULL (then only towerrt_score_features works). With
+ * opts->pool and opts->threads > 1, a request's candidate blocks are split
+ * over the workers of one node; the scores do not depend on the number of
+ * threads (bitwise). */
 TOWERRT_API towerrt_status towerrt_session_create(const towerrt_model *model,
                                                   const towerrt_items *items,
                                                   const towerrt_options *opts,

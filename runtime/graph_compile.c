@@ -299,13 +299,30 @@ static void fold_layer(const towerrt_model *m, const compile_state *cs, uint32_t
   }
 }
 
+static size_t padded(size_t floats) { return (floats + 15) & ~(size_t)15; }
+
+/* Copies an FE projection into the owned block so every compute weight is
+ * 64-byte aligned and can be placed on a NUMA node with the rest. */
+static float *copy_fe(trt_dense_layer *d, float *p) {
+  float *w = p, *b = p + (size_t)d->out * d->in;
+  memcpy(w, d->w, (size_t)d->out * d->in * sizeof(float));
+  if (d->b) memcpy(b, d->b, d->out * sizeof(float));
+  else memset(b, 0, d->out * sizeof(float));
+  d->w = w;
+  d->b = b;
+  return p + padded((size_t)d->out * (d->in + 1));
+}
+
 static towerrt_status fold_all(towerrt_model *m, const compile_state *cs) {
   size_t total = 0;
   for (uint32_t s = 0; s < 2; s++) {
     const trt_tower *t = s ? &m->item : &m->user;
-    for (uint32_t L = 0; L < t->n_layers; L++) total += ((size_t)t->layers[L].out * (t->layers[L].in + 1) + 15) & ~(size_t)15;
+    for (uint32_t L = 0; L < t->n_layers; L++) total += padded((size_t)t->layers[L].out * (t->layers[L].in + 1));
+    for (uint32_t L = 0; L < TRT_MAX_LAYERS; L++)
+      if (t->fe_present & (1u << L)) total += padded((size_t)t->fe[L].out * (t->fe[L].in + 1));
   }
-  m->owned = aligned_alloc(64, (total * sizeof(float) + 63) & ~(size_t)63);
+  m->owned_bytes = total * sizeof(float);
+  m->owned = aligned_alloc(64, m->owned_bytes ? m->owned_bytes : 64);
   if (!m->owned) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for %zu folded weights", total);
   float *p = (float *)m->owned;
   for (uint32_t s = 0; s < 2; s++) {
@@ -315,11 +332,13 @@ static towerrt_status fold_all(towerrt_model *m, const compile_state *cs) {
       trt_dense_layer *d = &t->layers[L];
       float *w = p, *b = p + (size_t)d->out * d->in;
       fold_layer(m, cs, s, L, w, b);
+      p += padded((size_t)d->out * (d->in + 1));
       d->w = w;
       d->b = b;
-      p += ((size_t)d->out * (d->in + 1) + 15) & ~(size_t)15;
       if (d->out > t->max_width) t->max_width = d->out;
     }
+    for (uint32_t L = 0; L < TRT_MAX_LAYERS; L++)
+      if (t->fe_present & (1u << L)) p = copy_fe(&t->fe[L], p);
   }
   return TOWERRT_OK;
 }

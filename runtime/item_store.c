@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
 #include "status.h"
 
 uint64_t trt_splitmix64(uint64_t x) {
@@ -17,9 +18,9 @@ uint64_t trt_splitmix64(uint64_t x) {
 uint32_t trt_items_find(const towerrt_items *s, uint64_t id) {
   uint64_t mask = s->n_slots - 1;
   uint64_t i = trt_splitmix64(id) & mask;
-  /* Bounded by the table size: a table is validated at load to have empty
-   * slots, but the bound keeps a lookup finite whatever the bytes. */
-  for (uint64_t probe = 0; probe < s->n_slots; probe++, i = (i + 1) & mask) {
+  /* Bounded by the table size and by the probe limit the loader enforces:
+   * a lookup costs at most TRT_ID_MAP_MAX_PROBE + 1 slots whatever the bytes. */
+  for (uint64_t probe = 0; probe < s->n_slots && probe <= TRT_ID_MAP_MAX_PROBE; probe++, i = (i + 1) & mask) {
     const unsigned char *slot = s->slots + i * 16;
     uint32_t row = trt_rd32(slot + 8);
     if (row == TRT_EMPTY_ROW) return TRT_EMPTY_ROW;
@@ -96,8 +97,12 @@ static towerrt_status check_id_map(towerrt_items *s, const trt_section *m) {
     if (row == TRT_EMPTY_ROW) continue;
     uint64_t id = trt_rd64(slot);
     filled++;
+    uint64_t dist = (i - trt_splitmix64(id)) & (s->n_slots - 1);
     if (row >= s->count || (seen[row / 8] & (1u << (row % 8))))
       st = trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP slot %llu: row %u is out of range or mapped twice", (unsigned long long)i, row);
+    else if (dist > TRT_ID_MAP_MAX_PROBE)
+      st = trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP slot %llu: item id %llu lies %llu slots past its home slot (limit %u)",
+                    (unsigned long long)i, (unsigned long long)id, (unsigned long long)dist, TRT_ID_MAP_MAX_PROBE);
     else if (trt_items_find(s, id) != row)
       st = trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP slot %llu: item id %llu is unreachable or duplicated", (unsigned long long)i,
                     (unsigned long long)id);
@@ -108,6 +113,34 @@ static towerrt_status check_id_map(towerrt_items *s, const trt_section *m) {
     st = trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP maps %llu ids, items.count is %llu", (unsigned long long)filled, (unsigned long long)s->count);
   free(seen);
   return st;
+}
+
+const float *trt_items_heads_for_node(const towerrt_items *s, uint32_t node) {
+  return node < 64 && s->node_heads[node] ? s->node_heads[node] : s->heads_data;
+}
+
+/* Copies the heads to each node of the pool (replicate) or once,
+ * interleaved over them; the mapped file stays the source of truth. */
+static towerrt_status place(towerrt_items *s, const towerrt_pool *pool, uint32_t placement) {
+  if (placement > TOWERRT_PLACE_INTERLEAVE) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "placement %u is not a towerrt_placement", placement);
+  if (placement == TOWERRT_PLACE_SHARED) return TOWERRT_OK;
+  if (!pool) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "placement needs options.pool");
+  s->pool = pool;
+  size_t bytes = (size_t)(s->count * s->row_stride);
+  const float *shared = NULL;
+  for (uint32_t i = 0; i < pool->topo.n_nodes && i < 64; i++) {
+    if (!(pool->active & (UINT64_C(1) << i))) continue;
+    if (placement == TOWERRT_PLACE_INTERLEAVE && shared) {
+      s->node_heads[i] = shared;
+      s->node_bound[i] = -2; /* alias: freed with the first copy */
+      continue;
+    }
+    float *copy = trt_pool_alloc(pool, placement == TOWERRT_PLACE_INTERLEAVE ? -1 : (int)i, bytes, &s->node_bound[i]);
+    if (!copy) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory placing %zu bytes of item heads on node %u", bytes, i);
+    memcpy(copy, s->heads_data, bytes);
+    s->node_heads[i] = shared = copy;
+  }
+  return TOWERRT_OK;
 }
 
 static towerrt_status load(towerrt_items *s, const char *path, const towerrt_options *o) {
@@ -121,7 +154,8 @@ static towerrt_status load(towerrt_items *s, const char *path, const towerrt_opt
   if ((st = trt_meta_parse(meta, &s->meta))) return st;
   if ((st = read_meta(s))) return st;
   if ((st = check_heads(s, heads))) return st;
-  return check_id_map(s, map);
+  if ((st = check_id_map(s, map))) return st;
+  return o ? place(s, o->pool, o->placement) : TOWERRT_OK;
 }
 
 towerrt_status towerrt_items_load(const char *path, const towerrt_options *opts, towerrt_items **out) {
@@ -144,6 +178,9 @@ towerrt_status towerrt_items_load(const char *path, const towerrt_options *opts,
 
 void towerrt_items_free(towerrt_items *s) {
   if (!s) return;
+  for (uint32_t i = 0; i < 64; i++)
+    if (s->node_heads[i] && s->node_bound[i] != -2)
+      trt_pool_release(s->pool, (void *)s->node_heads[i], (size_t)(s->count * s->row_stride), s->node_bound[i]);
   trt_unmap_file(&s->file);
   free(s);
 }

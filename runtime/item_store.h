@@ -8,6 +8,11 @@
 #include "towerrt.h"
 
 #define TRT_EMPTY_ROW 0xFFFFFFFFu
+/* Longest probe sequence of the id map: an id sits at most this many slots
+ * past its home slot (with <= 50% load, random ids stay under ~70 even for
+ * 2^32 items). Without a bound, colliding ids made every lookup and the
+ * load-time validation walk a whole run of slots (quadratic load). */
+#define TRT_ID_MAP_MAX_PROBE 256u
 
 struct towerrt_items {
   trt_mapped_file file;
@@ -17,9 +22,16 @@ struct towerrt_items {
   uint32_t heads, head_dim, fingerprint;
   const float *heads_data;
   const unsigned char *slots; /* n_slots x 16 bytes */
+  /* Placement: per node index, the copy of the heads a session on that
+   * node reads (NULL = heads_data). */
+  const towerrt_pool *pool;
+  const float *node_heads[64];
+  int node_bound[64];
 };
 
 uint64_t trt_splitmix64(uint64_t x);
+/* The heads a session on node `node` reads. */
+const float *trt_items_heads_for_node(const towerrt_items *s, uint32_t node);
 /* Row of an external id, or TRT_EMPTY_ROW. */
 uint32_t trt_items_find(const towerrt_items *s, uint64_t id);
 

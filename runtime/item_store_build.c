@@ -61,12 +61,16 @@ static towerrt_status build_id_map(const uint64_t *ids, size_t n, bytes *b, uint
   for (uint64_t i = 0; i < n_slots; i++) memset(slots + i * 16 + 8, 0xFF, 4);
   for (size_t r = 0; r < n; r++) {
     uint64_t i = trt_splitmix64(ids[r]) & (n_slots - 1);
-    for (;; i = (i + 1) & (n_slots - 1)) {
+    for (uint64_t dist = 0;; dist++, i = (i + 1) & (n_slots - 1)) {
       unsigned char *slot = slots + i * 16;
       uint32_t row = trt_rd32(slot + 8);
       if (row == TRT_EMPTY_ROW) break;
       if (trt_rd64(slot) == ids[r])
         return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "item id %llu appears twice (rows %u and %zu)", (unsigned long long)ids[r], row, r);
+      if (dist == TRT_ID_MAP_MAX_PROBE)
+        return trt_fail(TOWERRT_ERR_LIMIT, "item id %llu (row %zu) would lie more than %u slots past its home slot in the id map "
+                        "(limit %u): the item ids collide pathologically", (unsigned long long)ids[r], r, TRT_ID_MAP_MAX_PROBE,
+                        TRT_ID_MAP_MAX_PROBE);
     }
     for (int k = 0; k < 8; k++) slots[i * 16 + k] = (unsigned char)(ids[r] >> (8 * k));
     for (int k = 0; k < 4; k++) slots[i * 16 + 8 + k] = (unsigned char)((uint32_t)r >> (8 * k));
@@ -118,7 +122,7 @@ static towerrt_status write_heads(const towerrt_model *m, const towerrt_features
   *crc = 0;
   for (size_t r0 = 0; r0 < n && !st; r0 += TRT_ITEM_BLOCK) {
     size_t b = n - r0 < TRT_ITEM_BLOCK ? n - r0 : TRT_ITEM_BLOCK;
-    trt_item_forward(m, &ws, items->ids + r0 * m->item.id_slots, items->dense ? items->dense + r0 * m->item.dense_width : NULL, b);
+    trt_item_forward(m, &m->item, &ws, items->ids + r0 * m->item.id_slots, items->dense ? items->dense + r0 * m->item.dense_width : NULL, b);
     for (size_t r = 0; r < b && !st; r++) {
       memcpy(row_buf, ws.item_heads + r * per_row, per_row * sizeof(float));
       *crc = trt_crc32(*crc, row_buf, (size_t)stride);

@@ -72,6 +72,17 @@ typedef struct trt_tower {
   uint32_t max_width; /* widest activation, for arena planning */
 } trt_tower;
 
+#ifndef TRT_MAX_NODES
+#define TRT_MAX_NODES 64
+#endif
+
+/* The towers with their weights in one NUMA node's memory (placement). */
+typedef struct trt_placed_towers {
+  trt_tower user, item;
+  void *mem;
+  int bound;
+} trt_placed_towers;
+
 struct towerrt_model {
   trt_mapped_file file;
   trt_container container;
@@ -87,7 +98,13 @@ struct towerrt_model {
   float out_bias;
   uint32_t item_fingerprint;
   towerrt_kernels kernels;
-  char *owned; /* one block holding every folded weight */
+  char *owned; /* one block holding every compute weight (folded tower, FE) */
+  size_t owned_bytes;
+  /* Placement (towerrt_options.placement with a pool): per node index, the
+   * towers a session on that node runs; NULL = m->user / m->item. */
+  const towerrt_pool *pool;
+  uint32_t placement;
+  trt_placed_towers *placed[TRT_MAX_NODES];
 };
 
 /* model_file.c: parse and validate FIELDS and TENSORS. */
@@ -99,6 +116,10 @@ uint32_t trt_model_item_fingerprint(const towerrt_model *m);
 const char *trt_side_name(uint32_t side);
 /* The describe text (towerrt info). */
 size_t trt_model_describe_plan(const towerrt_model *m, char *buf, size_t cap);
+
+/* model_place.c: copies the weights to the pool's nodes. */
+towerrt_status trt_model_place(towerrt_model *m, const towerrt_pool *pool, uint32_t placement);
+void trt_model_unplace(towerrt_model *m);
 
 /* cpu_features.c */
 towerrt_status trt_select_kernels(const char *requested, towerrt_kernels *out);

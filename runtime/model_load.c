@@ -20,6 +20,9 @@ void towerrt_options_init(towerrt_options *o) {
   o->struct_size = sizeof *o;
   o->verify_checksums = 1;
   o->max_k = 100000;
+  o->pin_threads = 1;
+  o->threads = 1;
+  o->numa_node = -1;
 }
 
 static int meta_string_is(const trt_meta *meta, const char *key, const char *want, int *found) {
@@ -75,7 +78,8 @@ static towerrt_status load(towerrt_model *m, const char *path, const towerrt_opt
   if ((st = trt_model_compile(m))) return st;
   if ((st = check_meta(m))) return st;
   m->item_fingerprint = trt_model_item_fingerprint(m);
-  return trt_select_kernels(o ? o->isa : NULL, &m->kernels);
+  if ((st = trt_select_kernels(o ? o->isa : NULL, &m->kernels))) return st;
+  return o ? trt_model_place(m, o->pool, o->placement) : TOWERRT_OK;
 }
 
 towerrt_status towerrt_model_load(const char *path, const towerrt_options *opts, towerrt_model **out) {
@@ -98,6 +102,7 @@ towerrt_status towerrt_model_load(const char *path, const towerrt_options *opts,
 
 void towerrt_model_free(towerrt_model *m) {
   if (!m) return;
+  trt_model_unplace(m);
   trt_unmap_file(&m->file);
   free(m->fields);
   free(m->tensors);

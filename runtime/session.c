@@ -1,10 +1,15 @@
 /* Sessions: one per caller thread, each with its own arena planned at
- * creation; scoring allocates nothing. */
+ * creation; scoring allocates nothing. With a pool and threads > 1, a
+ * request's candidates are cut into fixed blocks (the same cut whatever
+ * the thread count, so scores are bitwise identical) that the caller and
+ * the workers of one NUMA node share. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "item_store.h"
+#include "pool.h"
 #include "status.h"
 #include "tower_exec.h"
 
@@ -12,8 +17,21 @@ struct towerrt_session {
   const towerrt_model *model;
   const towerrt_items *items;
   uint32_t max_k, fe_mask, output_logits;
+  /* Where it runs: a node's pool, that node's copies of the weights/heads. */
+  trt_node_pool *pool;
+  uint32_t threads, node;
+  const trt_tower *user, *item;
+  const float *item_heads;
+  /* One workspace per participant slot (slot 0: the caller). */
   void *arena;
-  trt_workspace ws;
+  trt_workspace *ws;
+  /* The request being scored, read by the tasks. */
+  const uint64_t *req_ids;
+  const towerrt_features *req_items;
+  float *req_scores;
+  size_t req_k;
+  atomic_size_t first_unknown; /* lowest candidate index with an unknown id */
+  trt_job job;
   char error[TRT_MSG_CAP];
 };
 
@@ -31,7 +49,7 @@ static towerrt_status check_items(const towerrt_model *m, const towerrt_items *i
   if (it->heads != m->heads_item || it->head_dim != m->head_dim)
     return trt_fail(TOWERRT_ERR_MISMATCH, "item store rows are %u heads x %u dims, the model's item heads are %u x %u", it->heads,
                     it->head_dim, m->heads_item, m->head_dim);
-  if (it->fingerprint != m->item_fingerprint && !(o && o->allow_foreign_items))
+  if (it->fingerprint != m->item_fingerprint && !o->allow_foreign_items)
     return trt_fail(TOWERRT_ERR_MISMATCH, "item store was built by another model (fingerprint 0x%08x, this model 0x%08x); "
                     "rebuild it or set allow_foreign_items", it->fingerprint, m->item_fingerprint);
   return TOWERRT_OK;
@@ -41,6 +59,38 @@ static towerrt_status check_mask(const towerrt_model *m, uint32_t mask) {
   if (mask & ~m->user.fe_present)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "fe_layer_mask 0x%x asks for user FE layers the model lacks (present: 0x%x)", mask,
                     m->user.fe_present);
+  return TOWERRT_OK;
+}
+
+/* Picks the node and its pool; checks threads against its workers. */
+static towerrt_status choose_node(const towerrt_options *o, trt_node_pool **pool, uint32_t *node) {
+  *pool = NULL;
+  *node = 0;
+  if (o->threads == 0 || o->threads > 1024) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.threads %u out of range 1..1024", o->threads);
+  towerrt_pool *p = o->pool;
+  if (!p) {
+    if (o->threads > 1) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.threads = %u needs options.pool (towerrt_pool_create)", o->threads);
+    return TOWERRT_OK;
+  }
+  uint32_t n = o->numa_node >= 0 ? (uint32_t)o->numa_node : trt_topology_current_node(&p->topo);
+  if (o->numa_node < 0 && !(p->active & (UINT64_C(1) << n)))
+    for (n = 0; n < p->topo.n_nodes && !(p->active & (UINT64_C(1) << n)); n++) {
+    }
+  if (n >= p->topo.n_nodes || !(p->active & (UINT64_C(1) << n)))
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "numa_node %d has no worker pool (%u nodes)", o->numa_node, p->topo.n_nodes);
+  if (o->threads > p->nodes[n].n_workers + 1)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "threads = %u, but node %u has %u workers (+ the caller)", o->threads, n, p->nodes[n].n_workers);
+  *pool = &p->nodes[n];
+  *node = n;
+  return TOWERRT_OK;
+}
+
+static towerrt_status make_arena(towerrt_session *s) {
+  size_t per = (trt_workspace_bytes(s->model) + 63) & ~(size_t)63;
+  s->ws = calloc(s->threads, sizeof *s->ws);
+  s->arena = aligned_alloc(64, per * s->threads);
+  if (!s->ws || !s->arena) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a session arena of %zu bytes", per * s->threads);
+  for (uint32_t i = 0; i < s->threads; i++) trt_workspace_init(s->model, (char *)s->arena + per * i, &s->ws[i]);
   return TOWERRT_OK;
 }
 
@@ -56,20 +106,23 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
   if (!o) o = &defaults;
   if (o->max_k == 0) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.max_k must be at least 1");
   uint32_t mask = o->fe_layer_mask ? o->fe_layer_mask : m->trained_fe_mask;
+  trt_node_pool *pool;
+  uint32_t node;
   towerrt_status st = check_mask(m, mask);
   if (!st) st = check_items(m, items, o);
+  if (!st) st = choose_node(o, &pool, &node);
   if (st) return st;
   towerrt_session *s = calloc(1, sizeof *s);
-  size_t bytes = (trt_workspace_bytes(m) + 63) & ~(size_t)63;
-  void *arena = s ? aligned_alloc(64, bytes) : NULL;
-  if (!s || !arena) {
-    free(s);
-    free(arena);
-    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a session arena of %zu bytes", bytes);
-  }
+  if (!s) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  const trt_placed_towers *placed = node < TRT_MAX_NODES ? m->placed[node] : NULL;
   *s = (towerrt_session){.model = m, .items = items, .max_k = o->max_k, .fe_mask = mask, .output_logits = o->output_logits != 0,
-                         .arena = arena};
-  trt_workspace_init(m, arena, &s->ws);
+                         .pool = pool, .threads = o->threads, .node = node,
+                         .user = placed ? &placed->user : &m->user, .item = placed ? &placed->item : &m->item,
+                         .item_heads = items ? trt_items_heads_for_node(items, node) : NULL};
+  if ((st = make_arena(s))) {
+    towerrt_session_free(s);
+    return st;
+  }
   *out = s;
   return TOWERRT_OK;
 }
@@ -77,6 +130,7 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
 void towerrt_session_free(towerrt_session *s) {
   if (!s) return;
   free(s->arena);
+  free(s->ws);
   free(s);
 }
 
@@ -99,8 +153,49 @@ static void finish(const towerrt_session *s, float *scores, size_t k) {
   }
 }
 
-static size_t n_user_heads(const towerrt_session *s) {
-  return (size_t)__builtin_popcount(s->fe_mask) * s->model->heads_user;
+static size_t n_user_heads(const towerrt_session *s) { return (size_t)__builtin_popcount(s->fe_mask) * s->model->heads_user; }
+
+static void note_unknown(towerrt_session *s, size_t c) {
+  size_t cur = atomic_load(&s->first_unknown);
+  while (c < cur && !atomic_compare_exchange_weak(&s->first_unknown, &cur, c)) {
+  }
+}
+
+/* One block of TRT_ID_BLOCK candidates by store id. */
+static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
+  towerrt_session *s = ctx;
+  const towerrt_model *m = s->model;
+  trt_workspace *ws = &s->ws[slot];
+  size_t c0 = (size_t)task * TRT_ID_BLOCK, b = s->req_k - c0 < TRT_ID_BLOCK ? s->req_k - c0 : TRT_ID_BLOCK;
+  for (size_t c = 0; c < b; c++) {
+    uint32_t row = trt_items_find(s->items, s->req_ids[c0 + c]);
+    if (row == TRT_EMPTY_ROW) {
+      note_unknown(s, c0 + c);
+      return;
+    }
+    ws->rows[c] = row;
+  }
+  m->kernels.maxsim_f32(s->ws[0].user_heads, n_user_heads(s), s->item_heads, (size_t)(s->items->row_stride / sizeof(float)), ws->rows,
+                        b, m->heads_item, m->head_dim, s->req_scores + c0);
+  finish(s, s->req_scores + c0, b);
+}
+
+/* One block of TRT_ITEM_BLOCK candidates by features (item tower online). */
+static void task_by_features(void *ctx, uint32_t task, uint32_t slot) {
+  towerrt_session *s = ctx;
+  const towerrt_model *m = s->model;
+  trt_workspace *ws = &s->ws[slot];
+  const towerrt_features *it = s->req_items;
+  size_t c0 = (size_t)task * TRT_ITEM_BLOCK, b = s->req_k - c0 < TRT_ITEM_BLOCK ? s->req_k - c0 : TRT_ITEM_BLOCK;
+  trt_item_forward(m, s->item, ws, it->ids + c0 * m->item.id_slots, it->dense ? it->dense + c0 * m->item.dense_width : NULL, b);
+  m->kernels.maxsim_f32(s->ws[0].user_heads, n_user_heads(s), ws->item_heads, (size_t)m->heads_item * m->head_dim, NULL, b,
+                        m->heads_item, m->head_dim, s->req_scores + c0);
+  finish(s, s->req_scores + c0, b);
+}
+
+static void run(towerrt_session *s, size_t k, size_t block, trt_task_fn fn) {
+  uint32_t n_tasks = (uint32_t)((k + block - 1) / block);
+  trt_node_pool_run(s->threads > 1 ? s->pool : NULL, &s->job, n_tasks, s->threads, fn, s);
 }
 
 towerrt_status towerrt_score(towerrt_session *s, const towerrt_features *user, const uint64_t *item_ids, size_t k, float *scores) {
@@ -108,23 +203,16 @@ towerrt_status towerrt_score(towerrt_session *s, const towerrt_features *user, c
   towerrt_status st = check_request(s, user, item_ids, k, scores);
   if (!st && !s->items) st = trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store: score by features, or create it with one");
   if (st) return session_fail(s, st, scores, k);
-  const towerrt_model *m = s->model;
-  const towerrt_items *it = s->items;
-  trt_user_forward(m, &s->ws, user->ids, user->dense, s->fe_mask, s->ws.user_heads);
-  size_t stride = (size_t)(it->row_stride / sizeof(float));
-  for (size_t c0 = 0; c0 < k; c0 += TRT_ID_BLOCK) {
-    size_t b = k - c0 < TRT_ID_BLOCK ? k - c0 : TRT_ID_BLOCK;
-    for (size_t c = 0; c < b; c++) {
-      uint32_t row = trt_items_find(it, item_ids[c0 + c]);
-      if (row == TRT_EMPTY_ROW)
-        return session_fail(s, trt_fail(TOWERRT_ERR_UNKNOWN_ITEM, "candidate %zu: item id %llu is not in the item store (%llu items)",
-                                        c0 + c, (unsigned long long)item_ids[c0 + c], (unsigned long long)it->count), scores, k);
-      s->ws.rows[c] = row;
-    }
-    m->kernels.maxsim_f32(s->ws.user_heads, n_user_heads(s), it->heads_data, stride, s->ws.rows, b, m->heads_item, m->head_dim,
-                          scores + c0);
-  }
-  finish(s, scores, k);
+  trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
+  s->req_ids = item_ids;
+  s->req_scores = scores;
+  s->req_k = k;
+  atomic_store(&s->first_unknown, SIZE_MAX);
+  run(s, k, TRT_ID_BLOCK, task_by_id);
+  size_t bad = atomic_load(&s->first_unknown);
+  if (bad != SIZE_MAX)
+    return session_fail(s, trt_fail(TOWERRT_ERR_UNKNOWN_ITEM, "candidate %zu: item id %llu is not in the item store (%llu items)", bad,
+                                    (unsigned long long)item_ids[bad], (unsigned long long)s->items->count), scores, k);
   return TOWERRT_OK;
 }
 
@@ -134,15 +222,10 @@ towerrt_status towerrt_score_features(towerrt_session *s, const towerrt_features
   towerrt_status st = check_request(s, user, items, k, scores);
   if (!st) st = trt_check_features(s->model, TOWERRT_ITEM, items, k);
   if (st) return session_fail(s, st, scores, k);
-  const towerrt_model *m = s->model;
-  trt_user_forward(m, &s->ws, user->ids, user->dense, s->fe_mask, s->ws.user_heads);
-  size_t per_row = (size_t)m->heads_item * m->head_dim;
-  for (size_t c0 = 0; c0 < k; c0 += TRT_ITEM_BLOCK) {
-    size_t b = k - c0 < TRT_ITEM_BLOCK ? k - c0 : TRT_ITEM_BLOCK;
-    trt_item_forward(m, &s->ws, items->ids + c0 * m->item.id_slots, items->dense ? items->dense + c0 * m->item.dense_width : NULL, b);
-    m->kernels.maxsim_f32(s->ws.user_heads, n_user_heads(s), s->ws.item_heads, per_row, NULL, b, m->heads_item, m->head_dim,
-                          scores + c0);
-  }
-  finish(s, scores, k);
+  trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
+  s->req_items = items;
+  s->req_scores = scores;
+  s->req_k = k;
+  run(s, k, TRT_ITEM_BLOCK, task_by_features);
   return TOWERRT_OK;
 }

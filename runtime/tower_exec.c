@@ -112,9 +112,8 @@ static void dense(const towerrt_model *m, const trt_dense_layer *d, const float 
   m->kernels.dense_f32(x, n, d->in, d->w, d->b, d->out, d->relu, y);
 }
 
-void trt_user_forward(const towerrt_model *m, trt_workspace *ws, const int64_t *ids, const float *dns, uint32_t fe_mask,
-                      float *heads) {
-  const trt_tower *t = &m->user;
+void trt_user_forward(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids, const float *dns,
+                      uint32_t fe_mask, float *heads) {
   tower_input(m, t, ids, dns, ws->user_emb, ws->user_scratch, ws->user_x0);
   const float *x = ws->user_x0;
   float *next = ws->user_a;
@@ -132,8 +131,8 @@ void trt_user_forward(const towerrt_model *m, trt_workspace *ws, const int64_t *
   }
 }
 
-void trt_item_forward(const towerrt_model *m, trt_workspace *ws, const int64_t *ids, const float *dns, size_t n) {
-  const trt_tower *t = &m->item;
+void trt_item_forward(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids, const float *dns,
+                      size_t n) {
   for (size_t r = 0; r < n; r++)
     tower_input(m, t, ids + r * t->id_slots, dns ? dns + r * t->dense_width : NULL, ws->item_emb, ws->item_scratch,
                 ws->item_x0 + r * t->input_width);

@@ -22,10 +22,12 @@ void trt_workspace_init(const towerrt_model *m, void *arena, trt_workspace *ws);
 /* Checks one side's rows: counts, id ranges, finite dense values. */
 towerrt_status trt_check_features(const towerrt_model *m, uint32_t side, const towerrt_features *f, size_t rows);
 
-/* User heads of the FE layers in fe_mask, stacked: popcount(mask) x heads x dim. */
-void trt_user_forward(const towerrt_model *m, trt_workspace *ws, const int64_t *ids, const float *dense,
-                      uint32_t fe_mask, float *heads);
+/* User heads of the FE layers in fe_mask, stacked: popcount(mask) x heads x dim.
+ * t: the user tower to run (m->user, or its copy on a NUMA node). */
+void trt_user_forward(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids,
+                      const float *dense, uint32_t fe_mask, float *heads);
 /* Item heads of n <= TRT_ITEM_BLOCK rows: n x heads x dim, into ws->item_heads. */
-void trt_item_forward(const towerrt_model *m, trt_workspace *ws, const int64_t *ids, const float *dense, size_t n);
+void trt_item_forward(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids,
+                      const float *dense, size_t n);
 
 #endif

@@ -15,13 +15,18 @@ typedef struct cli_args {
   const char *shard;    /* build-items --shard i/n */
   int n_inputs;         /* merge-items: extra positional inputs */
   const char *inputs[64];
-  uint32_t fe_mask, max_k;
-  int plan, logits, help;
+  const char *topology;  /* --topology synthetic:... | xml:PATH */
+  uint32_t fe_mask, max_k, threads, placement;
+  int32_t numa_node;
+  int plan, logits, help, show_topology;
 } cli_args;
 
 /* Prints "towerrt: error: MSG (STATUS)" (MSG NULL: the thread's last error); returns EXIT_FAILED. */
 int fail(towerrt_status st, const char *msg);
 void options_from(const cli_args *a, towerrt_options *o);
+/* Creates the worker pool the options ask for (threads > 1, a placement or
+ * --topology), or leaves *pool NULL; sets o->pool. */
+towerrt_status pool_from(const cli_args *a, towerrt_options *o, towerrt_pool **pool);
 /* fopen for reading, "-" = stdin; prints an error on failure. */
 FILE *open_in(const char *path);
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-PACKAGES=(build-essential cmake python3 clang llvm
+PACKAGES=(build-essential cmake pkg-config python3 clang llvm
+          libhwloc-dev
           gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
           valgrind)
 missing=()

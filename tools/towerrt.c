@@ -50,6 +50,7 @@ static uint32_t parse_fe_layers(const char *s) {
 
 static int parse_args(int argc, char **argv, int first, cli_args *a) {
   memset(a, 0, sizeof *a);
+  a->numa_node = -1;
   for (int i = first; i < argc; i++) {
     const char *s = argv[i];
     if (!strcmp(s, "--model")) a->model = arg_value(argc, argv, &i);
@@ -63,6 +64,22 @@ static int parse_args(int argc, char **argv, int first, cli_args *a) {
     else if (!strcmp(s, "--plan")) a->plan = 1;
     else if (!strcmp(s, "--logits")) a->logits = 1;
     else if (!strcmp(s, "--help") || !strcmp(s, "-h")) a->help = 1;
+    else if (!strcmp(s, "--threads")) a->threads = (uint32_t)strtoul(arg_value(argc, argv, &i), NULL, 10);
+    else if (!strcmp(s, "--numa-node")) a->numa_node = (int32_t)strtol(arg_value(argc, argv, &i), NULL, 10);
+    else if (!strcmp(s, "--topology")) {
+      const char *v = argv[i + 1 < argc ? i + 1 : i];
+      if (i + 1 < argc && (!strncmp(v, "synthetic:", 10) || !strncmp(v, "xml:", 4))) a->topology = arg_value(argc, argv, &i);
+      a->show_topology = 1;
+    } else if (!strcmp(s, "--placement")) {
+      const char *v = arg_value(argc, argv, &i);
+      if (!strcmp(v, "shared")) a->placement = TOWERRT_PLACE_SHARED;
+      else if (!strcmp(v, "replicate")) a->placement = TOWERRT_PLACE_REPLICATE;
+      else if (!strcmp(v, "interleave")) a->placement = TOWERRT_PLACE_INTERLEAVE;
+      else {
+        fprintf(stderr, "towerrt: --placement wants shared, replicate or interleave (got '%s')\n", v);
+        return 0;
+      }
+    }
     else if (!strcmp(s, "--shard")) a->shard = arg_value(argc, argv, &i);
     else if (s[0] != '-' && a->n_inputs < (int)(sizeof a->inputs / sizeof a->inputs[0])) a->inputs[a->n_inputs++] = s;
     else {
@@ -80,19 +97,57 @@ void options_from(const cli_args *a, towerrt_options *o) {
   o->fe_layer_mask = a->fe_mask;
   o->output_logits = (uint32_t)a->logits;
   if (a->max_k) o->max_k = a->max_k;
+  if (a->threads) o->threads = a->threads;
+  o->numa_node = a->numa_node;
+  o->placement = a->placement;
+  o->topology = a->topology;
+}
+
+towerrt_status pool_from(const cli_args *a, towerrt_options *o, towerrt_pool **pool) {
+  *pool = NULL;
+  if (o->threads <= 1 && o->placement == TOWERRT_PLACE_SHARED && !a->show_topology) return TOWERRT_OK;
+  towerrt_status st = towerrt_pool_create(o, pool);
+  o->pool = *pool;
+  return st;
+}
+
+static void print_placement(const towerrt_pool *pool, const towerrt_model *m, const towerrt_items *items, uint32_t placement) {
+  static const char *const names[] = {"shared (one copy, as mapped)", "replicated: one copy bound to each node's memory",
+                                      "interleaved over the nodes of the pool"};
+  size_t need = towerrt_pool_describe(pool, NULL, 0) + 1;
+  char *text = malloc(need);
+  if (!text) return;
+  towerrt_pool_describe(pool, text, need);
+  printf("%s", text);
+  free(text);
+  printf("placement: model weights %s%s\n", names[placement <= 2 ? placement : 0], m ? "" : " (no model)");
+  if (items) printf("placement: item heads (%zu items) %s\n", towerrt_items_count(items), names[placement <= 2 ? placement : 0]);
+  printf("requests: run on one node (--numa-node, default: the caller's), candidate blocks split over its workers (--threads)\n");
 }
 
 static int cmd_info(const cli_args *a) {
   if (a->help || !a->model) {
-    puts("usage: towerrt info MODEL.twr [--plan] [--isa NAME]\n"
-         "  Prints the model's metadata, input fields, tensors and its compiled plan.");
+    puts("usage: towerrt info MODEL.twr [--plan] [--isa NAME] [--items S.twi]\n"
+         "                    [--topology [synthetic:DESC | xml:PATH]] [--placement shared|replicate|interleave]\n"
+         "  Prints the model's metadata, input fields, tensors and its compiled plan;\n"
+         "  with --topology, the NUMA nodes, the worker pools and where the weights\n"
+         "  and item heads are placed.");
     return a->help ? 0 : EXIT_USAGE;
   }
   towerrt_options o;
   options_from(a, &o);
-  towerrt_model *m;
-  towerrt_status st = towerrt_model_load(a->model, &o, &m);
-  if (st) return fail(st, NULL);
+  towerrt_pool *pool = NULL;
+  towerrt_model *m = NULL;
+  towerrt_items *items = NULL;
+  towerrt_status st = pool_from(a, &o, &pool);
+  if (!st) st = towerrt_model_load(a->model, &o, &m);
+  if (!st && a->items) st = towerrt_items_load(a->items, &o, &items);
+  if (st) {
+    int rc = fail(st, NULL);
+    towerrt_model_free(m);
+    towerrt_pool_free(pool);
+    return rc;
+  }
   size_t need = towerrt_model_describe(m, NULL, 0) + 1;
   char *text = malloc(need);
   if (!text) return fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
@@ -101,7 +156,10 @@ static int cmd_info(const cli_args *a) {
   printf("request layout: user %zu id slots + %zu dense; item %zu id slots + %zu dense\n", towerrt_model_id_slots(m, TOWERRT_USER),
          towerrt_model_dense_width(m, TOWERRT_USER), towerrt_model_id_slots(m, TOWERRT_ITEM), towerrt_model_dense_width(m, TOWERRT_ITEM));
   free(text);
+  if (pool) print_placement(pool, m, items, a->placement);
+  towerrt_items_free(items);
   towerrt_model_free(m);
+  towerrt_pool_free(pool);
   return 0;
 }
 
@@ -157,6 +215,7 @@ static int cmd_score(const cli_args *a) {
   if (a->help || !a->model || !a->requests) {
     puts("usage: towerrt score --model M.twr [--items S.twi] --requests R.txt [--out O.txt]\n"
          "                     [--fe-layers 0,1,2] [--logits] [--max-k N] [--isa NAME]\n"
+         "                     [--threads N] [--numa-node I] [--placement shared|replicate|interleave]\n"
          "  Scores every request of R (docs/format.md) and writes one line of k scores\n"
          "  per request. --fe-layers forces a subset of user FE layers (an approximation\n"
          "  unless the model was trained that way: docs/fe-modes.md).");
@@ -164,16 +223,19 @@ static int cmd_score(const cli_args *a) {
   }
   towerrt_options o;
   options_from(a, &o);
+  towerrt_pool *pool = NULL;
   towerrt_model *m = NULL;
   towerrt_items *items = NULL;
   towerrt_session *s = NULL;
-  towerrt_status st = towerrt_model_load(a->model, &o, &m);
+  towerrt_status st = pool_from(a, &o, &pool);
+  if (!st) st = towerrt_model_load(a->model, &o, &m);
   if (!st && a->items) st = towerrt_items_load(a->items, &o, &items);
   if (!st) st = towerrt_session_create(m, items, &o, &s);
   if (st) {
     int rc = fail(st, NULL);
     towerrt_items_free(items);
     towerrt_model_free(m);
+    towerrt_pool_free(pool);
     return rc;
   }
   FILE *in = open_in(a->requests);
@@ -196,6 +258,7 @@ static int cmd_score(const cli_args *a) {
   towerrt_session_free(s);
   towerrt_items_free(items);
   towerrt_model_free(m);
+  towerrt_pool_free(pool);
   return rc;
 }
 
