@@ -1,6 +1,11 @@
 # cmake --install into a scratch prefix, then build a consumer with
 # find_package(towerrt) and another with pkg-config, and run both.
 file(REMOVE_RECURSE ${WORK})
+# A sanitized library needs sanitized consumers (the runtime must come first).
+set(san_flags "")
+if(SANITIZE)
+  set(san_flags "-fsanitize=${SANITIZE}")
+endif()
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -13,7 +18,8 @@ foreach(f include/towerrt.h lib/libtowerrt.a lib/pkgconfig/towerrt.pc lib/cmake/
     message(FATAL_ERROR "install lacks ${f}")
   endif()
 endforeach()
-run(${CMAKE_COMMAND} -S ${SRC}/tests/install_consumer -B ${WORK}/consumer -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+run(${CMAKE_COMMAND} -S ${SRC}/tests/install_consumer -B ${WORK}/consumer -DCMAKE_PREFIX_PATH=${WORK}/prefix
+    "-DCMAKE_C_FLAGS=${san_flags}" "-DCMAKE_EXE_LINKER_FLAGS=${san_flags}")
 run(${CMAKE_COMMAND} --build ${WORK}/consumer)
 run(${WORK}/consumer/consumer ${MODEL})
 find_program(PKG_CONFIG pkg-config)
@@ -24,6 +30,6 @@ if(PKG_CONFIG)
     message(FATAL_ERROR "pkg-config cannot find towerrt")
   endif()
   separate_arguments(flags)
-  run(cc ${SRC}/tests/install_consumer/consumer.c ${flags} -Wl,-rpath,${WORK}/prefix/lib -o ${WORK}/consumer_pc)
+  run(cc ${san_flags} ${SRC}/tests/install_consumer/consumer.c ${flags} -Wl,-rpath,${WORK}/prefix/lib -o ${WORK}/consumer_pc)
   run(${WORK}/consumer_pc ${MODEL})
 endif()
