@@ -155,6 +155,17 @@ TOWERRT_API towerrt_status towerrt_items_load(const char *path, const towerrt_op
 TOWERRT_API void towerrt_items_free(towerrt_items *items);
 TOWERRT_API size_t towerrt_items_count(const towerrt_items *items);
 
+/* Precision of an item store's heads (the MaxSim hot loop reads them). */
+typedef enum towerrt_precision {
+  TOWERRT_PRECISION_F32 = 0,
+  TOWERRT_PRECISION_BF16 = 1, /* bf16 heads, fp32 accumulation */
+  TOWERRT_PRECISION_INT8 = 2  /* s8 heads, one scale per item; user heads u8 per request */
+} towerrt_precision;
+TOWERRT_API towerrt_precision towerrt_items_precision(const towerrt_items *items);
+/* Writes a copy of an f32 store at another precision (docs/quantization.md). */
+TOWERRT_API towerrt_status towerrt_items_quantize(const towerrt_items *items, towerrt_precision precision,
+                                                  const char *path);
+
 /* ---- sessions and scoring ----------------------------------------------- */
 /* items may be NULL (then only towerrt_score_features works). With
  * opts->pool and opts->threads > 1, a request's candidate blocks are split

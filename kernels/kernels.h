@@ -43,12 +43,48 @@ typedef void (*trt_maxsim_f32_fn)(const float *user, size_t n_user, const float 
                                   size_t item_stride, const uint32_t *rows, size_t k,
                                   size_t n_item, size_t dim, float *scores);
 
+/* bf16 values are stored as uint16_t: the upper 16 bits of an IEEE fp32.
+ * Batched MaxSim as trt_maxsim_f32_fn, on bf16 user and item heads
+ * (item_stride in elements), products and sums in fp32. */
+typedef void (*trt_maxsim_bf16_fn)(const uint16_t *user, size_t n_user, const uint16_t *items,
+                                   size_t item_stride, const uint32_t *rows, size_t k,
+                                   size_t n_item, size_t dim, float *scores);
+
+/* int8 MaxSim (DESIGN.md, Kernels). A user head u is u8 with zero point
+ * zp[u] and scale s[u]: x = s[u] * (q - zp[u]). An item row r holds n_item
+ * s8 heads sharing ONE scale item_scale[r] >= 0, plus the column sums
+ * colsum[h] = sum_d q_item[h][d] (in the item store, so that the zero-point
+ * term costs nothing at query time). Per candidate:
+ *   D[u][h] = sum_d q_user[u][d] * q_item[h][d] - zp[u] * colsum[h]  (int32, exact)
+ *   score   = sum_u (float)max_h D[u][h] * (s[u] * item_scale[r])
+ * The max is taken on int32 because a positive scale commutes with max.
+ * Exact for dim <= 65535 and zero points in 0..255 (|D| < 2^31). */
+typedef struct trt_maxsim_u8s8_params {
+  const uint8_t *user;      /* n_user x dim */
+  const int32_t *user_zp;   /* n_user zero points, 0..255 */
+  const float *user_scale;  /* n_user scales */
+  size_t n_user;
+  const int8_t *items;      /* row r at items + r * item_stride: n_item x dim s8 */
+  size_t item_stride;       /* bytes between rows */
+  const int32_t *colsum;    /* row r at colsum + r * colsum_stride: n_item sums */
+  size_t colsum_stride;     /* int32 elements between rows */
+  const float *item_scale;  /* one scale per row, indexed by row */
+  size_t n_item, dim;
+} trt_maxsim_u8s8_params;
+
+/* scores[c] for the k candidates rows[c] (or row c if rows is NULL). */
+typedef void (*trt_maxsim_u8s8_fn)(const trt_maxsim_u8s8_params *p, const uint32_t *rows,
+                                   size_t k, float *scores);
+
 typedef struct towerrt_kernels {
   const char *name; /* "scalar", "avx2", ... */
   trt_embed_pool_f32_fn embed_pool_f32;
   trt_lightse_f32_fn lightse_f32;
   trt_dense_f32_fn dense_f32;
   trt_maxsim_f32_fn maxsim_f32;
+  /* appended: reduced-precision MaxSim for the bf16 / int8 item stores */
+  trt_maxsim_bf16_fn maxsim_bf16;
+  trt_maxsim_u8s8_fn maxsim_u8s8;
 } towerrt_kernels;
 
 /* scalar oracle */
@@ -61,5 +97,47 @@ void trt_dense_f32_scalar(const float *x, size_t n, size_t in, const float *w, c
 void trt_maxsim_f32_scalar(const float *user, size_t n_user, const float *items,
                            size_t item_stride, const uint32_t *rows, size_t k, size_t n_item,
                            size_t dim, float *scores);
+void trt_maxsim_bf16_scalar(const uint16_t *user, size_t n_user, const uint16_t *items,
+                            size_t item_stride, const uint32_t *rows, size_t k, size_t n_item,
+                            size_t dim, float *scores);
+void trt_maxsim_u8s8_scalar(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
+                            float *scores);
+
+/* SIMD variants (kernels/x86, kernels/arm): compiled only for their
+ * architecture, callable only where runtime/cpu_features.c says the CPU
+ * runs them. */
+void trt_maxsim_f32_avx2(const float *user, size_t n_user, const float *items, size_t item_stride,
+                         const uint32_t *rows, size_t k, size_t n_item, size_t dim, float *scores);
+void trt_maxsim_f32_avx512(const float *user, size_t n_user, const float *items,
+                           size_t item_stride, const uint32_t *rows, size_t k, size_t n_item,
+                           size_t dim, float *scores);
+void trt_maxsim_f32_neon(const float *user, size_t n_user, const float *items, size_t item_stride,
+                         const uint32_t *rows, size_t k, size_t n_item, size_t dim, float *scores);
+void trt_dense_f32_avx2(const float *x, size_t n, size_t in, const float *w, const float *b,
+                        size_t out, int relu, float *y);
+void trt_dense_f32_avx512(const float *x, size_t n, size_t in, const float *w, const float *b,
+                          size_t out, int relu, float *y);
+void trt_dense_f32_neon(const float *x, size_t n, size_t in, const float *w, const float *b,
+                        size_t out, int relu, float *y);
+void trt_maxsim_bf16_avx2(const uint16_t *user, size_t n_user, const uint16_t *items,
+                          size_t item_stride, const uint32_t *rows, size_t k, size_t n_item,
+                          size_t dim, float *scores);
+void trt_maxsim_bf16_avx512(const uint16_t *user, size_t n_user, const uint16_t *items,
+                            size_t item_stride, const uint32_t *rows, size_t k, size_t n_item,
+                            size_t dim, float *scores);
+void trt_maxsim_bf16_avx512bf16(const uint16_t *user, size_t n_user, const uint16_t *items,
+                                size_t item_stride, const uint32_t *rows, size_t k,
+                                size_t n_item, size_t dim, float *scores);
+void trt_maxsim_bf16_neon(const uint16_t *user, size_t n_user, const uint16_t *items,
+                          size_t item_stride, const uint32_t *rows, size_t k, size_t n_item,
+                          size_t dim, float *scores);
+void trt_maxsim_u8s8_avx2(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
+                          float *scores);
+void trt_maxsim_u8s8_avx512vnni(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
+                                float *scores);
+void trt_maxsim_u8s8_neon(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
+                          float *scores);
+void trt_maxsim_u8s8_neondotprod(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
+                                 float *scores);
 
 #endif

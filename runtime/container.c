@@ -14,6 +14,8 @@ static const char *section_name(uint32_t kind) {
     case TRT_SEC_DATA: return "DATA";
     case TRT_SEC_ITEM_HEADS: return "ITEM_HEADS";
     case TRT_SEC_ID_MAP: return "ID_MAP";
+    case TRT_SEC_ITEM_SCALES: return "ITEM_SCALES";
+    case TRT_SEC_ITEM_COLSUMS: return "ITEM_COLSUMS";
     default: return "?";
   }
 }

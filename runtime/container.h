@@ -16,9 +16,15 @@ enum {
   TRT_SEC_DATA = 5,
   TRT_SEC_ITEM_HEADS = 8,
   TRT_SEC_ID_MAP = 9,
+  TRT_SEC_ITEM_SCALES = 10,
+  TRT_SEC_ITEM_COLSUMS = 11,
   TRT_SEC_KIND_MAX = 16
 };
 enum { TRT_META_INT = 1, TRT_META_FLOAT = 2, TRT_META_STRING = 3, TRT_META_INT_ARRAY = 4 };
+
+/* Files are little-endian and mapped in place: a big-endian host would need
+ * byte swapping on load, which this version does not do. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "towerrt reads its files in place: little-endian hosts only");
 
 #define TRT_FORMAT_VERSION 1u
 #define TRT_HEADER_SIZE 64u

@@ -50,9 +50,14 @@ static towerrt_status read_meta(towerrt_items *s) {
   trt_meta_value v;
   if (!trt_meta_find(&s->meta, "items.dtype", &v) || v.type != TRT_META_STRING)
     return trt_fail(TOWERRT_ERR_FORMAT, "META lacks the string 'items.dtype'");
-  if (v.len != 3 || memcmp(v.str, "f32", 3) != 0)
-    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "items.dtype '%.*s' is not supported (f32)", (int)v.len, v.str);
-  if (heads * dim > 65536 || stride % 64 != 0 || stride < heads * dim * 4)
+  static const char *const names[3] = {"f32", "bf16", "s8"};
+  static const uint32_t sizes[3] = {4, 2, 1};
+  s->dtype = 3;
+  for (uint32_t i = 0; i < 3; i++)
+    if (v.len == strlen(names[i]) && memcmp(v.str, names[i], v.len) == 0) s->dtype = i;
+  if (s->dtype == 3) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "items.dtype '%.*s' is not supported (f32, bf16, s8)", (int)v.len, v.str);
+  s->elem_size = sizes[s->dtype];
+  if (heads * dim > 65536 || stride % 64 != 0 || stride < heads * dim * (int64_t)s->elem_size)
     return trt_fail(TOWERRT_ERR_FORMAT, "items.row_stride %lld must be a multiple of 64 holding %lld x %lld floats",
                     (long long)stride, (long long)heads, (long long)dim);
   s->count = (uint64_t)count;
@@ -67,13 +72,43 @@ static towerrt_status check_heads(towerrt_items *s, const trt_section *h) {
   if (h->size / s->row_stride < s->count || h->size != s->count * s->row_stride)
     return trt_fail(TOWERRT_ERR_FORMAT, "ITEM_HEADS holds %llu bytes, %llu rows x %llu bytes expected", (unsigned long long)h->size,
                     (unsigned long long)s->count, (unsigned long long)s->row_stride);
-  s->heads_data = (const float *)h->data;
+  s->heads_data = h->data;
   size_t per_row = (size_t)s->heads * s->head_dim;
+  for (uint64_t r = 0; r < s->count && s->dtype != TRT_ITEMS_S8; r++) {
+    const unsigned char *row = h->data + r * s->row_stride;
+    for (size_t i = 0; i < per_row; i++) {
+      /* f32, or bf16 = the upper half of an f32: non-finite iff the exponent is all ones */
+      uint32_t bits = s->dtype == TRT_ITEMS_F32 ? trt_rd32(row + 4 * i) : (uint32_t)trt_rd16(row + 2 * i) << 16;
+      if ((bits & 0x7F800000u) == 0x7F800000u)
+        return trt_fail(TOWERRT_ERR_NONFINITE, "item row %llu, element %zu is %s", (unsigned long long)r, i, (bits & 0x7FFFFFu) ? "NaN" : "Inf");
+    }
+  }
+  return TOWERRT_OK;
+}
+
+/* s8 stores: a finite scale >= 0 per row, and column sums that match the
+ * rows (they feed the zero-point correction: a wrong one is a wrong score). */
+static towerrt_status check_s8(towerrt_items *s) {
+  const trt_section *sc, *cs;
+  towerrt_status st;
+  if ((st = trt_container_require(&s->container, TRT_SEC_ITEM_SCALES, "ITEM_SCALES", &sc))) return st;
+  if ((st = trt_container_require(&s->container, TRT_SEC_ITEM_COLSUMS, "ITEM_COLSUMS", &cs))) return st;
+  if (sc->size != s->count * 4 || cs->size != s->count * s->heads * 4)
+    return trt_fail(TOWERRT_ERR_FORMAT, "ITEM_SCALES (%llu bytes) / ITEM_COLSUMS (%llu bytes) do not match %llu rows x %u heads",
+                    (unsigned long long)sc->size, (unsigned long long)cs->size, (unsigned long long)s->count, s->heads);
+  s->scales = (const float *)sc->data;
+  s->colsums = (const int32_t *)cs->data;
   for (uint64_t r = 0; r < s->count; r++) {
-    const float *row = (const float *)(h->data + r * s->row_stride);
-    for (size_t i = 0; i < per_row; i++)
-      if (!isfinite(row[i]))
-        return trt_fail(TOWERRT_ERR_NONFINITE, "item row %llu, element %zu is %s", (unsigned long long)r, i, isnan(row[i]) ? "NaN" : "Inf");
+    if (!(s->scales[r] >= 0.0f) || !isfinite(s->scales[r]))
+      return trt_fail(TOWERRT_ERR_NONFINITE, "item row %llu: scale %g is not a finite non-negative number", (unsigned long long)r, (double)s->scales[r]);
+    const int8_t *row = (const int8_t *)s->heads_data + r * s->row_stride;
+    for (uint32_t h = 0; h < s->heads; h++) {
+      int32_t sum = 0;
+      for (uint32_t d = 0; d < s->head_dim; d++) sum += row[(size_t)h * s->head_dim + d];
+      if (sum != s->colsums[r * s->heads + h])
+        return trt_fail(TOWERRT_ERR_FORMAT, "item row %llu head %u: stored column sum %d, the row sums to %d", (unsigned long long)r, h,
+                        s->colsums[r * s->heads + h], sum);
+    }
   }
   return TOWERRT_OK;
 }
@@ -115,7 +150,7 @@ static towerrt_status check_id_map(towerrt_items *s, const trt_section *m) {
   return st;
 }
 
-const float *trt_items_heads_for_node(const towerrt_items *s, uint32_t node) {
+const void *trt_items_heads_for_node(const towerrt_items *s, uint32_t node) {
   return node < 64 && s->node_heads[node] ? s->node_heads[node] : s->heads_data;
 }
 
@@ -127,7 +162,7 @@ static towerrt_status place(towerrt_items *s, const towerrt_pool *pool, uint32_t
   if (!pool) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "placement needs options.pool");
   s->pool = pool;
   size_t bytes = (size_t)(s->count * s->row_stride);
-  const float *shared = NULL;
+  const void *shared = NULL;
   for (uint32_t i = 0; i < pool->topo.n_nodes && i < 64; i++) {
     if (!(pool->active & (UINT64_C(1) << i))) continue;
     if (placement == TOWERRT_PLACE_INTERLEAVE && shared) {
@@ -135,7 +170,7 @@ static towerrt_status place(towerrt_items *s, const towerrt_pool *pool, uint32_t
       s->node_bound[i] = -2; /* alias: freed with the first copy */
       continue;
     }
-    float *copy = trt_pool_alloc(pool, placement == TOWERRT_PLACE_INTERLEAVE ? -1 : (int)i, bytes, &s->node_bound[i]);
+    void *copy = trt_pool_alloc(pool, placement == TOWERRT_PLACE_INTERLEAVE ? -1 : (int)i, bytes, &s->node_bound[i]);
     if (!copy) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory placing %zu bytes of item heads on node %u", bytes, i);
     memcpy(copy, s->heads_data, bytes);
     s->node_heads[i] = shared = copy;
@@ -154,6 +189,7 @@ static towerrt_status load(towerrt_items *s, const char *path, const towerrt_opt
   if ((st = trt_meta_parse(meta, &s->meta))) return st;
   if ((st = read_meta(s))) return st;
   if ((st = check_heads(s, heads))) return st;
+  if (s->dtype == TRT_ITEMS_S8 && (st = check_s8(s))) return st;
   if ((st = check_id_map(s, map))) return st;
   return o ? place(s, o->pool, o->placement) : TOWERRT_OK;
 }

@@ -14,24 +14,29 @@
  * load-time validation walk a whole run of slots (quadratic load). */
 #define TRT_ID_MAP_MAX_PROBE 256u
 
+enum { TRT_ITEMS_F32 = 0, TRT_ITEMS_BF16 = 1, TRT_ITEMS_S8 = 2 };
+
 struct towerrt_items {
   trt_mapped_file file;
   trt_container container;
   trt_meta meta;
   uint64_t count, n_slots, row_stride; /* row_stride in bytes */
   uint32_t heads, head_dim, fingerprint;
-  const float *heads_data;
+  uint32_t dtype, elem_size; /* TRT_ITEMS_*; bytes per head value */
+  const void *heads_data;
+  const float *scales;   /* s8: one scale per row */
+  const int32_t *colsums; /* s8: heads column sums per row */
   const unsigned char *slots; /* n_slots x 16 bytes */
   /* Placement: per node index, the copy of the heads a session on that
    * node reads (NULL = heads_data). */
   const towerrt_pool *pool;
-  const float *node_heads[64];
+  const void *node_heads[64];
   int node_bound[64];
 };
 
 uint64_t trt_splitmix64(uint64_t x);
 /* The heads a session on node `node` reads. */
-const float *trt_items_heads_for_node(const towerrt_items *s, uint32_t node);
+const void *trt_items_heads_for_node(const towerrt_items *s, uint32_t node);
 /* Row of an external id, or TRT_EMPTY_ROW. */
 uint32_t trt_items_find(const towerrt_items *s, uint64_t id);
 

@@ -1,17 +1,54 @@
-/* towerrt_items_build: runs the item tower over a catalog and writes a
- * .twi (docs/format.md). Rows are streamed to a temporary file that is
- * renamed into place only when complete, so a failed build never leaves a
- * half-written store under the final name. */
+/* Item-store builds (docs/format.md, docs/item-stores.md): the streaming
+ * builder of item_store_build.h, and towerrt_items_build on top of it.
+ *
+ * The caller's thread validates rows, takes their ids into the id map and
+ * stages them into fixed batches; worker threads (one per --threads) run
+ * each batch through the item tower (oneDNN matmul, single-threaded per
+ * batch, or the internal kernels through tower_exec.h), checksum it and
+ * pwrite its heads at their place in PATH.tmp. ITEM_HEADS' offset is known
+ * at open because META has a fixed size, and a batch's rows are known when
+ * it is staged, so workers never wait for each other; the caller folds the
+ * batches' CRCs in order (crc32 combine). finish() writes META, the ID_MAP
+ * (and a shard's ROW_ORDER), the section table and the header, then renames
+ * PATH.tmp to PATH, so a failed build never leaves a half-written store
+ * under the final name.
+ *
+ * Every batch runs the same way whatever the thread count and whatever
+ * rows surround it (oneDNN: always the full batch through one primitive,
+ * the last batch padded), so the output is the same bytes for any
+ * --threads, any chunking of the input, and any row's position. */
+#include "item_store_build.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "crc32.h"
 #include "item_store.h"
+#include "onednn_matmul.h"
 #include "status.h"
 #include "tower_exec.h"
 
+/* TOWERRT_HAVE_ONEDNN comes from runtime/onednn.cmake. Without it this file
+ * does not reference onednn_matmul.c at all (the library may be built
+ * without that file, e.g. by the fuzz harness), and builds use the
+ * internal kernels. */
+#ifdef TOWERRT_HAVE_ONEDNN
+#define MM_BUILT_IN 1
+#else
+#define MM_BUILT_IN 0
+#endif
+
+#define DEFAULT_BATCH 256u
+#define MAX_BATCH 65536u
+#define MAX_THREADS 256u
+
+/* ---- little-endian byte buffers -------------------------------------------- */
 typedef struct bytes {
   unsigned char *p;
   size_t len, cap;
@@ -37,47 +74,686 @@ static int put_u64(bytes *b, uint64_t v) { return put_u32(b, (uint32_t)v) && put
 static int meta_key(bytes *b, const char *k, uint8_t type) { return put_u16(b, (uint16_t)strlen(k)) && put_bytes(b, k, strlen(k)) && put_u8(b, type); }
 static int meta_int(bytes *b, const char *k, int64_t v) { return meta_key(b, k, 1) && put_u64(b, (uint64_t)v); }
 static int meta_str(bytes *b, const char *k, const char *v) { return meta_key(b, k, 3) && put_u32(b, (uint32_t)strlen(v)) && put_bytes(b, v, strlen(v)); }
+static void wr64(unsigned char *p, uint64_t v) { for (int k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k)); }
+static void wr32(unsigned char *p, uint32_t v) { for (int k = 0; k < 4; k++) p[k] = (unsigned char)(v >> (8 * k)); }
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~UINT64_C(63); }
 
-static towerrt_status build_meta(const towerrt_model *m, size_t n, uint64_t stride, bytes *b) {
-  int ok = put_u32(b, 7) && meta_int(b, "items.count", (int64_t)n) && meta_int(b, "items.heads", m->heads_item) &&
-           meta_int(b, "items.head_dim", m->head_dim) && meta_str(b, "items.dtype", "f32") &&
-           meta_int(b, "items.row_stride", (int64_t)stride) && meta_int(b, "model.fingerprint", m->item_fingerprint) &&
-           meta_str(b, "general.source", "towerrt_items_build");
-  return ok ? TOWERRT_OK : trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+/* META has the same size whatever the counts, so ITEM_HEADS' offset is
+ * known before the first row. A shard records which shard it is and how
+ * many rows its input had (build.shard, build.shards, build.input_rows); a
+ * plain build's META is exactly the original builder's. */
+static int build_meta(const towerrt_model *m, uint64_t n, uint64_t seen, uint64_t stride, const trt_build_options *o, bytes *b) {
+  int shard = o->shard_count > 0;
+  return put_u32(b, shard ? 10 : 7) && meta_int(b, "items.count", (int64_t)n) && meta_int(b, "items.heads", m->heads_item) &&
+         meta_int(b, "items.head_dim", m->head_dim) && meta_str(b, "items.dtype", "f32") &&
+         meta_int(b, "items.row_stride", (int64_t)stride) && meta_int(b, "model.fingerprint", m->item_fingerprint) &&
+         meta_str(b, "general.source", "towerrt_items_build") &&
+         (!shard || (meta_int(b, "build.shard", o->shard_index) && meta_int(b, "build.shards", o->shard_count) &&
+                     meta_int(b, "build.input_rows", (int64_t)seen)));
 }
 
-/* id -> row map, or INVALID_ARGUMENT naming a duplicate id. */
-static towerrt_status build_id_map(const uint64_t *ids, size_t n, bytes *b, uint64_t *n_slots_out) {
-  uint64_t n_slots = 16;
-  while (n_slots < 2 * (uint64_t)n) n_slots *= 2;
-  size_t size = 16 + (size_t)n_slots * 16;
-  b->p = malloc(size);
-  if (!b->p) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for an id map of %llu slots", (unsigned long long)n_slots);
-  b->len = b->cap = size;
-  memset(b->p, 0, size);
-  unsigned char *slots = b->p + 16;
-  for (uint64_t i = 0; i < n_slots; i++) memset(slots + i * 16 + 8, 0xFF, 4);
-  for (size_t r = 0; r < n; r++) {
-    uint64_t i = trt_splitmix64(ids[r]) & (n_slots - 1);
-    for (uint64_t dist = 0;; dist++, i = (i + 1) & (n_slots - 1)) {
-      unsigned char *slot = slots + i * 16;
-      uint32_t row = trt_rd32(slot + 8);
-      if (row == TRT_EMPTY_ROW) break;
-      if (trt_rd64(slot) == ids[r])
-        return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "item id %llu appears twice (rows %u and %zu)", (unsigned long long)ids[r], row, r);
-      if (dist == TRT_ID_MAP_MAX_PROBE)
-        return trt_fail(TOWERRT_ERR_LIMIT, "item id %llu (row %zu) would lie more than %u slots past its home slot in the id map "
-                        "(limit %u): the item ids collide pathologically", (unsigned long long)ids[r], r, TRT_ID_MAP_MAX_PROBE,
-                        TRT_ID_MAP_MAX_PROBE);
+/* ---- the builder ------------------------------------------------------------ */
+struct trt_items_builder;
+
+/* One worker thread and the batch it owns. */
+typedef struct worker {
+  struct trt_items_builder *b;
+  pthread_t thread;
+  int started;
+  /* the staged batch: n rows starting at store row first_row */
+  int64_t *ids;
+  float *dense;
+  size_t n;
+  uint64_t first_row;
+  int busy;        /* submitted, not yet collected */
+  int done;        /* computed (or failed) */
+  towerrt_status st;
+  char err[TRT_MSG_CAP];
+  uint32_t crc;    /* of the batch's n rows */
+  double t_tower, t_write;
+  unsigned char *out; /* batch x stride, 64-byte aligned */
+  /* engines, owned by the worker thread */
+  void *arena;
+  trt_workspace ws;
+  trt_mm *mm;
+  float *x0, *act_a, *act_b, *emb, *scratch;
+} worker;
+
+struct trt_items_builder {
+  const towerrt_model *m;
+  trt_build_options o;
+  char *path, *tmp;
+  int fd;
+  int engine, raw; /* raw: rows come with their heads (append_heads) */
+  char engine_name[224];
+  uint64_t stride, heads_offset, meta_len, rows, seen, staged_rows;
+  size_t per_row;
+  uint32_t crc, n_sec;
+  towerrt_status failed;
+  /* id map in its file layout: 16-byte header, n_slots x 16 bytes */
+  unsigned char *map;
+  uint64_t n_slots;
+  uint64_t *ord; /* shard builds: the input ordinal of each row */
+  size_t ord_cap;
+  size_t batch, id_slots, dense_w;
+  /* workers; batches go round-robin, so they complete and fold in order */
+  worker *w;
+  unsigned n_workers, next;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int sync_ready, quit;
+  trt_items_build_stats stats;
+};
+
+void trt_build_options_init(trt_build_options *o) {
+  memset(o, 0, sizeof *o);
+  o->engine = TRT_ENGINE_AUTO;
+  o->precision = TRT_MM_F32;
+}
+
+uint32_t trt_item_shard(uint64_t id, uint32_t n) { return n ? (uint32_t)((trt_splitmix64(id) >> 32) % n) : 0; }
+
+uint64_t trt_items_builder_rows(const trt_items_builder *b) { return b ? b->rows : 0; }
+uint64_t trt_items_builder_seen(const trt_items_builder *b) { return b ? b->seen : 0; }
+const char *trt_items_builder_engine(const trt_items_builder *b) { return b ? b->engine_name : ""; }
+void trt_items_builder_get_stats(const trt_items_builder *b, trt_items_build_stats *out) {
+  if (b) *out = b->stats;
+  else memset(out, 0, sizeof *out);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- CRC-32 of a concatenation (zlib's crc32_combine, by multiplying with
+ * x^(8 len) modulo the reflected polynomial) ------------------------------- */
+static uint32_t multmodp(uint32_t a, uint32_t b) {
+  uint32_t m = UINT32_C(1) << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
     }
-    for (int k = 0; k < 8; k++) slots[i * 16 + k] = (unsigned char)(ids[r] >> (8 * k));
-    for (int k = 0; k < 4; k++) slots[i * 16 + 8 + k] = (unsigned char)((uint32_t)r >> (8 * k));
+    m >>= 1;
+    b = b & 1 ? (b >> 1) ^ UINT32_C(0xEDB88320) : b >> 1;
   }
-  for (int k = 0; k < 8; k++) b->p[k] = (unsigned char)(n_slots >> (8 * k));
-  *n_slots_out = n_slots;
+  return p;
+}
+
+/* CRC of A || B from crc(A), crc(B) and len(B). */
+uint32_t trt_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
+  uint32_t x2n = UINT32_C(1) << 30, p = UINT32_C(1) << 31; /* x^1; x^0 */
+  for (uint64_t n = len_b * 8; n; n >>= 1) {               /* p = x^(8 len_b) */
+    if (n & 1) p = multmodp(x2n, p);
+    x2n = multmodp(x2n, x2n);
+  }
+  return multmodp(p, crc_a) ^ crc_b;
+}
+
+/* ---- id map ------------------------------------------------------------------- */
+static uint64_t slots_for(uint64_t n) {
+  uint64_t s = 16;
+  while (s < 2 * n) s *= 2;
+  return s;
+}
+
+static unsigned char *map_alloc(uint64_t n_slots) {
+  if (n_slots > (SIZE_MAX - 16) / 16) return NULL;
+  unsigned char *p = malloc(16 + (size_t)n_slots * 16);
+  if (!p) return NULL;
+  memset(p, 0, 16 + (size_t)n_slots * 16);
+  wr64(p, n_slots);
+  for (uint64_t i = 0; i < n_slots; i++) memset(p + 16 + i * 16 + 8, 0xFF, 4);
+  return p;
+}
+
+/* map_insert: the id would sit more than TRT_ID_MAP_MAX_PROBE slots past
+ * its home slot (never a row: take_id keeps rows below TRT_EMPTY_ROW - 1). */
+#define MAP_TOO_FAR (TRT_EMPTY_ROW - 1)
+
+static towerrt_status too_far(uint64_t id) {
+  return trt_fail(TOWERRT_ERR_LIMIT, "item id %llu would sit more than %u slots past its home slot in the id map (the limit): "
+                  "the item ids collide pathologically", (unsigned long long)id, TRT_ID_MAP_MAX_PROBE);
+}
+
+/* Inserts (id, row); returns TRT_EMPTY_ROW, the row already holding id, or MAP_TOO_FAR. */
+static uint32_t map_insert(unsigned char *map, uint64_t n_slots, uint64_t id, uint32_t row) {
+  unsigned char *slots = map + 16;
+  uint64_t dist = 0;
+  for (uint64_t i = trt_splitmix64(id) & (n_slots - 1);; i = (i + 1) & (n_slots - 1), dist++) {
+    unsigned char *slot = slots + i * 16;
+    uint32_t r = trt_rd32(slot + 8);
+    if (r == TRT_EMPTY_ROW) {
+      wr64(slot, id);
+      wr32(slot + 8, row);
+      return TRT_EMPTY_ROW;
+    }
+    if (trt_rd64(slot) == id) return r;
+    if (dist == TRT_ID_MAP_MAX_PROBE) return MAP_TOO_FAR;
+  }
+}
+
+/* Rebuilds the map with n_slots slots, inserting rows in row order: the
+ * table is then exactly the one inserting every row once, in order, into a
+ * table of that size gives, whatever the growth history. */
+static towerrt_status map_resize(trt_items_builder *b, uint64_t n_slots) {
+  uint64_t *by_row = malloc((size_t)(b->rows ? b->rows : 1) * sizeof *by_row);
+  if (!by_row) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory resizing the id map (%llu items)", (unsigned long long)b->rows);
+  for (uint64_t i = 0; i < b->n_slots; i++) {
+    const unsigned char *slot = b->map + 16 + i * 16;
+    uint32_t r = trt_rd32(slot + 8);
+    if (r != TRT_EMPTY_ROW) by_row[r] = trt_rd64(slot);
+  }
+  free(b->map);
+  b->map = map_alloc(n_slots);
+  if (!b->map) {
+    free(by_row);
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for an id map of %llu slots", (unsigned long long)n_slots);
+  }
+  b->n_slots = n_slots;
+  for (uint64_t r = 0; r < b->rows; r++)
+    if (map_insert(b->map, n_slots, by_row[r], (uint32_t)r) == MAP_TOO_FAR) {
+      towerrt_status st = too_far(by_row[r]);
+      free(by_row);
+      return st;
+    }
+  free(by_row);
   return TOWERRT_OK;
+}
+
+/* Takes id as row b->rows (not yet counted). */
+static towerrt_status take_id(trt_items_builder *b, uint64_t id, uint64_t ordinal) {
+  if (b->rows >= (uint64_t)TRT_EMPTY_ROW - 1)
+    return trt_fail(TOWERRT_ERR_LIMIT, "an item store holds at most %u items", TRT_EMPTY_ROW - 1);
+  if (2 * (b->rows + 1) > b->n_slots) {
+    towerrt_status st = map_resize(b, b->n_slots * 2);
+    if (st) return st;
+  }
+  uint32_t dup = map_insert(b->map, b->n_slots, id, (uint32_t)b->rows);
+  if (dup == MAP_TOO_FAR) return too_far(id);
+  if (dup != TRT_EMPTY_ROW) {
+    uint64_t first = b->o.shard_count ? b->ord[dup] : dup;
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "item id %llu appears twice (input rows %llu and %llu)", (unsigned long long)id,
+                    (unsigned long long)first, (unsigned long long)ordinal);
+  }
+  if (b->o.shard_count) {
+    if (b->rows >= b->ord_cap) {
+      size_t cap = b->ord_cap ? b->ord_cap * 2 : 4096;
+      uint64_t *q = realloc(b->ord, cap * sizeof *q);
+      if (!q) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the row order");
+      b->ord = q;
+      b->ord_cap = cap;
+    }
+    b->ord[b->rows] = ordinal;
+  }
+  b->rows++;
+  return TOWERRT_OK;
+}
+
+/* ---- the item tower over one batch (worker threads) ------------------------ */
+#if MM_BUILT_IN
+/* Gather + pool + Light-SE + dense of one row into x0: tower_exec.c's
+ * tower_input for the item side, with the same kernels. */
+static void item_input(const towerrt_model *m, const int64_t *ids, const float *dense, float *emb, float *scratch, float *x0) {
+  const trt_tower *t = &m->item;
+  const towerrt_kernels *k = &m->kernels;
+  size_t slot = 0;
+  for (uint32_t fi = 0; fi < t->n_id_fields; fi++) {
+    const trt_field *f = &m->fields[t->first_field + fi];
+    if (f->kind == TRT_FIELD_SINGLE)
+      memcpy(emb + (size_t)fi * t->emb_dim, f->table + (size_t)ids[slot] * t->emb_dim, t->emb_dim * sizeof(float));
+    else
+      k->embed_pool_f32(f->table, t->emb_dim, ids + slot, f->slots, (int)f->combiner, emb + (size_t)fi * t->emb_dim);
+    slot += f->slots;
+  }
+  k->lightse_f32(emb, t->n_id_fields, t->emb_dim, t->lightse_w, t->lightse_b, scratch, x0);
+  if (t->dense_width) memcpy(x0 + (size_t)t->n_id_fields * t->emb_dim, dense, t->dense_width * sizeof(float));
+}
+#endif
+
+static void *alloc64(size_t n_bytes) {
+  void *p = aligned_alloc(64, (n_bytes + 63) & ~(size_t)63);
+  if (p) memset(p, 0, (n_bytes + 63) & ~(size_t)63);
+  return p;
+}
+
+/* Engine state of a worker, made in its own thread (oneDNN takes the
+ * calling thread's OpenMP setting: one thread per batch). */
+static towerrt_status worker_engine(worker *w) {
+  trt_items_builder *b = w->b;
+  const trt_tower *t = &b->m->item;
+  size_t B = b->batch;
+  if (b->engine == TRT_ENGINE_INTERNAL) {
+    if (!(w->arena = alloc64(trt_workspace_bytes(b->m)))) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a workspace");
+    trt_workspace_init(b->m, w->arena, &w->ws);
+    return TOWERRT_OK;
+  }
+  if (!((w->x0 = alloc64(B * t->input_width * sizeof(float))) && (w->act_a = alloc64(B * t->max_width * sizeof(float))) &&
+        (w->act_b = alloc64(B * t->max_width * sizeof(float))) && (w->emb = alloc64(t->input_width * sizeof(float))) &&
+        (w->scratch = alloc64(2 * (size_t)t->n_id_fields * sizeof(float) + 64))))
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a batch of %zu items", B);
+#if MM_BUILT_IN
+  return trt_mm_create(1, b->o.precision, &w->mm);
+#else
+  return trt_fail(TOWERRT_ERR_UNSUPPORTED, "built without oneDNN");
+#endif
+}
+
+/* Heads of the worker's n staged rows into w->out. oneDNN always runs the
+ * full batch (rows past n are stale or zero, finite, and not written) so
+ * that every row goes through the same primitive wherever it sits. */
+static towerrt_status run_tower(worker *w) {
+  trt_items_builder *b = w->b;
+  const towerrt_model *m = b->m;
+  const trt_tower *t = &m->item;
+  if (b->engine == TRT_ENGINE_INTERNAL) {
+    trt_item_forward(m, t, &w->ws, w->ids, b->dense_w ? w->dense : NULL, w->n);
+    for (size_t r = 0; r < w->n; r++) memcpy(w->out + r * b->stride, w->ws.item_heads + r * b->per_row, b->per_row * sizeof(float));
+    return TOWERRT_OK;
+  }
+#if MM_BUILT_IN
+  for (size_t r = 0; r < w->n; r++)
+    item_input(m, w->ids + r * b->id_slots, b->dense_w ? w->dense + r * b->dense_w : NULL, w->emb, w->scratch, w->x0 + r * t->input_width);
+  const float *x = w->x0;
+  size_t ldx = t->input_width;
+  int nonneg = 0;
+  float *next = w->act_a;
+  for (uint32_t L = 0; L < t->n_layers; L++) {
+    /* dense activations (row stride = width): oneDNN's brgemm matmul
+     * wants them, a strided destination falls back to a slower gemm */
+    towerrt_status st = trt_mm_dense(w->mm, &t->layers[L], nonneg, x, ldx, b->batch, next, t->layers[L].out);
+    if (st) return st;
+    x = next;
+    ldx = t->layers[L].out;
+    nonneg = t->layers[L].relu;
+    next = next == w->act_a ? w->act_b : w->act_a;
+  }
+  return trt_mm_dense(w->mm, &t->fe[0], nonneg, x, ldx, b->batch, (float *)(void *)w->out, (size_t)(b->stride / sizeof(float)));
+#else
+  return trt_fail(TOWERRT_ERR_UNSUPPORTED, "built without oneDNN");
+#endif
+}
+
+static int pwrite_all(int fd, const void *p, size_t n, uint64_t off) {
+  const unsigned char *c = p;
+  while (n) {
+    ssize_t k = pwrite(fd, c, n, (off_t)off);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return 0;
+    c += k;
+    n -= (size_t)k;
+    off += (uint64_t)k;
+  }
+  return 1;
+}
+
+/* Tower, CRC and write of the worker's batch (in the worker's thread). */
+static void run_batch(worker *w) {
+  trt_items_builder *b = w->b;
+  double t0 = now_s();
+  towerrt_status st = w->mm || w->arena ? TOWERRT_OK : worker_engine(w);
+  if (!st) st = run_tower(w);
+  double t1 = now_s();
+  if (!st) {
+    size_t len = w->n * (size_t)b->stride;
+    if (b->o.discard_heads) w->crc = 0;
+    else {
+      w->crc = trt_crc32(0, w->out, len);
+      if (!pwrite_all(b->fd, w->out, len, b->heads_offset + w->first_row * b->stride))
+        st = trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", b->tmp, strerror(errno));
+    }
+  }
+  w->t_tower += t1 - t0;
+  w->t_write += now_s() - t1;
+  w->st = st;
+  if (st) snprintf(w->err, sizeof w->err, "%s", towerrt_last_error());
+}
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  trt_items_builder *b = w->b;
+  pthread_mutex_lock(&b->mu);
+  for (;;) {
+    while (!(w->busy && !w->done) && !b->quit) pthread_cond_wait(&b->cv, &b->mu);
+    if (b->quit) break;
+    pthread_mutex_unlock(&b->mu);
+    run_batch(w);
+    pthread_mutex_lock(&b->mu);
+    w->done = 1;
+    pthread_cond_broadcast(&b->cv);
+  }
+  pthread_mutex_unlock(&b->mu);
+#if MM_BUILT_IN
+  trt_mm_free(w->mm);
+  w->mm = NULL;
+#endif
+  return NULL;
+}
+
+/* Waits for worker w's batch and folds its CRC (batches are collected in
+ * the order they were staged). */
+static towerrt_status collect(trt_items_builder *b, worker *w) {
+  if (!w->busy) return TOWERRT_OK;
+  pthread_mutex_lock(&b->mu);
+  while (!w->done) pthread_cond_wait(&b->cv, &b->mu);
+  w->busy = w->done = 0;
+  pthread_mutex_unlock(&b->mu);
+  if (w->st) return trt_fail(w->st, "%s", w->err);
+  b->crc = trt_crc32_combine(b->crc, w->crc, w->n * b->stride);
+  b->stats.batches++;
+  return TOWERRT_OK;
+}
+
+/* Hands the staged batch of the current worker over, and moves on. */
+static towerrt_status submit(trt_items_builder *b) {
+  worker *w = &b->w[b->next];
+  if (!w->n || w->busy) return TOWERRT_OK; /* nothing staged */
+  w->first_row = b->staged_rows;
+  b->staged_rows += w->n;
+  pthread_mutex_lock(&b->mu);
+  w->busy = 1;
+  w->done = 0;
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+  b->next = (b->next + 1) % b->n_workers;
+  return TOWERRT_OK;
+}
+
+/* The worker that takes the next rows, once its previous batch is in. */
+static towerrt_status stage_target(trt_items_builder *b, worker **out) {
+  worker *w = &b->w[b->next];
+  if (w->busy) {
+    towerrt_status st = collect(b, w);
+    w->n = 0;
+    if (st) return st;
+  }
+  *out = w;
+  return TOWERRT_OK;
+}
+
+static towerrt_status drain(trt_items_builder *b) {
+  towerrt_status st = TOWERRT_OK;
+  for (unsigned k = 0; k < b->n_workers; k++) {
+    worker *w = &b->w[(b->next + k) % b->n_workers];
+    towerrt_status s = collect(b, w);
+    w->n = 0;
+    if (s && !st) st = s;
+  }
+  return st;
+}
+
+static towerrt_status start_workers(trt_items_builder *b) {
+  if (pthread_mutex_init(&b->mu, NULL) != 0) return trt_fail(TOWERRT_ERR_NO_MEMORY, "cannot create a mutex");
+  if (pthread_cond_init(&b->cv, NULL) != 0) {
+    pthread_mutex_destroy(&b->mu);
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "cannot create a condition variable");
+  }
+  b->sync_ready = 1;
+  if (!(b->w = calloc(b->n_workers, sizeof *b->w))) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  for (unsigned i = 0; i < b->n_workers; i++) {
+    worker *w = &b->w[i];
+    w->b = b;
+    w->ids = malloc((b->batch * b->id_slots + 1) * sizeof(int64_t));
+    w->dense = malloc((b->batch * b->dense_w + 1) * sizeof(float));
+    w->out = alloc64(b->batch * (size_t)b->stride);
+    if (!w->ids || !w->dense || !w->out) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a batch of %zu items", b->batch);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) return trt_fail(TOWERRT_ERR_NO_MEMORY, "cannot start a build thread");
+    w->started = 1;
+  }
+  return TOWERRT_OK;
+}
+
+static void stop_workers(trt_items_builder *b) {
+  if (!b->w) return;
+  if (b->sync_ready) {
+    pthread_mutex_lock(&b->mu);
+    for (unsigned i = 0; i < b->n_workers; i++)
+      while (b->w[i].busy && !b->w[i].done) pthread_cond_wait(&b->cv, &b->mu);
+    b->quit = 1;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+  }
+  for (unsigned i = 0; i < b->n_workers; i++) {
+    worker *w = &b->w[i];
+    if (w->started) pthread_join(w->thread, NULL);
+    b->stats.tower_seconds += w->t_tower;
+    b->stats.write_seconds += w->t_write;
+    free(w->ids);
+    free(w->dense);
+    free(w->out);
+    free(w->arena);
+    free(w->x0);
+    free(w->act_a);
+    free(w->act_b);
+    free(w->emb);
+    free(w->scratch);
+  }
+  free(b->w);
+  b->w = NULL;
+}
+
+/* ---- open / append / finish -------------------------------------------------- */
+#if defined(__SANITIZE_THREAD__)
+#define TRT_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TRT_UNDER_TSAN 1
+#endif
+#endif
+
+#if MM_BUILT_IN
+static int mm_available(void) { return trt_mm_available(); }
+static const char *mm_describe(void) { return trt_mm_describe(); }
+#else
+static int mm_available(void) { return 0; }
+static const char *mm_describe(void) { return "no oneDNN"; }
+#endif
+
+static towerrt_status resolve_engine(trt_items_builder *b) {
+  int e = b->o.engine;
+  if (e == TRT_ENGINE_AUTO) {
+    const char *env = getenv("TOWERRT_BUILD_ENGINE");
+    if (env && *env && strcmp(env, "auto") != 0) {
+      if (!strcmp(env, "internal")) e = TRT_ENGINE_INTERNAL;
+      else if (!strcmp(env, "onednn")) e = TRT_ENGINE_ONEDNN;
+      else return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "TOWERRT_BUILD_ENGINE='%s': expected auto, internal or onednn", env);
+    }
+  }
+#ifdef TRT_UNDER_TSAN
+  /* libdnnl is not instrumented (its primitive cache is shared by the
+   * worker threads under its own locks): keep ThreadSanitizer runs on our
+   * code unless oneDNN is asked for, explicitly or by int8. */
+  if (e == TRT_ENGINE_AUTO && b->o.precision == TRT_MM_F32) e = TRT_ENGINE_INTERNAL;
+#endif
+  int automatic = e == TRT_ENGINE_AUTO;
+  if (automatic) e = mm_available() ? TRT_ENGINE_ONEDNN : TRT_ENGINE_INTERNAL;
+  if (e != TRT_ENGINE_INTERNAL && e != TRT_ENGINE_ONEDNN)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build engine %d is not auto, internal or onednn", b->o.engine);
+  if (b->o.precision != TRT_MM_F32 && b->o.precision != TRT_MM_INT8)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build precision %d is not f32 or int8", b->o.precision);
+  if (e == TRT_ENGINE_ONEDNN) {
+    /* a probe: the workers make their own */
+#if MM_BUILT_IN
+    trt_mm *probe = NULL;
+    towerrt_status st = trt_mm_create(0, b->o.precision, &probe);
+    trt_mm_free(probe);
+#else
+    towerrt_status st = trt_fail(TOWERRT_ERR_UNSUPPORTED, "this towerrt was built without oneDNN (TOWERRT_WITH_ONEDNN)");
+#endif
+    if (st && !(automatic && b->o.precision == TRT_MM_F32)) return st;
+    if (st) e = TRT_ENGINE_INTERNAL; /* auto: fall back to the internal kernels */
+  }
+  if (e == TRT_ENGINE_INTERNAL && b->o.precision == TRT_MM_INT8)
+    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "int8 item-tower builds need oneDNN (this build: %s)", mm_describe());
+  b->engine = e;
+  if (e == TRT_ENGINE_INTERNAL) b->batch = TRT_ITEM_BLOCK;
+  if (e == TRT_ENGINE_ONEDNN)
+    snprintf(b->engine_name, sizeof b->engine_name, "onednn %s, batch %zu, %u thread(s), %s",
+             b->o.precision == TRT_MM_INT8 ? "int8" : "f32", b->batch, b->n_workers, mm_describe());
+  else
+    snprintf(b->engine_name, sizeof b->engine_name, "internal %s, batch %u, %u thread(s)", b->m->kernels.name, TRT_ITEM_BLOCK,
+             b->n_workers);
+  return TOWERRT_OK;
+}
+
+static void builder_free(trt_items_builder *b) {
+  if (!b) return;
+  stop_workers(b);
+  if (b->sync_ready) {
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+  }
+  if (b->fd >= 0) close(b->fd);
+  free(b->path);
+  free(b->tmp);
+  free(b->map);
+  free(b->ord);
+  free(b);
+}
+
+void trt_items_builder_abort(trt_items_builder *b) {
+  if (!b) return;
+  stop_workers(b);
+  if (b->fd >= 0) {
+    close(b->fd);
+    b->fd = -1;
+    unlink(b->tmp);
+  }
+  builder_free(b);
+}
+
+towerrt_status trt_items_builder_open(const towerrt_model *m, const char *path, const trt_build_options *opts,
+                                      trt_items_builder **out) {
+  if (!out) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_open: out is NULL");
+  *out = NULL;
+  if (!m || !path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_open: model and path must not be NULL");
+  trt_build_options o;
+  if (opts) o = *opts;
+  else trt_build_options_init(&o);
+  if (o.shard_count && o.shard_index >= o.shard_count)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "shard %u/%u: the index must be below the count", o.shard_index, o.shard_count);
+  if (o.batch > MAX_BATCH) return trt_fail(TOWERRT_ERR_LIMIT, "batch %u above the limit %u", o.batch, MAX_BATCH);
+  if (o.threads > MAX_THREADS) return trt_fail(TOWERRT_ERR_LIMIT, "%u build threads above the limit %u", o.threads, MAX_THREADS);
+  trt_items_builder *b = calloc(1, sizeof *b);
+  if (!b) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  b->fd = -1;
+  b->m = m;
+  b->o = o;
+  b->per_row = (size_t)m->heads_item * m->head_dim;
+  b->stride = align64((uint64_t)b->per_row * sizeof(float));
+  b->id_slots = m->item.id_slots;
+  b->dense_w = m->item.dense_width;
+  b->n_sec = o.shard_count ? 4 : 3;
+  b->batch = o.batch ? o.batch : DEFAULT_BATCH;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  b->n_workers = o.threads ? o.threads : (unsigned)(cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : cores);
+  towerrt_status st = resolve_engine(b);
+  bytes meta = {0};
+  if (!st && !build_meta(m, 0, 0, b->stride, &o, &meta)) st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  b->meta_len = meta.len;
+  free(meta.p);
+  b->heads_offset = align64(align64(64 + (uint64_t)b->n_sec * 32) + b->meta_len);
+  if (!st) {
+    b->n_slots = slots_for(o.expected);
+    if (!(b->map = map_alloc(b->n_slots)))
+      st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for an id map of %llu slots", (unsigned long long)b->n_slots);
+  }
+  if (!st) {
+    size_t len = strlen(path);
+    b->path = malloc(len + 1);
+    b->tmp = malloc(len + 5);
+    if (!b->path || !b->tmp) st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+    else {
+      memcpy(b->path, path, len + 1);
+      snprintf(b->tmp, len + 5, "%s.tmp", path);
+    }
+  }
+  if (!st) {
+    b->fd = open(b->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (b->fd < 0) st = trt_fail(TOWERRT_ERR_IO, "cannot create '%s': %s", b->tmp, strerror(errno));
+  }
+  if (st) {
+    trt_items_builder_abort(b);
+    return st;
+  }
+  *out = b;
+  return TOWERRT_OK;
+}
+
+static towerrt_status sticky(trt_items_builder *b, towerrt_status st) {
+  if (st && !b->failed) b->failed = st;
+  return st;
+}
+
+static towerrt_status check_usable(trt_items_builder *b, int raw) {
+  if (b->failed) return trt_fail(b->failed, "this build already failed (%s); abort it", towerrt_status_name(b->failed));
+  if (b->rows && b->raw != raw)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "a build takes either feature rows or computed heads, not both");
+  b->raw = raw;
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_items_builder_append(trt_items_builder *b, const towerrt_features *f, const uint64_t *ids, size_t n) {
+  if (!b) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_append: builder is NULL");
+  towerrt_status st = check_usable(b, 0);
+  if (st) return st;
+  if (!f || (n && !ids)) return sticky(b, trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_append: features and ids must not be NULL"));
+  if (!b->w && (st = start_workers(b))) return sticky(b, st);
+  if ((st = trt_check_features(b->m, TOWERRT_ITEM, f, n))) {
+    if (b->seen) {
+      char ctx[96];
+      snprintf(ctx, sizeof ctx, "input rows %llu..%llu (row numbers below count from %llu)", (unsigned long long)b->seen,
+               (unsigned long long)(b->seen + n - 1), (unsigned long long)b->seen);
+      trt_fail_context(st, ctx);
+    }
+    return sticky(b, st);
+  }
+  worker *w = NULL;
+  for (size_t r = 0; r < n; r++) {
+    uint64_t ordinal = b->seen++;
+    if (b->o.shard_count && trt_item_shard(ids[r], b->o.shard_count) != b->o.shard_index) continue;
+    if ((st = take_id(b, ids[r], ordinal))) return sticky(b, st);
+    if (!w && (st = stage_target(b, &w))) return sticky(b, st);
+    if (b->id_slots) memcpy(w->ids + w->n * b->id_slots, f->ids + r * b->id_slots, b->id_slots * sizeof(int64_t));
+    if (b->dense_w) memcpy(w->dense + w->n * b->dense_w, f->dense + r * b->dense_w, b->dense_w * sizeof(float));
+    if (++w->n == b->batch) {
+      submit(b);
+      w = NULL;
+    }
+  }
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_items_builder_append_heads(trt_items_builder *b, const unsigned char *rows, size_t stride, const uint64_t *ids,
+                                              size_t n) {
+  if (!b) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_append_heads: builder is NULL");
+  towerrt_status st = check_usable(b, 1);
+  if (st) return st;
+  if (n && (!rows || !ids)) return sticky(b, trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_append_heads: rows and ids must not be NULL"));
+  if (stride != b->stride)
+    return sticky(b, trt_fail(TOWERRT_ERR_SHAPE, "rows of %zu bytes given, the model's store rows are %llu bytes", stride,
+                              (unsigned long long)b->stride));
+  uint64_t first = b->rows;
+  for (size_t r = 0; r < n; r++) {
+    uint64_t ordinal = b->seen++;
+    if ((st = take_id(b, ids[r], ordinal))) return sticky(b, st);
+  }
+  size_t len = n * (size_t)b->stride;
+  double t0 = now_s();
+  b->crc = trt_crc32(b->crc, rows, len);
+  if (!pwrite_all(b->fd, rows, len, b->heads_offset + first * b->stride))
+    return sticky(b, trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", b->tmp, strerror(errno)));
+  b->staged_rows = b->rows;
+  b->stats.write_seconds += now_s() - t0;
+  return TOWERRT_OK;
+}
+
+static int write_zeros(int fd, uint64_t from, uint64_t to) {
+  static const unsigned char zero[64];
+  return to <= from || pwrite_all(fd, zero, (size_t)(to - from), from);
 }
 
 typedef struct section_out {
@@ -85,83 +761,87 @@ typedef struct section_out {
   uint64_t offset, size;
 } section_out;
 
-static int write_at(FILE *f, uint64_t off, const void *p, size_t n) {
-  return fseeko(f, (off_t)off, SEEK_SET) == 0 && fwrite(p, 1, n, f) == n;
-}
-
-static int write_header(FILE *f, const section_out *sec, uint32_t n_sec, uint64_t file_size) {
+static int write_header(int fd, const section_out *sec, uint32_t n_sec, uint64_t file_size) {
   bytes table = {0}, head = {0};
-  for (uint32_t i = 0; i < n_sec; i++)
-    if (!(put_u32(&table, sec[i].kind) && put_u32(&table, sec[i].crc) && put_u64(&table, sec[i].offset) &&
-          put_u64(&table, sec[i].size) && put_u64(&table, 0))) return 0;
+  int ok = 1;
+  for (uint32_t i = 0; i < n_sec && ok; i++)
+    ok = put_u32(&table, sec[i].kind) && put_u32(&table, sec[i].crc) && put_u64(&table, sec[i].offset) && put_u64(&table, sec[i].size) &&
+         put_u64(&table, 0);
   unsigned char zero[16] = {0};
-  int ok = put_bytes(&head, "TWRITEMS", 8) && put_u32(&head, 1) && put_u32(&head, 64) && put_u64(&head, file_size) &&
-           put_u64(&head, 64) && put_u32(&head, n_sec) && put_u32(&head, 0) &&
-           put_u32(&head, trt_crc32(0, table.p, table.len)) && put_bytes(&head, zero, 16);
+  ok = ok && put_bytes(&head, "TWRITEMS", 8) && put_u32(&head, 1) && put_u32(&head, 64) && put_u64(&head, file_size) &&
+       put_u64(&head, 64) && put_u32(&head, n_sec) && put_u32(&head, 0) && put_u32(&head, trt_crc32(0, table.p, table.len)) &&
+       put_bytes(&head, zero, 16);
   ok = ok && put_u32(&head, trt_crc32(0, head.p, 60));
-  ok = ok && write_at(f, 0, head.p, head.len) && write_at(f, 64, table.p, table.len);
+  ok = ok && pwrite_all(fd, head.p, head.len, 0) && pwrite_all(fd, table.p, table.len, 64);
   free(table.p);
   free(head.p);
   return ok;
 }
 
-/* Streams the heads of all rows, block by block, at `offset`. */
-static towerrt_status write_heads(const towerrt_model *m, const towerrt_features *items, size_t n, uint64_t stride, FILE *f,
-                                  uint64_t offset, uint32_t *crc) {
-  void *arena = aligned_alloc(64, trt_workspace_bytes(m));
-  unsigned char *row_buf = calloc(1, (size_t)stride);
-  if (!arena || !row_buf) {
-    free(arena);
-    free(row_buf);
-    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the item tower workspace");
+static towerrt_status write_tail(trt_items_builder *b) {
+  towerrt_status st;
+  if (!b->o.shard_count && b->rows == 0) return trt_fail(TOWERRT_ERR_EMPTY_REQUEST, "no items to build a store from");
+  uint64_t want = slots_for(b->rows);
+  if (want != b->n_slots && (st = map_resize(b, want))) return st;
+  bytes meta = {0}, order = {0};
+  if (!build_meta(b->m, b->rows, b->seen, b->stride, &b->o, &meta)) {
+    free(meta.p);
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   }
-  trt_workspace ws;
-  trt_workspace_init(m, arena, &ws);
-  size_t per_row = (size_t)m->heads_item * m->head_dim;
-  towerrt_status st = fseeko(f, (off_t)offset, SEEK_SET) == 0 ? TOWERRT_OK : trt_fail(TOWERRT_ERR_IO, "seek failed");
-  *crc = 0;
-  for (size_t r0 = 0; r0 < n && !st; r0 += TRT_ITEM_BLOCK) {
-    size_t b = n - r0 < TRT_ITEM_BLOCK ? n - r0 : TRT_ITEM_BLOCK;
-    trt_item_forward(m, &m->item, &ws, items->ids + r0 * m->item.id_slots, items->dense ? items->dense + r0 * m->item.dense_width : NULL, b);
-    for (size_t r = 0; r < b && !st; r++) {
-      memcpy(row_buf, ws.item_heads + r * per_row, per_row * sizeof(float));
-      *crc = trt_crc32(*crc, row_buf, (size_t)stride);
-      if (fwrite(row_buf, 1, (size_t)stride, f) != stride) st = trt_fail(TOWERRT_ERR_IO, "write failed: %s", strerror(errno));
-    }
+  int ok = 1;
+  for (uint64_t r = 0; r < b->rows && b->o.shard_count && ok; r++) ok = put_u64(&order, b->ord[r]);
+  if (!ok) {
+    free(meta.p);
+    free(order.p);
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   }
-  free(arena);
-  free(row_buf);
-  return st;
-}
-
-static towerrt_status write_store(const towerrt_model *m, const towerrt_features *items, const uint64_t *ids, size_t n, FILE *f) {
-  uint64_t stride = align64((uint64_t)m->heads_item * m->head_dim * sizeof(float)), n_slots = 0;
-  bytes meta = {0}, map = {0};
-  towerrt_status st = build_meta(m, n, stride, &meta);
-  if (!st) st = build_id_map(ids, n, &map, &n_slots);
-  section_out sec[3] = {{TRT_SEC_META, 0, 0, meta.len}, {TRT_SEC_ITEM_HEADS, 0, 0, stride * n}, {TRT_SEC_ID_MAP, 0, 0, map.len}};
-  sec[0].offset = align64(64 + 3 * 32);
-  sec[1].offset = align64(sec[0].offset + sec[0].size);
+  size_t map_len = 16 + (size_t)b->n_slots * 16;
+  section_out sec[4] = {{TRT_SEC_META, trt_crc32(0, meta.p, meta.len), align64(64 + (uint64_t)b->n_sec * 32), meta.len},
+                        {TRT_SEC_ITEM_HEADS, b->crc, b->heads_offset, b->rows * b->stride},
+                        {TRT_SEC_ID_MAP, trt_crc32(0, b->map, map_len), 0, map_len},
+                        {TRT_SEC_ROW_ORDER, trt_crc32(0, order.p, order.len), 0, order.len}};
   sec[2].offset = align64(sec[1].offset + sec[1].size);
-  uint64_t file_size = sec[2].offset + sec[2].size;
-  if (!st) {
-    sec[0].crc = trt_crc32(0, meta.p, meta.len);
-    sec[2].crc = trt_crc32(0, map.p, map.len);
-    st = write_heads(m, items, n, stride, f, sec[1].offset, &sec[1].crc);
-  }
-  if (!st) {
-    unsigned char zero[64] = {0};
-    int ok = write_at(f, 64 + 3 * 32, zero, (size_t)(sec[0].offset - (64 + 3 * 32))) && write_at(f, sec[0].offset, meta.p, meta.len) &&
-             write_at(f, sec[0].offset + meta.len, zero, (size_t)(sec[1].offset - sec[0].offset - meta.len)) &&
-             write_at(f, sec[1].offset + sec[1].size, zero, (size_t)(sec[2].offset - sec[1].offset - sec[1].size)) &&
-             write_at(f, sec[2].offset, map.p, map.len) && write_header(f, sec, 3, file_size);
-    if (!ok) st = trt_fail(TOWERRT_ERR_IO, "write failed: %s", strerror(errno));
-  }
+  sec[3].offset = align64(sec[2].offset + sec[2].size);
+  uint64_t file_size = b->n_sec == 4 ? sec[3].offset + sec[3].size : sec[2].offset + sec[2].size;
+  ok = meta.len == b->meta_len && write_zeros(b->fd, 64 + (uint64_t)b->n_sec * 32, sec[0].offset) &&
+       pwrite_all(b->fd, meta.p, meta.len, sec[0].offset) && write_zeros(b->fd, sec[0].offset + meta.len, sec[1].offset) &&
+       write_zeros(b->fd, sec[1].offset + sec[1].size, sec[2].offset) && pwrite_all(b->fd, b->map, map_len, sec[2].offset);
+  if (ok && b->n_sec == 4)
+    ok = write_zeros(b->fd, sec[2].offset + sec[2].size, sec[3].offset) && (order.len == 0 || pwrite_all(b->fd, order.p, order.len, sec[3].offset));
+  ok = ok && write_header(b->fd, sec, b->n_sec, file_size) && ftruncate(b->fd, (off_t)file_size) == 0;
   free(meta.p);
-  free(map.p);
+  free(order.p);
+  return ok ? TOWERRT_OK : trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", b->tmp, strerror(errno));
+}
+
+towerrt_status trt_items_builder_finish(trt_items_builder *b) {
+  if (!b) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_finish: builder is NULL");
+  towerrt_status st = b->failed ? trt_fail(b->failed, "this build already failed (%s)", towerrt_status_name(b->failed)) : TOWERRT_OK;
+  if (!st && b->w) {
+    submit(b);
+    st = drain(b);
+  }
+  stop_workers(b);
+  if (!st && b->o.discard_heads) {
+    /* benchmark mode: nothing is written */
+    trt_items_builder_abort(b);
+    return TOWERRT_OK;
+  }
+  if (!st) st = write_tail(b);
+  if (!st) {
+    int rc = close(b->fd);
+    b->fd = -1;
+    if (rc != 0) st = trt_fail(TOWERRT_ERR_IO, "cannot close '%s': %s", b->tmp, strerror(errno));
+    else if (rename(b->tmp, b->path) != 0)
+      st = trt_fail(TOWERRT_ERR_IO, "cannot rename '%s' to '%s': %s", b->tmp, b->path, strerror(errno));
+    if (st) unlink(b->tmp);
+  }
+  if (st) trt_items_builder_abort(b);
+  else builder_free(b);
   return st;
 }
 
+/* ---- the public whole-array build -------------------------------------------- */
 towerrt_status towerrt_items_build(const towerrt_model *m, const towerrt_features *items, const uint64_t *item_ids, size_t n,
                                    const char *path) {
   if (!m || !items || !item_ids || !path)
@@ -170,20 +850,15 @@ towerrt_status towerrt_items_build(const towerrt_model *m, const towerrt_feature
   if (n >= TRT_EMPTY_ROW) return trt_fail(TOWERRT_ERR_LIMIT, "towerrt_items_build: %zu items exceed the limit %u", n, TRT_EMPTY_ROW - 1);
   towerrt_status st = trt_check_features(m, TOWERRT_ITEM, items, n);
   if (st) return st;
-  size_t len = strlen(path);
-  char *tmp = malloc(len + 16);
-  if (!tmp) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
-  snprintf(tmp, len + 16, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    st = trt_fail(TOWERRT_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-    free(tmp);
+  trt_build_options o;
+  trt_build_options_init(&o);
+  o.expected = n;
+  trt_items_builder *b;
+  if ((st = trt_items_builder_open(m, path, &o, &b))) return st;
+  st = trt_items_builder_append(b, items, item_ids, n);
+  if (st) {
+    trt_items_builder_abort(b);
     return st;
   }
-  st = write_store(m, items, item_ids, n, f);
-  if (fclose(f) != 0 && !st) st = trt_fail(TOWERRT_ERR_IO, "cannot close '%s': %s", tmp, strerror(errno));
-  if (!st && rename(tmp, path) != 0) st = trt_fail(TOWERRT_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-  if (st) remove(tmp);
-  free(tmp);
-  return st;
+  return trt_items_builder_finish(b);
 }

@@ -10,6 +10,7 @@
 
 #include "item_store.h"
 #include "pool.h"
+#include "quantize_heads.h"
 #include "status.h"
 #include "tower_exec.h"
 
@@ -21,7 +22,8 @@ struct towerrt_session {
   trt_node_pool *pool;
   uint32_t threads, node;
   const trt_tower *user, *item;
-  const float *item_heads;
+  const void *item_heads;
+  trt_maxsim_u8s8_params u8s8; /* int8 stores: fixed at creation but for the user heads */
   /* One workspace per participant slot (slot 0: the caller). */
   void *arena;
   trt_workspace *ws;
@@ -123,6 +125,11 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
     towerrt_session_free(s);
     return st;
   }
+  if (items && items->dtype == TRT_ITEMS_S8)
+    s->u8s8 = (trt_maxsim_u8s8_params){.user = s->ws[0].user_u8, .user_zp = s->ws[0].user_zp, .user_scale = s->ws[0].user_scale,
+                                       .n_user = (size_t)__builtin_popcount(mask) * m->heads_user, .items = s->item_heads,
+                                       .item_stride = (size_t)items->row_stride, .colsum = items->colsums, .colsum_stride = items->heads,
+                                       .item_scale = items->scales, .n_item = m->heads_item, .dim = m->head_dim};
   *out = s;
   return TOWERRT_OK;
 }
@@ -149,11 +156,34 @@ static void finish(const towerrt_session *s, float *scores, size_t k) {
   int sigmoid = s->model->output_sigmoid && !s->output_logits;
   for (size_t i = 0; i < k; i++) {
     float z = scores[i] + bias;
-    scores[i] = sigmoid ? 1.0f / (1.0f + expf(-z)) : z;
+    /* A raw score that overflowed is marked NaN; check_scores reports it. */
+    scores[i] = !isfinite(z) ? NAN : sigmoid ? 1.0f / (1.0f + expf(-z)) : z;
   }
 }
 
 static size_t n_user_heads(const towerrt_session *s) { return (size_t)__builtin_popcount(s->fe_mask) * s->model->heads_user; }
+
+/* Finite weights and inputs can still overflow in the towers: an Inf or
+ * NaN head would be skipped by MaxSim's max and give a finite, wrong
+ * score. The user heads are checked once per request; candidates whose
+ * item heads are not finite get a NaN score, and no call returns OK with a
+ * NaN score. */
+static towerrt_status check_user_heads(const towerrt_session *s) {
+  const float *h = s->ws[0].user_heads;
+  for (size_t i = 0, n = n_user_heads(s) * s->model->head_dim; i < n; i++)
+    if (!isfinite(h[i]))
+      return trt_fail(TOWERRT_ERR_NONFINITE, "the user tower overflowed: user FE head value %zu is %s (weights or dense values too large)", i,
+                      isnan(h[i]) ? "NaN" : "Inf");
+  return TOWERRT_OK;
+}
+
+static towerrt_status check_scores(const float *scores, size_t k) {
+  for (size_t i = 0; i < k; i++)
+    if (!isfinite(scores[i]))
+      return trt_fail(TOWERRT_ERR_NONFINITE, "candidate %zu: the score is not finite: the item tower or MaxSim overflowed (weights or "
+                      "values too large)", i);
+  return TOWERRT_OK;
+}
 
 static void note_unknown(towerrt_session *s, size_t c) {
   size_t cur = atomic_load(&s->first_unknown);
@@ -175,9 +205,25 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
     }
     ws->rows[c] = row;
   }
-  m->kernels.maxsim_f32(s->ws[0].user_heads, n_user_heads(s), s->item_heads, (size_t)(s->items->row_stride / sizeof(float)), ws->rows,
-                        b, m->heads_item, m->head_dim, s->req_scores + c0);
-  finish(s, s->req_scores + c0, b);
+  float *scores = s->req_scores + c0;
+  const trt_workspace *w0 = &s->ws[0];
+  size_t stride = (size_t)(s->items->row_stride / s->items->elem_size);
+  switch (s->items->dtype) {
+    case TRT_ITEMS_S8: m->kernels.maxsim_u8s8(&s->u8s8, ws->rows, b, scores); break;
+    case TRT_ITEMS_BF16:
+      m->kernels.maxsim_bf16(w0->user_bf16, n_user_heads(s), s->item_heads, stride, ws->rows, b, m->heads_item, m->head_dim, scores);
+      break;
+    default: m->kernels.maxsim_f32(w0->user_heads, n_user_heads(s), s->item_heads, stride, ws->rows, b, m->heads_item, m->head_dim, scores);
+  }
+  finish(s, scores, b);
+}
+
+/* The user heads in the precision of the item store, once per request. */
+static void convert_user_heads(towerrt_session *s) {
+  trt_workspace *w0 = &s->ws[0];
+  size_t n = n_user_heads(s), dim = s->model->head_dim;
+  if (s->items->dtype == TRT_ITEMS_BF16) trt_f32_to_bf16_array(w0->user_heads, n * dim, w0->user_bf16);
+  if (s->items->dtype == TRT_ITEMS_S8) trt_quantize_user_u8(w0->user_heads, n, dim, w0->user_u8, w0->user_zp, w0->user_scale);
 }
 
 /* One block of TRT_ITEM_BLOCK candidates by features (item tower online). */
@@ -191,6 +237,13 @@ static void task_by_features(void *ctx, uint32_t task, uint32_t slot) {
   m->kernels.maxsim_f32(s->ws[0].user_heads, n_user_heads(s), ws->item_heads, (size_t)m->heads_item * m->head_dim, NULL, b,
                         m->heads_item, m->head_dim, s->req_scores + c0);
   finish(s, s->req_scores + c0, b);
+  size_t per = (size_t)m->heads_item * m->head_dim;
+  for (size_t c = 0; c < b; c++)
+    for (size_t j = 0; j < per; j++)
+      if (!isfinite(ws->item_heads[c * per + j])) {
+        s->req_scores[c0 + c] = NAN;
+        break;
+      }
 }
 
 static void run(towerrt_session *s, size_t k, size_t block, trt_task_fn fn) {
@@ -204,6 +257,8 @@ towerrt_status towerrt_score(towerrt_session *s, const towerrt_features *user, c
   if (!st && !s->items) st = trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store: score by features, or create it with one");
   if (st) return session_fail(s, st, scores, k);
   trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
+  if ((st = check_user_heads(s))) return session_fail(s, st, scores, k);
+  convert_user_heads(s);
   s->req_ids = item_ids;
   s->req_scores = scores;
   s->req_k = k;
@@ -213,6 +268,7 @@ towerrt_status towerrt_score(towerrt_session *s, const towerrt_features *user, c
   if (bad != SIZE_MAX)
     return session_fail(s, trt_fail(TOWERRT_ERR_UNKNOWN_ITEM, "candidate %zu: item id %llu is not in the item store (%llu items)", bad,
                                     (unsigned long long)item_ids[bad], (unsigned long long)s->items->count), scores, k);
+  if ((st = check_scores(scores, k))) return session_fail(s, st, scores, k);
   return TOWERRT_OK;
 }
 
@@ -223,9 +279,11 @@ towerrt_status towerrt_score_features(towerrt_session *s, const towerrt_features
   if (!st) st = trt_check_features(s->model, TOWERRT_ITEM, items, k);
   if (st) return session_fail(s, st, scores, k);
   trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
+  if ((st = check_user_heads(s))) return session_fail(s, st, scores, k);
   s->req_items = items;
   s->req_scores = scores;
   s->req_k = k;
   run(s, k, TRT_ITEM_BLOCK, task_by_features);
+  if ((st = check_scores(scores, k))) return session_fail(s, st, scores, k);
   return TOWERRT_OK;
 }

@@ -28,7 +28,12 @@ static size_t layout(const towerrt_model *m, void *arena, trt_workspace *ws) {
   ws->user_scratch = carve(&c, 2 * (size_t)u->n_id_fields * F);
   ws->user_a = carve(&c, u->max_width * F);
   ws->user_b = carve(&c, u->max_width * F);
-  ws->user_heads = carve(&c, n_fe * m->heads_user * m->head_dim * F);
+  size_t n_user_heads = n_fe * m->heads_user;
+  ws->user_heads = carve(&c, n_user_heads * m->head_dim * F);
+  ws->user_bf16 = carve(&c, n_user_heads * m->head_dim * sizeof(uint16_t));
+  ws->user_u8 = carve(&c, n_user_heads * m->head_dim);
+  ws->user_zp = carve(&c, n_user_heads * sizeof(int32_t));
+  ws->user_scale = carve(&c, n_user_heads * F);
   ws->item_emb = carve(&c, it->input_width * F);
   ws->item_x0 = carve(&c, B * it->input_width * F);
   ws->item_scratch = carve(&c, 2 * (size_t)it->n_id_fields * F);

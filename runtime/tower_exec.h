@@ -10,6 +10,11 @@
 
 typedef struct trt_workspace {
   float *user_emb, *user_x0, *user_scratch, *user_a, *user_b, *user_heads;
+  /* the user heads converted for a bf16 or int8 item store */
+  uint16_t *user_bf16;
+  uint8_t *user_u8;
+  int32_t *user_zp;
+  float *user_scale;
   float *item_emb, *item_x0, *item_scratch, *item_a, *item_b, *item_heads;
   uint32_t *rows;
 } trt_workspace;

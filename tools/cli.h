@@ -13,6 +13,10 @@ enum { EXIT_USAGE = 2, EXIT_FAILED = 1 };
 typedef struct cli_args {
   const char *model, *items, *requests, *features, *out, *isa;
   const char *shard;    /* build-items --shard i/n */
+  /* build-items: --chunk ROWS, --engine auto|internal|onednn, --precision
+   * f32|int8; quantize: --precision int8|bf16 (NULL when not given).
+   * --threads is the number `threads` below, for every command. */
+  const char *chunk, *engine, *precision;
   int n_inputs;         /* merge-items: extra positional inputs */
   const char *inputs[64];
   const char *topology;  /* --topology synthetic:... | xml:PATH */
@@ -31,5 +35,7 @@ towerrt_status pool_from(const cli_args *a, towerrt_options *o, towerrt_pool **p
 FILE *open_in(const char *path);
 
 int cmd_build_items(const cli_args *a);
+int cmd_quantize(const cli_args *a);
+int cmd_merge_items(const cli_args *a);
 
 #endif

@@ -80,6 +80,10 @@ static int parse_args(int argc, char **argv, int first, cli_args *a) {
         return 0;
       }
     }
+    else if (!strcmp(s, "--precision")) a->precision = arg_value(argc, argv, &i);
+    else if (!strcmp(s, "--chunk")) a->chunk = arg_value(argc, argv, &i);
+    else if (!strcmp(s, "--engine")) a->engine = arg_value(argc, argv, &i);
+    else if (!strcmp(s, "--calibration")) a->requests = arg_value(argc, argv, &i);
     else if (!strcmp(s, "--shard")) a->shard = arg_value(argc, argv, &i);
     else if (s[0] != '-' && a->n_inputs < (int)(sizeof a->inputs / sizeof a->inputs[0])) a->inputs[a->n_inputs++] = s;
     else {
@@ -268,6 +272,7 @@ static void usage(FILE *f) {
              "  info         print a model's metadata, fields, tensors and compiled plan\n"
              "  build-items  run the item tower over a catalog into an item store (.twi)\n"
              "  score        score a file of requests\n"
+             "  quantize     rewrite an item store as int8 or bf16\n"
 #ifdef TOWERRT_HAVE_BENCH
              "  bench        latency curves, per-op profile, roofline (towerrt bench --help)\n"
 #endif
@@ -292,6 +297,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "info")) return cmd_info(&a);
   if (!strcmp(argv[1], "build-items")) return cmd_build_items(&a);
   if (!strcmp(argv[1], "score")) return cmd_score(&a);
+  if (!strcmp(argv[1], "quantize")) return cmd_quantize(&a);
   fprintf(stderr, "towerrt: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return EXIT_USAGE;

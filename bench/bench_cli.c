@@ -1,0 +1,1221 @@
+/* `towerrt bench` (bench_cli.h): sweeps candidate counts, FE modes and
+ * kernel sets over many random requests and reports latency percentiles
+ * and throughput; writes CSV, JSON and gnuplot curves; profiles the steps
+ * of one request; measures the roofline.
+ *
+ * The sweep is the Cartesian product of the dimensions in TB_DIMS. A point
+ * (tb_point) holds one value of each; adding a dimension (threads,
+ * precision) is one line in TB_DIMS, its field in tb_point and the
+ * function that applies a value; the CSV and JSON columns, the progress
+ * line and the plot series follow the table. */
+#include "bench_cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_common.h"
+#include "bench_util.h"
+#include "profile.h"
+#include "roofline.h"
+#include "runtime/item_store.h"
+#include "synthetic_model.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+#define TB_MAX_DIMS 8
+#define TB_MAX_MODELS TB_MAX_ISAS
+
+/* ---- sweep dimensions -------------------------------------------------------- */
+
+enum { PREC_F32 = 0, PREC_BF16 = 1, PREC_INT8 = 2, N_PREC = 3 };
+static const char *const k_prec_names[N_PREC] = {"f32", "bf16", "int8"};
+static const size_t k_prec_bytes[N_PREC] = {4, 2, 1};
+
+typedef struct tb_point {
+  const char *value[TB_MAX_DIMS]; /* the value of each dimension, as given */
+  char isa[32];                   /* kernel set */
+  int precision;                  /* of the item store's heads: PREC_* */
+  uint32_t threads;               /* per request: the caller + pool workers */
+  uint32_t fe_mask;               /* 0: the FE layers the model was trained with */
+  size_t k;                       /* candidates per request */
+} tb_point;
+
+typedef struct bench_ctx bench_ctx;
+
+typedef struct tb_dim {
+  const char *column;   /* CSV/JSON column */
+  const char *option;   /* command-line option taking a comma list */
+  const char *defaults; /* default list */
+  const char *help;
+  /* Expands one listed value into the values it stands for ("all" -> the
+   * kernel sets); NULL: the value as is. */
+  int (*expand)(bench_ctx *c, const char *value, tb_strlist *out, char *err, size_t cap);
+  /* Sets the point's field from one value; 0 and a message if invalid. */
+  int (*apply)(bench_ctx *c, tb_point *p, const char *value, char *err, size_t cap);
+} tb_dim;
+
+static int expand_isa(bench_ctx *c, const char *v, tb_strlist *out, char *err, size_t cap);
+static int apply_isa(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap);
+static int apply_precision(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap);
+static int apply_threads(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap);
+static int apply_fe(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap);
+static int apply_k(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap);
+
+/* Outermost first; k stays last: the plot draws one curve per combination
+ * of the other dimensions. */
+static const tb_dim TB_DIMS[] = {
+    {"isa", "--isa", "all", "kernel sets: all, best, or names (scalar,avx512,...)", expand_isa, apply_isa},
+    {"precision", "--precision", "f32", "item store precision: f32, bf16, int8 (quantized copies of the store)", NULL,
+     apply_precision},
+    {"threads", "--threads", "1", "threads per request (the caller + pool workers)", NULL, apply_threads},
+    {"fe_mode", "--fe", "trained,0", "user FE layers: trained, all, or layers joined by '+' (0, 0+1+2)", NULL, apply_fe},
+    {"k", "--k", "10,100,1000,10000,100000", "candidates per request", NULL, apply_k},
+};
+#define N_DIMS (sizeof TB_DIMS / sizeof TB_DIMS[0])
+
+/* ---- state --------------------------------------------------------------------- */
+
+typedef struct tb_result {
+  tb_point pt;
+  tb_stats st;        /* latency, ns */
+  double cpu_p50_us;  /* process CPU time per request, median */
+  double cpu_share;   /* CPU time / wall time over the measured requests: < 1 when others took the cores */
+  size_t warmup_done;
+  uint32_t fe_resolved;
+  size_t user_heads;  /* user heads scored per candidate */
+  double cands_per_s;     /* k / mean latency: the throughput, outliers included */
+  double cands_per_s_p50; /* k / median latency */
+  double gmacs;           /* MaxSim multiply-adds / median latency */
+  double item_gbps;       /* item-row bytes / median latency */
+} tb_result;
+
+struct bench_ctx {
+  /* options */
+  const char *model_path, *items_path, *csv, *json, *plot, *workdir;
+  int synthetic, reuse, quiet, profile, roofline, no_sweep, list_isas;
+  tb_synth_config synth;
+  size_t requests, warmup, min_requests;
+  double seconds, roofline_seconds;
+  uint64_t seed;
+  size_t profile_k, profile_requests;
+  const char *profile_isa, *profile_fe;
+  tb_strlist dim_values[N_DIMS];
+  int dim_given[N_DIMS];
+  char command[2048];
+  /* loaded */
+  char model_buf[4096], items_buf[4096];
+  towerrt_items *items;
+  towerrt_model *models[TB_MAX_MODELS];
+  const char *model_isa[TB_MAX_MODELS];
+  size_t n_models;
+  towerrt_model *first; /* any loaded model: the layout is the same for all ISAs */
+  towerrt_items *stores[N_PREC]; /* [PREC_F32] = items; the others quantized on first use */
+  const char *profile_precision;
+  towerrt_pool *pool;
+  uint32_t max_threads;
+  const char *isas[TB_MAX_ISAS];
+  size_t n_isas;
+  size_t max_k;
+  /* results */
+  tb_point *points;
+  size_t n_points;
+  tb_result *results;
+  size_t n_results;
+  tb_profile prof;
+  int have_profile;
+  tb_roofline *roof;
+  int progress;
+  double loadavg_start;
+  double cpu_clock_ns; /* median cost of two CPU-clock reads and two wall-clock reads */
+};
+
+/* ---- dimension handlers ------------------------------------------------------------- */
+
+static int expand_isa(bench_ctx *c, const char *v, tb_strlist *out, char *err, size_t cap) {
+  if (!strcmp(v, "all")) {
+    for (size_t i = 0; i < c->n_isas; i++)
+      if (!tb_strlist_has(out, c->isas[i]) && !tb_strlist_add(out, c->isas[i])) return snprintf(err, cap, "out of memory"), 0;
+    return 1;
+  }
+  const char *name = (!strcmp(v, "best") || !strcmp(v, "auto")) ? tb_default_isa() : v;
+  if (!tb_strlist_has(out, name) && !tb_strlist_add(out, name)) return snprintf(err, cap, "out of memory"), 0;
+  return 1;
+}
+
+static int apply_isa(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap) {
+  towerrt_kernels k;
+  if (!tb_kernels(v, &k)) {
+    size_t n = (size_t)snprintf(err, cap, "--isa %s: not available on this machine/build (available:", v);
+    for (size_t i = 0; i < c->n_isas && n < cap; i++) n += (size_t)snprintf(err + n, cap - n, " %s", c->isas[i]);
+    if (n < cap) snprintf(err + n, cap - n, ")");
+    return 0;
+  }
+  snprintf(p->isa, sizeof p->isa, "%s", k.name);
+  return 1;
+}
+
+static int parse_precision(const char *v, int *out) {
+  for (int i = 0; i < N_PREC; i++)
+    if (!strcmp(v, k_prec_names[i])) {
+      *out = i;
+      return 1;
+    }
+  return 0;
+}
+
+static int apply_precision(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap) {
+  (void)c;
+  if (!parse_precision(v, &p->precision)) {
+    snprintf(err, cap, "--precision %s: expected f32, bf16 or int8", v);
+    return 0;
+  }
+#ifndef TB_HAVE_PRECISION
+  if (p->precision != PREC_F32) {
+    snprintf(err, cap, "--precision %s: this build's runtime has f32 item stores only", v);
+    return 0;
+  }
+#endif
+  return 1;
+}
+
+static int apply_threads(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap) {
+  char *end;
+  unsigned long t = strtoul(v, &end, 10);
+  if (end == v || *end || t < 1 || t > 1024) {
+    snprintf(err, cap, "--threads %s: expected 1..1024", v);
+    return 0;
+  }
+#ifndef TB_HAVE_POOL
+  if (t > 1) {
+    snprintf(err, cap, "--threads %s: this build's runtime scores a request on one thread", v);
+    return 0;
+  }
+#endif
+  p->threads = (uint32_t)t;
+  if (p->threads > c->max_threads) c->max_threads = p->threads;
+  return 1;
+}
+
+static int parse_fe(bench_ctx *c, const char *v, uint32_t *mask, char *err, size_t cap) {
+  uint32_t present = c->first->user.fe_present;
+  if (!strcmp(v, "trained")) {
+    *mask = 0;
+    return 1;
+  }
+  if (!strcmp(v, "all")) {
+    *mask = present;
+    return 1;
+  }
+  uint32_t m = 0;
+  const char *s = v;
+  while (*s) {
+    char *end;
+    long L = strtol(s, &end, 10);
+    if (end == s || L < 0 || L > 15 || (*end && *end != '+')) {
+      snprintf(err, cap, "--fe %s: expected trained, all, or user layers joined by '+' (e.g. 0 or 0+1+2)", v);
+      return 0;
+    }
+    m |= 1u << L;
+    s = *end ? end + 1 : end;
+  }
+  if (m & ~present) {
+    char have[32];
+    tb_mask_string(present, have, sizeof have);
+    snprintf(err, cap, "--fe %s: the model has user FE projections on layers %s only", v, have);
+    return 0;
+  }
+  *mask = m;
+  return 1;
+}
+
+static int apply_fe(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap) {
+  return parse_fe(c, v, &p->fe_mask, err, cap);
+}
+
+static int apply_k(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap) {
+  char *end;
+  errno = 0;
+  unsigned long long k = strtoull(v, &end, 10);
+  if (end == v || *end || errno || k == 0 || k > 100000000ull || v[0] == '-') {
+    snprintf(err, cap, "--k %s: expected a candidate count in 1..100000000", v);
+    return 0;
+  }
+  p->k = (size_t)k;
+  if (p->k > c->max_k) c->max_k = p->k;
+  return 1;
+}
+
+/* ---- output columns --------------------------------------------------------------- */
+
+typedef struct tb_column {
+  const char *name;
+  int is_text;
+  double (*num)(const tb_result *r);
+  void (*text)(const tb_result *r, char *buf, size_t cap);
+  int decimals;
+} tb_column;
+
+static void col_fe_layers(const tb_result *r, char *b, size_t cap) { tb_mask_string(r->fe_resolved, b, cap); }
+static double col_user_heads(const tb_result *r) { return (double)r->user_heads; }
+static double col_requests(const tb_result *r) { return (double)r->st.n; }
+static double col_warmup(const tb_result *r) { return (double)r->warmup_done; }
+static double col_p50(const tb_result *r) { return r->st.p50 * 1e-3; }
+static double col_p90(const tb_result *r) { return r->st.p90 * 1e-3; }
+static double col_p99(const tb_result *r) { return r->st.p99 * 1e-3; }
+static double col_p999(const tb_result *r) { return r->st.p999 * 1e-3; }
+static double col_mean(const tb_result *r) { return r->st.mean * 1e-3; }
+static double col_min(const tb_result *r) { return r->st.min * 1e-3; }
+static double col_max(const tb_result *r) { return r->st.max * 1e-3; }
+static double col_cps(const tb_result *r) { return r->cands_per_s; }
+static double col_cps50(const tb_result *r) { return r->cands_per_s_p50; }
+static double col_gmacs(const tb_result *r) { return r->gmacs; }
+static double col_gbps(const tb_result *r) { return r->item_gbps; }
+static double col_cpu50(const tb_result *r) { return r->cpu_p50_us; }
+static double col_share(const tb_result *r) { return r->cpu_share; }
+
+/* After the dimension columns. */
+static const tb_column TB_COLUMNS[] = {
+    {"fe_layers", 1, NULL, col_fe_layers, 0},
+    {"user_heads", 0, col_user_heads, NULL, 0},
+    {"requests", 0, col_requests, NULL, 0},
+    {"warmup", 0, col_warmup, NULL, 0},
+    {"p50_us", 0, col_p50, NULL, 3},
+    {"p90_us", 0, col_p90, NULL, 3},
+    {"p99_us", 0, col_p99, NULL, 3},
+    {"p999_us", 0, col_p999, NULL, 3},
+    {"mean_us", 0, col_mean, NULL, 3},
+    {"min_us", 0, col_min, NULL, 3},
+    {"max_us", 0, col_max, NULL, 3},
+    {"cands_per_s", 0, col_cps, NULL, 1},
+    {"cands_per_s_p50", 0, col_cps50, NULL, 1},
+    {"maxsim_gmac_per_s", 0, col_gmacs, NULL, 3},
+    {"item_gb_per_s", 0, col_gbps, NULL, 3},
+    {"cpu_p50_us", 0, col_cpu50, NULL, 3},
+    {"cpu_share", 0, col_share, NULL, 3},
+};
+#define N_COLUMNS (sizeof TB_COLUMNS / sizeof TB_COLUMNS[0])
+
+/* ---- usage ------------------------------------------------------------------------ */
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: towerrt bench (--model M.twr --items S.twi | --synthetic [generator options]) [options]\n"
+          "  Latency curves of the runtime on this machine: for every point of the sweep,\n"
+          "  many random requests (random users, random candidates from the store) after a\n"
+          "  warm-up; p50/p90/p99/p99.9 latency and candidates per second.\n\n"
+          "  sweep (comma lists; the sweep is every combination):\n");
+  for (size_t d = 0; d < N_DIMS; d++) fprintf(f, "    %-12s %s (default %s)\n", TB_DIMS[d].option, TB_DIMS[d].help, TB_DIMS[d].defaults);
+  fprintf(f,
+          "  measurement:\n"
+          "    --requests N       requests measured per point, at most (1000)\n"
+          "    --warmup N         warm-up requests per point, at most (20; also capped at --seconds/4)\n"
+          "    --seconds S        time budget of one point's measured requests (3)\n"
+          "    --min-requests N   requests measured per point even past the budget (5)\n"
+          "    --seed S           seed of the random requests (42); every point sees the same requests\n"
+          "  outputs (a table on stdout always):\n"
+          "    --csv PATH --json PATH\n"
+          "    --plot PREFIX      PREFIX-latency.{png,svg}, PREFIX-throughput.{png,svg} with gnuplot\n"
+          "                       (PREFIX.dat and PREFIX.gp are written even without gnuplot)\n"
+          "    --quiet            no progress line on stderr\n"
+          "  extras:\n"
+          "    --profile          time per step of one request (median over --profile-requests)\n"
+          "    --profile-k K (1000) --profile-requests N (200) --profile-isa NAME (best) --profile-fe F (trained)\n"
+          "    --profile-precision P (f32)\n"
+          "    --roofline         fp32/int8/bf16 peaks, memory bandwidth, each kernel's fraction\n"
+          "    --roofline-seconds S  time per roofline measurement (0.3)\n"
+          "    --no-sweep         only --profile and/or --roofline\n"
+          "    --list-isas        print the kernel sets this machine runs and exit\n"
+          "  synthetic model files are cached in --workdir DIR (default $TMPDIR/towerrt-bench-<hash>);\n"
+          "  --no-cache rebuilds them.\n\n%s",
+          tb_synth_usage());
+}
+
+/* ---- argument parsing ----------------------------------------------------------------- */
+
+static int need_value(int argc, char **argv, int i) {
+  if (i + 1 >= argc) {
+    fprintf(stderr, "towerrt bench: option %s needs a value\n", argv[i]);
+    return 0;
+  }
+  return 1;
+}
+
+static int parse_size(const char *opt, const char *v, size_t lo, size_t hi, size_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (end == v || *end || errno || x < lo || x > hi || v[0] == '-') {
+    fprintf(stderr, "towerrt bench: %s '%s': expected an integer in %zu..%zu\n", opt, v, lo, hi);
+    return 0;
+  }
+  *out = (size_t)x;
+  return 1;
+}
+
+static int parse_seconds(const char *opt, const char *v, double *out) {
+  char *end;
+  double x = strtod(v, &end);
+  if (end == v || *end || !(x >= 0.0) || x > 86400.0) {
+    fprintf(stderr, "towerrt bench: %s '%s': expected seconds (>= 0)\n", opt, v);
+    return 0;
+  }
+  *out = x;
+  return 1;
+}
+
+/* 1 ok, 0 usage error, 2 help printed. */
+static int parse_args(bench_ctx *c, int argc, char **argv) {
+  tb_synth_reference(&c->synth);
+  /* a preset first, so that the other generator options refine it */
+  for (int i = 1; i + 1 < argc; i++)
+    if (!strcmp(argv[i], "--preset") && !tb_synth_preset(&c->synth, argv[i + 1])) {
+      fprintf(stderr, "towerrt bench: --preset '%s': expected reference or tiny\n", argv[i + 1]);
+      return 0;
+    }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    char err[256];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 2;
+    }
+    int flag = 1;
+    if (!strcmp(a, "--synthetic")) c->synthetic = 1;
+    else if (!strcmp(a, "--no-cache")) c->reuse = 0;
+    else if (!strcmp(a, "--quiet")) c->quiet = 1;
+    else if (!strcmp(a, "--profile")) c->profile = 1;
+    else if (!strcmp(a, "--roofline")) c->roofline = 1;
+    else if (!strcmp(a, "--no-sweep")) c->no_sweep = 1;
+    else if (!strcmp(a, "--list-isas")) c->list_isas = 1;
+    else flag = 0;
+    if (flag) continue;
+    if (a[0] != '-' || !need_value(argc, argv, i)) {
+      if (a[0] != '-') fprintf(stderr, "towerrt bench: unexpected argument '%s' (try --help)\n", a);
+      return 0;
+    }
+    const char *v = argv[++i];
+    int dim = -1;
+    for (size_t d = 0; d < N_DIMS; d++)
+      if (!strcmp(a, TB_DIMS[d].option)) dim = (int)d;
+    if (dim >= 0) {
+      tb_strlist_free(&c->dim_values[dim]);
+      if (!tb_strlist_split(&c->dim_values[dim], v, ',') || c->dim_values[dim].n == 0) {
+        fprintf(stderr, "towerrt bench: %s '%s': expected a comma-separated list\n", a, v);
+        return 0;
+      }
+      c->dim_given[dim] = 1;
+      continue;
+    }
+    if (!strcmp(a, "--preset")) continue; /* applied above */
+    int r = tb_synth_option(&c->synth, a, v, err, sizeof err);
+    if (r < 0) {
+      fprintf(stderr, "towerrt bench: %s\n", err);
+      return 0;
+    }
+    if (r > 0) continue;
+    int ok = 1;
+    if (!strcmp(a, "--model")) c->model_path = v;
+    else if (!strcmp(a, "--items")) c->items_path = v;
+    else if (!strcmp(a, "--csv")) c->csv = v;
+    else if (!strcmp(a, "--json")) c->json = v;
+    else if (!strcmp(a, "--plot")) c->plot = v;
+    else if (!strcmp(a, "--workdir")) c->workdir = v;
+    else if (!strcmp(a, "--requests")) ok = parse_size(a, v, 1, 100000000, &c->requests);
+    else if (!strcmp(a, "--warmup")) ok = parse_size(a, v, 0, 100000000, &c->warmup);
+    else if (!strcmp(a, "--min-requests")) ok = parse_size(a, v, 1, 100000000, &c->min_requests);
+    else if (!strcmp(a, "--seconds")) ok = parse_seconds(a, v, &c->seconds);
+    else if (!strcmp(a, "--roofline-seconds")) ok = parse_seconds(a, v, &c->roofline_seconds);
+    else if (!strcmp(a, "--profile-k")) ok = parse_size(a, v, 1, 100000000, &c->profile_k);
+    else if (!strcmp(a, "--profile-requests")) ok = parse_size(a, v, 1, 100000000, &c->profile_requests);
+    else if (!strcmp(a, "--profile-isa")) c->profile_isa = v;
+    else if (!strcmp(a, "--profile-fe")) c->profile_fe = v;
+    else if (!strcmp(a, "--profile-precision")) c->profile_precision = v;
+    else if (!strcmp(a, "--seed")) {
+      char *end;
+      errno = 0;
+      c->seed = strtoull(v, &end, 10);
+      ok = !(end == v || *end || errno);
+      if (!ok) fprintf(stderr, "towerrt bench: --seed '%s': expected an unsigned integer\n", v);
+    } else {
+      fprintf(stderr, "towerrt bench: unknown option '%s' (try --help)\n", a);
+      return 0;
+    }
+    if (!ok) return 0;
+  }
+  for (size_t d = 0; d < N_DIMS; d++)
+    if (!c->dim_given[d] && !tb_strlist_split(&c->dim_values[d], TB_DIMS[d].defaults, ',')) return 0;
+  if (c->requests < c->min_requests) c->min_requests = c->requests;
+  return 1;
+}
+
+/* ---- model and store ------------------------------------------------------------------ */
+
+static towerrt_model *model_for(bench_ctx *c, const char *isa) {
+  for (size_t i = 0; i < c->n_models; i++)
+    if (!strcmp(c->model_isa[i], isa)) return c->models[i];
+  if (c->n_models == TB_MAX_MODELS) return NULL;
+  towerrt_options o;
+  towerrt_options_init(&o);
+  o.isa = isa;
+  towerrt_model *m = NULL;
+  towerrt_status st = towerrt_model_load(c->model_path, &o, &m);
+  if (st) {
+    fprintf(stderr, "towerrt bench: error: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
+    return NULL;
+  }
+  if (strcmp(towerrt_model_isa(m), isa))
+    fprintf(stderr, "towerrt bench: note: asked for ISA %s, the model runs %s (TOWERRT_ISA=%s overrides)\n", isa, towerrt_model_isa(m),
+            getenv("TOWERRT_ISA") ? getenv("TOWERRT_ISA") : "");
+  c->models[c->n_models] = m;
+  c->model_isa[c->n_models++] = isa;
+  return m;
+}
+
+static int load_inputs(bench_ctx *c) {
+  if (c->synthetic && (c->model_path || c->items_path)) {
+    fprintf(stderr, "towerrt bench: give either --synthetic or --model/--items, not both\n");
+    return EXIT_USAGE;
+  }
+  if (c->synthetic) {
+    char dir[4096], err[256];
+    if (!tb_synth_validate(&c->synth, err, sizeof err)) {
+      fprintf(stderr, "towerrt bench: %s\n", err);
+      return EXIT_USAGE;
+    }
+    if (c->workdir) snprintf(dir, sizeof dir, "%s", c->workdir);
+    else tb_synth_default_dir(&c->synth, dir, sizeof dir);
+    towerrt_status st = tb_synth_prepare(&c->synth, dir, c->reuse, c->model_buf, c->items_buf, sizeof c->model_buf, c->quiet ? NULL : stderr);
+    if (st) {
+      fprintf(stderr, "towerrt bench: error: synthetic model: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
+      return EXIT_FAIL;
+    }
+    c->model_path = c->model_buf;
+    c->items_path = c->items_buf;
+  } else if (!c->model_path || !c->items_path) {
+    fprintf(stderr, "towerrt bench: give --model M.twr --items S.twi, or --synthetic (try --help)\n");
+    return EXIT_USAGE;
+  }
+  towerrt_status st = towerrt_items_load(c->items_path, NULL, &c->items);
+  if (st) {
+    fprintf(stderr, "towerrt bench: error: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
+    return EXIT_FAIL;
+  }
+  c->stores[PREC_F32] = c->items;
+  c->first = model_for(c, tb_default_isa());
+  return c->first ? EXIT_OK : EXIT_FAIL;
+}
+
+/* The store at a precision: the loaded one for f32, else a quantized copy
+ * (towerrt_items_quantize) written next to the synthetic files or in
+ * --workdir (default $TMPDIR/towerrt-bench-<hash of the store path>). */
+static towerrt_items *store_for(bench_ctx *c, int prec) {
+  if (c->stores[prec]) return c->stores[prec];
+#ifdef TB_HAVE_PRECISION
+  char dir[4096], path[4200];
+  if (c->workdir) snprintf(dir, sizeof dir, "%s", c->workdir);
+  else if (c->synthetic) {
+    snprintf(dir, sizeof dir, "%s", c->items_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+  } else {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/towerrt-bench-%016llx", tmp && *tmp ? tmp : "/tmp", (unsigned long long)tb_fnv1a(c->items_path));
+  }
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+    fprintf(stderr, "towerrt bench: cannot create '%s': %s\n", dir, strerror(errno));
+    return NULL;
+  }
+  snprintf(path, sizeof path, "%s/items-%s.twi", dir, k_prec_names[prec]);
+  towerrt_items *q = NULL;
+  struct stat st_q, st_src;
+  int fresh = c->synthetic && c->reuse && stat(path, &st_q) == 0 && stat(c->items_path, &st_src) == 0 &&
+              st_q.st_mtime >= st_src.st_mtime;
+  if (fresh && towerrt_items_load(path, NULL, &q) == TOWERRT_OK && towerrt_items_count(q) == towerrt_items_count(c->items)) {
+    c->stores[prec] = q;
+    return q;
+  }
+  towerrt_items_free(q);
+  q = NULL;
+  if (!c->quiet) fprintf(stderr, "towerrt bench: writing the %s copy of the item store to %s\n", k_prec_names[prec], path);
+  towerrt_precision tp = prec == PREC_BF16 ? TOWERRT_PRECISION_BF16 : TOWERRT_PRECISION_INT8;
+  towerrt_status st = towerrt_items_quantize(c->items, tp, path);
+  if (!st) st = towerrt_items_load(path, NULL, &q);
+  if (st) {
+    fprintf(stderr, "towerrt bench: error: %s store: %s (%s)\n", k_prec_names[prec], towerrt_last_error(), towerrt_status_name(st));
+    return NULL;
+  }
+  c->stores[prec] = q;
+  return q;
+#else
+  fprintf(stderr, "towerrt bench: %s stores are not in this build\n", k_prec_names[prec]);
+  return NULL;
+#endif
+}
+
+#ifdef TB_HAVE_POOL
+/* One pool for every point with threads > 1: max_threads - 1 workers (the
+ * caller is the other thread), pinned, on the caller's NUMA node. */
+static towerrt_pool *pool_for(bench_ctx *c) {
+  if (c->pool) return c->pool;
+  towerrt_options o;
+  towerrt_options_init(&o);
+  o.threads_per_node = c->max_threads - 1;
+  towerrt_status st = towerrt_pool_create(&o, &c->pool);
+  if (st) {
+    fprintf(stderr, "towerrt bench: error: thread pool: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
+    return NULL;
+  }
+  return c->pool;
+}
+#endif
+
+/* ---- the sweep --------------------------------------------------------------------------- */
+
+static int build_points(bench_ctx *c) {
+  tb_strlist vals[N_DIMS];
+  memset(vals, 0, sizeof vals);
+  int rc = EXIT_OK;
+  char err[512];
+  for (size_t d = 0; d < N_DIMS && !rc; d++) {
+    for (size_t i = 0; i < c->dim_values[d].n && !rc; i++) {
+      const char *v = c->dim_values[d].v[i];
+      if (TB_DIMS[d].expand) {
+        if (!TB_DIMS[d].expand(c, v, &vals[d], err, sizeof err)) rc = EXIT_USAGE;
+      } else if (!tb_strlist_has(&vals[d], v) && !tb_strlist_add(&vals[d], v)) {
+        snprintf(err, sizeof err, "out of memory");
+        rc = EXIT_FAIL;
+      }
+    }
+    /* every value must apply (and fe values naming the same layers collapse) */
+    tb_strlist kept = {0};
+    uint32_t masks[64];
+    size_t n_masks = 0;
+    for (size_t i = 0; i < vals[d].n && !rc; i++) {
+      tb_point probe;
+      memset(&probe, 0, sizeof probe);
+      if (!TB_DIMS[d].apply(c, &probe, vals[d].v[i], err, sizeof err)) {
+        rc = EXIT_USAGE;
+        break;
+      }
+      if (TB_DIMS[d].apply == apply_fe) {
+        uint32_t m = probe.fe_mask ? probe.fe_mask : c->first->trained_fe_mask;
+        int dup = 0;
+        for (size_t j = 0; j < n_masks; j++) dup |= masks[j] == m;
+        if (dup) {
+          if (c->dim_given[d]) fprintf(stderr, "towerrt bench: note: --fe %s scores the same layers as an earlier value; skipped\n", vals[d].v[i]);
+          continue;
+        }
+        if (n_masks < 64) masks[n_masks++] = m;
+      }
+      tb_strlist_add(&kept, vals[d].v[i]);
+    }
+    tb_strlist_free(&vals[d]);
+    vals[d] = kept;
+  }
+  if (rc) {
+    fprintf(stderr, "towerrt bench: %s\n", err);
+    for (size_t d = 0; d < N_DIMS; d++) tb_strlist_free(&vals[d]);
+    return rc;
+  }
+  size_t total = 1;
+  for (size_t d = 0; d < N_DIMS; d++) total *= vals[d].n;
+  c->points = calloc(total ? total : 1, sizeof *c->points);
+  if (!c->points) return EXIT_FAIL;
+  /* odometer over the dimensions, the last one fastest */
+  size_t idx[TB_MAX_DIMS] = {0};
+  for (size_t n = 0; n < total; n++) {
+    tb_point *p = &c->points[n];
+    for (size_t d = 0; d < N_DIMS; d++) {
+      /* the strings live in c->dim_values: move the kept lists there */
+      p->value[d] = vals[d].v[idx[d]];
+      TB_DIMS[d].apply(c, p, p->value[d], err, sizeof err);
+    }
+    for (size_t d = N_DIMS; d-- > 0;) {
+      if (++idx[d] < vals[d].n) break;
+      idx[d] = 0;
+    }
+  }
+  c->n_points = total;
+  for (size_t d = 0; d < N_DIMS; d++) {
+    tb_strlist_free(&c->dim_values[d]);
+    c->dim_values[d] = vals[d]; /* owns the strings the points point to */
+  }
+  return EXIT_OK;
+}
+
+static void progress(bench_ctx *c, size_t i, const tb_point *p, size_t done, size_t want, const char *phase) {
+  if (!c->progress) return;
+  char buf[256];
+  size_t n = (size_t)snprintf(buf, sizeof buf, "[%zu/%zu]", i + 1, c->n_points);
+  for (size_t d = 0; d < N_DIMS && n < sizeof buf; d++) n += (size_t)snprintf(buf + n, sizeof buf - n, " %s=%s", TB_DIMS[d].column, p->value[d]);
+  if (n < sizeof buf) snprintf(buf + n, sizeof buf - n, "  %s %zu/%zu", phase, done, want);
+  fprintf(stderr, "\r\033[K%s", buf);
+  fflush(stderr);
+}
+
+static int run_point(bench_ctx *c, size_t i, tb_result *res) {
+  const tb_point *p = &c->points[i];
+  memset(res, 0, sizeof *res);
+  res->pt = *p;
+  towerrt_model *m = model_for(c, p->isa);
+  towerrt_items *items = store_for(c, p->precision);
+  if (!m || !items) return EXIT_FAIL;
+  towerrt_options o;
+  towerrt_options_init(&o);
+  o.fe_layer_mask = p->fe_mask;
+  o.max_k = (uint32_t)c->max_k;
+#ifdef TB_HAVE_POOL
+  if (p->threads > 1) {
+    o.pool = pool_for(c);
+    o.threads = p->threads;
+    if (!o.pool) return EXIT_FAIL;
+  }
+#endif
+  towerrt_session *s = NULL;
+  towerrt_status st = towerrt_session_create(m, items, &o, &s);
+  if (st) {
+    fprintf(stderr, "\ntowerrt bench: error: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
+    return EXIT_FAIL;
+  }
+  res->fe_resolved = p->fe_mask ? p->fe_mask : m->trained_fe_mask;
+  res->user_heads = (size_t)__builtin_popcount(res->fe_resolved) * m->heads_user;
+  size_t k = p->k, slots = m->user.id_slots, dw = m->user.dense_width;
+  uint64_t *cands = malloc(k * sizeof *cands);
+  float *scores = malloc(k * sizeof *scores);
+  int64_t *uids = malloc((slots + 1) * sizeof *uids);
+  float *udense = malloc((dw + 1) * sizeof *udense);
+  double *lat = malloc(c->requests * sizeof *lat), *cpu = malloc(c->requests * sizeof *cpu);
+  double wall_sum = 0.0, cpu_sum = 0.0;
+  tb_reqgen g;
+  int ok = tb_reqgen_init(&g, m, items, c->seed);
+  int rc = EXIT_OK;
+  if (!cands || !scores || !uids || !udense || !lat || !cpu || !ok) {
+    fprintf(stderr, "towerrt bench: out of memory for k = %zu\n", k);
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  towerrt_features user = {uids, slots, dw ? udense : NULL, dw};
+  uint64_t last_progress = 0;
+  /* warm-up: up to --warmup requests, within a quarter of the budget (at least one) */
+  uint64_t w0 = tb_now_ns();
+  for (size_t r = 0; r < c->warmup; r++) {
+    tb_reqgen_user(&g, uids, udense);
+    tb_reqgen_candidates(&g, cands, k);
+    st = towerrt_score(s, &user, cands, k, scores);
+    if (st) break;
+    res->warmup_done++;
+    uint64_t now = tb_now_ns();
+    if (now - last_progress > 100000000u) {
+      progress(c, i, p, r + 1, c->warmup, "warm-up");
+      last_progress = now;
+    }
+    if ((double)(now - w0) * 1e-9 > c->seconds / 4) break;
+  }
+  uint64_t m0 = tb_now_ns();
+  size_t n = 0;
+  while (!st && n < c->requests) {
+    tb_reqgen_user(&g, uids, udense);
+    tb_reqgen_candidates(&g, cands, k);
+    uint64_t c0 = tb_cpu_ns(), t0 = tb_now_ns();
+    st = towerrt_score(s, &user, cands, k, scores);
+    uint64_t t1 = tb_now_ns(), c1 = tb_cpu_ns();
+    if (st) break;
+    cpu[n] = (double)(c1 - c0) - c->cpu_clock_ns; /* minus the cost of the clock reads */
+    if (cpu[n] < 0) cpu[n] = 0;
+    lat[n++] = (double)(t1 - t0);
+    wall_sum += (double)(t1 - t0);
+    cpu_sum += cpu[n - 1];
+    if (t1 - last_progress > 100000000u) {
+      progress(c, i, p, n, c->requests, "requests");
+      last_progress = t1;
+    }
+    if (n >= c->min_requests && (double)(t1 - m0) * 1e-9 > c->seconds) break;
+  }
+  if (st) {
+    fprintf(stderr, "\ntowerrt bench: error: %s (%s)\n", towerrt_session_error(s), towerrt_status_name(st));
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  if (!isfinite(scores[0]) || !isfinite(scores[k - 1])) {
+    fprintf(stderr, "\ntowerrt bench: error: non-finite scores at k = %zu\n", k);
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  tb_stats_compute(lat, n, &res->st);
+  tb_stats cst;
+  tb_stats_compute(cpu, n, &cst);
+  res->cpu_p50_us = cst.p50 * 1e-3;
+  res->cpu_share = wall_sum > 0 ? cpu_sum / wall_sum : NAN;
+  double mean_s = res->st.mean * 1e-9, p50_s = res->st.p50 * 1e-9;
+  res->cands_per_s = (double)k / mean_s;
+  res->cands_per_s_p50 = (double)k / p50_s;
+  res->gmacs = (double)k * (double)res->user_heads * m->heads_item * m->head_dim / p50_s * 1e-9;
+  res->item_gbps = (double)k * m->heads_item * m->head_dim * k_prec_bytes[p->precision] / p50_s * 1e-9;
+done:
+  if (ok) tb_reqgen_free(&g);
+  towerrt_session_free(s);
+  free(cands);
+  free(scores);
+  free(uids);
+  free(udense);
+  free(lat);
+  free(cpu);
+  return rc;
+}
+
+/* ---- outputs ---------------------------------------------------------------------------- */
+
+static void print_header(FILE *f) {
+  for (size_t d = 0; d < N_DIMS; d++) fprintf(f, "%-*s ", d + 1 == N_DIMS ? 8 : 12, TB_DIMS[d].column);
+  fprintf(f, "%8s %10s %10s %10s %10s %13s %13s %9s\n", "requests", "p50 us", "p90 us", "p99 us", "p99.9 us", "cands/s", "cands/s@p50",
+          "GMAC/s");
+}
+
+static void print_row(FILE *f, const tb_result *r) {
+  for (size_t d = 0; d < N_DIMS; d++) fprintf(f, "%-*s ", d + 1 == N_DIMS ? 8 : 12, r->pt.value[d]);
+  fprintf(f, "%8zu %10.1f %10.1f %10.1f %10.1f %13.0f %13.0f %9.2f\n", r->st.n, r->st.p50 * 1e-3, r->st.p90 * 1e-3, r->st.p99 * 1e-3,
+          r->st.p999 * 1e-3, r->cands_per_s, r->cands_per_s_p50, r->gmacs);
+  fflush(f);
+}
+
+static void csv_field(FILE *f, const char *s) {
+  if (strpbrk(s, ",\"\n")) {
+    fputc('"', f);
+    for (; *s; s++) {
+      if (*s == '"') fputc('"', f);
+      fputc(*s, f);
+    }
+    fputc('"', f);
+  } else {
+    fputs(s, f);
+  }
+}
+
+static int write_csv(const bench_ctx *c) {
+  FILE *f = fopen(c->csv, "w");
+  if (!f) {
+    fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", c->csv, strerror(errno));
+    return EXIT_FAIL;
+  }
+  for (size_t d = 0; d < N_DIMS; d++) fprintf(f, "%s%s", d ? "," : "", TB_DIMS[d].column);
+  for (size_t j = 0; j < N_COLUMNS; j++) fprintf(f, ",%s", TB_COLUMNS[j].name);
+  fputc('\n', f);
+  for (size_t i = 0; i < c->n_results; i++) {
+    const tb_result *r = &c->results[i];
+    for (size_t d = 0; d < N_DIMS; d++) {
+      if (d) fputc(',', f);
+      csv_field(f, r->pt.value[d]);
+    }
+    for (size_t j = 0; j < N_COLUMNS; j++) {
+      fputc(',', f);
+      if (TB_COLUMNS[j].is_text) {
+        char b[64];
+        TB_COLUMNS[j].text(r, b, sizeof b);
+        csv_field(f, b);
+      } else {
+        double v = TB_COLUMNS[j].num(r);
+        if (isfinite(v)) fprintf(f, "%.*f", TB_COLUMNS[j].decimals, v);
+      }
+    }
+    fputc('\n', f);
+  }
+  if (fclose(f) != 0) {
+    fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", c->csv, strerror(errno));
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
+
+static void json_kv_str(FILE *f, const char *ind, const char *k, const char *v, int comma) {
+  fprintf(f, "%s", ind);
+  tb_json_string(f, k);
+  fputs(": ", f);
+  tb_json_string(f, v);
+  fputs(comma ? ",\n" : "\n", f);
+}
+
+static void json_kv_num(FILE *f, const char *ind, const char *k, double v, int comma) {
+  fprintf(f, "%s", ind);
+  tb_json_string(f, k);
+  fputs(": ", f);
+  tb_json_number(f, v);
+  fputs(comma ? ",\n" : "\n", f);
+}
+
+static int write_json(const bench_ctx *c) {
+  FILE *f = fopen(c->json, "w");
+  if (!f) {
+    fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", c->json, strerror(errno));
+    return EXIT_FAIL;
+  }
+  tb_machine mc;
+  tb_machine_describe(&mc);
+  const towerrt_model *m = c->first;
+  char desc[512] = "", trained[32];
+  if (c->synthetic) tb_synth_describe(&c->synth, desc, sizeof desc);
+  tb_mask_string(m->trained_fe_mask, trained, sizeof trained);
+  fprintf(f, "{\n");
+  json_kv_str(f, "  ", "schema", "towerrt-bench/1", 1);
+  json_kv_str(f, "  ", "towerrt_version", towerrt_version_string(), 1);
+  json_kv_str(f, "  ", "command", c->command, 1);
+  fprintf(f, "  \"machine\": {\n");
+  json_kv_str(f, "    ", "cpu", mc.cpu, 1);
+  json_kv_num(f, "    ", "logical_cpus", mc.logical_cpus, 1);
+  json_kv_num(f, "    ", "l2_bytes", (double)mc.l2_bytes, 1);
+  json_kv_num(f, "    ", "l3_bytes", (double)mc.l3_bytes, 1);
+  json_kv_str(f, "    ", "os", mc.os, 1);
+  json_kv_str(f, "    ", "compiler", mc.compiler, 1);
+  json_kv_str(f, "    ", "date_utc", mc.date_utc, 1);
+  json_kv_num(f, "    ", "loadavg_1m_at_end", mc.loadavg_1m, 1);
+  json_kv_num(f, "    ", "loadavg_1m_at_start", c->loadavg_start, 1);
+  fprintf(f, "    \"isas\": [");
+  for (size_t i = 0; i < c->n_isas; i++) {
+    fputs(i ? ", " : "", f);
+    tb_json_string(f, c->isas[i]);
+  }
+  fprintf(f, "],\n");
+  json_kv_str(f, "    ", "default_isa", tb_default_isa(), 0);
+  fprintf(f, "  },\n  \"model\": {\n");
+  json_kv_str(f, "    ", "path", c->model_path, 1);
+  json_kv_str(f, "    ", "items", c->items_path, 1);
+  fprintf(f, "    \"synthetic\": ");
+  if (c->synthetic) tb_json_string(f, desc);
+  else fputs("null", f);
+  fputs(",\n", f);
+  json_kv_num(f, "    ", "items_count", (double)towerrt_items_count(c->items), 1);
+  json_kv_num(f, "    ", "user_heads_per_layer", m->heads_user, 1);
+  json_kv_num(f, "    ", "item_heads", m->heads_item, 1);
+  json_kv_num(f, "    ", "head_dim", m->head_dim, 1);
+  json_kv_str(f, "    ", "trained_fe_layers", trained, 0);
+  fprintf(f, "  },\n  \"settings\": {\n");
+  json_kv_num(f, "    ", "requests", (double)c->requests, 1);
+  json_kv_num(f, "    ", "warmup", (double)c->warmup, 1);
+  json_kv_num(f, "    ", "seconds", c->seconds, 1);
+  json_kv_num(f, "    ", "min_requests", (double)c->min_requests, 1);
+  json_kv_num(f, "    ", "seed", (double)c->seed, 0);
+  fprintf(f, "  },\n  \"dimensions\": [");
+  for (size_t d = 0; d < N_DIMS; d++) {
+    fputs(d ? ", " : "", f);
+    tb_json_string(f, TB_DIMS[d].column);
+  }
+  fprintf(f, "],\n  \"columns\": [");
+  for (size_t d = 0; d < N_DIMS; d++) {
+    fputs(d ? ", " : "", f);
+    tb_json_string(f, TB_DIMS[d].column);
+  }
+  for (size_t j = 0; j < N_COLUMNS; j++) {
+    fputs(", ", f);
+    tb_json_string(f, TB_COLUMNS[j].name);
+  }
+  fprintf(f, "],\n  \"points\": [");
+  for (size_t i = 0; i < c->n_results; i++) {
+    const tb_result *r = &c->results[i];
+    fprintf(f, "%s\n    {", i ? "," : "");
+    for (size_t d = 0; d < N_DIMS; d++) {
+      fputs(d ? ", " : "", f);
+      tb_json_string(f, TB_DIMS[d].column);
+      fputs(": ", f);
+      /* numeric dimension values stay numbers */
+      char *end;
+      double v = strtod(r->pt.value[d], &end);
+      if (*r->pt.value[d] && !*end) tb_json_number(f, v);
+      else tb_json_string(f, r->pt.value[d]);
+    }
+    for (size_t j = 0; j < N_COLUMNS; j++) {
+      fputs(", ", f);
+      tb_json_string(f, TB_COLUMNS[j].name);
+      fputs(": ", f);
+      if (TB_COLUMNS[j].is_text) {
+        char b[64];
+        TB_COLUMNS[j].text(r, b, sizeof b);
+        tb_json_string(f, b);
+      } else {
+        tb_json_number(f, TB_COLUMNS[j].num(r));
+      }
+    }
+    fputc('}', f);
+  }
+  fprintf(f, "\n  ]");
+  if (c->have_profile) {
+    fprintf(f, ",\n  \"profile\": ");
+    tb_profile_json(&c->prof, f, "  ");
+  }
+  if (c->roof) {
+    fprintf(f, ",\n  \"roofline\": ");
+    tb_roofline_json(c->roof, f, "  ");
+  }
+  fprintf(f, "\n}\n");
+  if (fclose(f) != 0) {
+    fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", c->json, strerror(errno));
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
+
+/* Series = the dimensions but k (the last) that vary in this run, as
+ * name=value joined by '/' ("isa=avx2/fe_mode=0"). */
+static void series_name(const bench_ctx *c, const tb_result *r, char *buf, size_t cap) {
+  size_t n = 0;
+  buf[0] = '\0';
+  for (size_t d = 0; d + 1 < N_DIMS && n < cap; d++) {
+    int varies = 0;
+    for (size_t i = 0; i < c->n_results && !varies; i++) varies = strcmp(c->results[i].pt.value[d], r->pt.value[d]) != 0;
+    if (varies) n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", n ? "/" : "", TB_DIMS[d].column, r->pt.value[d]);
+  }
+  if (!n) snprintf(buf, cap, "towerrt");
+  for (char *p = buf; *p; p++)
+    if (*p == ' ' || *p == '"' || *p == '\'') *p = '_';
+}
+
+static int run_gnuplot(const char *script) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    execlp("gnuplot", "gnuplot", script, (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int write_plot(const bench_ctx *c) {
+  char dat[4096], gp[4096], titles[4096] = "";
+  snprintf(dat, sizeof dat, "%s.dat", c->plot);
+  snprintf(gp, sizeof gp, "%s.gp", c->plot);
+  FILE *f = fopen(dat, "w");
+  if (!f) {
+    fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", dat, strerror(errno));
+    return EXIT_FAIL;
+  }
+  size_t n_series = 0, tl = 0;
+  char prev[256] = "";
+  for (size_t i = 0; i < c->n_results; i++) {
+    const tb_result *r = &c->results[i];
+    char name[256];
+    series_name(c, r, name, sizeof name);
+    if (i == 0 || strcmp(name, prev)) {
+      if (i) fputs("\n\n", f);
+      fprintf(f, "# %s\n# k p50_us p90_us p99_us p999_us cands_per_s\n", name);
+      tl += (size_t)snprintf(titles + tl, tl < sizeof titles ? sizeof titles - tl : 0, "%s%s", n_series ? " " : "", name);
+      n_series++;
+      snprintf(prev, sizeof prev, "%s", name);
+    }
+    fprintf(f, "%zu %.3f %.3f %.3f %.3f %.1f\n", r->pt.k, r->st.p50 * 1e-3, r->st.p90 * 1e-3, r->st.p99 * 1e-3, r->st.p999 * 1e-3,
+            r->cands_per_s);
+  }
+  fclose(f);
+  tb_machine mc;
+  tb_machine_describe(&mc);
+  f = fopen(gp, "w");
+  if (!f) {
+    fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", gp, strerror(errno));
+    return EXIT_FAIL;
+  }
+  const char *base = strrchr(c->plot, '/');
+  base = base ? base + 1 : c->plot;
+  fprintf(f,
+          "# Latency and throughput versus candidates per request; written by towerrt bench --plot.\n"
+          "# Run from this folder: gnuplot %s.gp\n"
+          "datafile = '%s.dat'\n"
+          "titles = \"%s\"\n"
+          "n = %zu\n"
+          "set logscale x\n"
+          "set grid\n"
+          "set key outside right top noenhanced\n"
+          "set xlabel 'candidates per request (k)'\n"
+          "set format x '10^{%%L}'\n"
+          "png = (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) ? 'pngcairo' : 'png'\n"
+          "do for [fmt in 'png svg'] {\n"
+          "  if (fmt eq 'png') { set terminal png size 1200,650 } else { set terminal svg size 1200,650 dynamic background rgb 'white' }\n"
+          "  if (fmt eq 'png' && png eq 'pngcairo') { set terminal pngcairo size 1200,650 }\n"
+          "  set title \"towerrt request latency (p50 solid, p99 dashed) - %s\" noenhanced\n"
+          "  set ylabel 'latency (ms)'\n"
+          "  set logscale y\n"
+          "  set output '%s-latency.'.fmt\n"
+          "  plot for [i=0:n-1] datafile index i using 1:($2/1000) with linespoints lw 2 lc i+1 dt 1 title word(titles, i+1).' p50', \\\n"
+          "       for [i=0:n-1] datafile index i using 1:($4/1000) with linespoints lw 1 lc i+1 dt 2 title word(titles, i+1).' p99'\n"
+          "  set title \"towerrt throughput (candidates per second, one request at a time) - %s\" noenhanced\n"
+          "  set ylabel 'candidates per second'\n"
+          "  set output '%s-throughput.'.fmt\n"
+          "  plot for [i=0:n-1] datafile index i using 1:6 with linespoints lw 2 lc i+1 title word(titles, i+1)\n"
+          "}\n",
+          base, base, titles, n_series, mc.cpu, base, mc.cpu, base);
+  fclose(f);
+  char prog[4096];
+  if (!tb_find_program("gnuplot", prog, sizeof prog)) {
+    fprintf(stderr,
+            "towerrt bench: gnuplot is NOT installed (not found on PATH): no PNG/SVG curves were drawn.\n"
+            "  Wrote %s and %s; install gnuplot (Debian: apt-get install gnuplot-nox) and run\n"
+            "  (cd %.*s && gnuplot %s.gp)\n",
+            dat, gp, (int)(base - c->plot > 1 ? base - c->plot - 1 : 1), base - c->plot > 1 ? c->plot : ".", base);
+    return EXIT_OK;
+  }
+  /* gnuplot runs in the plot's folder so that the script's relative names work */
+  char cwd[4096];
+  int have_cwd = getcwd(cwd, sizeof cwd) != NULL, rc;
+  if (base != c->plot) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)(base - c->plot), c->plot);
+    if (chdir(dir) != 0) {
+      fprintf(stderr, "towerrt bench: cannot enter '%s': %s\n", dir, strerror(errno));
+      return EXIT_FAIL;
+    }
+  }
+  char script[4200];
+  snprintf(script, sizeof script, "%s.gp", base);
+  rc = run_gnuplot(script);
+  if (have_cwd && base != c->plot && chdir(cwd) != 0) fprintf(stderr, "towerrt bench: cannot return to '%s'\n", cwd);
+  if (rc != 0) {
+    fprintf(stderr, "towerrt bench: gnuplot %s failed (exit %d)\n", gp, rc);
+    return EXIT_FAIL;
+  }
+  fprintf(stderr, "towerrt bench: wrote %s-latency.png/.svg and %s-throughput.png/.svg\n", c->plot, c->plot);
+  return EXIT_OK;
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static void free_ctx(bench_ctx *c) {
+  for (size_t i = 0; i < c->n_models; i++) towerrt_model_free(c->models[i]);
+  for (int i = 1; i < N_PREC; i++) towerrt_items_free(c->stores[i]);
+  towerrt_items_free(c->items);
+#ifdef TB_HAVE_POOL
+  towerrt_pool_free(c->pool);
+#endif
+  for (size_t d = 0; d < N_DIMS; d++) tb_strlist_free(&c->dim_values[d]);
+  free(c->points);
+  free(c->results);
+  free(c->roof);
+}
+
+static int run_profile(bench_ctx *c) {
+  const char *isa = c->profile_isa ? c->profile_isa : tb_default_isa();
+  towerrt_kernels k;
+  if (!tb_kernels(isa, &k)) {
+    fprintf(stderr, "towerrt bench: --profile-isa %s is not available here\n", isa);
+    return EXIT_USAGE;
+  }
+  towerrt_model *m = model_for(c, k.name);
+  if (!m) return EXIT_FAIL;
+  uint32_t mask = 0;
+  char err[256];
+  if (c->profile_fe && !parse_fe(c, c->profile_fe, &mask, err, sizeof err)) {
+    fprintf(stderr, "towerrt bench: %s\n", err);
+    return EXIT_USAGE;
+  }
+  tb_point pp;
+  memset(&pp, 0, sizeof pp);
+  if (!apply_precision(c, &pp, c->profile_precision ? c->profile_precision : "f32", err, sizeof err)) {
+    fprintf(stderr, "towerrt bench: --profile-precision: %s\n", err);
+    return EXIT_USAGE;
+  }
+  towerrt_items *items = store_for(c, pp.precision);
+  if (!items) return EXIT_FAIL;
+  size_t kk = c->profile_k;
+  if (!c->quiet) fprintf(stderr, "towerrt bench: profiling %zu requests of k = %zu (isa %s)...\n", c->profile_requests, kk, k.name);
+  towerrt_status st = tb_profile_run(m, items, mask, kk, c->profile_requests, c->seed, &c->prof);
+  if (st) {
+    fprintf(stderr, "towerrt bench: error: profile: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
+    return EXIT_FAIL;
+  }
+  c->have_profile = 1;
+  tb_profile_print(&c->prof, stdout);
+  return EXIT_OK;
+}
+
+int towerrt_bench_main(int argc, char **argv) {
+  bench_ctx c;
+  memset(&c, 0, sizeof c);
+  c.reuse = 1;
+  c.requests = 1000;
+  c.warmup = 20;
+  c.min_requests = 5;
+  c.seconds = 3.0;
+  c.roofline_seconds = 0.3;
+  c.seed = 42;
+  c.profile_k = 1000;
+  c.profile_requests = 200;
+  size_t cl = (size_t)snprintf(c.command, sizeof c.command, "towerrt");
+  for (int i = 0; i < argc && cl < sizeof c.command; i++) cl += (size_t)snprintf(c.command + cl, sizeof c.command - cl, " %s", argv[i]);
+
+  int rc = parse_args(&c, argc, argv);
+  if (rc != 1) {
+    free_ctx(&c);
+    return rc == 2 ? EXIT_OK : EXIT_USAGE;
+  }
+  c.n_isas = tb_available_isas(c.isas);
+  if (c.list_isas) {
+    for (size_t i = 0; i < c.n_isas; i++) printf("%s%s\n", c.isas[i], strcmp(c.isas[i], tb_default_isa()) ? "" : " (default)");
+    free_ctx(&c);
+    return EXIT_OK;
+  }
+  c.progress = !c.quiet && isatty(fileno(stderr));
+  {
+    double d[101];
+    for (int i = 0; i < 101; i++) {
+      uint64_t c0 = tb_cpu_ns(), t0 = tb_now_ns(), t1 = tb_now_ns(), c1 = tb_cpu_ns();
+      d[i] = (double)(c1 - c0) - (double)(t1 - t0);
+    }
+    tb_stats cs;
+    tb_stats_compute(d, 101, &cs);
+    c.cpu_clock_ns = cs.p50 > 0 ? cs.p50 : 0;
+  }
+  {
+    tb_machine mc;
+    tb_machine_describe(&mc);
+    c.loadavg_start = mc.loadavg_1m;
+  }
+  rc = load_inputs(&c);
+  if (!rc && !c.no_sweep) rc = build_points(&c);
+  if (!rc && !c.no_sweep) {
+    c.results = calloc(c.n_points ? c.n_points : 1, sizeof *c.results);
+    if (!c.results) rc = EXIT_FAIL;
+  }
+  if (!rc && !c.no_sweep) {
+    tb_machine mc;
+    tb_machine_describe(&mc);
+    printf("towerrt %s bench on %s (%d logical CPUs, load average %.2f), model %s, %zu items in the store\n",
+           towerrt_version_string(), mc.cpu, mc.logical_cpus, mc.loadavg_1m, c.model_path, towerrt_items_count(c.items));
+    printf("%zu points; per point up to %zu requests within %.1f s after up to %zu warm-up requests; latency of towerrt_score\n\n",
+           c.n_points, c.requests, c.seconds, c.warmup);
+    print_header(stdout);
+    for (size_t i = 0; i < c.n_points && !rc; i++) {
+      rc = run_point(&c, i, &c.results[i]);
+      if (!rc) {
+        c.n_results++;
+        if (c.progress) fprintf(stderr, "\r\033[K");
+        print_row(stdout, &c.results[i]);
+      }
+    }
+    if (c.progress) fprintf(stderr, "\r\033[K");
+  }
+  if (!rc && c.profile) rc = run_profile(&c);
+  if (!rc && c.roofline) {
+    c.roof = calloc(1, sizeof *c.roof);
+    if (!c.roof) rc = EXIT_FAIL;
+    else {
+      if (!c.quiet) fprintf(stderr, "towerrt bench: measuring the roofline (%.2f s per measurement)...\n", c.roofline_seconds);
+      towerrt_status st = tb_roofline_run(c.roof, c.roofline_seconds, c.quiet ? NULL : stderr);
+      if (st) {
+        fprintf(stderr, "towerrt bench: error: roofline: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
+        rc = EXIT_FAIL;
+      } else {
+        tb_roofline_print(c.roof, stdout);
+      }
+    }
+  }
+  if (!rc && c.csv) rc = write_csv(&c);
+  if (!rc && c.json) rc = write_json(&c);
+  if (!rc && c.plot && c.n_results) rc = write_plot(&c);
+  free_ctx(&c);
+  return rc;
+}

@@ -1,0 +1,17 @@
+/* `towerrt bench`: latency curves, per-step profile and roofline of the
+ * runtime on this machine (docs/performance.md). The towerrt CLI calls
+ * towerrt_bench_main with argv[0] = "bench". Returns the exit status:
+ * 0 success, 1 failure, 2 bad usage. */
+#ifndef TOWERRT_BENCH_CLI_H
+#define TOWERRT_BENCH_CLI_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int towerrt_bench_main(int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

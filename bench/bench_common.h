@@ -1,0 +1,47 @@
+/* Shared by the `towerrt bench` command and the Google Benchmark suites:
+ * the kernel sets this build and this CPU can run, and random requests
+ * (users and candidates) drawn from a model and an item store. */
+#ifndef TOWERRT_BENCH_COMMON_H
+#define TOWERRT_BENCH_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bench_util.h"
+#include "runtime/model.h"
+#include "towerrt.h"
+
+#define TB_MAX_ISAS 16
+
+/* Every kernel set this build and this CPU run (runtime/cpu_features.c,
+ * trt_cpu_isas), "scalar" first and the best last. Returns the count;
+ * names point to static storage. */
+size_t tb_available_isas(const char *names[TB_MAX_ISAS]);
+/* Name of the set "auto" selects (the best for this CPU; TOWERRT_ISA aside). */
+const char *tb_default_isa(void);
+/* The kernel table of one set, TOWERRT_ISA ignored (0 if unavailable). */
+int tb_kernels(const char *isa, towerrt_kernels *out);
+
+/* Random requests: users drawn from the model's vocabularies and
+ * candidates drawn from the store's ids without replacement (with
+ * replacement when k exceeds the store). */
+typedef struct tb_reqgen {
+  tb_rng rng;
+  size_t user_slots, user_dense;
+  uint32_t *slot_vocab; /* per user id slot */
+  uint8_t *slot_multi;  /* 1 if the slot belongs to a multi-id field (0 = padding allowed) */
+  uint64_t *ids;        /* every id of the store */
+  uint32_t *perm;
+  size_t n_ids;
+} tb_reqgen;
+
+/* 0 on out of memory. items may be NULL (then no candidates). */
+int tb_reqgen_init(tb_reqgen *g, const towerrt_model *m, const towerrt_items *items, uint64_t seed);
+void tb_reqgen_user(tb_reqgen *g, int64_t *ids, float *dense);
+void tb_reqgen_candidates(tb_reqgen *g, uint64_t *out, size_t k);
+void tb_reqgen_free(tb_reqgen *g);
+
+/* "0+1+2" for a mask. */
+void tb_mask_string(uint32_t mask, char *buf, size_t cap);
+
+#endif

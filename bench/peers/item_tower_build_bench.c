@@ -1,0 +1,118 @@
+/* towerrt's side of the item-tower build measurement (docs/item-stores.md):
+ * the catalog is parsed into memory first (as the PyTorch peer does), then
+ * the streaming builder runs the item tower over it, timed, writing nothing
+ * (trt_build_options.discard_heads) or, with --out, the whole store.
+ *
+ *   item_tower_build_bench MODEL.twr ITEMS.txt THREADS [--engine onednn|internal]
+ *       [--batch B] [--reps R] [--out STORE.twi] [--int8]
+ *
+ * Prints one line of JSON. Build (from a configured build directory BUILD):
+ *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I. -Iinclude bench/peers/item_tower_build_bench.c \
+ *      BUILD/libtowerrt.a -ldnnl -lhwloc -lpthread -lm -ldl -o item_tower_build_bench */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/item_store_build.h"
+#include "runtime/onednn_matmul.h"
+#include "runtime/text_input.h"
+#include "towerrt.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: %s MODEL.twr ITEMS.txt THREADS [--engine onednn|internal] [--batch B] [--reps R] [--out S.twi] [--int8]\n",
+            argv[0]);
+    return 2;
+  }
+  trt_build_options o;
+  trt_build_options_init(&o);
+  o.threads = (unsigned)atoi(argv[3]);
+  o.engine = TRT_ENGINE_ONEDNN;
+  int reps = 3;
+  const char *out = NULL;
+  for (int i = 4; i < argc; i++) {
+    if (!strcmp(argv[i], "--engine") && i + 1 < argc) {
+      i++;
+      o.engine = !strcmp(argv[i], "internal") ? TRT_ENGINE_INTERNAL : TRT_ENGINE_ONEDNN;
+    } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) o.batch = (uint32_t)atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+    else if (!strcmp(argv[i], "--int8")) o.precision = TRT_MM_INT8;
+    else {
+      fprintf(stderr, "unknown argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  towerrt_model *m;
+  towerrt_status st = towerrt_model_load(argv[1], NULL, &m);
+  if (st) {
+    fprintf(stderr, "%s\n", towerrt_last_error());
+    return 1;
+  }
+  FILE *f = fopen(argv[2], "r");
+  trt_text_reader r;
+  trt_rows rows = {0};
+  int done = 0;
+  st = f ? trt_text_open(&r, f, argv[2], "towerrt-items", m) : TOWERRT_ERR_IO;
+  while (!st && !done) st = trt_text_read_items(&r, &rows, (size_t)1 << 20, &done);
+  if (st) {
+    fprintf(stderr, "%s\n", towerrt_last_error());
+    return 1;
+  }
+  towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
+  o.expected = rows.n_keys;
+  o.discard_heads = out == NULL;
+  double *t = calloc((size_t)reps + 1, sizeof *t), *c = calloc((size_t)reps + 1, sizeof *c);
+  char engine[256] = "";
+  for (int k = -1; k < reps; k++) { /* k = -1: warm-up (page faults, first primitives) */
+    trt_items_builder *b;
+    double t0 = now_s(), c0 = cpu_s();
+    st = trt_items_builder_open(m, out ? out : "/tmp/item_tower_build_bench.twi", &o, &b);
+    if (!st) {
+      snprintf(engine, sizeof engine, "%s", trt_items_builder_engine(b));
+      st = trt_items_builder_append(b, &feats, rows.keys, rows.n_keys);
+      if (!st) st = trt_items_builder_finish(b); /* finish waits for the last batches */
+      else trt_items_builder_abort(b);
+    }
+    double dt = now_s() - t0, dc = cpu_s() - c0;
+    if (st) {
+      fprintf(stderr, "%s\n", towerrt_last_error());
+      return 1;
+    }
+    if (k >= 0) {
+      t[k] = dt;
+      c[k] = dc;
+    }
+  }
+  qsort(t, (size_t)reps, sizeof *t, cmp_d);
+  qsort(c, (size_t)reps, sizeof *c, cmp_d);
+  double best = t[0], med = t[reps / 2];
+  printf("{\"peer\": \"towerrt\", \"engine\": \"%s\", \"items\": %zu, \"threads\": %u, \"write\": %s, \"best_s\": %.4f, \"median_s\": %.4f, "
+         "\"items_per_s_best\": %.1f, \"items_per_s_median\": %.1f, \"cpu_s_median\": %.4f}\n",
+         engine, rows.n_keys, o.threads, out ? "true" : "false", best, med, (double)rows.n_keys / best, (double)rows.n_keys / med, c[reps / 2]);
+  free(t);
+  free(c);
+  trt_text_close(&r);
+  trt_rows_free(&rows);
+  fclose(f);
+  towerrt_model_free(m);
+  return 0;
+}

@@ -1,0 +1,74 @@
+/* Dense layer Y = act(X W^T + b), AVX-512F, W in PyTorch's out x in layout.
+ * The request path multiplies one user (n = 1) or a small batch of item
+ * rows (n <= 32), so the weights are read in their given layout: a block of
+ * R rows x O outputs keeps R*O accumulators along `in` (each W vector is
+ * loaded once and used by R rows, which is what halves weight traffic for
+ * n >= 4), then four accumulators are reduced together with one hadd tree.
+ * A ragged `in` ends with a masked load, which never reads past a row. */
+#include <immintrin.h>
+
+#include "../kernels.h"
+
+#define TRT_INLINE static inline __attribute__((always_inline))
+#define ROWS 4
+#define OUTS 4
+
+/* Lane j of the result = the sum of the 16 lanes of the j-th argument. */
+TRT_INLINE __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+#define FOLD(v) _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1))
+  __m256 t0 = _mm256_hadd_ps(FOLD(a), FOLD(b)), t1 = _mm256_hadd_ps(FOLD(c), FOLD(d));
+#undef FOLD
+  __m256 t2 = _mm256_hadd_ps(t0, t1);
+  return _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
+}
+
+/* y[r][o0 .. o0+no) for rows r < nr. */
+TRT_INLINE void block(const float *x, size_t in, const float *w, const float *b, size_t out,
+                      int relu, float *y, size_t o0, const int nr, const int no) {
+  __m512 acc[ROWS][OUTS];
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; r++)
+#pragma GCC unroll 4
+    for (int o = 0; o < OUTS; o++) acc[r][o] = _mm512_setzero_ps();
+  for (size_t i = 0; i < in; i += 16) {
+    __mmask16 m = in - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - i)) - 1u);
+    __m512 xv[ROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) xv[r] = _mm512_maskz_loadu_ps(m, x + (size_t)r * in + i);
+#pragma GCC unroll 4
+    for (int o = 0; o < no; o++) {
+      __m512 wv = _mm512_maskz_loadu_ps(m, w + (o0 + (size_t)o) * in + i);
+#pragma GCC unroll 4
+      for (int r = 0; r < nr; r++) acc[r][o] = _mm512_fmadd_ps(wv, xv[r], acc[r][o]);
+    }
+  }
+  __mmask8 om = (__mmask8)((1u << no) - 1u);
+  __m128 bias = b ? _mm_maskz_loadu_ps(om, b + o0) : _mm_setzero_ps();
+#pragma GCC unroll 4
+  for (int r = 0; r < nr; r++) {
+    __m128 s = _mm_add_ps(hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), bias);
+    /* max(0, s) keeps a NaN and a -0 as the scalar `s < 0 ? 0 : s` does. */
+    if (relu) s = _mm_max_ps(_mm_setzero_ps(), s);
+    _mm_mask_storeu_ps(y + (size_t)r * out + o0, om, s);
+  }
+}
+
+/* All outputs of nr rows: 4 at a time, then the ragged rest. */
+TRT_INLINE void rows(const float *x, size_t in, const float *w, const float *b, size_t out,
+                     int relu, float *y, const int nr) {
+  size_t o = 0;
+  for (; o + OUTS <= out; o += OUTS) block(x, in, w, b, out, relu, y, o, nr, 4);
+  switch (out - o) {
+    case 3: block(x, in, w, b, out, relu, y, o, nr, 3); break;
+    case 2: block(x, in, w, b, out, relu, y, o, nr, 2); break;
+    case 1: block(x, in, w, b, out, relu, y, o, nr, 1); break;
+    default: break;
+  }
+}
+
+void trt_dense_f32_avx512(const float *x, size_t n, size_t in, const float *w, const float *b,
+                          size_t out, int relu, float *y) {
+  size_t r = 0;
+  for (; r + ROWS <= n; r += ROWS) rows(x + r * in, in, w, b, out, relu, y + r * out, ROWS);
+  for (; r < n; r++) rows(x + r * in, in, w, b, out, relu, y + r * out, 1);
+}

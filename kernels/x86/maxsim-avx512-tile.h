@@ -1,0 +1,99 @@
+/* Shared by maxsim-f32-avx512.c and maxsim-bf16-avx512.c (both compiled
+ * with AVX-512F): the fp32 MaxSim register tile and the candidate loop
+ * pieces. Internal to kernels/x86, not part of kernels.h.
+ *
+ * Layout: user heads are packed once per call into panels of 16 heads,
+ * [panel][d][16 lanes], so one zmm holds element d of 16 user heads. A tile
+ * is MR panels (48 user heads) x NR item heads: for each d it loads MR user
+ * vectors, broadcasts NR item scalars (vfmadd231ps with an embedded
+ * {1to16} broadcast) and does MR*NR FMAs into 24 accumulators. Each
+ * accumulator lane is one full dot product, so the max over item heads is a
+ * vertical vmaxps and no horizontal reduction happens until the final sum
+ * over user heads, once per candidate. */
+#ifndef TRT_MAXSIM_AVX512_TILE_H
+#define TRT_MAXSIM_AVX512_TILE_H
+
+#include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TRT_Z_LANES 16
+#define TRT_Z_MR 3
+#define TRT_Z_NR 8
+/* Packed user heads live on the caller's stack: 8192 floats (32 KiB)
+ * covers the reference 96 heads x 64 dims in one pass; more heads run in
+ * several passes, and dim > 512 falls back to the scalar kernel. */
+#define TRT_Z_PACK_FLOATS 8192
+#define TRT_Z_MAX_PANELS 32 /* panels per pass: bounds the best[] array */
+
+#define TRT_INLINE static inline __attribute__((always_inline))
+
+/* acc[m][n] = <user panel m lanes, item head n>; best[m] = max(best[m], max_n acc[m][n]).
+ * ut: first panel at d = 0; vs: floats between panels; ih: first item head;
+ * hs: elements between item heads. mr/nr are constants after inlining, so
+ * the loops unroll and the accumulators stay in registers. */
+TRT_INLINE void trt_z_tile(const float *ut, size_t vs, const float *ih, size_t hs, size_t dim,
+                           float *best, const int mr, const int nr) {
+  __m512 acc[TRT_Z_MR][TRT_Z_NR];
+#pragma GCC unroll 8
+  for (int m = 0; m < mr; m++)
+#pragma GCC unroll 8
+    for (int n = 0; n < nr; n++) acc[m][n] = _mm512_setzero_ps();
+  for (size_t d = 0; d < dim; d++) {
+    __m512 u[TRT_Z_MR];
+#pragma GCC unroll 8
+    for (int m = 0; m < mr; m++) u[m] = _mm512_load_ps(ut + (size_t)m * vs + d * TRT_Z_LANES);
+#pragma GCC unroll 8
+    for (int n = 0; n < nr; n++) {
+      __m512 b = _mm512_set1_ps(ih[(size_t)n * hs + d]);
+#pragma GCC unroll 8
+      for (int m = 0; m < mr; m++) acc[m][n] = _mm512_fmadd_ps(u[m], b, acc[m][n]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int m = 0; m < mr; m++) {
+    __m512 r = _mm512_load_ps(best + m * TRT_Z_LANES);
+#pragma GCC unroll 8
+    for (int n = 0; n < nr; n++) r = _mm512_max_ps(r, acc[m][n]);
+    _mm512_store_ps(best + m * TRT_Z_LANES, r);
+  }
+}
+
+/* One item head block (nr heads) against all n_panels user panels. */
+TRT_INLINE void trt_z_head_block(const float *ut, size_t n_panels, size_t dim, const float *ih,
+                                 size_t hs, float *best, const int nr) {
+  size_t vs = dim * TRT_Z_LANES, v = 0;
+  for (; v + 3 <= n_panels; v += 3) trt_z_tile(ut + v * vs, vs, ih, hs, dim, best + v * TRT_Z_LANES, 3, nr);
+  if (n_panels - v == 2) trt_z_tile(ut + v * vs, vs, ih, hs, dim, best + v * TRT_Z_LANES, 2, nr);
+  if (n_panels - v == 1) trt_z_tile(ut + v * vs, vs, ih, hs, dim, best + v * TRT_Z_LANES, 1, nr);
+}
+
+/* Heads in blocks of 8, then 4, 2, 1 for ragged head counts. */
+static inline size_t trt_z_block_heads(size_t left) {
+  return left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+}
+
+TRT_INLINE void trt_z_best_init(float *best, size_t n_panels) {
+  for (size_t v = 0; v < n_panels; v++) _mm512_store_ps(best + v * TRT_Z_LANES, _mm512_set1_ps(-INFINITY));
+}
+
+/* Sum of best over the n_user valid lanes (padding lanes excluded by mask,
+ * so they cannot leak even if an item held a non-finite value). */
+TRT_INLINE float trt_z_best_sum(const float *best, size_t n_panels, size_t n_user) {
+  __m512 s = _mm512_setzero_ps();
+  for (size_t v = 0; v + 1 < n_panels; v++) s = _mm512_add_ps(s, _mm512_load_ps(best + v * TRT_Z_LANES));
+  size_t tail = n_user - (n_panels - 1) * TRT_Z_LANES;
+  __mmask16 m = (__mmask16)((1u << tail) - 1u);
+  s = _mm512_mask_add_ps(s, m, s, _mm512_load_ps(best + (n_panels - 1) * TRT_Z_LANES));
+  return _mm512_reduce_add_ps(s);
+}
+
+/* Touch the next candidate's block early: rows are random in a large
+ * store, so the hardware prefetcher cannot guess the first lines. */
+TRT_INLINE void trt_z_prefetch(const void *p, size_t bytes) {
+  const char *c = (const char *)p;
+  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+}
+
+#endif

@@ -1,0 +1,168 @@
+#include "container_write.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32.h"
+#include "status.h"
+
+void trt_bytes_put(trt_bytes *b, const void *src, size_t n) {
+  if (b->failed) return;
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 256;
+    while (cap < b->len + n) cap *= 2;
+    unsigned char *q = realloc(b->p, cap);
+    if (!q) {
+      b->failed = 1;
+      return;
+    }
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, src, n);
+  b->len += n;
+}
+
+void trt_bytes_u32(trt_bytes *b, uint32_t v) {
+  unsigned char t[4];
+  for (int i = 0; i < 4; i++) t[i] = (unsigned char)(v >> (8 * i));
+  trt_bytes_put(b, t, 4);
+}
+
+void trt_bytes_u64(trt_bytes *b, uint64_t v) {
+  trt_bytes_u32(b, (uint32_t)v);
+  trt_bytes_u32(b, (uint32_t)(v >> 32));
+}
+
+static void meta_key(trt_bytes *b, const char *key, uint8_t type) {
+  size_t n = strlen(key);
+  unsigned char len[2] = {(unsigned char)n, (unsigned char)(n >> 8)};
+  trt_bytes_put(b, len, 2);
+  trt_bytes_put(b, key, n);
+  trt_bytes_put(b, &type, 1);
+}
+
+void trt_meta_put_int(trt_bytes *b, const char *key, int64_t v) {
+  meta_key(b, key, TRT_META_INT);
+  trt_bytes_u64(b, (uint64_t)v);
+}
+
+void trt_meta_put_str(trt_bytes *b, const char *key, const char *v, size_t len) {
+  meta_key(b, key, TRT_META_STRING);
+  trt_bytes_u32(b, (uint32_t)len);
+  trt_bytes_put(b, v, len);
+}
+
+static towerrt_status io_error(trt_writer *w) {
+  w->failed = 1;
+  return trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", w->tmp, strerror(errno));
+}
+
+static towerrt_status pad_to(trt_writer *w, uint64_t target) {
+  static const unsigned char zero[64];
+  while (w->pos < target) {
+    size_t n = target - w->pos < 64 ? (size_t)(target - w->pos) : 64;
+    if (fwrite(zero, 1, n, w->f) != n) return io_error(w);
+    w->pos += n;
+  }
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_writer_open(trt_writer *w, const char *path, const char *magic, uint32_t n_sections) {
+  memset(w, 0, sizeof *w);
+  if (n_sections == 0 || n_sections > TRT_MAX_SECTIONS) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "bad section count %u", n_sections);
+  size_t n = strlen(path);
+  w->path = malloc(n + 1);
+  w->tmp = malloc(n + 5);
+  if (!w->path || !w->tmp) {
+    free(w->path);
+    free(w->tmp);
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  }
+  memcpy(w->path, path, n + 1);
+  snprintf(w->tmp, n + 5, "%s.tmp", path);
+  memcpy(w->magic, magic, 8);
+  w->n_sections = n_sections;
+  w->f = fopen(w->tmp, "wb");
+  if (!w->f) {
+    towerrt_status st = trt_fail(TOWERRT_ERR_IO, "cannot create '%s': %s", w->tmp, strerror(errno));
+    free(w->path);
+    free(w->tmp);
+    return st;
+  }
+  return pad_to(w, TRT_HEADER_SIZE + (uint64_t)n_sections * TRT_SECTION_ENTRY_SIZE);
+}
+
+towerrt_status trt_writer_begin(trt_writer *w, uint32_t kind) {
+  if (w->current >= w->n_sections) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "more sections than declared (%u)", w->n_sections);
+  towerrt_status st = pad_to(w, (w->pos + 63) & ~UINT64_C(63));
+  if (st) return st;
+  w->sections[w->current].kind = kind;
+  w->sections[w->current].offset = w->pos;
+  w->sections[w->current].crc = 0;
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_writer_put(trt_writer *w, const void *data, size_t n) {
+  if (n && fwrite(data, 1, n, w->f) != n) return io_error(w);
+  w->sections[w->current].crc = trt_crc32(w->sections[w->current].crc, data, n);
+  w->pos += n;
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_writer_end(trt_writer *w) {
+  w->sections[w->current].size = w->pos - w->sections[w->current].offset;
+  w->current++;
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_writer_finish(trt_writer *w) {
+  if (w->current != w->n_sections) {
+    trt_writer_abort(w);
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%u of %u sections written", w->current, w->n_sections);
+  }
+  trt_bytes table = {0}, head = {0};
+  for (uint32_t i = 0; i < w->n_sections; i++) {
+    trt_bytes_u32(&table, w->sections[i].kind);
+    trt_bytes_u32(&table, w->sections[i].crc);
+    trt_bytes_u64(&table, w->sections[i].offset);
+    trt_bytes_u64(&table, w->sections[i].size);
+    trt_bytes_u64(&table, 0);
+  }
+  unsigned char zero[16] = {0};
+  trt_bytes_put(&head, w->magic, 8);
+  trt_bytes_u32(&head, TRT_FORMAT_VERSION);
+  trt_bytes_u32(&head, TRT_HEADER_SIZE);
+  trt_bytes_u64(&head, w->pos);
+  trt_bytes_u64(&head, TRT_HEADER_SIZE);
+  trt_bytes_u32(&head, w->n_sections);
+  trt_bytes_u32(&head, 0);
+  trt_bytes_u32(&head, table.failed ? 0 : trt_crc32(0, table.p, table.len));
+  trt_bytes_put(&head, zero, 16);
+  trt_bytes_u32(&head, head.failed ? 0 : trt_crc32(0, head.p, 60));
+  towerrt_status st = TOWERRT_OK;
+  if (table.failed || head.failed) st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  else if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(head.p, 1, head.len, w->f) != head.len ||
+           fwrite(table.p, 1, table.len, w->f) != table.len)
+    st = io_error(w);
+  free(table.p);
+  free(head.p);
+  if (!st && fclose(w->f) != 0) st = io_error(w);
+  else if (st) fclose(w->f);
+  w->f = NULL;
+  if (!st && rename(w->tmp, w->path) != 0) st = trt_fail(TOWERRT_ERR_IO, "cannot rename '%s': %s", w->tmp, strerror(errno));
+  if (st) remove(w->tmp);
+  free(w->path);
+  free(w->tmp);
+  w->path = w->tmp = NULL;
+  return st;
+}
+
+void trt_writer_abort(trt_writer *w) {
+  if (w->f) fclose(w->f);
+  if (w->tmp) remove(w->tmp);
+  free(w->path);
+  free(w->tmp);
+  memset(w, 0, sizeof *w);
+}

@@ -1,0 +1,49 @@
+/* Streaming writer of the common container (docs/format.md): sections are
+ * written one after the other, each 64-byte aligned, with their CRC
+ * computed on the way; the header and table go in last. The file is built
+ * as PATH.tmp and renamed into place only by trt_writer_finish, so a failed
+ * write never leaves a half-written file under the final name. */
+#ifndef TOWERRT_CONTAINER_WRITE_H
+#define TOWERRT_CONTAINER_WRITE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "container.h"
+#include "towerrt.h"
+
+typedef struct trt_writer {
+  FILE *f;
+  char *path, *tmp;
+  char magic[8];
+  uint32_t n_sections, current;
+  struct {
+    uint32_t kind, crc;
+    uint64_t offset, size;
+  } sections[TRT_MAX_SECTIONS];
+  uint64_t pos;
+  int failed;
+} trt_writer;
+
+towerrt_status trt_writer_open(trt_writer *w, const char *path, const char *magic, uint32_t n_sections);
+towerrt_status trt_writer_begin(trt_writer *w, uint32_t kind);
+towerrt_status trt_writer_put(trt_writer *w, const void *data, size_t n);
+towerrt_status trt_writer_end(trt_writer *w);
+/* Writes header + table, closes, renames PATH.tmp to PATH. */
+towerrt_status trt_writer_finish(trt_writer *w);
+/* Closes and removes PATH.tmp (after an error). */
+void trt_writer_abort(trt_writer *w);
+
+/* Little helpers to build small byte buffers (META). */
+typedef struct trt_bytes {
+  unsigned char *p;
+  size_t len, cap;
+  int failed;
+} trt_bytes;
+void trt_bytes_put(trt_bytes *b, const void *src, size_t n);
+void trt_bytes_u32(trt_bytes *b, uint32_t v);
+void trt_bytes_u64(trt_bytes *b, uint64_t v);
+void trt_meta_put_int(trt_bytes *b, const char *key, int64_t v);
+void trt_meta_put_str(trt_bytes *b, const char *key, const char *v, size_t len);
+
+#endif

@@ -1,0 +1,27 @@
+/* CPU feature detection and kernel-table selection (cpu_features.c).
+ * Internal: for the runtime and the tests. */
+#ifndef TOWERRT_CPU_FEATURES_H
+#define TOWERRT_CPU_FEATURES_H
+
+#include <stddef.h>
+
+#include "kernels/kernels.h"
+#include "towerrt.h"
+
+/* ISA names, best first: "avx512-bf16", "avx512-vnni", "avx512", "avx2"
+ * (x86-64), "neon-dotprod", "neon" (aarch64), "scalar" (everywhere). */
+
+/* Writes up to cap names of the ISAs that this build and this CPU can run,
+ * best first, "scalar" last; returns how many there are (may exceed cap). */
+size_t trt_cpu_isas(const char **names, size_t cap);
+
+/* The kernel table of ISA `name`, ignoring TOWERRT_ISA. TOWERRT_ERR_UNSUPPORTED,
+ * with a message listing what is available, if the build lacks it or the
+ * CPU cannot run it. */
+towerrt_status trt_kernels_for_isa(const char *name, towerrt_kernels *out);
+
+/* What a model load uses: TOWERRT_ISA if set, else `requested`; NULL, ""
+ * or "auto" pick the best table for this CPU. */
+towerrt_status trt_select_kernels(const char *requested, towerrt_kernels *out);
+
+#endif

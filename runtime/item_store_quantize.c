@@ -1,0 +1,91 @@
+/* towerrt_items_quantize: an f32 item store rewritten as bf16 or int8
+ * (docs/quantization.md). int8: per item row, one symmetric scale
+ * max|x| / 127 shared by its heads, s8 values, and per-head column sums
+ * for the zero-point correction of the u8 user heads. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "container_write.h"
+#include "item_store.h"
+#include "quantize_heads.h"
+#include "status.h"
+
+static towerrt_status write_meta(trt_writer *w, const towerrt_items *s, const char *dtype, uint64_t stride) {
+  trt_bytes b = {0};
+  trt_bytes_u32(&b, 7);
+  trt_meta_put_int(&b, "items.count", (int64_t)s->count);
+  trt_meta_put_int(&b, "items.heads", s->heads);
+  trt_meta_put_int(&b, "items.head_dim", s->head_dim);
+  trt_meta_put_str(&b, "items.dtype", dtype, strlen(dtype));
+  trt_meta_put_int(&b, "items.row_stride", (int64_t)stride);
+  trt_meta_put_int(&b, "model.fingerprint", s->fingerprint);
+  trt_meta_put_str(&b, "general.source", "towerrt_items_quantize", 22);
+  towerrt_status st = b.failed ? trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory") : TOWERRT_OK;
+  if (!st) st = trt_writer_begin(w, TRT_SEC_META);
+  if (!st) st = trt_writer_put(w, b.p, b.len);
+  if (!st) st = trt_writer_end(w);
+  free(b.p);
+  return st;
+}
+
+/* ITEM_HEADS, and for s8 the scales and column sums (kept in memory: 4 + 4H
+ * bytes per item, small next to the heads). */
+static towerrt_status write_rows(trt_writer *w, const towerrt_items *s, towerrt_precision prec, uint64_t stride, float *scales,
+                                 int32_t *colsums) {
+  size_t per_row = (size_t)s->heads * s->head_dim;
+  unsigned char *row = calloc(1, (size_t)stride);
+  if (!row) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  towerrt_status st = trt_writer_begin(w, TRT_SEC_ITEM_HEADS);
+  for (uint64_t r = 0; r < s->count && !st; r++) {
+    const float *x = (const float *)((const unsigned char *)s->heads_data + r * s->row_stride);
+    if (prec == TOWERRT_PRECISION_BF16) {
+      trt_f32_to_bf16_array(x, per_row, (uint16_t *)row);
+    } else {
+      scales[r] = trt_quantize_item_s8(x, s->heads, s->head_dim, (int8_t *)row, colsums + r * s->heads);
+    }
+    st = trt_writer_put(w, row, (size_t)stride);
+  }
+  free(row);
+  return st ? st : trt_writer_end(w);
+}
+
+static towerrt_status write_section(trt_writer *w, uint32_t kind, const void *p, size_t n) {
+  towerrt_status st = trt_writer_begin(w, kind);
+  if (!st) st = trt_writer_put(w, p, n);
+  return st ? st : trt_writer_end(w);
+}
+
+towerrt_status towerrt_items_quantize(const towerrt_items *s, towerrt_precision prec, const char *path) {
+  if (!s || !path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: items and path must not be NULL");
+  if (s->dtype != TRT_ITEMS_F32) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_items_quantize: the source store must be f32");
+  if (prec != TOWERRT_PRECISION_BF16 && prec != TOWERRT_PRECISION_INT8)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: precision %d is not bf16 or int8", (int)prec);
+  int s8 = prec == TOWERRT_PRECISION_INT8;
+  uint64_t stride = ((uint64_t)s->heads * s->head_dim * (s8 ? 1 : 2) + 63) & ~UINT64_C(63);
+  float *scales = s8 ? malloc((size_t)s->count * sizeof(float)) : NULL;
+  int32_t *colsums = s8 ? malloc((size_t)s->count * s->heads * sizeof(int32_t)) : NULL;
+  if (s8 && (!scales || !colsums)) {
+    free(scales);
+    free(colsums);
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for %llu item scales", (unsigned long long)s->count);
+  }
+  trt_writer w;
+  towerrt_status st = trt_writer_open(&w, path, "TWRITEMS", s8 ? 5 : 3);
+  if (!st) st = write_meta(&w, s, s8 ? "s8" : "bf16", stride);
+  if (!st) st = write_rows(&w, s, prec, stride, scales, colsums);
+  if (!st && s8) st = write_section(&w, TRT_SEC_ITEM_SCALES, scales, (size_t)s->count * sizeof(float));
+  if (!st && s8) st = write_section(&w, TRT_SEC_ITEM_COLSUMS, colsums, (size_t)s->count * s->heads * sizeof(int32_t));
+  const trt_section *map = &s->container.sections[TRT_SEC_ID_MAP];
+  if (!st) st = write_section(&w, TRT_SEC_ID_MAP, map->data, (size_t)map->size);
+  if (!st) st = trt_writer_finish(&w);
+  else if (w.f) trt_writer_abort(&w);
+  free(scales);
+  free(colsums);
+  return st;
+}
+
+towerrt_precision towerrt_items_precision(const towerrt_items *s) {
+  return !s ? TOWERRT_PRECISION_F32 : s->dtype == TRT_ITEMS_S8 ? TOWERRT_PRECISION_INT8
+         : s->dtype == TRT_ITEMS_BF16                         ? TOWERRT_PRECISION_BF16
+                                                               : TOWERRT_PRECISION_F32;
+}

@@ -1,0 +1,51 @@
+/* Batched dense layers through oneDNN matmul (DESIGN.md, Kernels: "batched
+ * work uses oneDNN matmul"): Y = act(X W^T + b) for X of n rows, with W the
+ * model's folded weights (trt_dense_layer: out x in, row-major), bias and
+ * ReLU fused (bias argument / post-ops). fp32, and int8 (s8 weights with
+ * per-output-channel scales, u8 or s8 activations with one scale per call).
+ *
+ * A trt_mm is a per-user cache (one per builder or per batch job; not
+ * shared between threads): the primitive of a (layer, n, strides,
+ * precision) is created on its first call and reused afterwards, and the
+ * weights are reordered (and quantized) once per layer and layout. Nothing
+ * is created per batch once every shape has been seen.
+ *
+ * Without oneDNN (TOWERRT_WITH_ONEDNN=OFF or not found) the functions exist,
+ * trt_mm_available() is 0 and trt_mm_create fails with
+ * TOWERRT_ERR_UNSUPPORTED: callers fall back to the internal kernels. */
+#ifndef TOWERRT_ONEDNN_MATMUL_H
+#define TOWERRT_ONEDNN_MATMUL_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+typedef struct trt_mm trt_mm;
+
+enum { TRT_MM_F32 = 0, TRT_MM_INT8 = 1 };
+
+/* 1 when this build has oneDNN. */
+int trt_mm_available(void);
+/* "oneDNN 2.6.3 (cpu isa ...)" or "oneDNN: not built in". */
+const char *trt_mm_describe(void);
+
+/* threads: 0 keeps oneDNN's default (all cores), else the number of
+ * threads oneDNN uses on the calling thread (OpenMP builds of oneDNN).
+ * precision: TRT_MM_F32 or TRT_MM_INT8. */
+towerrt_status trt_mm_create(unsigned threads, int precision, trt_mm **out);
+void trt_mm_free(trt_mm *mm);
+
+/* y[r * ldy + o] = act(b[o] + sum_i W[o][i] x[r * ldx + i]) for r < n, o < d->out.
+ * Only the d->out first floats of each y row are written. x_nonneg: the
+ * caller promises x >= 0 (the output of a ReLU layer): int8 then quantizes
+ * x to u8, else to s8. Ignored for fp32. */
+towerrt_status trt_mm_dense(trt_mm *mm, const trt_dense_layer *d, int x_nonneg, const float *x, size_t ldx,
+                            size_t n, float *y, size_t ldy);
+
+/* Counters for tests and logs: primitives created, weight reorders, calls. */
+typedef struct trt_mm_stats {
+  size_t primitives, weight_reorders, calls;
+} trt_mm_stats;
+void trt_mm_get_stats(const trt_mm *mm, trt_mm_stats *out);
+
+#endif

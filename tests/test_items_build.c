@@ -1,0 +1,516 @@
+/* Item-store builds: streaming, oneDNN, shards and merges
+ * (runtime/item_store_build.h, docs/item-stores.md).
+ *
+ *  - streaming == whole array, byte for byte, for any chunking; and the same
+ *    bytes for any number of threads;
+ *  - oneDNN heads == internal-kernel heads within fp32 reassociation
+ *    tolerance (and the scores of the golden requests);
+ *  - shards 0..n-1 merged (inputs in any order) == the single build, byte
+ *    for byte, for both engines; an empty shard merges;
+ *  - a duplicate id (in one build, across stores) is rejected naming it;
+ *  - stores of another model, shards of different splits, a missing or a
+ *    repeated shard, a mix of shards and plain stores are rejected;
+ *  - a truncated or corrupt input is rejected with its status and path;
+ *  - oneDNN primitives are created once per shape (not per batch);
+ *  - CRC combine, the shard rule, the int8 path.
+ *
+ * usage: test_items_build WORK_DIR MODEL_DIR... (each with model.twr and
+ * items.txt: the golden fixtures, and a reference-size model made by
+ * bench/peers/item_tower_build_model.py) */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/crc32.h"
+#include "runtime/item_store.h"
+#include "runtime/item_store_build.h"
+#include "runtime/model.h"
+#include "runtime/onednn_matmul.h"
+#include "runtime/text_input.h"
+#include "test_util.h"
+#include "towerrt.h"
+
+static const char *g_work;
+static uint64_t g_rng;
+
+typedef struct catalog {
+  const char *dir;
+  towerrt_model *m;
+  trt_rows rows;
+  size_t slots, dense;
+} catalog;
+
+/* WORK_DIR/name, in one of 8 rotating buffers. */
+static char *wpath(const char *name) {
+  static char buf[8][2048];
+  static int k;
+  char *p = buf[k++ % 8];
+  snprintf(p, 2048, "%.1000s/%.1000s", g_work, name);
+  return p;
+}
+
+static int load_catalog(const char *dir, catalog *c) {
+  memset(c, 0, sizeof *c);
+  c->dir = dir;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/model.twr", dir);
+  if (towerrt_model_load(path, NULL, &c->m)) {
+    CHECK(0, "%s: %s", path, towerrt_last_error());
+    return 0;
+  }
+  snprintf(path, sizeof path, "%s/items.txt", dir);
+  FILE *f = fopen(path, "r");
+  trt_text_reader r;
+  int done = 0;
+  towerrt_status st = f ? trt_text_open(&r, f, path, "towerrt-items", c->m) : TOWERRT_ERR_IO;
+  while (!st && !done) st = trt_text_read_items(&r, &c->rows, 1u << 20, &done);
+  if (f) {
+    trt_text_close(&r);
+    fclose(f);
+  }
+  CHECK(!st, "%s: %s", path, towerrt_last_error());
+  c->slots = towerrt_model_id_slots(c->m, TOWERRT_ITEM);
+  c->dense = towerrt_model_dense_width(c->m, TOWERRT_ITEM);
+  return !st;
+}
+
+static void free_catalog(catalog *c) {
+  trt_rows_free(&c->rows);
+  towerrt_model_free(c->m);
+}
+
+static towerrt_features feats(const catalog *c, size_t first, size_t n) {
+  towerrt_features f = {c->rows.ids + first * c->slots, n * c->slots, c->dense ? c->rows.dense + first * c->dense : NULL,
+                        n * c->dense};
+  return f;
+}
+
+/* Builds rows [first, first + n) of c; max_chunk 0: one append, else
+ * random chunks of 0..max_chunk rows. */
+static towerrt_status build(const catalog *c, const trt_build_options *o, const char *path, size_t first, size_t n,
+                            size_t max_chunk, const uint64_t *keys) {
+  trt_items_builder *b;
+  towerrt_status st = trt_items_builder_open(c->m, path, o, &b);
+  if (st) return st;
+  if (!keys) keys = c->rows.keys;
+  for (size_t done = 0; done < n && !st;) {
+    size_t k = max_chunk ? test_rand_range(&g_rng, 0, max_chunk) : n;
+    if (k > n - done) k = n - done;
+    towerrt_features f = feats(c, first + done, k);
+    st = trt_items_builder_append(b, &f, keys + first + done, k);
+    done += k;
+  }
+  if (st) {
+    trt_items_builder_abort(b);
+    return st;
+  }
+  return trt_items_builder_finish(b);
+}
+
+static int same_files(const char *a, const char *b) {
+  size_t na = 0, nb = 0;
+  unsigned char *pa = test_read_file(a, &na), *pb = test_read_file(b, &nb);
+  int same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
+  if (!same && pa && pb) {
+    size_t i = 0;
+    while (i < na && i < nb && pa[i] == pb[i]) i++;
+    fprintf(stderr, "  %s (%zu bytes) and %s (%zu bytes) differ from byte %zu\n", a, na, b, nb, i);
+  }
+  free(pa);
+  free(pb);
+  return same;
+}
+
+static int exists(const char *p) { return access(p, F_OK) == 0; }
+
+static void options(trt_build_options *o, int engine, unsigned threads) {
+  trt_build_options_init(o);
+  o->engine = engine;
+  o->threads = threads;
+}
+
+static const char *engine_name(int e) { return e == TRT_ENGINE_ONEDNN ? "onednn" : "internal"; }
+
+/* ---- streaming == whole array; threads -------------------------------------- */
+static void test_streaming(const catalog *c, int engine) {
+  size_t n = c->rows.n_keys;
+  trt_build_options o;
+  options(&o, engine, 1);
+  o.expected = n;
+  CHECK(!build(c, &o, wpath("whole.twi"), 0, n, 0, NULL), "%s whole: %s", c->dir, towerrt_last_error());
+  options(&o, engine, 3); /* expected count unknown: the id map grows */
+  for (size_t chunk = 1; chunk <= 64; chunk *= 8) {
+    CHECK(!build(c, &o, wpath("stream.twi"), 0, n, chunk, NULL), "%s stream: %s", c->dir, towerrt_last_error());
+    CHECK(same_files(wpath("whole.twi"), wpath("stream.twi")), "%s, %s: streaming in chunks of <= %zu rows on 3 threads != whole array",
+          c->dir, engine_name(engine), chunk);
+  }
+  if (engine == TRT_ENGINE_ONEDNN) {
+    /* the public whole-array API == the builder with the engine auto picks */
+    towerrt_features f = feats(c, 0, n);
+    CHECK(!towerrt_items_build(c->m, &f, c->rows.keys, n, wpath("public.twi")), "%s", towerrt_last_error());
+    options(&o, TRT_ENGINE_AUTO, 0);
+    CHECK(!build(c, &o, wpath("auto.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
+    CHECK(same_files(wpath("auto.twi"), wpath("public.twi")), "%s: towerrt_items_build != the streaming builder", c->dir);
+  }
+  CHECK(!exists(wpath("stream.twi.tmp")), "a .tmp was left behind");
+}
+
+/* ---- oneDNN vs internal kernels ------------------------------------------- */
+static double max_abs_row(const float *r, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; i++) m = fmax(m, fabs(r[i]));
+  return m;
+}
+
+/* Heads of every id: |a - b| <= tol * (1 + max |row|). Returns the worst
+ * relative difference. */
+static double compare_heads(const catalog *c, const char *pa, const char *pb, double tol, const char *what) {
+  towerrt_items *a = NULL, *b = NULL;
+  CHECK(!towerrt_items_load(pa, NULL, &a), "%s", towerrt_last_error());
+  CHECK(!towerrt_items_load(pb, NULL, &b), "%s", towerrt_last_error());
+  double worst = 0;
+  if (a && b) {
+    size_t per = (size_t)a->heads * a->head_dim;
+    for (size_t i = 0; i < c->rows.n_keys; i++) {
+      uint32_t ra = trt_items_find(a, c->rows.keys[i]), rb = trt_items_find(b, c->rows.keys[i]);
+      CHECK(ra != TRT_EMPTY_ROW && rb != TRT_EMPTY_ROW, "id %llu missing", (unsigned long long)c->rows.keys[i]);
+      if (ra == TRT_EMPTY_ROW || rb == TRT_EMPTY_ROW) continue;
+      const float *x = (const float *)((const char *)a->heads_data + ra * a->row_stride);
+      const float *y = (const float *)((const char *)b->heads_data + rb * b->row_stride);
+      double scale = 1.0 + max_abs_row(x, per);
+      for (size_t k = 0; k < per; k++) worst = fmax(worst, fabs((double)x[k] - y[k]) / scale);
+    }
+    CHECK(worst <= tol, "%s, %s: heads differ by %.3g (relative to 1 + max |row|), tolerance %.3g", c->dir, what, worst, tol);
+  }
+  towerrt_items_free(a);
+  towerrt_items_free(b);
+  return worst;
+}
+
+/* The golden requests by id score the same on both stores (1e-5 relative). */
+static void compare_scores(const catalog *c, const char *pa, const char *pb) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/requests_ids.txt", c->dir);
+  FILE *f = fopen(path, "r");
+  if (!f) return; /* not a golden fixture */
+  towerrt_items *a = NULL, *b = NULL;
+  towerrt_session *sa = NULL, *sb = NULL;
+  towerrt_options o;
+  towerrt_options_init(&o);
+  CHECK(!towerrt_items_load(pa, NULL, &a) && !towerrt_items_load(pb, NULL, &b), "%s", towerrt_last_error());
+  CHECK(a && b && !towerrt_session_create(c->m, a, &o, &sa) && !towerrt_session_create(c->m, b, &o, &sb), "%s", towerrt_last_error());
+  trt_text_reader r;
+  trt_request q = {0};
+  int done = 0;
+  size_t n = 0;
+  towerrt_status st = trt_text_open(&r, f, path, "towerrt-requests", c->m);
+  while (sa && sb && !st && !(st = trt_text_next_request(&r, &q, &done)) && !done) {
+    size_t k = q.items.n_keys;
+    float *x = malloc(k * sizeof *x), *y = malloc(k * sizeof *y);
+    towerrt_features u = {q.user.ids, q.user.n_ids, q.user.dense, q.user.n_dense};
+    CHECK(!towerrt_score(sa, &u, q.items.keys, k, x) && !towerrt_score(sb, &u, q.items.keys, k, y), "%s", towerrt_last_error());
+    for (size_t i = 0; i < k; i++, n++)
+      CHECK(test_close(x[i], y[i], 1e-5, 1e-6), "%s: request line %zu, candidate %zu: %.9g (internal) vs %.9g (onednn)", c->dir, q.line, i,
+            (double)x[i], (double)y[i]);
+    free(x);
+    free(y);
+  }
+  CHECK(!st, "%s", towerrt_last_error());
+  CHECK(n > 0, "%s: no scores compared", path);
+  trt_text_close(&r);
+  trt_request_free(&q);
+  fclose(f);
+  towerrt_session_free(sa);
+  towerrt_session_free(sb);
+  towerrt_items_free(a);
+  towerrt_items_free(b);
+}
+
+static void test_parity(const catalog *c) {
+  trt_build_options o;
+  options(&o, TRT_ENGINE_INTERNAL, 2);
+  CHECK(!build(c, &o, wpath("internal.twi"), 0, c->rows.n_keys, 0, NULL), "%s", towerrt_last_error());
+  options(&o, TRT_ENGINE_ONEDNN, 2);
+  CHECK(!build(c, &o, wpath("onednn.twi"), 0, c->rows.n_keys, 0, NULL), "%s", towerrt_last_error());
+  double d = compare_heads(c, wpath("internal.twi"), wpath("onednn.twi"), 1e-5, "onednn vs internal");
+  printf("  %s: onednn vs internal heads: max diff %.3g x (1 + max |row|)\n", c->dir, d);
+  compare_scores(c, wpath("internal.twi"), wpath("onednn.twi"));
+  /* int8 (approximate): within a few percent of the row's scale */
+  o.precision = TRT_MM_INT8;
+  CHECK(!build(c, &o, wpath("int8.twi"), 0, c->rows.n_keys, 0, NULL), "int8: %s", towerrt_last_error());
+  d = compare_heads(c, wpath("onednn.twi"), wpath("int8.twi"), 0.1, "int8 vs f32");
+  printf("  %s: int8 vs f32 heads: max diff %.3g x (1 + max |row|)\n", c->dir, d);
+  options(&o, TRT_ENGINE_INTERNAL, 1);
+  o.precision = TRT_MM_INT8;
+  CHECK(build(c, &o, wpath("x.twi"), 0, c->rows.n_keys, 0, NULL) == TOWERRT_ERR_UNSUPPORTED, "int8 on the internal kernels must be refused");
+}
+
+/* ---- shards and merges ---------------------------------------------------- */
+static towerrt_status merge(const catalog *c, const char *const *in, size_t n, const char *out) {
+  return trt_items_merge(c->m, in, n, out, NULL, NULL);
+}
+
+static void test_shards(const catalog *c, int engine) {
+  size_t n = c->rows.n_keys;
+  trt_build_options o;
+  options(&o, engine, 2);
+  CHECK(!build(c, &o, wpath("single.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
+  static const unsigned counts[] = {1, 2, 3, 7};
+  for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+    unsigned shards = counts[k];
+    char names[8][64];
+    const char *in[8];
+    for (unsigned i = 0; i < shards; i++) {
+      options(&o, engine, 1 + i % 3);
+      o.shard_index = i;
+      o.shard_count = shards;
+      snprintf(names[i], sizeof names[i], "shard%u-of-%u.twi", i, shards);
+      CHECK(!build(c, &o, wpath(names[i]), 0, n, 1 + i * 5, NULL), "%s shard %u/%u: %s", c->dir, i, shards, towerrt_last_error());
+    }
+    /* any order of the inputs */
+    for (unsigned i = 0; i < shards; i++) in[i] = strdup(wpath(names[(i * 5 + 3) % shards]));
+    towerrt_status st = merge(c, in, shards, wpath("merged.twi"));
+    CHECK(!st, "%s: merging %u shards: %s", c->dir, shards, towerrt_last_error());
+    CHECK(same_files(wpath("single.twi"), wpath("merged.twi")), "%s, %s: %u shards merged != the single build", c->dir,
+          engine_name(engine), shards);
+    if (shards == 3) {
+      /* a missing, a repeated shard */
+      CHECK(merge(c, in, 2, wpath("bad.twi")) == TOWERRT_ERR_INVALID_ARGUMENT && strstr(towerrt_last_error(), "missing"),
+            "missing shard: %s", towerrt_last_error());
+      const char *rep[3] = {in[0], in[1], in[1]};
+      CHECK(merge(c, rep, 3, wpath("bad.twi")) == TOWERRT_ERR_INVALID_ARGUMENT && strstr(towerrt_last_error(), "twice"),
+            "repeated shard: %s", towerrt_last_error());
+      /* a shard of another split */
+      const char *mix[3] = {in[0], in[1], wpath("shard0-of-2.twi")};
+      CHECK(merge(c, mix, 3, wpath("bad.twi")) == TOWERRT_ERR_MISMATCH, "shards of 2 and 3: %s", towerrt_last_error());
+      /* shards and a plain store */
+      const char *plain[4] = {in[0], in[1], in[2], wpath("single.twi")};
+      CHECK(merge(c, plain, 4, wpath("bad.twi")) == TOWERRT_ERR_INVALID_ARGUMENT && strstr(towerrt_last_error(), "mix"),
+            "shards + plain: %s", towerrt_last_error());
+      CHECK(!exists(wpath("bad.twi")) && !exists(wpath("bad.twi.tmp")), "a failed merge left a file");
+    }
+    for (unsigned i = 0; i < shards; i++) free((void *)in[i]);
+  }
+}
+
+/* A tiny catalog and many shards: some are empty, and still merge. */
+static void test_empty_shards(const catalog *c) {
+  size_t n = c->rows.n_keys < 3 ? c->rows.n_keys : 3;
+  trt_build_options o;
+  options(&o, TRT_ENGINE_AUTO, 1);
+  CHECK(!build(c, &o, wpath("tiny.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
+  const unsigned shards = 16;
+  char names[16][64];
+  unsigned empty = 0;
+  for (unsigned i = 0; i < shards; i++) {
+    options(&o, TRT_ENGINE_AUTO, 1);
+    o.shard_index = i;
+    o.shard_count = shards;
+    snprintf(names[i], sizeof names[i], "tiny%u.twi", i);
+    CHECK(!build(c, &o, wpath(names[i]), 0, n, 0, NULL), "empty shard %u: %s", i, towerrt_last_error());
+    size_t k = 0;
+    for (size_t r = 0; r < n; r++) k += trt_item_shard(c->rows.keys[r], shards) == i;
+    empty += k == 0;
+    towerrt_items *s = NULL;
+    towerrt_status st = towerrt_items_load(wpath(names[i]), NULL, &s);
+    CHECK(k ? st == TOWERRT_OK : st == TOWERRT_ERR_FORMAT, "shard %u of %zu items loads with %s: %s", i, k, towerrt_status_name(st),
+          towerrt_last_error());
+    towerrt_items_free(s);
+  }
+  CHECK(empty > 0, "expected empty shards");
+  const char *full[16];
+  for (unsigned i = 0; i < shards; i++) full[i] = strdup(wpath(names[shards - 1 - i]));
+  CHECK(!merge(c, full, shards, wpath("tiny-merged.twi")), "%s", towerrt_last_error());
+  CHECK(same_files(wpath("tiny.twi"), wpath("tiny-merged.twi")), "merge with empty shards != single build");
+  for (unsigned i = 0; i < shards; i++) free((void *)full[i]);
+}
+
+static void test_duplicates(const catalog *c) {
+  size_t n = c->rows.n_keys;
+  if (n < 4) return;
+  uint64_t *keys = malloc(n * sizeof *keys);
+  memcpy(keys, c->rows.keys, n * sizeof *keys);
+  keys[n - 1] = keys[1];
+  trt_build_options o;
+  options(&o, TRT_ENGINE_AUTO, 2);
+  char want[64];
+  snprintf(want, sizeof want, "%llu", (unsigned long long)keys[1]);
+  towerrt_status st = build(c, &o, wpath("dup.twi"), 0, n, 3, keys);
+  CHECK(st == TOWERRT_ERR_INVALID_ARGUMENT && strstr(towerrt_last_error(), "twice") && strstr(towerrt_last_error(), want),
+        "duplicate id in one build: %s (%s)", towerrt_status_name(st), towerrt_last_error());
+  CHECK(!exists(wpath("dup.twi")) && !exists(wpath("dup.twi.tmp")), "a failed build left a file");
+  /* across stores: rows [0, n/2] and [n/2, n) share row n/2 */
+  size_t h = n / 2;
+  CHECK(!build(c, &o, wpath("partA.twi"), 0, h + 1, 0, NULL) && !build(c, &o, wpath("partB.twi"), h, n - h, 0, NULL), "%s",
+        towerrt_last_error());
+  const char *in[2] = {strdup(wpath("partA.twi")), strdup(wpath("partB.twi"))};
+  snprintf(want, sizeof want, "%llu", (unsigned long long)c->rows.keys[h]);
+  st = merge(c, in, 2, wpath("dupmerge.twi"));
+  CHECK(st == TOWERRT_ERR_INVALID_ARGUMENT && strstr(towerrt_last_error(), want) && strstr(towerrt_last_error(), "partA.twi") &&
+            strstr(towerrt_last_error(), "partB.twi"),
+        "duplicate id across stores: %s (%s)", towerrt_status_name(st), towerrt_last_error());
+  CHECK(!exists(wpath("dupmerge.twi")) && !exists(wpath("dupmerge.twi.tmp")), "a failed merge left a file");
+  /* plain stores are concatenated in the order given */
+  CHECK(!build(c, &o, wpath("partB.twi"), h + 1, n - h - 1, 0, NULL), "%s", towerrt_last_error());
+  CHECK(!merge(c, in, 2, wpath("parts.twi")), "%s", towerrt_last_error());
+  CHECK(!build(c, &o, wpath("all.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
+  CHECK(same_files(wpath("all.twi"), wpath("parts.twi")), "two parts merged in order != the single build");
+  free((void *)in[0]);
+  free((void *)in[1]);
+  free(keys);
+}
+
+/* Damaged inputs: the status of towerrt_items_load, and the path. */
+static void test_damaged(const catalog *c, const catalog *other) {
+  size_t n = c->rows.n_keys;
+  trt_build_options o;
+  options(&o, TRT_ENGINE_AUTO, 1);
+  o.shard_count = 2;
+  o.shard_index = 0;
+  CHECK(!build(c, &o, wpath("s0.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
+  o.shard_index = 1;
+  CHECK(!build(c, &o, wpath("s1.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
+  size_t size = 0;
+  unsigned char *bytes = test_read_file(wpath("s1.twi"), &size);
+  CHECK(bytes && size > 1000, "cannot read s1.twi");
+  if (!bytes) return;
+  const char *in[2] = {strdup(wpath("s0.twi")), strdup(wpath("s1-damaged.twi"))};
+  /* truncated */
+  test_write_file(in[1], bytes, size - 100);
+  towerrt_status st = merge(c, in, 2, wpath("m.twi"));
+  CHECK(st == TOWERRT_ERR_TRUNCATED && strstr(towerrt_last_error(), "s1-damaged.twi"), "truncated shard: %s (%s)",
+        towerrt_status_name(st), towerrt_last_error());
+  /* a flipped byte in the heads */
+  bytes[size / 2] ^= 0x40;
+  test_write_file(in[1], bytes, size);
+  st = merge(c, in, 2, wpath("m.twi"));
+  CHECK(st == TOWERRT_ERR_CHECKSUM && strstr(towerrt_last_error(), "s1-damaged.twi"), "corrupt shard: %s (%s)", towerrt_status_name(st),
+        towerrt_last_error());
+  bytes[size / 2] ^= 0x40;
+  /* not a store */
+  memcpy(bytes, "NOTASTOR", 8);
+  test_write_file(in[1], bytes, size);
+  st = merge(c, in, 2, wpath("m.twi"));
+  CHECK(st == TOWERRT_ERR_BAD_MAGIC, "not a store: %s (%s)", towerrt_status_name(st), towerrt_last_error());
+  /* missing file */
+  unlink(in[1]);
+  CHECK(merge(c, in, 2, wpath("m.twi")) == TOWERRT_ERR_IO, "missing input: %s", towerrt_last_error());
+  CHECK(!exists(wpath("m.twi")) && !exists(wpath("m.twi.tmp")), "a failed merge left a file");
+  /* another model's stores */
+  if (other && other->m->item_fingerprint != c->m->item_fingerprint) {
+    CHECK(!build(other, &o, wpath("other.twi"), 0, other->rows.n_keys, 0, NULL), "%s", towerrt_last_error());
+    const char *mixed[2] = {in[0], wpath("other.twi")};
+    st = merge(c, mixed, 2, wpath("m.twi"));
+    CHECK(st == TOWERRT_ERR_MISMATCH && strstr(towerrt_last_error(), "other.twi"), "another model's shard: %s (%s)",
+          towerrt_status_name(st), towerrt_last_error());
+  }
+  free(bytes);
+  free((void *)in[0]);
+  free((void *)in[1]);
+}
+
+/* ---- units ---------------------------------------------------------------- */
+static void test_crc_combine(void) {
+  unsigned char buf[4096];
+  for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)test_rand_u64(&g_rng);
+  for (int t = 0; t < 200; t++) {
+    size_t a = test_rand_range(&g_rng, 0, 2048), b = test_rand_range(&g_rng, 0, 2048);
+    uint32_t whole = trt_crc32(0, buf, a + b);
+    uint32_t comb = trt_crc32_combine(trt_crc32(0, buf, a), trt_crc32(0, buf + a, b), b);
+    CHECK(whole == comb, "crc combine of %zu + %zu bytes: 0x%08x != 0x%08x", a, b, comb, whole);
+  }
+}
+
+static void test_shard_rule(void) {
+  /* the rule stated in the docs, and every shard used */
+  size_t hits[7] = {0};
+  for (uint64_t i = 0; i < 7000; i++) {
+    uint64_t id = i * 1000003u;
+    uint32_t s = trt_item_shard(id, 7);
+    CHECK(s == (uint32_t)((trt_splitmix64(id) >> 32) % 7), "shard rule");
+    hits[s < 7 ? s : 0]++;
+  }
+  for (int s = 0; s < 7; s++) CHECK(hits[s] > 800 && hits[s] < 1200, "shard %d holds %zu of 7000 ids", s, hits[s]);
+}
+
+/* Primitives are made once per (layer, batch) shape and reused. */
+static void test_primitive_cache(const catalog *c) {
+  if (!trt_mm_available()) return;
+  trt_mm *mm = NULL;
+  CHECK(!trt_mm_create(1, TRT_MM_F32, &mm), "%s", towerrt_last_error());
+  if (!mm) return;
+  const trt_dense_layer *d = &c->m->item.layers[0];
+  size_t B = 64;
+  float *x = calloc(B * d->in, sizeof *x), *y = calloc(B * d->out, sizeof *y), *ref = calloc(B * d->out, sizeof *ref);
+  for (size_t i = 0; i < B * d->in; i++) x[i] = test_rand_float(&g_rng, -1, 1);
+  for (int k = 0; k < 10; k++) CHECK(!trt_mm_dense(mm, d, 0, x, d->in, B, y, d->out), "%s", towerrt_last_error());
+  trt_mm_stats s;
+  trt_mm_get_stats(mm, &s);
+  CHECK(s.primitives == 1 && s.weight_reorders == 1 && s.calls == 10, "10 calls of one shape: %zu primitives, %zu reorders, %zu calls",
+        s.primitives, s.weight_reorders, s.calls);
+  CHECK(!trt_mm_dense(mm, d, 0, x, d->in, 7, y, d->out), "%s", towerrt_last_error());
+  trt_mm_get_stats(mm, &s);
+  CHECK(s.primitives == 2, "a second batch size makes one more primitive (%zu)", s.primitives);
+  /* against the scalar oracle */
+  CHECK(!trt_mm_dense(mm, d, 0, x, d->in, B, y, d->out), "%s", towerrt_last_error());
+  trt_dense_f32_scalar(x, B, d->in, d->w, d->b, d->out, d->relu, ref);
+  for (size_t i = 0; i < B * d->out; i++) CHECK(test_close(y[i], ref[i], 1e-5, 1e-5), "y[%zu] %g vs %g", i, (double)y[i], (double)ref[i]);
+  free(x);
+  free(y);
+  free(ref);
+  trt_mm_free(mm);
+}
+
+/* libdnnl is not instrumented: under ThreadSanitizer its primitive cache,
+ * shared by the build threads under its own locks, reads as races. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: test_items_build WORK_DIR MODEL_DIR...\n");
+    return 2;
+  }
+  g_work = argv[1];
+  if (mkdir(g_work, 0777) != 0 && errno != EEXIST) {
+    fprintf(stderr, "cannot create %s\n", g_work);
+    return 1;
+  }
+  g_rng = test_seed("test_items_build");
+  printf("oneDNN: %s\n", trt_mm_describe());
+  test_crc_combine();
+  test_shard_rule();
+  catalog *cats = calloc((size_t)argc, sizeof *cats);
+  int n_cat = 0;
+  for (int i = 2; i < argc; i++)
+    if (load_catalog(argv[i], &cats[n_cat])) n_cat++;
+  for (int i = 0; i < n_cat; i++) {
+    const catalog *c = &cats[i];
+    printf("%s: %zu items\n", c->dir, c->rows.n_keys);
+    test_streaming(c, TRT_ENGINE_INTERNAL);
+    test_shards(c, TRT_ENGINE_INTERNAL);
+    if (trt_mm_available() && !UNDER_TSAN) {
+      test_streaming(c, TRT_ENGINE_ONEDNN);
+      test_shards(c, TRT_ENGINE_ONEDNN);
+      test_parity(c);
+      test_primitive_cache(c);
+    }
+    test_empty_shards(c);
+    test_duplicates(c);
+    test_damaged(c, &cats[(i + 1) % n_cat]);
+  }
+  for (int i = 0; i < n_cat; i++) free_catalog(&cats[i]);
+  free(cats);
+  return test_finish("test_items_build");
+}

@@ -1,0 +1,409 @@
+/* Every SIMD kernel table this machine can run, against the scalar oracle
+ * (kernels/scalar), on random and ragged shapes: head counts, dims and k
+ * that are not multiples of any tile, k = 1, a rows[] index into a store
+ * and a contiguous block, and item rows that end at an unmapped page so an
+ * over-read faults. Tolerances (docs/kernels.md):
+ *   fp32, bf16: |simd - oracle| <= 1e-5 * M, M = sum_u max_h sum_d |u_d i_hd|
+ *               (the sum of |terms| of the chosen dot products: reassociation
+ *               and FMA change only rounding, bounded by n * eps * M);
+ *   dense:      |simd - oracle| <= 1e-5 * (sum_i |w_i x_i| + |b|);
+ *   u8s8:       int32 parts bit-exact (checked with power-of-two scales,
+ *               where every fp32 step is exact, so scores must be equal),
+ *               else <= 1e-5 * sum_u |term_u| for the fp32 sum order.
+ * TOWERRT_ISA=name tests only that table (exit 77 = skipped if this CPU
+ * cannot run it); TOWERRT_TEST_EXPECT_ISAS="a,b,scalar" checks detection;
+ * TOWERRT_TEST_SEED (base seed), TOWERRT_TEST_ROUNDS (seeds, default 4)
+ * and TOWERRT_TEST_SCALE (shapes per seed x N) widen the search. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS for the guard pages */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kernels/kernels.h"
+#include "runtime/cpu_features.h"
+#include "test_util.h"
+
+#define SKIP 77
+#define REL_TOL 1e-5
+
+/* ---- memory with an unmapped page right after the last byte ------------- */
+
+typedef struct guarded {
+  void *map;
+  size_t map_len;
+  void *p; /* bytes usable, ending at the guard page */
+} guarded;
+
+static guarded guarded_alloc(size_t bytes) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), data = (bytes + page - 1) / page * page;
+  guarded g = {NULL, data + page, NULL};
+  g.map = mmap(NULL, g.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (g.map == MAP_FAILED) {
+    fprintf(stderr, "mmap failed\n");
+    exit(2);
+  }
+  mprotect((char *)g.map + data, page, PROT_NONE);
+  g.p = (char *)g.map + data - bytes;
+  return g;
+}
+
+static void guarded_free(guarded *g) { munmap(g->map, g->map_len); }
+
+/* ---- shapes -------------------------------------------------------------- */
+
+typedef struct shape {
+  size_t n_user, n_item, dim, k, n_rows, stride; /* stride in elements */
+  int use_rows;
+} shape;
+
+/* Fixed shapes first (the reference, tile edges, multi-pass, scalar
+ * fallbacks), then random ones. */
+static const size_t k_fixed[][4] = {
+    {96, 32, 64, 5},  {1, 1, 1, 1},    {16, 8, 16, 3},  {48, 8, 64, 2},  {49, 7, 65, 3},  {17, 9, 13, 4},
+    {24, 4, 8, 2},    {25, 5, 9, 1},   {3, 33, 3, 2},   {95, 31, 63, 2}, {8, 6, 2, 3},    {40, 3, 7, 6},
+    {600, 3, 64, 2},  {130, 2, 130, 2}, {5, 2, 513, 2}, {3, 3, 1030, 1}, {2, 2, 1100, 1}, {33, 12, 1, 2},
+    {4, 5, 1024, 1},  {3, 9, 1023, 1}, /* the largest dims before the scalar fallbacks: full stack buffers */
+};
+#define N_FIXED (sizeof k_fixed / sizeof k_fixed[0])
+
+static shape make_shape(uint64_t *s, size_t iter) {
+  shape sh;
+  if (iter < N_FIXED) {
+    sh.n_user = k_fixed[iter][0], sh.n_item = k_fixed[iter][1], sh.dim = k_fixed[iter][2], sh.k = k_fixed[iter][3];
+  } else {
+    sh.n_user = test_rand_range(s, 1, 70), sh.n_item = test_rand_range(s, 1, 40);
+    sh.dim = test_rand_range(s, 1, 100), sh.k = test_rand_range(s, 1, 12);
+  }
+  sh.use_rows = (int)(iter % 2);
+  sh.n_rows = sh.use_rows ? test_rand_range(s, 1, 2 * sh.k + 3) : sh.k;
+  size_t row = sh.n_item * sh.dim;
+  /* half the strides padded to 64 bytes like the item store, half odd */
+  sh.stride = iter % 4 < 2 ? (row + 15) / 16 * 16 : row + test_rand_range(s, 0, 3);
+  return sh;
+}
+
+static uint32_t *make_rows(uint64_t *s, const shape *sh) {
+  uint32_t *rows = malloc(sh->k * sizeof *rows);
+  for (size_t c = 0; c < sh->k; c++) rows[c] = (uint32_t)test_rand_range(s, 0, sh->n_rows - 1);
+  /* the last row of the store ends at the guard page: make sure it is used */
+  rows[sh->k - 1] = (uint32_t)(sh->n_rows - 1);
+  return rows;
+}
+
+/* Bytes of a store whose last row holds exactly n_item x dim elements. */
+static size_t store_elems(const shape *sh) { return (sh->n_rows - 1) * sh->stride + sh->n_item * sh->dim; }
+
+static size_t row_of(const shape *sh, const uint32_t *rows, size_t c) { return sh->use_rows ? rows[c] : c; }
+
+/* ---- fp32 MaxSim ---------------------------------------------------------- */
+
+/* M = sum_u max_h sum_d |u_d i_hd|, the bound's scale. */
+static double maxsim_mag(const float *user, const float *item, const shape *sh) {
+  double mag = 0;
+  for (size_t u = 0; u < sh->n_user; u++) {
+    double best = 0;
+    for (size_t h = 0; h < sh->n_item; h++) {
+      double a = 0;
+      for (size_t d = 0; d < sh->dim; d++) a += fabs((double)user[u * sh->dim + d] * item[h * sh->dim + d]);
+      best = fmax(best, a);
+    }
+    mag += best;
+  }
+  return mag;
+}
+
+static void test_maxsim_f32(const towerrt_kernels *k, uint64_t *s, size_t iters) {
+  for (size_t iter = 0; iter < iters; iter++) {
+    shape sh = make_shape(s, iter);
+    guarded g = guarded_alloc(store_elems(&sh) * sizeof(float));
+    float *items = g.p, *user = malloc(sh.n_user * sh.dim * sizeof *user);
+    for (size_t i = 0; i < store_elems(&sh); i++) items[i] = test_rand_float(s, -1, 1);
+    for (size_t i = 0; i < sh.n_user * sh.dim; i++) user[i] = test_rand_float(s, -1, 1);
+    uint32_t *rows = make_rows(s, &sh);
+    float *got = malloc(sh.k * sizeof *got), *want = malloc(sh.k * sizeof *want);
+    const uint32_t *r = sh.use_rows ? rows : NULL;
+    k->maxsim_f32(user, sh.n_user, items, sh.stride, r, sh.k, sh.n_item, sh.dim, got);
+    trt_maxsim_f32_scalar(user, sh.n_user, items, sh.stride, r, sh.k, sh.n_item, sh.dim, want);
+    for (size_t c = 0; c < sh.k; c++) {
+      double mag = maxsim_mag(user, items + row_of(&sh, rows, c) * sh.stride, &sh);
+      CHECK(fabs((double)got[c] - want[c]) <= REL_TOL * mag, "%s maxsim_f32 %zux%zux%zu k=%zu rows=%d cand %zu: got %.9g want %.9g (M %.3g)",
+            k->name, sh.n_user, sh.n_item, sh.dim, sh.k, sh.use_rows, c, (double)got[c], (double)want[c], mag);
+    }
+    free(user), free(rows), free(got), free(want);
+    guarded_free(&g);
+  }
+}
+
+/* ---- bf16 MaxSim ---------------------------------------------------------- */
+
+static uint16_t to_bf16(float f) {
+  uint32_t b;
+  memcpy(&b, &f, sizeof b);
+  b += 0x7FFFu + ((b >> 16) & 1u); /* round to nearest even (finite inputs) */
+  return (uint16_t)(b >> 16);
+}
+
+static float from_bf16(uint16_t v) {
+  uint32_t b = (uint32_t)v << 16;
+  float f;
+  memcpy(&f, &b, sizeof f);
+  return f;
+}
+
+static void test_maxsim_bf16(const towerrt_kernels *k, uint64_t *s, size_t iters) {
+  for (size_t iter = 0; iter < iters; iter++) {
+    shape sh = make_shape(s, iter);
+    guarded g = guarded_alloc(store_elems(&sh) * sizeof(uint16_t));
+    uint16_t *items = g.p, *user = malloc(sh.n_user * sh.dim * sizeof *user);
+    for (size_t i = 0; i < store_elems(&sh); i++) items[i] = to_bf16(test_rand_float(s, -1, 1));
+    for (size_t i = 0; i < sh.n_user * sh.dim; i++) user[i] = to_bf16(test_rand_float(s, -1, 1));
+    uint32_t *rows = make_rows(s, &sh);
+    float *got = malloc(sh.k * sizeof *got), *want = malloc(sh.k * sizeof *want);
+    const uint32_t *r = sh.use_rows ? rows : NULL;
+    k->maxsim_bf16(user, sh.n_user, items, sh.stride, r, sh.k, sh.n_item, sh.dim, got);
+    trt_maxsim_bf16_scalar(user, sh.n_user, items, sh.stride, r, sh.k, sh.n_item, sh.dim, want);
+    float *uf = malloc(sh.n_user * sh.dim * sizeof *uf), *itf = malloc(sh.n_item * sh.dim * sizeof *itf);
+    for (size_t i = 0; i < sh.n_user * sh.dim; i++) uf[i] = from_bf16(user[i]);
+    for (size_t c = 0; c < sh.k; c++) {
+      const uint16_t *item = items + row_of(&sh, rows, c) * sh.stride;
+      for (size_t i = 0; i < sh.n_item * sh.dim; i++) itf[i] = from_bf16(item[i]);
+      double mag = maxsim_mag(uf, itf, &sh);
+      CHECK(fabs((double)got[c] - want[c]) <= REL_TOL * mag, "%s maxsim_bf16 %zux%zux%zu k=%zu rows=%d cand %zu: got %.9g want %.9g",
+            k->name, sh.n_user, sh.n_item, sh.dim, sh.k, sh.use_rows, c, (double)got[c], (double)want[c]);
+    }
+    free(user), free(rows), free(got), free(want), free(uf), free(itf);
+    guarded_free(&g);
+  }
+}
+
+/* ---- u8 x s8 MaxSim ------------------------------------------------------- */
+
+/* Value ranges and scale kinds of one int8 case. */
+typedef struct q_case {
+  int item_lo, item_hi; /* s8 item range */
+  int pow2_scales;      /* scales 2^-e: every fp32 step exact when magnitudes allow */
+  int one_user_scale;   /* all user heads share one scale (keeps the sum exact) */
+} q_case;
+
+typedef struct q_data {
+  guarded g;
+  int8_t *items;
+  uint8_t *user;
+  int32_t *zp, *colsum;
+  float *uscale, *iscale;
+} q_data;
+
+static float rand_pow2(uint64_t *s) { return ldexpf(1.0f, -(int)test_rand_range(s, 0, 4)); }
+
+static q_data make_q(uint64_t *s, const shape *sh, const q_case *qc) {
+  q_data q;
+  q.g = guarded_alloc(store_elems(sh));
+  q.items = q.g.p;
+  for (size_t i = 0; i < store_elems(sh); i++) q.items[i] = (int8_t)((int)test_rand_range(s, 0, (size_t)(qc->item_hi - qc->item_lo)) + qc->item_lo);
+  q.user = malloc(sh->n_user * sh->dim + 1);
+  for (size_t i = 0; i < sh->n_user * sh->dim; i++) q.user[i] = (uint8_t)test_rand_range(s, 0, 255);
+  q.zp = malloc(sh->n_user * sizeof *q.zp), q.uscale = malloc(sh->n_user * sizeof *q.uscale);
+  float shared = rand_pow2(s);
+  for (size_t u = 0; u < sh->n_user; u++) {
+    q.zp[u] = (int32_t)test_rand_range(s, 0, 255);
+    q.uscale[u] = qc->one_user_scale ? shared : qc->pow2_scales ? rand_pow2(s) : test_rand_float(s, 1e-3f, 0.1f);
+  }
+  q.colsum = malloc(sh->n_rows * sh->n_item * sizeof *q.colsum), q.iscale = malloc(sh->n_rows * sizeof *q.iscale);
+  for (size_t r = 0; r < sh->n_rows; r++) {
+    q.iscale[r] = qc->pow2_scales ? rand_pow2(s) : test_rand_float(s, 1e-3f, 0.1f);
+    for (size_t h = 0; h < sh->n_item; h++) {
+      int32_t sum = 0;
+      for (size_t d = 0; d < sh->dim; d++) sum += q.items[r * sh->stride + h * sh->dim + d];
+      q.colsum[r * sh->n_item + h] = sum;
+    }
+  }
+  return q;
+}
+
+static void free_q(q_data *q) {
+  guarded_free(&q->g);
+  free(q->user), free(q->zp), free(q->colsum), free(q->uscale), free(q->iscale);
+}
+
+/* sum_u |(float)max_h D[u][h] * s_u * s_item|, from exact integers. */
+static double q_mag(const trt_maxsim_u8s8_params *p, size_t row) {
+  double mag = 0;
+  for (size_t u = 0; u < p->n_user; u++) {
+    int64_t best = INT64_MIN;
+    for (size_t h = 0; h < p->n_item; h++) {
+      int64_t d = 0;
+      for (size_t i = 0; i < p->dim; i++) d += (int64_t)p->user[u * p->dim + i] * p->items[row * p->item_stride + h * p->dim + i];
+      d -= (int64_t)p->user_zp[u] * p->colsum[row * p->colsum_stride + h];
+      if (d > best) best = d;
+    }
+    mag += fabs((double)best * p->user_scale[u] * p->item_scale[row]);
+  }
+  return mag;
+}
+
+static void run_q(const towerrt_kernels *k, uint64_t *s, shape sh, const q_case *qc, int exact) {
+  q_data q = make_q(s, &sh, qc);
+  trt_maxsim_u8s8_params p = {q.user, q.zp, q.uscale, sh.n_user, q.items, sh.stride, q.colsum, sh.n_item, q.iscale, sh.n_item, sh.dim};
+  uint32_t *rows = make_rows(s, &sh);
+  const uint32_t *r = sh.use_rows ? rows : NULL;
+  float *got = malloc(sh.k * sizeof *got), *want = malloc(sh.k * sizeof *want);
+  k->maxsim_u8s8(&p, r, sh.k, got);
+  trt_maxsim_u8s8_scalar(&p, r, sh.k, want);
+  for (size_t c = 0; c < sh.k; c++) {
+    double mag = exact ? 0 : q_mag(&p, row_of(&sh, rows, c));
+    CHECK(fabs((double)got[c] - want[c]) <= REL_TOL * mag, "%s maxsim_u8s8%s %zux%zux%zu k=%zu rows=%d item %d..%d cand %zu: got %.9g want %.9g",
+          k->name, exact ? " (exact)" : "", sh.n_user, sh.n_item, sh.dim, sh.k, sh.use_rows, qc->item_lo, qc->item_hi, c,
+          (double)got[c], (double)want[c]);
+  }
+  free(rows), free(got), free(want);
+  free_q(&q);
+}
+
+static void test_maxsim_u8s8(const towerrt_kernels *k, uint64_t *s, size_t iters) {
+  const q_case full = {-128, 127, 0, 0}, sym = {-127, 127, 0, 0};
+  for (size_t iter = 0; iter < iters; iter++) {
+    shape sh = make_shape(s, iter);
+    run_q(k, s, sh, iter % 3 ? &full : &sym, 0);
+    /* One user head, full ranges, power-of-two scales: the score is one
+     * exact product of the int32 max, so it must be bit-identical. */
+    const q_case one = {-128, 127, 1, 0};
+    shape sh1 = sh;
+    sh1.n_user = 1;
+    if (sh1.dim > 256) sh1.dim = 256; /* |D| < 2^24: exact in fp32 */
+    sh1.stride = sh1.n_item * sh1.dim + (iter % 3);
+    run_q(k, s, sh1, &one, 1);
+    /* Many heads, small item values, one shared power-of-two user scale:
+     * every partial sum is an exact fp32, so the whole score is exact. */
+    const q_case small = {-8, 7, 1, 1};
+    shape shm = sh;
+    if (shm.n_user > 32) shm.n_user = 32;
+    if (shm.dim > 64) shm.dim = 64; /* 32 * 64 * 255 * 8 < 2^24 */
+    shm.stride = shm.n_item * shm.dim + (iter % 5);
+    run_q(k, s, shm, &small, 1);
+  }
+}
+
+/* ---- dense ---------------------------------------------------------------- */
+
+static void test_dense(const towerrt_kernels *k, uint64_t *s, size_t iters) {
+  static const size_t fixed[][3] = {{1, 300, 300}, {4, 128, 128}, {32, 301, 300}, {1, 1, 1}, {5, 17, 7}, {8, 16, 4}};
+  for (size_t iter = 0; iter < iters; iter++) {
+    size_t n, in, out;
+    if (iter < sizeof fixed / sizeof fixed[0]) {
+      n = fixed[iter][0], in = fixed[iter][1], out = fixed[iter][2];
+    } else {
+      n = test_rand_range(s, 1, 11), in = test_rand_range(s, 1, 90), out = test_rand_range(s, 1, 40);
+    }
+    int relu = (int)(iter % 2), with_bias = iter % 3 != 0;
+    guarded gx = guarded_alloc(n * in * sizeof(float)), gw = guarded_alloc(out * in * sizeof(float));
+    float *x = gx.p, *w = gw.p, *b = malloc(out * sizeof *b);
+    for (size_t i = 0; i < n * in; i++) x[i] = test_rand_float(s, -2, 2);
+    for (size_t i = 0; i < out * in; i++) w[i] = test_rand_float(s, -1, 1);
+    for (size_t i = 0; i < out; i++) b[i] = test_rand_float(s, -1, 1);
+    float *got = malloc(n * out * sizeof *got), *want = malloc(n * out * sizeof *want);
+    k->dense_f32(x, n, in, w, with_bias ? b : NULL, out, relu, got);
+    trt_dense_f32_scalar(x, n, in, w, with_bias ? b : NULL, out, relu, want);
+    for (size_t r = 0; r < n; r++)
+      for (size_t o = 0; o < out; o++) {
+        double mag = with_bias ? fabs(b[o]) : 0;
+        for (size_t i = 0; i < in; i++) mag += fabs((double)w[o * in + i] * x[r * in + i]);
+        CHECK(fabs((double)got[r * out + o] - want[r * out + o]) <= REL_TOL * mag, "%s dense %zux%zu->%zu relu=%d bias=%d [%zu][%zu]: got %.9g want %.9g",
+              k->name, n, in, out, relu, with_bias, r, o, (double)got[r * out + o], (double)want[r * out + o]);
+      }
+    free(b), free(got), free(want);
+    guarded_free(&gx), guarded_free(&gw);
+  }
+}
+
+/* ---- selection ------------------------------------------------------------ */
+
+static void test_selection(void) {
+  const char *names[16];
+  size_t n = trt_cpu_isas(names, 16);
+  char joined[256] = "";
+  for (size_t i = 0; i < n && i < 16; i++) {
+    strncat(joined, i ? "," : "", sizeof joined - strlen(joined) - 1);
+    strncat(joined, names[i], sizeof joined - strlen(joined) - 1);
+  }
+  printf("ISAs this machine runs: %s\n", joined);
+  CHECK(n >= 1 && n <= 16 && strcmp(names[n - 1], "scalar") == 0, "ISA list must end with scalar: %s", joined);
+  const char *expect = getenv("TOWERRT_TEST_EXPECT_ISAS");
+  if (expect && *expect) CHECK(strcmp(expect, joined) == 0, "detected ISAs %s, expected %s", joined, expect);
+
+  towerrt_kernels k;
+  CHECK(trt_select_kernels(NULL, &k) == TOWERRT_OK && strcmp(k.name, names[0]) == 0, "auto must pick %s", names[0]);
+  CHECK(trt_select_kernels("auto", &k) == TOWERRT_OK && strcmp(k.name, names[0]) == 0, "auto must pick %s", names[0]);
+  CHECK(trt_select_kernels("scalar", &k) == TOWERRT_OK && k.maxsim_u8s8 == trt_maxsim_u8s8_scalar &&
+            k.maxsim_bf16 == trt_maxsim_bf16_scalar && k.maxsim_f32 == trt_maxsim_f32_scalar,
+        "scalar table must point to the oracles");
+  towerrt_status st = trt_select_kernels("no-such-isa", &k);
+  CHECK(st == TOWERRT_ERR_UNSUPPORTED && strstr(towerrt_last_error(), "no-such-isa") && strstr(towerrt_last_error(), "scalar"),
+        "unknown ISA: status %d, message '%s'", (int)st, towerrt_last_error());
+  /* An ISA of the other architecture is never runnable here. */
+#if defined(__aarch64__)
+  const char *foreign = "avx2";
+#else
+  const char *foreign = "neon";
+#endif
+  st = trt_kernels_for_isa(foreign, &k);
+  CHECK(st == TOWERRT_ERR_UNSUPPORTED && strstr(towerrt_last_error(), "available: "), "foreign ISA: status %d, message '%s'", (int)st,
+        towerrt_last_error());
+  /* The environment variable wins over the option. */
+  setenv("TOWERRT_ISA", "scalar", 1);
+  CHECK(trt_select_kernels(names[0], &k) == TOWERRT_OK && strcmp(k.name, "scalar") == 0, "TOWERRT_ISA=scalar must win");
+  setenv("TOWERRT_ISA", foreign, 1);
+  st = trt_select_kernels("scalar", &k);
+  CHECK(st == TOWERRT_ERR_UNSUPPORTED && strstr(towerrt_last_error(), "TOWERRT_ISA"), "forced foreign ISA: '%s'", towerrt_last_error());
+  unsetenv("TOWERRT_ISA");
+}
+
+/* ---- driver ---------------------------------------------------------------- */
+
+static void test_isa(const char *name, uint64_t *s, size_t scale) {
+  towerrt_kernels k;
+  if (trt_kernels_for_isa(name, &k) != TOWERRT_OK) {
+    CHECK(0, "%s: %s", name, towerrt_last_error());
+    return;
+  }
+  printf("testing %s\n", name);
+  test_maxsim_f32(&k, s, 120 * scale);
+  test_maxsim_bf16(&k, s, 60 * scale);
+  test_maxsim_u8s8(&k, s, 60 * scale);
+  test_dense(&k, s, 100 * scale);
+}
+
+/* Every table on `rounds` consecutive seeds from the base seed. */
+static void test_isas(const char *const *names, size_t n, uint64_t base, size_t rounds, size_t scale) {
+  for (size_t round = 0; round < rounds; round++) {
+    uint64_t s = base + round;
+    printf("seed %llu\n", (unsigned long long)s);
+    for (size_t i = 0; i < n; i++) test_isa(names[i], &s, scale);
+  }
+}
+
+int main(void) {
+  uint64_t base = test_seed("test_kernels_simd");
+  const char *scale_env = getenv("TOWERRT_TEST_SCALE"), *rounds_env = getenv("TOWERRT_TEST_ROUNDS");
+  size_t scale = scale_env ? (size_t)strtoul(scale_env, NULL, 10) : 1;
+  size_t rounds = rounds_env ? (size_t)strtoul(rounds_env, NULL, 10) : 4;
+  char forced[64] = "";
+  const char *env = getenv("TOWERRT_ISA");
+  if (env) snprintf(forced, sizeof forced, "%s", env);
+  unsetenv("TOWERRT_ISA"); /* test_selection sets it itself */
+  test_selection();
+
+  const char *names[16];
+  size_t n = trt_cpu_isas(names, 16);
+  if (*forced) {
+    towerrt_kernels k;
+    if (trt_kernels_for_isa(forced, &k) != TOWERRT_OK) {
+      printf("skipped: %s\n", towerrt_last_error());
+      return SKIP;
+    }
+    names[0] = forced, n = 1;
+  }
+  test_isas(names, n < 16 ? n : 16, base, rounds, scale);
+  return test_finish("test_kernels_simd");
+}

@@ -1,0 +1,323 @@
+/* The scoring path performs no heap allocation once a session exists:
+ * every malloc / calloc / realloc / aligned_alloc / posix_memalign /
+ * memalign / valloc / free is counted, and the count must stay 0 across
+ * many towerrt_score and towerrt_score_features calls on every golden
+ * fixture, successful ones and every kind of error (unknown item id, k = 0,
+ * k above max_k, ids out of range, NaN dense values, wrong counts, NULL
+ * pointers, scoring by id without a store), including sessions whose
+ * requests are split over a worker pool and sessions on an int8 store.
+ *
+ * Plain builds interpose the allocator symbols in this executable (calls
+ * from inside libc, e.g. by vsnprintf while formatting a message, are
+ * counted too) and forward to glibc's __libc_* entry points. Sanitizer
+ * builds own malloc, so there (TRT_NOALLOC_WRAP) the test links with
+ * -Wl,--wrap and counts the calls made by the runtime's and this file's
+ * code. A positive control (session creation must be seen allocating)
+ * proves the counter is live.
+ * usage: test_no_alloc FIXTURE_DIR... */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/text_input.h"
+#include "test_util.h"
+#include "towerrt.h"
+
+static volatile int g_counting;
+static atomic_long g_calls;
+/* Frees on threads other than main, counted always: pool workers free
+ * their start-up argument when they first run, which may be late. */
+static pthread_t g_main;
+static atomic_long g_worker_frees;
+#define COUNT()              \
+  do {                       \
+    if (g_counting) g_calls++; \
+  } while (0)
+#define COUNT_FREE()                                                 \
+  do {                                                               \
+    COUNT();                                                         \
+    if (!pthread_equal(pthread_self(), g_main)) g_worker_frees++;    \
+  } while (0)
+
+#ifdef TRT_NOALLOC_WRAP
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t a, size_t b);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+void *__real_aligned_alloc(size_t al, size_t n);
+int __real_posix_memalign(void **out, size_t al, size_t n);
+void *__real_memalign(size_t al, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t a, size_t b);
+void *__wrap_realloc(void *p, size_t n);
+void __wrap_free(void *p);
+void *__wrap_aligned_alloc(size_t al, size_t n);
+int __wrap_posix_memalign(void **out, size_t al, size_t n);
+void *__wrap_memalign(size_t al, size_t n);
+void *__wrap_malloc(size_t n) { COUNT(); return __real_malloc(n); }
+void *__wrap_calloc(size_t a, size_t b) { COUNT(); return __real_calloc(a, b); }
+void *__wrap_realloc(void *p, size_t n) { COUNT(); return __real_realloc(p, n); }
+void __wrap_free(void *p) { COUNT_FREE(); __real_free(p); }
+void *__wrap_aligned_alloc(size_t al, size_t n) { COUNT(); return __real_aligned_alloc(al, n); }
+int __wrap_posix_memalign(void **out, size_t al, size_t n) { COUNT(); return __real_posix_memalign(out, al, n); }
+void *__wrap_memalign(size_t al, size_t n) { COUNT(); return __real_memalign(al, n); }
+static const char *const k_mode = "wrapped calls (sanitizer build)";
+#else
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t a, size_t b);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+extern void *__libc_memalign(size_t al, size_t n);
+extern void *__libc_valloc(size_t n);
+void *memalign(size_t al, size_t n);
+void *valloc(size_t n);
+void *malloc(size_t n) { COUNT(); return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { COUNT(); return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { COUNT(); return __libc_realloc(p, n); }
+void free(void *p) { COUNT_FREE(); __libc_free(p); }
+void *aligned_alloc(size_t al, size_t n) { COUNT(); return __libc_memalign(al, n); }
+void *memalign(size_t al, size_t n) { COUNT(); return __libc_memalign(al, n); }
+void *valloc(size_t n) { COUNT(); return __libc_valloc(n); }
+int posix_memalign(void **out, size_t al, size_t n) {
+  COUNT();
+  if (al < sizeof(void *) || (al & (al - 1))) return EINVAL;
+  void *p = __libc_memalign(al, n);
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+static const char *const k_mode = "interposed allocator (every call in the process)";
+#endif
+
+#define MAX_REQ 64
+
+typedef struct prepared {
+  trt_request req[MAX_REQ];
+  size_t n;
+} prepared;
+
+static void read_requests(const char *dir, const char *file, const towerrt_model *m, prepared *p) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  FILE *f = fopen(path, "r");
+  CHECK(f != NULL, "cannot open %s", path);
+  if (!f) return;
+  trt_text_reader r;
+  towerrt_status st = trt_text_open(&r, f, path, "towerrt-requests", m);
+  for (int done = 0; !st && p->n < MAX_REQ;) {
+    trt_request q = {0};
+    st = trt_text_next_request(&r, &q, &done);
+    if (st || done) {
+      trt_request_free(&q);
+      break;
+    }
+    p->req[p->n++] = q;
+  }
+  CHECK(st == TOWERRT_OK, "%s: %s", path, towerrt_last_error());
+  trt_text_close(&r);
+  fclose(f);
+}
+
+typedef struct expect {
+  towerrt_status got, want;
+  const char *what;
+} expect;
+
+static void run_fixture(const char *dir, towerrt_pool *pool) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/model.twr", dir);
+  towerrt_model *m = NULL;
+  towerrt_items *items = NULL;
+  CHECK(towerrt_model_load(path, NULL, &m) == TOWERRT_OK, "%s", towerrt_last_error());
+  if (!m) return;
+  /* catalog + store */
+  snprintf(path, sizeof path, "%s/items.txt", dir);
+  FILE *f = fopen(path, "r");
+  trt_text_reader r;
+  trt_rows cat = {0};
+  int done = 0;
+  towerrt_status st = f ? trt_text_open(&r, f, path, "towerrt-items", m) : TOWERRT_ERR_IO;
+  while (!st && !done) st = trt_text_read_items(&r, &cat, 1u << 20, &done);
+  if (f) {
+    trt_text_close(&r);
+    fclose(f);
+  }
+  char store[] = "/tmp/towerrt_noalloc_XXXXXX";
+  int fd = mkstemp(store);
+  if (fd >= 0) close(fd);
+  towerrt_features catf = {cat.ids, cat.n_ids, cat.dense, cat.n_dense};
+  if (!st) st = towerrt_items_build(m, &catf, cat.keys, cat.n_keys, store);
+  if (!st) st = towerrt_items_load(store, NULL, &items);
+  remove(store);
+  CHECK(st == TOWERRT_OK && cat.n_keys > 0, "%s: store: %s", dir, towerrt_last_error());
+  prepared by_id = {0}, by_feat = {0};
+  read_requests(dir, "requests_ids.txt", m, &by_id);
+  read_requests(dir, "requests_features.txt", m, &by_feat);
+  if (st || !by_id.n || !by_feat.n) goto out;
+
+  /* Positive control: creating a session allocates (its arena). */
+  towerrt_options o;
+  towerrt_options_init(&o);
+  o.max_k = 1000;
+  towerrt_session *s = NULL, *bare = NULL, *logits = NULL, *pooled = NULL, *int8 = NULL;
+  towerrt_items *items8 = NULL;
+  g_calls = 0;
+  g_counting = 1;
+  towerrt_status cst = towerrt_session_create(m, items, &o, &s);
+  g_counting = 0;
+  CHECK(cst == TOWERRT_OK, "%s", towerrt_last_error());
+  CHECK(g_calls > 0, "the allocation counter saw nothing while a session was created: the hooks are not live");
+  o.output_logits = 1;
+  CHECK(towerrt_session_create(m, NULL, &o, &bare) == TOWERRT_OK, "%s", towerrt_last_error());
+  o.fe_layer_mask = towerrt_model_fe_layer_mask(m) & (0u - towerrt_model_fe_layer_mask(m)); /* lowest trained layer */
+  CHECK(towerrt_session_create(m, items, &o, &logits) == TOWERRT_OK, "%s", towerrt_last_error());
+  towerrt_options_init(&o);
+  o.max_k = 1000;
+  o.pool = pool;
+  o.threads = 3;
+  CHECK(!pool || towerrt_session_create(m, items, &o, &pooled) == TOWERRT_OK, "%s", towerrt_last_error());
+  char store8[] = "/tmp/towerrt_noalloc8_XXXXXX";
+  fd = mkstemp(store8);
+  if (fd >= 0) close(fd);
+  CHECK(towerrt_items_quantize(items, TOWERRT_PRECISION_INT8, store8) == TOWERRT_OK && towerrt_items_load(store8, NULL, &items8) == TOWERRT_OK,
+        "int8 store: %s", towerrt_last_error());
+  remove(store8);
+  o.pool = NULL;
+  o.threads = 1;
+  CHECK(!items8 || towerrt_session_create(m, items8, &o, &int8) == TOWERRT_OK, "%s", towerrt_last_error());
+  if (!s || !bare || !logits || !pooled || !int8) goto sessions;
+
+  /* Everything the calls need, allocated up front. */
+  size_t kmax = 1001, is = towerrt_model_id_slots(m, TOWERRT_ITEM), iw = towerrt_model_dense_width(m, TOWERRT_ITEM);
+  float *scores = malloc(kmax * sizeof *scores);
+  uint64_t *keys = malloc(kmax * sizeof *keys), *unknown = malloc(kmax * sizeof *unknown);
+  int64_t *iids = malloc(kmax * is * sizeof *iids);
+  float *idense = malloc((kmax * iw + 1) * sizeof *idense);
+  for (size_t c = 0; c < kmax; c++) {
+    size_t row = (c * 7u) % cat.n_keys;
+    keys[c] = unknown[c] = cat.keys[row];
+    memcpy(iids + c * is, cat.ids + row * is, is * sizeof *iids);
+    memcpy(idense + c * iw, cat.dense + row * iw, iw * sizeof *idense);
+  }
+  unknown[kmax / 2] = UINT64_C(0xDEADBEEFCAFE);
+  const trt_request *u0 = &by_id.req[0];
+  size_t un = u0->user.n_ids, ud = u0->user.n_dense;
+  int64_t *bad_ids = malloc((un + 1) * sizeof *bad_ids);
+  float *bad_dense = malloc((ud + 1) * sizeof *bad_dense);
+  memcpy(bad_ids, u0->user.ids, un * sizeof *bad_ids);
+  memcpy(bad_dense, u0->user.dense, ud * sizeof *bad_dense);
+  bad_ids[0] = -1;
+  if (ud) bad_dense[ud - 1] = NAN;
+  towerrt_features user0 = {u0->user.ids, un, u0->user.dense, ud};
+  towerrt_features user_bad_id = {bad_ids, un, u0->user.dense, ud};
+  towerrt_features user_nan = {u0->user.ids, un, bad_dense, ud};
+  towerrt_features user_short = {u0->user.ids, un - 1, u0->user.dense, ud};
+  towerrt_features many = {iids, 0, iw ? idense : NULL, 0};
+  towerrt_features wrong = {iids, 5 * is + 1, iw ? idense : NULL, 5 * iw};
+
+  expect ex[64];
+  size_t n_ex = 0, calls = 0, failures = 0;
+  g_calls = 0;
+  g_counting = 1; /* ---- nothing below may allocate ---- */
+  for (int rep = 0; rep < 20; rep++) {
+    for (size_t i = 0; i < by_id.n; i++) {
+      const trt_request *q = &by_id.req[i];
+      towerrt_features u = {q->user.ids, q->user.n_ids, q->user.dense, q->user.n_dense};
+      failures += towerrt_score(s, &u, q->items.keys, q->items.n_keys, scores) != TOWERRT_OK;
+      failures += towerrt_score(logits, &u, q->items.keys, q->items.n_keys, scores) != TOWERRT_OK;
+      failures += towerrt_score(pooled, &u, q->items.keys, q->items.n_keys, scores) != TOWERRT_OK;
+      failures += towerrt_score(int8, &u, q->items.keys, q->items.n_keys, scores) != TOWERRT_OK;
+      calls += 4;
+    }
+    for (size_t i = 0; i < by_feat.n; i++) {
+      const trt_request *q = &by_feat.req[i];
+      towerrt_features u = {q->user.ids, q->user.n_ids, q->user.dense, q->user.n_dense};
+      towerrt_features it = {q->items.ids, q->items.n_ids, q->items.dense, q->items.n_dense};
+      failures += towerrt_score_features(s, &u, &it, q->items.n_rows, scores) != TOWERRT_OK;
+      failures += towerrt_score_features(bare, &u, &it, q->items.n_rows, scores) != TOWERRT_OK;
+      calls += 2;
+    }
+    /* many candidates: several id blocks / item-tower blocks */
+    failures += towerrt_score(s, &user0, keys, 1000, scores) != TOWERRT_OK;
+    many.n_ids = 100 * is;
+    many.n_dense = 100 * iw;
+    failures += towerrt_score_features(s, &user0, &many, 100, scores) != TOWERRT_OK;
+    failures += towerrt_score(pooled, &user0, keys, 1000, scores) != TOWERRT_OK;
+    failures += towerrt_score_features(pooled, &user0, &many, 100, scores) != TOWERRT_OK;
+    failures += towerrt_score(int8, &user0, keys, 1000, scores) != TOWERRT_OK;
+    calls += 5;
+    /* errors */
+    if (rep == 0) n_ex = 0;
+#define EXPECT(call, status, label)                                      \
+  do {                                                                   \
+    towerrt_status got_ = (call);                                        \
+    if (rep == 0 && n_ex < 64) ex[n_ex++] = (expect){got_, status, label}; \
+    calls++;                                                             \
+  } while (0)
+    EXPECT(towerrt_score(s, &user0, unknown, 1000, scores), TOWERRT_ERR_UNKNOWN_ITEM, "unknown item id");
+    EXPECT(towerrt_score(pooled, &user0, unknown, 1000, scores), TOWERRT_ERR_UNKNOWN_ITEM, "unknown item id (pool)");
+    EXPECT(towerrt_score(int8, &user0, unknown, 1000, scores), TOWERRT_ERR_UNKNOWN_ITEM, "unknown item id (int8)");
+    EXPECT(towerrt_score(s, &user0, keys, 1001, scores), TOWERRT_ERR_LIMIT, "k above max_k");
+    EXPECT(towerrt_score(s, &user0, keys, 0, scores), TOWERRT_ERR_EMPTY_REQUEST, "k = 0");
+    EXPECT(towerrt_score(s, &user_bad_id, keys, 10, scores), TOWERRT_ERR_ID_OUT_OF_RANGE, "user id -1");
+    EXPECT(towerrt_score(s, &user_short, keys, 10, scores), TOWERRT_ERR_SHAPE, "too few user ids");
+    EXPECT(towerrt_score(s, NULL, keys, 10, scores), TOWERRT_ERR_INVALID_ARGUMENT, "NULL user");
+    EXPECT(towerrt_score(s, &user0, keys, 10, NULL), TOWERRT_ERR_INVALID_ARGUMENT, "NULL scores");
+    EXPECT(towerrt_score(NULL, &user0, keys, 10, scores), TOWERRT_ERR_INVALID_ARGUMENT, "NULL session");
+    EXPECT(towerrt_score(bare, &user0, keys, 10, scores), TOWERRT_ERR_NO_ITEMS, "by id without a store");
+    EXPECT(towerrt_score_features(s, &user0, &wrong, 5, scores), TOWERRT_ERR_SHAPE, "wrong item id count");
+    EXPECT(towerrt_score_features(s, &user0, &many, 1001, scores), TOWERRT_ERR_LIMIT, "k above max_k (features)");
+    if (ud) EXPECT(towerrt_score(s, &user_nan, keys, 10, scores), TOWERRT_ERR_NONFINITE, "NaN dense");
+#undef EXPECT
+  }
+  g_counting = 0; /* ---- end of the checked window ---- */
+  long allocs = g_calls;
+  CHECK(allocs == 0, "%s: %ld allocator calls during %zu scoring calls after the session was created", dir, allocs, calls);
+  CHECK(failures == 0, "%s: %zu valid scoring calls failed (%s)", dir, failures, towerrt_session_error(s));
+  for (size_t i = 0; i < n_ex; i++)
+    CHECK(ex[i].got == ex[i].want, "%s: %s gave %s, expected %s", dir, ex[i].what, towerrt_status_name(ex[i].got),
+          towerrt_status_name(ex[i].want));
+  printf("%s: %zu scoring calls, %ld allocator calls\n", dir, calls, allocs);
+  free(scores), free(keys), free(unknown), free(iids), free(idense), free(bad_ids), free(bad_dense);
+sessions:
+  towerrt_session_free(s);
+  towerrt_session_free(bare);
+  towerrt_session_free(logits);
+  towerrt_session_free(pooled);
+  towerrt_session_free(int8);
+  towerrt_items_free(items8);
+out:
+  for (size_t i = 0; i < by_id.n; i++) trt_request_free(&by_id.req[i]);
+  for (size_t i = 0; i < by_feat.n; i++) trt_request_free(&by_feat.req[i]);
+  trt_rows_free(&cat);
+  towerrt_items_free(items);
+  towerrt_model_free(m);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: test_no_alloc FIXTURE_DIR...\n");
+    return 2;
+  }
+  printf("test_no_alloc: counting with an %s\n", k_mode);
+  g_main = pthread_self();
+  /* One pool of 2 workers per node for every fixture; wait (at most 2 s)
+   * until its workers have run their start-up code. */
+  towerrt_options po;
+  towerrt_options_init(&po);
+  po.threads_per_node = 2;
+  po.pin_threads = 0;
+  towerrt_pool *pool = NULL;
+  CHECK(towerrt_pool_create(&po, &pool) == TOWERRT_OK, "pool: %s", towerrt_last_error());
+  long workers = pool ? 2L * (long)towerrt_pool_node_count(pool) : 0;
+  for (int i = 0; i < 200 && g_worker_frees < workers; i++) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+  for (int i = 1; i < argc; i++) run_fixture(argv[i], pool);
+  towerrt_pool_free(pool);
+  return test_finish("test_no_alloc");
+}
