@@ -171,6 +171,7 @@ static void check_fixture(const char *dir) {
 }
 
 int main(int argc, char **argv) {
+  if (test_forced_isa_unavailable()) return TEST_SKIPPED;
   CHECK(argc > 1, "usage: test_golden FIXTURE_DIR...");
   for (int i = 1; i < argc; i++) check_fixture(argv[i]);
   return test_finish("test_golden");

@@ -180,6 +180,7 @@ static void check_corrupt_s8(const char *f32_path) {
 }
 
 int main(int argc, char **argv) {
+  if (test_forced_isa_unavailable()) return TEST_SKIPPED;
   uint64_t seed = test_seed("test_quantized");
   for (int i = 1; i < argc; i++) {
     printf("fixture %s\n", argv[i]);

@@ -6,6 +6,7 @@
 
 #include "runtime/container.h"
 #include "runtime/crc32.h"
+#include "runtime/model.h"
 
 int g_test_failures = 0;
 
@@ -79,4 +80,12 @@ int test_finish(const char *name) {
   }
   printf("%s: all checks passed\n", name);
   return 0;
+}
+
+int test_forced_isa_unavailable(void) {
+  const char *isa = getenv("TOWERRT_ISA");
+  towerrt_kernels k;
+  if (!isa || !*isa || trt_select_kernels(NULL, &k) == TOWERRT_OK) return 0;
+  printf("skipped: this CPU cannot run the forced ISA '%s'\n", isa);
+  return 1;
 }

@@ -37,4 +37,9 @@ void test_fix_crcs(unsigned char *file, size_t size);
 
 int test_finish(const char *name);
 
+/* Exit code ctest reads as "skipped" (SKIP_RETURN_CODE). */
+#define TEST_SKIPPED 77
+/* 1 if TOWERRT_ISA forces a kernel set this CPU cannot run (the test is then skipped). */
+int test_forced_isa_unavailable(void);
+
 #endif
