@@ -247,7 +247,7 @@ def main(argv=None):
     for s, r in zip(stores, res):
         dtype = store_info(s)[0].get("items.dtype", "?")
         print("| %s | %s | %.4f | %+.4f | %.6f | %.6f | %.3g |" % (
-            r["name"], dtype, r["auc"], r["auc_delta"], r["spearman_mean"], r["spearman_min"],
+            r["name"], dtype, r["auc"], r["auc_delta"] if abs(r["auc_delta"]) >= 5e-5 else 0.0, r["spearman_mean"], r["spearman_min"],
             r["max_abs_diff"]))
     return 0
 

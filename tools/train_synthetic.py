@@ -34,10 +34,14 @@ The model is tools/reference/inttower_ref.py's IntTowerRef (the reference
 architecture and parameter names: Light-SE, towers with BatchNorm + ReLU,
 User_Fe_DNN / Item_Fe_DNN FE projections, MaxSim fe_score), initialised as the
 reference does (embeddings and tower Linear weights ~ N(0, 1e-4)), trained as
-train_movielens_IntTower.py does: Adam, binary cross-entropy (summed over the
-batch) + L2 1e-5 on the embeddings, dropout 0.3 after every tower ReLU,
-early stopping on validation AUC (patience 5) keeping the best epoch's
-weights (ModelCheckpoint save_best_only). The reference's contrastive term
+train_movielens_IntTower.py does: Adam (lr 1e-3), binary cross-entropy
+(summed over the batch) + L2 1e-5 on the embeddings, dropout 0.3 after every
+tower ReLU, early stopping on validation AUC keeping the best epoch's weights
+(ModelCheckpoint save_best_only). Differences: batch 256 (the script's 2048
+would be 8 steps per epoch here); patience 20 epochs, not 5: validation AUC
+plateaus for several epochs on this small data, and with patience 5 the
+layer0 variant stops at epoch 25 (test AUC 0.845) where it reaches 0.877 if
+trained on (--patience 5 reproduces that). The reference's contrastive term
 (preprocessing.utils.contrast_loss) is off unless --contrast.
 
 Two variants:
@@ -88,7 +92,7 @@ DATA = dict(seed=20240611, n_users=100, n_items=400, n_rows=30000, n_genres=18, 
             latent=4, interests=2, scale=4.0, item_noise=0.4, user_noise=0.6, demo=0.6,
             test_frac=0.2, val_frac=0.2)
 MODEL = dict(embedding_dim=16, hidden=[32, 32, 16], head_dim=8, user_heads=8, item_heads=8)
-TRAIN = dict(seed=1023, lr=1e-3, batch_size=256, max_epochs=150, patience=5, dropout=0.3, l2_emb=1e-5,
+TRAIN = dict(seed=1023, lr=1e-3, batch_size=256, max_epochs=200, patience=20, dropout=0.3, l2_emb=1e-5,
              init_std=1e-4, contrast=False)
 VARIANTS = (("all_layers", [0, 1, 2]), ("layer0", [0]))
 FIXTURE_TEST_ROWS = 3000
@@ -392,10 +396,10 @@ def run_training(work, fixture, log):
         pred = predict(m, Xte)
         info.update({"test_auc": auc(y[test], pred), "test_logloss": logloss(y[test], pred),
                      "test_rows": int(len(test)), "state_dict_bytes_f32": param_bytes(m)})
-        forced = {}
+        forced, forced_pred = {}, {}
         for s in FORCED_SUBSETS[name]:
-            layers = [int(v) for v in s.split(",")]
-            forced[s] = auc(y[test], predict(m, Xte, fe_layers=layers))
+            forced_pred[s] = predict(m, Xte, fe_layers=[int(v) for v in s.split(",")])
+            forced[s] = auc(y[test], forced_pred[s])
         info["forced_test_auc"] = forced
         log("  %s: best epoch %d of %d, val AUC %.4f, test AUC %.4f, logloss %.4f, %.1fs%s"
             % (name, info["best_epoch"], info["epochs_run"], info["val_auc"], info["test_auc"],
@@ -414,9 +418,8 @@ def run_training(work, fixture, log):
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(config_json(data, fe, meta), f, indent=1)
         np.save(os.path.join(d, "test_pred.npy"), pred)
-        for s in FORCED_SUBSETS[name]:
-            np.save(os.path.join(d, "pred_%s.npy" % s.replace(",", "_")),
-                    predict(m, Xte, fe_layers=[int(v) for v in s.split(",")]))
+        for s, p in forced_pred.items():
+            np.save(os.path.join(d, "pred_%s.npy" % s.replace(",", "_")), p)
         with open(os.path.join(d, "train_log.json"), "w") as f:
             json.dump(info, f, indent=1)
         # fixture
@@ -515,7 +518,12 @@ docs/accuracy.md has the measured tables.
 
 def check_cli(cli, work, log, rtol=1e-5):
     """Export both variants, score the full test split with the CLI (as
-    trained and every forced subset), compare with the reference predictions."""
+    trained and every forced subset), compare with the reference predictions:
+    the float32 ones saved by training and the float64 forward pass of the
+    same weights. A line passes if towerrt is within rtol (relative) of either:
+    when the logit is a sum of large MaxSim terms (an undertrained model),
+    torch's own float32 rounding can exceed 1e-5 while towerrt stays within
+    ~1e-6 of float64."""
     inputs = os.path.join(work, "test_inputs.npz")
     cols = tf.read_npz(inputs)
     labels = np.array(cols["label"].tolist_flat())
@@ -532,6 +540,11 @@ def check_cli(cli, work, log, rtol=1e-5):
             req = os.path.join(tmp, "req.txt")
             tf.write_requests(req, reqs)
             order = np.concatenate([np.array(rs) for _, rs in groups])
+            z = np.load(os.path.join(d, "state_dict.npz"))
+            m64 = ref.from_checkpoint(os.path.join(d, "config.json"),
+                                      {k: torch.from_numpy(z[k].copy()) for k in z.files}, dtype=torch.float64)
+            X64 = torch.from_numpy(flat_inputs(m64.cfg, {k: np.load(inputs)[k] for k in np.load(inputs).files}
+                                               ).astype(np.float64))
             for s in [None] + FORCED_SUBSETS[name]:
                 out = os.path.join(tmp, "out.txt")
                 cmd = [cli, "score", "--model", twr, "--requests", req, "--out", out]
@@ -542,13 +555,16 @@ def check_cli(cli, work, log, rtol=1e-5):
                 got[order] = np.array([float(v) for line in open(out) for v in line.split()])
                 exp = np.load(os.path.join(d, "test_pred.npy" if s is None else
                                            "pred_%s.npy" % s.replace(",", "_"))).astype(np.float64)
+                with torch.no_grad():
+                    e64 = m64(X64, fe_layers=None if s is None else [int(v) for v in s.split(",")]).numpy()
                 rel = float(np.max(np.abs(got - exp) / np.maximum(np.abs(exp), 1e-30)))
-                good = rel <= rtol
+                rel64 = float(np.max(np.abs(got - e64) / np.maximum(np.abs(e64), 1e-30)))
+                good = min(rel, rel64) <= rtol
                 ok = ok and good
                 a_got, a_exp = auc(labels, got), auc(labels, exp)
-                rows.append((name, "as trained %s" % fe if s is None else s, a_got, a_exp, rel, good))
-                log("%-10s %-22s towerrt AUC %.4f  reference AUC %.4f  max rel diff %.2e %s"
-                    % (name, rows[-1][1], a_got, a_exp, rel, "ok" if good else "FAIL"))
+                rows.append((name, "as trained %s" % fe if s is None else s, a_got, a_exp, rel, rel64, good))
+                log("%-10s %-20s towerrt AUC %.4f  reference AUC %.4f  max rel diff vs float32 %.2e, "
+                    "vs float64 %.2e %s" % (name, rows[-1][1], a_got, a_exp, rel, rel64, "ok" if good else "FAIL"))
     return ok, rows
 
 
@@ -560,9 +576,13 @@ def main(argv=None):
     ap.add_argument("--check-cli", metavar="CLI", help="towerrt binary: parity + AUC of every FE subset")
     ap.add_argument("--skip-train", action="store_true", help="reuse --work (with --check-cli)")
     ap.add_argument("--contrast", action="store_true", help="add the reference's contrast_loss term")
+    ap.add_argument("--patience", type=int, default=TRAIN["patience"],
+                    help="early stopping patience in epochs (default %(default)s; the reference script: 5)")
+    ap.add_argument("--max-epochs", type=int, default=TRAIN["max_epochs"], help="default %(default)s")
     ap.add_argument("--quiet", "-q", action="store_true")
     a = ap.parse_args(argv)
     TRAIN["contrast"] = a.contrast
+    TRAIN["patience"], TRAIN["max_epochs"] = a.patience, a.max_epochs
 
     def log(msg):
         if not a.quiet:
@@ -571,7 +591,7 @@ def main(argv=None):
         run_training(a.work, a.fixture or None, log)
     if a.check_cli:
         ok, _ = check_cli(a.check_cli, a.work, log)
-        log("parity with the reference (rel 1e-5): %s" % ("ok" if ok else "FAILED"))
+        log("parity with the reference (rel 1e-5, float32 or float64): %s" % ("ok" if ok else "FAILED"))
         return 0 if ok else 1
     return 0
 
