@@ -42,6 +42,9 @@ static towerrt_status check_header(const unsigned char *base, size_t size, const
   if (trt_rd32(base + 12) != TRT_HEADER_SIZE || trt_rd64(base + 24) != TRT_HEADER_SIZE)
     return trt_fail(TOWERRT_ERR_FORMAT, "header size %u / section table offset %llu: both must be 64",
                     trt_rd32(base + 12), (unsigned long long)trt_rd64(base + 24));
+  if (trt_rd32(base + 36) != 0) return trt_fail(TOWERRT_ERR_FORMAT, "header flags 0x%x: must be 0 in version 1", trt_rd32(base + 36));
+  for (int i = 44; i < 60; i++)
+    if (base[i]) return trt_fail(TOWERRT_ERR_FORMAT, "header reserved byte %d is not zero", i);
   *n_sections = trt_rd32(base + 32);
   if (*n_sections == 0 || *n_sections > TRT_MAX_SECTIONS)
     return trt_fail(TOWERRT_ERR_FORMAT, "section count %u out of range 1..%u", *n_sections,
@@ -88,6 +91,7 @@ towerrt_status trt_container_open(const unsigned char *base, size_t size, const 
     uint64_t off = trt_rd64(e + 8), sz = trt_rd64(e + 16);
     if (kind == 0 || kind > TRT_SEC_KIND_MAX)
       return trt_fail(TOWERRT_ERR_FORMAT, "section %u has unknown kind %u", i, kind);
+    if (trt_rd64(e + 24) != 0) return trt_fail(TOWERRT_ERR_FORMAT, "section %s: reserved field is not zero", section_name(kind));
     if (out->sections[kind].data)
       return trt_fail(TOWERRT_ERR_FORMAT, "section kind %s appears twice", section_name(kind));
     if (off % 64 != 0 || off < table_end)

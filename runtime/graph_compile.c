@@ -90,6 +90,7 @@ static uint32_t current_width(const trt_tower *t) {
 
 static towerrt_status node_lightse(compile_state *cs, uint32_t ni, const node *n) {
   trt_tower *t = n->side ? &cs->m->item : &cs->m->user;
+  if (cs->have_lightse[n->side]) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: a second %s LIGHTSE", ni, trt_side_name(n->side));
   towerrt_status st = want_input(cs, ni, n->in[0], V_EMBED, n->side, "EMBED output");
   if (st) return st;
   if ((uint32_t)n->attr[0] != t->n_id_fields || (uint32_t)n->attr[1] != t->emb_dim)
@@ -105,6 +106,7 @@ static towerrt_status node_lightse(compile_state *cs, uint32_t ni, const node *n
 
 static towerrt_status node_concat(compile_state *cs, uint32_t ni, const node *n) {
   trt_tower *t = n->side ? &cs->m->item : &cs->m->user;
+  if (cs->have_concat[n->side]) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: a second %s CONCAT_DENSE", ni, trt_side_name(n->side));
   towerrt_status st = want_input(cs, ni, n->in[0], V_LIGHTSE, n->side, "LIGHTSE output");
   if (st) return st;
   if ((uint32_t)n->attr[0] != t->input_width)
@@ -332,6 +334,10 @@ static towerrt_status fold_all(towerrt_model *m, const compile_state *cs) {
       trt_dense_layer *d = &t->layers[L];
       float *w = p, *b = p + (size_t)d->out * d->in;
       fold_layer(m, cs, s, L, w, b);
+      for (size_t i = 0; i < (size_t)d->out * (d->in + 1); i++)
+        if (!isfinite(w[i])) /* b follows w: one pass checks both */
+          return trt_fail(TOWERRT_ERR_NONFINITE, "%s layer %u: folding BatchNorm into the Linear overflows (running_var + eps too small "
+                          "for the weights)", trt_side_name(s), L);
       p += padded((size_t)d->out * (d->in + 1));
       d->w = w;
       d->b = b;

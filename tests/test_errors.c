@@ -72,6 +72,10 @@ static void test_container_errors(void) {
   put32(f + 8, 2);
   test_fix_crcs(f, g_model_size);
   expect_model(f, g_model_size, TOWERRT_ERR_VERSION, "version 2", "version 2");
+  put32(f + 8, 1);
+  put32(f + 36, 4); /* header flags must be 0 */
+  test_fix_crcs(f, g_model_size);
+  expect_model(f, g_model_size, TOWERRT_ERR_FORMAT, "flags", "header flags");
   free(f);
   /* Truncated at every section boundary and inside each section. */
   uint32_t n = trt_rd32(g_model + 32);

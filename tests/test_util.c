@@ -64,6 +64,7 @@ static void put32(unsigned char *p, uint32_t v) {
 
 void test_fix_crcs(unsigned char *file, size_t size) {
   uint32_t n = trt_rd32(file + 32);
+  if (n > (size - 64) / 32) n = (uint32_t)((size - 64) / 32); /* a test may have set an absurd count */
   for (uint32_t i = 0; i < n && 64 + (i + 1) * 32 <= size; i++) {
     unsigned char *e = file + 64 + i * 32;
     uint64_t off = trt_rd64(e + 8), sz = trt_rd64(e + 16);

@@ -89,7 +89,7 @@ step_fuzz() {
     rc=$(cat "$B/fuzz/logs/$t.rc" 2>/dev/null || echo 1)
     local execs cov
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    cov=$(grep -E '^#[0-9]+ +(DONE|INITED|pulse|NEW|REDUCE)' "$log" | tail -n 1 | sed -n 's/.*\(cov: [0-9]*\).*\(ft: [0-9]*\).*\(corp: [^ ]*\).*/\1 \2 \3/p')
+    cov=$(grep -E '^#[0-9]+[[:space:]]+(DONE|INITED|pulse|NEW|REDUCE)' "$log" | tail -n 1 | sed -n 's/.*\(cov: [0-9]*\).*\(ft: [0-9]*\).*\(corp: [^ ]*\).*/\1 \2 \3/p')
     printf '   %-16s rc %s, %s executions, %s\n' "$t" "$rc" "${execs:-?}" "${cov:-?}"
     local found=0
     for f in "$B/fuzz/artifacts/$t"/*; do

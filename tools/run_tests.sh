@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: a -Werror build with every test, then the whole
-# suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
-# Usage: bash tools/run_tests.sh [--quick]   (--quick: skip the sanitizer pass)
+# The whole test suite: a -Werror build with every test; the whole suite
+# again under AddressSanitizer + UndefinedBehaviorSanitizer; then the
+# hardening pass (tools/run_hardening.sh): every libFuzzer target for a
+# bounded time (FUZZ_SECONDS, default 60), the threaded tests under
+# ThreadSanitizer, the CLI under valgrind memcheck.
+# Usage: bash tools/run_tests.sh [--quick]   (--quick: only the first build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -19,6 +22,8 @@ if [ $quick -eq 0 ]; then
         -DTOWERRT_SANITIZE=address,undefined > /dev/null
   cmake --build build-asan -j"$JOBS"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+    ctest --test-dir build-asan --output-on-failure -j"$JOBS" -LE aarch64  # cross-built, not sanitized
+  echo "== hardening: fuzzing, ThreadSanitizer, valgrind"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash tools/run_hardening.sh
 fi
 echo "run_tests: all suites passed"

@@ -205,6 +205,7 @@ static void test_build_limit(const char *dir) {
   towerrt_status st = towerrt_items_build(m, &f, keys, n, out);
   CHECK(st == TOWERRT_ERR_LIMIT && strstr(towerrt_last_error(), "limit"), "build with colliding ids: %s (%s)", towerrt_status_name(st),
         towerrt_last_error());
+  printf("300 colliding ids refused by the builder: %s\n", towerrt_last_error());
   CHECK(access(out, F_OK) != 0, "a refused build left %s", out);
   n = TRT_ID_MAP_MAX_PROBE + 1;
   f.n_ids = n * is;
