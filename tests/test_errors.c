@@ -178,29 +178,9 @@ typedef struct fixture {
   trt_request qf; /* first request by features */
 } fixture;
 
-static void load_request(const char *dir, const char *name, const towerrt_model *m, trt_request *q) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "r");
-  trt_text_reader r;
-  int done = 0;
-  CHECK(f && trt_text_open(&r, f, path, "towerrt-requests", m) == TOWERRT_OK && trt_text_next_request(&r, q, &done) == TOWERRT_OK && !done,
-        "cannot read %s", path);
-  if (f) {
-    trt_text_close(&r);
-    fclose(f);
-  }
-}
-
 static towerrt_status build_store(const towerrt_model *m, const char *dir, const char *out) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/items.txt", dir);
-  FILE *f = fopen(path, "r");
-  trt_text_reader r;
   trt_rows rows = {0};
-  int done = 0;
-  towerrt_status st = f ? trt_text_open(&r, f, path, "towerrt-items", m) : TOWERRT_ERR_IO;
-  while (!st && !done) st = trt_text_read_items(&r, &rows, 1u << 20, &done);
+  towerrt_status st = test_read_catalog(m, dir, &rows);
   towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
   if (!st) st = towerrt_items_build(m, &feats, rows.keys, rows.n_keys, out);
   if (!st && rows.n_keys >= 2) { /* duplicate ids are refused */
@@ -210,10 +190,6 @@ static towerrt_status build_store(const towerrt_model *m, const char *dir, const
     CHECK(dup == TOWERRT_ERR_INVALID_ARGUMENT && strstr(towerrt_last_error(), "twice"), "duplicate item ids: %s", towerrt_last_error());
     CHECK(access("/tmp/towerrt_dup.twi", F_OK) != 0 && access("/tmp/towerrt_dup.twi.tmp", F_OK) != 0, "failed build left a file");
     rows.keys[1] = saved;
-  }
-  if (f) {
-    trt_text_close(&r);
-    fclose(f);
   }
   trt_rows_free(&rows);
   return st;
@@ -345,7 +321,7 @@ int main(int argc, char **argv) {
   CHECK(towerrt_items_load(store, NULL, &fx.items) == TOWERRT_OK, "%s", towerrt_last_error());
   CHECK(towerrt_session_create(fx.m, fx.items, NULL, &fx.s) == TOWERRT_OK, "%s", towerrt_last_error());
   if (fx.s) {
-    load_request(argv[1], "requests_ids.txt", fx.m, &fx.q);
+    CHECK(test_first_request(fx.m, argv[1], "requests_ids.txt", &fx.q), "read the first request of %s", argv[1]);
     test_request_errors(&fx);
     test_items_errors(&fx, store, argv[2]);
   }

@@ -21,27 +21,6 @@ static char *path_join(const char *dir, const char *name) {
   return p;
 }
 
-static towerrt_status build_store(const towerrt_model *m, const char *dir, const char *out) {
-  char *path = path_join(dir, "items.txt");
-  FILE *f = fopen(path, "r");
-  trt_text_reader r;
-  trt_rows rows = {0};
-  int done = 0;
-  towerrt_status st = f ? trt_text_open(&r, f, path, "towerrt-items", m) : TOWERRT_ERR_IO;
-  while (!st && !done) st = trt_text_read_items(&r, &rows, 1u << 20, &done);
-  if (!st) {
-    towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
-    st = towerrt_items_build(m, &feats, rows.keys, rows.n_keys, out);
-  }
-  if (f) {
-    trt_text_close(&r);
-    fclose(f);
-  }
-  trt_rows_free(&rows);
-  free(path);
-  return st;
-}
-
 static towerrt_status score_request(towerrt_session *s, const trt_request *q, float *scores) {
   towerrt_features user = {q->user.ids, q->user.n_ids, q->user.dense, q->user.n_dense};
   if (q->by_id) return towerrt_score(s, &user, q->items.keys, q->items.n_keys, scores);
@@ -151,7 +130,7 @@ static void check_fixture(const char *dir) {
   towerrt_session *s = NULL;
   towerrt_status st = towerrt_model_load(mp, NULL, &m);
   CHECK(st == TOWERRT_OK, "load %s: %s", mp, towerrt_last_error());
-  if (!st) st = build_store(m, dir, store);
+  if (!st) st = test_build_store(m, dir, store);
   CHECK(st == TOWERRT_OK, "build store: %s", towerrt_last_error());
   if (!st) st = towerrt_items_load(store, NULL, &items);
   CHECK(st == TOWERRT_OK, "load store: %s", towerrt_last_error());

@@ -23,25 +23,6 @@ static char *tmp_path(void) {
   return p;
 }
 
-static towerrt_status build_store(const towerrt_model *m, const char *dir, const char *out) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/items.txt", dir);
-  FILE *f = fopen(path, "r");
-  trt_text_reader r;
-  trt_rows rows = {0};
-  int done = 0;
-  towerrt_status st = f ? trt_text_open(&r, f, path, "towerrt-items", m) : TOWERRT_ERR_IO;
-  while (!st && !done) st = trt_text_read_items(&r, &rows, 1u << 20, &done);
-  towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
-  if (!st) st = towerrt_items_build(m, &feats, rows.keys, rows.n_keys, out);
-  if (f) {
-    trt_text_close(&r);
-    fclose(f);
-  }
-  trt_rows_free(&rows);
-  return st;
-}
-
 static float bf16_value(uint16_t v) {
   uint32_t u = (uint32_t)v << 16;
   float f;
@@ -189,7 +170,7 @@ int main(int argc, char **argv) {
     towerrt_model *m = NULL;
     char *store = tmp_path();
     CHECK(towerrt_model_load(mp, NULL, &m) == TOWERRT_OK, "%s", towerrt_last_error());
-    if (m && build_store(m, argv[i], store) == TOWERRT_OK) {
+    if (m && test_build_store(m, argv[i], store) == TOWERRT_OK) {
       check_store(argv[i], m, store, TOWERRT_PRECISION_INT8, &seed);
       check_store(argv[i], m, store, TOWERRT_PRECISION_BF16, &seed);
       if (i == 1) check_corrupt_s8(store);

@@ -81,44 +81,16 @@ typedef struct fixture {
   char store[64];
 } fixture;
 
-static void read_first(const char *dir, const char *name, const towerrt_model *m, trt_request *q) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "r");
-  trt_text_reader r;
-  int done = 0;
-  CHECK(f && trt_text_open(&r, f, path, "towerrt-requests", m) == TOWERRT_OK && trt_text_next_request(&r, q, &done) == TOWERRT_OK,
-        "read %s", path);
-  if (f) {
-    trt_text_close(&r);
-    fclose(f);
-  }
-}
-
 static void load_fixture(const char *dir, fixture *fx) {
   char path[512];
   snprintf(path, sizeof path, "%s/model.twr", dir);
   CHECK(towerrt_model_load(path, NULL, &fx->m) == TOWERRT_OK, "%s", towerrt_last_error());
-  snprintf(path, sizeof path, "%s/items.txt", dir);
-  FILE *f = fopen(path, "r");
-  trt_text_reader r;
-  trt_rows rows = {0};
-  int done = 0;
-  towerrt_status st = f ? trt_text_open(&r, f, path, "towerrt-items", fx->m) : TOWERRT_ERR_IO;
-  while (!st && !done) st = trt_text_read_items(&r, &rows, 1u << 20, &done);
   strcpy(fx->store, "/tmp/towerrt_topo_store_XXXXXX");
   int fd = mkstemp(fx->store);
   if (fd >= 0) close(fd);
-  towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
-  if (!st) st = towerrt_items_build(fx->m, &feats, rows.keys, rows.n_keys, fx->store);
-  CHECK(st == TOWERRT_OK, "build store: %s", towerrt_last_error());
-  if (f) {
-    trt_text_close(&r);
-    fclose(f);
-  }
-  trt_rows_free(&rows);
-  read_first(dir, "requests_ids.txt", fx->m, &fx->q);
-  read_first(dir, "requests_features.txt", fx->m, &fx->qf);
+  CHECK(test_build_store(fx->m, dir, fx->store) == TOWERRT_OK, "build store: %s", towerrt_last_error());
+  CHECK(test_first_request(fx->m, dir, "requests_ids.txt", &fx->q), "read %s/requests_ids.txt", dir);
+  CHECK(test_first_request(fx->m, dir, "requests_features.txt", &fx->qf), "read %s/requests_features.txt", dir);
 }
 
 /* k candidates: the request's own, repeated and shuffled to reach k. */

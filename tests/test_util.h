@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "runtime/text_input.h"
+#include "towerrt.h"
+
 extern int g_test_failures;
 
 uint64_t test_rand_u64(uint64_t *state);
@@ -36,6 +39,13 @@ int test_write_file(const char *path, const void *data, size_t size);
 void test_fix_crcs(unsigned char *file, size_t size);
 
 int test_finish(const char *name);
+
+/* FIXTURE_DIR/items.txt (a golden fixture's catalog) into rows. */
+towerrt_status test_read_catalog(const towerrt_model *m, const char *dir, trt_rows *rows);
+/* Builds FIXTURE_DIR/items.txt into an item store at `out`. */
+towerrt_status test_build_store(const towerrt_model *m, const char *dir, const char *out);
+/* The first request of FIXTURE_DIR/name into *q; 0 if there is none. */
+int test_first_request(const towerrt_model *m, const char *dir, const char *name, trt_request *q);
 
 /* Exit code ctest reads as "skipped" (SKIP_RETURN_CODE). */
 #define TEST_SKIPPED 77
