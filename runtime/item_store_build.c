@@ -552,6 +552,8 @@ static int mm_available(void) { return 0; }
 static const char *mm_describe(void) { return "no oneDNN"; }
 #endif
 
+static const char *precision_name(int p) { return p == TRT_MM_INT8 ? "int8" : p == TRT_MM_BF16 ? "bf16" : "f32"; }
+
 static towerrt_status resolve_engine(trt_items_builder *b) {
   int e = b->o.engine;
   if (e == TRT_ENGINE_AUTO) {
@@ -569,11 +571,15 @@ static towerrt_status resolve_engine(trt_items_builder *b) {
   if (e == TRT_ENGINE_AUTO && b->o.precision == TRT_MM_F32) e = TRT_ENGINE_INTERNAL;
 #endif
   int automatic = e == TRT_ENGINE_AUTO;
-  if (automatic) e = mm_available() ? TRT_ENGINE_ONEDNN : TRT_ENGINE_INTERNAL;
+  /* A model whose kernels are the scalar oracle (TOWERRT_ISA=scalar, or a
+   * CPU without SIMD kernels) builds with them: forcing an ISA means
+   * exactly those kernels, everywhere. */
+  if (automatic && b->o.precision == TRT_MM_F32 && !strcmp(b->m->kernels.name, "scalar")) e = TRT_ENGINE_INTERNAL;
+  if (e == TRT_ENGINE_AUTO) e = mm_available() ? TRT_ENGINE_ONEDNN : TRT_ENGINE_INTERNAL;
   if (e != TRT_ENGINE_INTERNAL && e != TRT_ENGINE_ONEDNN)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build engine %d is not auto, internal or onednn", b->o.engine);
-  if (b->o.precision != TRT_MM_F32 && b->o.precision != TRT_MM_INT8)
-    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build precision %d is not f32 or int8", b->o.precision);
+  if (b->o.precision != TRT_MM_F32 && b->o.precision != TRT_MM_INT8 && b->o.precision != TRT_MM_BF16)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build precision %d is not f32, bf16 or int8", b->o.precision);
   if (e == TRT_ENGINE_ONEDNN) {
     /* a probe: the workers make their own */
 #if MM_BUILT_IN
@@ -586,13 +592,14 @@ static towerrt_status resolve_engine(trt_items_builder *b) {
     if (st && !(automatic && b->o.precision == TRT_MM_F32)) return st;
     if (st) e = TRT_ENGINE_INTERNAL; /* auto: fall back to the internal kernels */
   }
-  if (e == TRT_ENGINE_INTERNAL && b->o.precision == TRT_MM_INT8)
-    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "int8 item-tower builds need oneDNN (this build: %s)", mm_describe());
+  if (e == TRT_ENGINE_INTERNAL && b->o.precision != TRT_MM_F32)
+    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "%s item-tower builds need oneDNN (this build: %s)", precision_name(b->o.precision),
+                    mm_describe());
   b->engine = e;
   if (e == TRT_ENGINE_INTERNAL) b->batch = TRT_ITEM_BLOCK;
   if (e == TRT_ENGINE_ONEDNN)
-    snprintf(b->engine_name, sizeof b->engine_name, "onednn %s, batch %zu, %u thread(s), %s",
-             b->o.precision == TRT_MM_INT8 ? "int8" : "f32", b->batch, b->n_workers, mm_describe());
+    snprintf(b->engine_name, sizeof b->engine_name, "onednn %s, batch %zu, %u thread(s), %s", precision_name(b->o.precision),
+             b->batch, b->n_workers, mm_describe());
   else
     snprintf(b->engine_name, sizeof b->engine_name, "internal %s, batch %u, %u thread(s)", b->m->kernels.name, TRT_ITEM_BLOCK,
              b->n_workers);

@@ -13,7 +13,7 @@
  * oneDNN weights (a copy of the item tower's dense layers).
  * towerrt_items_build is open + one append + finish.
  *
- * Output is deterministic: for a given engine, precision and batch, the
+ * Output is deterministic: for a given engine, precision (f32 or bf16) and batch, the
  * bytes do not depend on the number of threads, on how the rows are split
  * into append calls, or on a row's position in the catalog (every batch
  * runs alone on one thread, in full, the last one padded), so a sharded
@@ -38,7 +38,10 @@ typedef struct trt_build_options {
                          ThreadSanitizer), else the internal kernels; the
                          environment variable TOWERRT_BUILD_ENGINE=internal|onednn
                          overrides AUTO. */
-  int precision;      /* TRT_MM_F32 (default) or TRT_MM_INT8 (oneDNN only) */
+  int precision;      /* TRT_MM_F32 (default), TRT_MM_BF16 or TRT_MM_INT8
+                         (oneDNN only; onednn_matmul.h). int8 quantizes each
+                         batch with its own scales, so an int8 store is not
+                         position-invariant (shards merged != single build) */
   unsigned threads;   /* worker threads running batches (one core each);
                          0: every online core */
   uint32_t batch;     /* rows per tower batch with oneDNN; 0: 256 (the

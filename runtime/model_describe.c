@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arch_family.h"
 #include "model.h"
 
 typedef struct out_buf {
@@ -23,12 +24,16 @@ __attribute__((format(printf, 2, 3))) static void put(out_buf *o, const char *fm
 
 static void put_meta(out_buf *o, const towerrt_model *m) {
   static const char *const keys[] = {"general.architecture", "general.name", "general.source", "general.exporter",
-                                     "inttower.output", "quantization"};
+                                     "inttower.output", "two_tower.output", "two_tower.similarity", "dat.augment", "quantization"};
   put(o, "metadata:\n");
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
     trt_meta_value v;
     if (trt_meta_find(&m->meta, keys[i], &v) && v.type == TRT_META_STRING)
       put(o, "  %-22s %.*s\n", keys[i], (int)v.len, v.str);
+  }
+  if (m->arch) { /* two-tower family hook: no FE heads, one vector per side */
+    put(o, "  vectors: user 1 x %u, item 1 x %u\n  kernels: %s\n", m->head_dim, m->head_dim, m->kernels.name);
+    return;
   }
   put(o, "  heads: user %u, item %u, head dim %u\n", m->heads_user, m->heads_item, m->head_dim);
   put(o, "  FE layers trained:");
@@ -94,6 +99,10 @@ size_t trt_model_describe_plan(const towerrt_model *m, char *buf, size_t cap) {
   put_meta(&o, m);
   put_fields(&o, m);
   put_tensors(&o, m);
+  if (m->arch) { /* two-tower family hook: its plan (runtime/arch_describe.c) */
+    o.len += trt_arch_describe_plan(m, o.len < cap ? buf + o.len : NULL, o.len < cap ? cap - o.len : 0);
+    return o.len;
+  }
   put(&o, "plan:\n");
   put_tower(&o, m, 0);
   put_tower(&o, m, 1);

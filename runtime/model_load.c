@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch_family.h"
 #include "model.h"
 #include "status.h"
 
@@ -75,10 +76,15 @@ static towerrt_status load(towerrt_model *m, const char *path, const towerrt_opt
   if ((st = trt_container_require(&m->container, TRT_SEC_META, "META", &meta))) return st;
   if ((st = trt_meta_parse(meta, &m->meta))) return st;
   if ((st = trt_model_parse_tables(m))) return st;
-  if ((st = trt_model_compile(m))) return st;
-  if ((st = check_meta(m))) return st;
-  m->item_fingerprint = trt_model_item_fingerprint(m);
+  /* Two-tower family hook (dssm, dat: runtime/arch_family.h): its own graph
+   * compiler and META checks, and a field concatenation in the Light-SE
+   * slot of its kernel table. */
+  int family = trt_arch_is_family(&m->meta);
+  if ((st = family ? trt_arch_compile(m) : trt_model_compile(m))) return st;
+  if (!family && (st = check_meta(m))) return st;
+  m->item_fingerprint = family ? trt_arch_item_fingerprint(m) : trt_model_item_fingerprint(m);
   if ((st = trt_select_kernels(o ? o->isa : NULL, &m->kernels))) return st;
+  if (family) trt_arch_bind_kernels(m);
   return o ? trt_model_place(m, o->pool, o->placement) : TOWERRT_OK;
 }
 
@@ -107,6 +113,7 @@ void towerrt_model_free(towerrt_model *m) {
   free(m->fields);
   free(m->tensors);
   free(m->owned);
+  trt_arch_free(m); /* two-tower family hook */
   free(m);
 }
 

@@ -58,7 +58,7 @@ struct trt_mm {
   size_t n_ent, cap_ent;
   mm_weights *wts;
   size_t n_wts, cap_wts;
-  /* int8 scratch: the quantized activations and the output scales. */
+  /* int8 / bf16 scratch: the converted activations, the output scales. */
   void *xq;
   size_t xq_cap;
   float *oscale;
@@ -101,8 +101,8 @@ static void set_threads(unsigned threads) {
 towerrt_status trt_mm_create(unsigned threads, int precision, trt_mm **out) {
   if (!out) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_mm_create: out is NULL");
   *out = NULL;
-  if (precision != TRT_MM_F32 && precision != TRT_MM_INT8)
-    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_mm_create: precision %d is neither f32 nor int8", precision);
+  if (precision != TRT_MM_F32 && precision != TRT_MM_INT8 && precision != TRT_MM_BF16)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_mm_create: precision %d is not f32, int8 or bf16", precision);
   trt_mm *mm = calloc(1, sizeof *mm);
   if (!mm) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   mm->precision = precision;
@@ -236,7 +236,8 @@ static towerrt_status get_weights(trt_mm *mm, const trt_dense_layer *d, const dn
 }
 
 static towerrt_status create_entry(trt_mm *mm, const trt_dense_layer *d, int x_u8, size_t n, size_t ldx, size_t ldy, mm_entry *e) {
-  const int int8 = mm->precision == TRT_MM_INT8;
+  const int int8 = mm->precision == TRT_MM_INT8, bf16 = mm->precision == TRT_MM_BF16;
+  const dnnl_data_type_t low = int8 ? (x_u8 ? dnnl_u8 : dnnl_s8) : bf16 ? dnnl_bf16 : dnnl_f32;
   memset(e, 0, sizeof *e);
   e->w = d->w;
   e->in = d->in;
@@ -252,8 +253,8 @@ static towerrt_status create_entry(trt_mm *mm, const trt_dense_layer *d, int x_u
   dnnl_dims_t w_dims = {d->in, d->out}, dst_dims = {(dnnl_dim_t)n, d->out}, dst_str = {(dnnl_dim_t)ldy, 1};
   dnnl_dims_t b_dims = {1, d->out}, sc_dims = {d->out};
   dnnl_memory_desc_t src_md, w_md, b_md, dst_md, sc_md;
-  DN(dnnl_memory_desc_init_by_strides(&src_md, 2, src_dims, int8 ? (x_u8 ? dnnl_u8 : dnnl_s8) : dnnl_f32, src_str), "src md");
-  DN(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, int8 ? dnnl_s8 : dnnl_f32, dnnl_format_tag_any), "weights md");
+  DN(dnnl_memory_desc_init_by_strides(&src_md, 2, src_dims, low, src_str), "src md");
+  DN(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, int8 ? dnnl_s8 : bf16 ? dnnl_bf16 : dnnl_f32, dnnl_format_tag_any), "weights md");
   DN(dnnl_memory_desc_init_by_strides(&dst_md, 2, dst_dims, dnnl_f32, dst_str), "dst md");
   DN(dnnl_memory_desc_init_by_tag(&b_md, 2, b_dims, dnnl_f32, dnnl_ab), "bias md");
   DN(dnnl_memory_desc_init_by_tag(&sc_md, 1, sc_dims, dnnl_f32, dnnl_a), "scales md");
@@ -275,7 +276,7 @@ static towerrt_status create_entry(trt_mm *mm, const trt_dense_layer *d, int x_u
   if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &desc, attr, mm->engine, NULL);
   dnnl_post_ops_destroy(po);
   dnnl_primitive_attr_destroy(attr);
-  if (s != dnnl_success) return dnnl_fail(s, int8 ? "creating an int8 matmul" : "creating an f32 matmul");
+  if (s != dnnl_success) return dnnl_fail(s, int8 ? "creating an int8 matmul" : bf16 ? "creating a bf16 matmul" : "creating an f32 matmul");
   towerrt_status st = get_weights(mm, d, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &e->weights);
   if (!st) {
     s = dnnl_primitive_create(&e->prim, pd);
@@ -315,24 +316,68 @@ static towerrt_status get_entry(trt_mm *mm, const trt_dense_layer *d, int x_u8, 
 }
 
 /* Quantizes n rows of x (stride ldx) into mm->xq (stride in): u8 with
- * scale max/255 for non-negative x, else s8 with max|x|/127. */
+ * scale max/255 for non-negative x, else s8 with max|x|/127; rounding half
+ * away from zero. Inline arithmetic only (no libm calls): the max of |x|
+ * compares the bit patterns of finite non-negative floats, which order as
+ * their values. */
 static towerrt_status quantize_x(trt_mm *mm, const float *x, size_t ldx, size_t n, size_t in, int u8, float *scale) {
   if (!grow(&mm->xq, &mm->xq_cap, n * in, 1)) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
-  float mx = 0.0f;
-  for (size_t r = 0; r < n; r++)
-    for (size_t i = 0; i < in; i++) mx = fmaxf(mx, fabsf(x[r * ldx + i]));
+  uint32_t mbits = 0;
+  for (size_t r = 0; r < n; r++) {
+    const float *xr = x + r * ldx;
+    for (size_t i = 0; i < in; i++) {
+      uint32_t b;
+      memcpy(&b, xr + i, 4);
+      b &= UINT32_C(0x7FFFFFFF);
+      mbits = b > mbits ? b : mbits;
+    }
+  }
+  float mx;
+  memcpy(&mx, &mbits, 4);
   const float qmax = u8 ? 255.0f : 127.0f;
-  float s = mx > 0.0f ? mx / qmax : 1.0f, inv = 1.0f / s;
+  float s = mx > 0.0f ? mx / qmax : 1.0f, inv = qmax / (mx > 0.0f ? mx : qmax);
   if (u8) {
     uint8_t *q = mm->xq;
-    for (size_t r = 0; r < n; r++)
-      for (size_t i = 0; i < in; i++) q[r * in + i] = (uint8_t)lrintf(fminf(255.0f, fmaxf(0.0f, x[r * ldx + i] * inv)));
+    for (size_t r = 0; r < n; r++) {
+      const float *xr = x + r * ldx;
+      uint8_t *qr = q + r * in;
+      for (size_t i = 0; i < in; i++) {
+        float v = xr[i] * inv + 0.5f;
+        v = v < 255.0f ? v : 255.0f;
+        qr[i] = (uint8_t)(v > 0.0f ? (int32_t)v : 0);
+      }
+    }
   } else {
     int8_t *q = mm->xq;
-    for (size_t r = 0; r < n; r++)
-      for (size_t i = 0; i < in; i++) q[r * in + i] = (int8_t)lrintf(fminf(127.0f, fmaxf(-127.0f, x[r * ldx + i] * inv)));
+    for (size_t r = 0; r < n; r++) {
+      const float *xr = x + r * ldx;
+      int8_t *qr = q + r * in;
+      for (size_t i = 0; i < in; i++) {
+        float v = xr[i] * inv;
+        v = v < 127.0f ? v : 127.0f;
+        v = v > -127.0f ? v : -127.0f;
+        qr[i] = (int8_t)(int32_t)(v >= 0.0f ? v + 0.5f : v - 0.5f);
+      }
+    }
   }
   *scale = s;
+  return TOWERRT_OK;
+}
+
+/* n rows of x (stride ldx) as bf16 into mm->xq (stride in), rounded to
+ * nearest even (x is finite). */
+static towerrt_status to_bf16(trt_mm *mm, const float *x, size_t ldx, size_t n, size_t in) {
+  if (!grow(&mm->xq, &mm->xq_cap, n * in * 2, 1)) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  uint16_t *q = mm->xq;
+  for (size_t r = 0; r < n; r++) {
+    const float *xr = x + r * ldx;
+    uint16_t *qr = q + r * in;
+    for (size_t i = 0; i < in; i++) {
+      uint32_t u;
+      memcpy(&u, xr + i, 4);
+      qr[i] = (uint16_t)((u + UINT32_C(0x7FFF) + ((u >> 16) & 1)) >> 16);
+    }
+  }
   return TOWERRT_OK;
 }
 
@@ -342,10 +387,10 @@ towerrt_status trt_mm_dense(trt_mm *mm, const trt_dense_layer *d, int x_nonneg, 
   if (n == 0) return TOWERRT_OK;
   if (ldx < d->in || ldy < d->out)
     return trt_fail(TOWERRT_ERR_SHAPE, "trt_mm_dense: row strides %zu / %zu below the layer's %u x %u", ldx, ldy, d->out, d->in);
-  const int int8 = mm->precision == TRT_MM_INT8;
+  const int int8 = mm->precision == TRT_MM_INT8, bf16 = mm->precision == TRT_MM_BF16;
   const int x_u8 = int8 && x_nonneg;
   mm_entry *e = NULL;
-  towerrt_status st = get_entry(mm, d, x_u8, n, int8 ? d->in : ldx, ldy, &e);
+  towerrt_status st = get_entry(mm, d, x_u8, n, int8 || bf16 ? d->in : ldx, ldy, &e);
   if (st) return st;
   mm_weights *w = &mm->wts[e->weights];
   dnnl_exec_arg_t args[6];
@@ -360,7 +405,8 @@ towerrt_status trt_mm_dense(trt_mm *mm, const trt_dense_layer *d, int x_nonneg, 
     args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_OUTPUT_SCALES, e->scales};
     if (e->has_bias) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->bias};
   } else {
-    DN(dnnl_memory_set_data_handle(e->src, (void *)x), "src handle");
+    if (bf16 && (st = to_bf16(mm, x, ldx, n, d->in))) return st;
+    DN(dnnl_memory_set_data_handle(e->src, bf16 ? mm->xq : (void *)x), "src handle");
     if (e->has_bias) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->bias};
   }
   DN(dnnl_memory_set_data_handle(e->dst, y), "dst handle");

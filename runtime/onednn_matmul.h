@@ -1,8 +1,9 @@
 /* Batched dense layers through oneDNN matmul (DESIGN.md, Kernels: "batched
  * work uses oneDNN matmul"): Y = act(X W^T + b) for X of n rows, with W the
  * model's folded weights (trt_dense_layer: out x in, row-major), bias and
- * ReLU fused (bias argument / post-ops). fp32, and int8 (s8 weights with
- * per-output-channel scales, u8 or s8 activations with one scale per call).
+ * ReLU fused (bias argument / post-ops). fp32, bf16, and int8 (s8 weights
+ * with per-output-channel scales, u8 or s8 activations with one scale per
+ * call).
  *
  * A trt_mm is a per-user cache (one per builder or per batch job; not
  * shared between threads): the primitive of a (layer, n, strides,
@@ -22,7 +23,13 @@
 
 typedef struct trt_mm trt_mm;
 
-enum { TRT_MM_F32 = 0, TRT_MM_INT8 = 1 };
+/* f32: fp32 throughout (the internal kernels' results within fp32
+ * reassociation). bf16: weights and each layer's input rounded to bf16,
+ * fp32 accumulation, bias and output (2x the fp32 GEMM rate on CPUs with
+ * AVX512-BF16 or AMX). int8: s8 weights (per-output-channel scales), each
+ * layer's input quantized with one scale per call (u8 after a ReLU, else
+ * s8): results then depend on the other rows of the call. */
+enum { TRT_MM_F32 = 0, TRT_MM_INT8 = 1, TRT_MM_BF16 = 2 };
 
 /* 1 when this build has oneDNN. */
 int trt_mm_available(void);
@@ -31,7 +38,7 @@ const char *trt_mm_describe(void);
 
 /* threads: 0 keeps oneDNN's default (all cores), else the number of
  * threads oneDNN uses on the calling thread (OpenMP builds of oneDNN).
- * precision: TRT_MM_F32 or TRT_MM_INT8. */
+ * precision: TRT_MM_F32, TRT_MM_BF16 or TRT_MM_INT8. */
 towerrt_status trt_mm_create(unsigned threads, int precision, trt_mm **out);
 void trt_mm_free(trt_mm *mm);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch_family.h"
 #include "item_store.h"
 #include "pool.h"
 #include "quantize_heads.h"
@@ -110,7 +111,9 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
   uint32_t mask = o->fe_layer_mask ? o->fe_layer_mask : m->trained_fe_mask;
   trt_node_pool *pool;
   uint32_t node;
-  towerrt_status st = check_mask(m, mask);
+  /* two-tower family hook: options only IntTower has (fe_layer_mask) */
+  towerrt_status st = m->arch ? trt_arch_check_session(m, o) : TOWERRT_OK;
+  if (!st) st = check_mask(m, mask);
   if (!st) st = check_items(m, items, o);
   if (!st) st = choose_node(o, &pool, &node);
   if (st) return st;
@@ -215,6 +218,9 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
       break;
     default: m->kernels.maxsim_f32(w0->user_heads, n_user_heads(s), s->item_heads, stride, ws->rows, b, m->heads_item, m->head_dim, scores);
   }
+  /* two-tower family hook: the kernel gave <u, i>; cosine / scale per candidate */
+  if (m->arch)
+    trt_arch_scores(m, w0->user_heads, s->item_heads, s->items->dtype, (size_t)s->items->row_stride, s->items->scales, ws->rows, b, scores);
   finish(s, scores, b);
 }
 
@@ -236,6 +242,9 @@ static void task_by_features(void *ctx, uint32_t task, uint32_t slot) {
   trt_item_forward(m, s->item, ws, it->ids + c0 * m->item.id_slots, it->dense ? it->dense + c0 * m->item.dense_width : NULL, b);
   m->kernels.maxsim_f32(s->ws[0].user_heads, n_user_heads(s), ws->item_heads, (size_t)m->heads_item * m->head_dim, NULL, b,
                         m->heads_item, m->head_dim, s->req_scores + c0);
+  if (m->arch) /* two-tower family hook, as in task_by_id */
+    trt_arch_scores(m, s->ws[0].user_heads, ws->item_heads, TRT_ITEMS_F32, (size_t)m->head_dim * sizeof(float), NULL, NULL, b,
+                    s->req_scores + c0);
   finish(s, s->req_scores + c0, b);
   size_t per = (size_t)m->heads_item * m->head_dim;
   for (size_t c = 0; c < b; c++)

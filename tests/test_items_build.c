@@ -238,7 +238,13 @@ static void test_parity(const catalog *c) {
   double d = compare_heads(c, wpath("internal.twi"), wpath("onednn.twi"), 1e-5, "onednn vs internal");
   printf("  %s: onednn vs internal heads: max diff %.3g x (1 + max |row|)\n", c->dir, d);
   compare_scores(c, wpath("internal.twi"), wpath("onednn.twi"));
+  /* bf16 (approximate): weights and layer inputs rounded to 8 mantissa bits */
+  o.precision = TRT_MM_BF16;
+  CHECK(!build(c, &o, wpath("bf16.twi"), 0, c->rows.n_keys, 0, NULL), "bf16: %s", towerrt_last_error());
+  d = compare_heads(c, wpath("onednn.twi"), wpath("bf16.twi"), 0.05, "bf16 vs f32");
+  printf("  %s: bf16 vs f32 heads: max diff %.3g x (1 + max |row|)\n", c->dir, d);
   /* int8 (approximate): within a few percent of the row's scale */
+  options(&o, TRT_ENGINE_ONEDNN, 2);
   o.precision = TRT_MM_INT8;
   CHECK(!build(c, &o, wpath("int8.twi"), 0, c->rows.n_keys, 0, NULL), "int8: %s", towerrt_last_error());
   d = compare_heads(c, wpath("onednn.twi"), wpath("int8.twi"), 0.1, "int8 vs f32");
@@ -253,10 +259,11 @@ static towerrt_status merge(const catalog *c, const char *const *in, size_t n, c
   return trt_items_merge(c->m, in, n, out, NULL, NULL);
 }
 
-static void test_shards(const catalog *c, int engine) {
+static void test_shards(const catalog *c, int engine, int precision) {
   size_t n = c->rows.n_keys;
   trt_build_options o;
   options(&o, engine, 2);
+  o.precision = precision;
   CHECK(!build(c, &o, wpath("single.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
   static const unsigned counts[] = {1, 2, 3, 7};
   for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
@@ -265,6 +272,7 @@ static void test_shards(const catalog *c, int engine) {
     const char *in[8];
     for (unsigned i = 0; i < shards; i++) {
       options(&o, engine, 1 + i % 3);
+      o.precision = precision;
       o.shard_index = i;
       o.shard_count = shards;
       snprintf(names[i], sizeof names[i], "shard%u-of-%u.twi", i, shards);
@@ -274,8 +282,8 @@ static void test_shards(const catalog *c, int engine) {
     for (unsigned i = 0; i < shards; i++) in[i] = strdup(wpath(names[(i * 5 + 3) % shards]));
     towerrt_status st = merge(c, in, shards, wpath("merged.twi"));
     CHECK(!st, "%s: merging %u shards: %s", c->dir, shards, towerrt_last_error());
-    CHECK(same_files(wpath("single.twi"), wpath("merged.twi")), "%s, %s: %u shards merged != the single build", c->dir,
-          engine_name(engine), shards);
+    CHECK(same_files(wpath("single.twi"), wpath("merged.twi")), "%s, %s (precision %d): %u shards merged != the single build", c->dir,
+          engine_name(engine), precision, shards);
     if (shards == 3) {
       /* a missing, a repeated shard */
       CHECK(merge(c, in, 2, wpath("bad.twi")) == TOWERRT_ERR_INVALID_ARGUMENT && strstr(towerrt_last_error(), "missing"),
@@ -499,10 +507,11 @@ int main(int argc, char **argv) {
     const catalog *c = &cats[i];
     printf("%s: %zu items\n", c->dir, c->rows.n_keys);
     test_streaming(c, TRT_ENGINE_INTERNAL);
-    test_shards(c, TRT_ENGINE_INTERNAL);
+    test_shards(c, TRT_ENGINE_INTERNAL, TRT_MM_F32);
     if (trt_mm_available() && !UNDER_TSAN) {
       test_streaming(c, TRT_ENGINE_ONEDNN);
-      test_shards(c, TRT_ENGINE_ONEDNN);
+      test_shards(c, TRT_ENGINE_ONEDNN, TRT_MM_F32);
+      test_shards(c, TRT_ENGINE_ONEDNN, TRT_MM_BF16);
       test_parity(c);
       test_primitive_cache(c);
     }

@@ -40,6 +40,7 @@ void test_fix_crcs(unsigned char *file, size_t size);
 
 int test_finish(const char *name);
 
+/* tests/test_fixture.c (needs the runtime) ---------------------------------- */
 /* FIXTURE_DIR/items.txt (a golden fixture's catalog) into rows. */
 towerrt_status test_read_catalog(const towerrt_model *m, const char *dir, trt_rows *rows);
 /* Builds FIXTURE_DIR/items.txt into an item store at `out`. */

@@ -89,7 +89,7 @@ static void progress_show(progress *p, const trt_items_builder *b, int final) {
 static int usage(int help) {
   puts("usage: towerrt build-items --model M.twr --features ITEMS.txt --out STORE.twi\n"
        "                           [--shard i/n] [--chunk ROWS] [--threads N]\n"
-       "                           [--engine auto|internal|onednn] [--precision f32|int8]\n"
+       "                           [--engine auto|internal|onednn] [--precision f32|bf16|int8]\n"
        "  Runs the item tower over every item of the features file (docs/format.md;\n"
        "  '-' reads stdin) and writes an item store keyed by the items' ids. The file\n"
        "  is read ROWS rows at a time (default 16384): memory does not grow with the\n"
@@ -99,8 +99,9 @@ static int usage(int help) {
        "                  stores with `towerrt merge-items` (docs/item-stores.md)\n"
        "  --threads N     oneDNN threads (default: every core)\n"
        "  --engine        auto (default: oneDNN when built in), internal, onednn\n"
-       "  --precision     f32 (default) or int8 (oneDNN: s8 weights, u8/s8 activations;\n"
-       "                  approximate heads, docs/item-stores.md)\n"
+       "  --precision     f32 (default); bf16 or int8 (oneDNN; faster, approximate heads:\n"
+       "                  bf16 weights and inputs, or s8 weights and u8/s8 inputs with\n"
+       "                  per-batch scales; docs/item-stores.md)\n"
        "  Progress goes to stderr when it is a terminal.");
   return help ? 0 : EXIT_USAGE;
 }
@@ -134,9 +135,10 @@ int cmd_build_items(const cli_args *a) {
   }
   if (a->precision) {
     if (!strcmp(a->precision, "f32")) bo.precision = TRT_MM_F32;
+    else if (!strcmp(a->precision, "bf16")) bo.precision = TRT_MM_BF16;
     else if (!strcmp(a->precision, "int8")) bo.precision = TRT_MM_INT8;
     else {
-      fprintf(stderr, "towerrt: --precision wants f32 or int8 (got '%s')\n", a->precision);
+      fprintf(stderr, "towerrt: --precision wants f32, bf16 or int8 (got '%s')\n", a->precision);
       return EXIT_USAGE;
     }
   }

@@ -909,6 +909,12 @@ def _parse_layers(s):
 
 
 def main(argv=None):
+    # Two-tower family hook: --arch dssm|dat (and --arch inttower) is handled
+    # by tools/export_family.py (docs/family.md).
+    args = sys.argv[1:] if argv is None else list(argv)
+    if any(x == "--arch" or x.startswith("--arch=") for x in args):
+        import export_family
+        return export_family.main(args)
     ap = argparse.ArgumentParser(prog="export_inttower.py",
                                  description="Export a reference IntTower state_dict to a towerrt .twr model.")
     ap.add_argument("--weights", required=True, help="state_dict: .npz (stdlib) or .pt (needs torch)")

@@ -4,7 +4,7 @@
  * (trt_build_options.discard_heads) or, with --out, the whole store.
  *
  *   item_tower_build_bench MODEL.twr ITEMS.txt THREADS [--engine onednn|internal]
- *       [--batch B] [--reps R] [--out STORE.twi] [--int8]
+ *       [--batch B] [--reps R] [--out STORE.twi] [--bf16 | --int8]
  *
  * Prints one line of JSON. Build (from a configured build directory BUILD):
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I. -Iinclude bench/peers/item_tower_build_bench.c \
@@ -38,7 +38,7 @@ static int cmp_d(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s MODEL.twr ITEMS.txt THREADS [--engine onednn|internal] [--batch B] [--reps R] [--out S.twi] [--int8]\n",
+    fprintf(stderr, "usage: %s MODEL.twr ITEMS.txt THREADS [--engine onednn|internal] [--batch B] [--reps R] [--out S.twi] [--bf16|--int8]\n",
             argv[0]);
     return 2;
   }
@@ -56,6 +56,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
     else if (!strcmp(argv[i], "--int8")) o.precision = TRT_MM_INT8;
+    else if (!strcmp(argv[i], "--bf16")) o.precision = TRT_MM_BF16;
     else {
       fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;

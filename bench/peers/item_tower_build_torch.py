@@ -31,14 +31,11 @@ import struct
 import sys
 import time
 
-import numpy as np
-import torch
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
-import inttower_ref  # noqa: E402
+np = torch = inttower_ref = None  # imported in main(), once the thread count is in the environment
 
 
 def load_catalog(path, n_slots, n_dense):
@@ -153,9 +150,21 @@ def main(argv=None):
     ap.add_argument("--write", help="also write the heads (float32 rows) here, inside the timed loop")
     ap.add_argument("--check", help="compare the heads with this towerrt store")
     ap.add_argument("--check-rows", type=int, default=2000)
+    ap.add_argument("--blas-threads", type=int, help="OpenBLAS threads (default: --threads)")
+    ap.add_argument("--omp-threads", type=int, help="torch intra-op (OpenMP) threads (default: --threads)")
     a = ap.parse_args(argv)
 
-    torch.set_num_threads(a.threads)
+    # Debian's torch runs Linear through OpenBLAS (pthreads), which takes its
+    # thread count from the environment, not from torch.set_num_threads.
+    omp = a.omp_threads or a.threads
+    blas = a.blas_threads or a.threads
+    os.environ["OMP_NUM_THREADS"] = str(omp)
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(blas)
+    global np, torch, inttower_ref
+    import numpy as np
+    import torch
+    import inttower_ref
+    torch.set_num_threads(omp)
     sd = dict(np.load(os.path.join(a.dir, "state_dict.npz")))
     sd = {k: torch.from_numpy(v.copy()) for k, v in sd.items()}
     model = inttower_ref.from_checkpoint(os.path.join(a.dir, "config.json"), sd)
@@ -179,7 +188,7 @@ def main(argv=None):
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
         res = {"peer": "pytorch %s%s" % (torch.__version__, " bn-folded" if a.fold_bn else ""),
-               "items": n, "threads": a.threads, "batch": a.batch, "write": bool(a.write),
+               "items": n, "threads": a.threads, "omp_threads": omp, "blas_threads": blas, "batch": a.batch, "write": bool(a.write),
                "best_s": min(times), "median_s": statistics.median(times),
                "items_per_s_best": n / min(times), "items_per_s_median": n / statistics.median(times),
                "cpu_s_median": statistics.median(cpu)}
