@@ -16,6 +16,7 @@ static const char *section_name(uint32_t kind) {
     case TRT_SEC_ID_MAP: return "ID_MAP";
     case TRT_SEC_ITEM_SCALES: return "ITEM_SCALES";
     case TRT_SEC_ITEM_COLSUMS: return "ITEM_COLSUMS";
+    case TRT_SEC_ROW_ORDER: return "ROW_ORDER";
     default: return "?";
   }
 }

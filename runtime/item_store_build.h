@@ -29,7 +29,7 @@
 
 /* Section kind of a shard's ROW_ORDER: u64 per row, the row's input ordinal
  * (its index among all rows given to append, whatever their shard). */
-#define TRT_SEC_ROW_ORDER 12u
+/* TRT_SEC_ROW_ORDER (12) is in container.h */
 
 enum { TRT_ENGINE_AUTO = 0, TRT_ENGINE_INTERNAL = 1, TRT_ENGINE_ONEDNN = 2 };
 

@@ -5,7 +5,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(build-essential cmake pkg-config python3 clang llvm
-          libhwloc-dev
+          libhwloc-dev libdnnl-dev libbenchmark-dev gnuplot-nox
           gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
           valgrind)
 missing=()

@@ -273,6 +273,7 @@ static void usage(FILE *f) {
              "  build-items  run the item tower over a catalog into an item store (.twi)\n"
              "  score        score a file of requests\n"
              "  quantize     rewrite an item store as int8 or bf16\n"
+             "  merge-items  merge shard stores into one item store\n"
 #ifdef TOWERRT_HAVE_BENCH
              "  bench        latency curves, per-op profile, roofline (towerrt bench --help)\n"
 #endif
@@ -298,6 +299,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "build-items")) return cmd_build_items(&a);
   if (!strcmp(argv[1], "score")) return cmd_score(&a);
   if (!strcmp(argv[1], "quantize")) return cmd_quantize(&a);
+  if (!strcmp(argv[1], "merge-items")) return cmd_merge_items(&a);
   fprintf(stderr, "towerrt: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return EXIT_USAGE;
