@@ -30,7 +30,8 @@ if(TOWERRT_DNNL_INCLUDE_DIR AND TOWERRT_DNNL_LIBRARY)
 endif()
 option(TOWERRT_WITH_ONEDNN "Item-store builds (batched item tower) through oneDNN matmul" ${towerrt_dnnl_usable})
 
-target_sources(towerrt_objects PRIVATE runtime/onednn_matmul.c runtime/item_store_merge.c)
+# runtime/onednn_matmul.c and runtime/item_store_merge.c are in TOWERRT_RUNTIME_SOURCES
+# (CMakeLists.txt), so every build of the runtime (fuzzers included) has them.
 if(TOWERRT_WITH_ONEDNN)
   if(NOT towerrt_dnnl_usable)
     message(FATAL_ERROR "TOWERRT_WITH_ONEDNN=ON but ${towerrt_dnnl_why}; "
