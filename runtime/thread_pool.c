@@ -72,8 +72,12 @@ towerrt_status trt_node_pool_start(trt_node_pool *p, const trt_topology *topo, u
   pthread_cond_init(&p->work, NULL);
   pthread_cond_init(&p->done, NULL);
   const trt_numa_node *nd = &topo->nodes[node];
+  /* Fewer workers than cores: take the node's last cores and leave the
+   * first ones to the callers, which are not pinned and usually start
+   * there; a worker sharing its core with a busy caller only time-slices. */
+  uint32_t first = n_workers < nd->n_cores ? nd->n_cores - n_workers : 0;
   for (uint32_t i = 0; i < n_workers; i++) {
-    p->pu[i] = nd->n_cores ? nd->core_pu[i % nd->n_cores] : 0;
+    p->pu[i] = nd->n_cores ? nd->core_pu[(first + i) % nd->n_cores] : 0;
     worker_arg *wa = malloc(sizeof *wa);
     if (!wa) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory starting workers");
     *wa = (worker_arg){p, i};
