@@ -53,7 +53,10 @@ def sweep_tables(doc, name, series_dims):
     by = {(tuple(str(p[d]) for d in series_dims), p["k"]): p for p in pts}
     out = [machine_line(doc, name), ""]
     heads = ["/".join(s) for s in series]
-    for title, field, fmt in (("p50 latency, ms", "p50_us", ms), ("p99 latency, ms", "p99_us", ms),
+    for title, field, fmt in (("p50 latency (wall), ms", "p50_us", ms), ("p99 latency (wall), ms", "p99_us", ms),
+                              ("CPU time per request, p50, ms", "cpu_p50_us", ms),
+                              ("CPU share (CPU time / wall time; 1.0 = we had the core)", "cpu_share",
+                               lambda v: "%.2f" % v),
                               ("candidates per second at the median (k / p50)", "cands_per_s_p50", si),
                               ("MaxSim GMAC/s at the median", "maxsim_gmac_per_s", lambda v: "%.1f" % v)):
         out.append("%s (%s: %s)" % (title, name, " / ".join(series_dims)))
@@ -61,7 +64,8 @@ def sweep_tables(doc, name, series_dims):
         out.append("| k | " + " | ".join(heads) + " |")
         out.append("|---:|" + "---:|" * len(heads))
         for k in ks:
-            cells = [fmt(by[(s, k)][field]) if (s, k) in by else "-" for s in series]
+            cells = [fmt(by[(s, k)][field]) if (s, k) in by and by[(s, k)].get(field) is not None else "-"
+                     for s in series]
             out.append("| %d | %s |" % (k, " | ".join(cells)))
         out.append("")
     n = [p["requests"] for p in pts]

@@ -13,9 +13,10 @@ through its id map; the peers gather k rows by index (less work for them).
 Random users and random distinct candidates are drawn outside the timed
 region; latency is wall time per request.
 
-Threads: torch.set_num_threads(t) and ORT intra_op_num_threads = t. towerrt
-runs a request on one thread (its thread pool is not written yet), so its
-numbers are 1-thread numbers in every row; the table says so.
+Threads: torch.set_num_threads(t), ORT intra_op_num_threads = t, and towerrt
+--threads t (the caller + t - 1 pool workers; one thread only if the runtime
+has no pool). Ratios compare the same thread count. The CPU share column
+(process CPU time / wall time) shows whether t threads really ran.
 
 Usage (from the repository root, after building towerrt):
   bash bench/peers/setup.sh                  # once: a venv with torch + onnxruntime
@@ -121,17 +122,25 @@ def measure(run, make, k, a):
     return stats(lat, k, cpu)
 
 
-def towerrt_points(a, towerrt, model, items, ks):
+def towerrt_points(a, towerrt, model, items, ks, threads):
+    """towerrt bench at the same k values and thread counts (one thread only
+    if this build's runtime has no thread pool). Returns {(threads, k): point}."""
     out = os.path.join(a.workdir, "towerrt.json")
-    cmd = [towerrt, "bench", "--model", model, "--items", items, "--isa", "best", "--fe", a.fe,
-           "--k", ",".join(map(str, ks)), "--requests", str(a.requests), "--warmup", str(a.warmup),
-           "--seconds", str(a.seconds), "--min-requests", str(a.min_requests), "--seed", str(a.seed),
-           "--json", out, "--quiet"]
-    print("run_peers: " + " ".join(cmd), file=sys.stderr)
-    subprocess.check_call(cmd, stdout=sys.stderr)
+    base = [towerrt, "bench", "--model", model, "--items", items, "--isa", "best", "--fe", a.fe,
+            "--k", ",".join(map(str, ks)), "--requests", str(a.requests), "--warmup", str(a.warmup),
+            "--seconds", str(a.seconds), "--min-requests", str(a.min_requests), "--seed", str(a.seed),
+            "--json", out, "--quiet"]
+    for ts in (threads, [1]):
+        cmd = base + ["--threads", ",".join(map(str, ts))]
+        print("run_peers: " + " ".join(cmd), file=sys.stderr)
+        if subprocess.call(cmd, stdout=sys.stderr) == 0:
+            break
+        if ts == [1]:
+            sys.exit("run_peers: towerrt bench failed")
+        print("run_peers: towerrt at threads %s failed; measuring it at 1 thread only" % ts, file=sys.stderr)
     with open(out) as f:
         doc = json.load(f)
-    return {int(p["k"]): p for p in doc["points"]}, doc
+    return {(int(p.get("threads", 1)), int(p["k"])): p for p in doc["points"]}, doc
 
 
 def fe_list(a, model):
@@ -269,12 +278,12 @@ def main(argv):
         versions["onnxruntime"] = ort.__version__
     results = {}  # (impl, threads, k) -> stats
 
-    tr, tr_doc = towerrt_points(a, towerrt, a.model, a.items, ks)
-    for k in ks:
-        results[("towerrt", 1, k)] = dict((key, tr[k][key]) for key in ("requests", "p50_us", "p90_us", "p99_us",
-                                                                        "p999_us", "mean_us", "cands_per_s",
-                                                                        "cands_per_s_p50", "cpu_p50_us", "cpu_share")
-                                         if key in tr[k])
+    tr, tr_doc = towerrt_points(a, towerrt, a.model, a.items, ks, threads)
+    for (t, k), pt in tr.items():
+        results[("towerrt", t, k)] = dict((key, pt[key]) for key in ("requests", "p50_us", "p90_us", "p99_us",
+                                                                      "p999_us", "mean_us", "cands_per_s",
+                                                                      "cands_per_s_p50", "cpu_p50_us", "cpu_share")
+                                          if key in pt)
 
     def make_torch(k):
         def make():
@@ -355,6 +364,15 @@ def main(argv):
     return 0
 
 
+def verdict(ratio):
+    """Within 2% is a tie on this kind of machine; below, the peer is faster."""
+    if ratio < 0.98:
+        return " **peer wins**"
+    if ratio <= 1.02:
+        return " (tie)"
+    return ""
+
+
 def fmt_ms(us):
     return "%.3f" % (us / 1e3) if us < 1e4 else "%.1f" % (us / 1e3)
 
@@ -365,14 +383,14 @@ def table_markdown(res, names, ks, threads, tr_doc, model, versions, a):
     what = "synthetic reference configuration" if src.startswith("synthetic") else tr_doc["model"]["path"]
     out = []
     out.append("Machine: %s, %d logical CPUs; %s. Model: %s; item store of %d items; FE layers %s. "
-               "towerrt: ISA %s, one thread per request in every row." % (
+               "towerrt: ISA %s, threads per request as in its row." % (
                    m["cpu"], m["logical_cpus"], ", ".join("%s %s" % kv for kv in sorted(versions.items())), what,
                    tr_doc["model"]["items_count"],
                    tr_doc["model"]["trained_fe_layers"] if a.fe == "trained" else a.fe, m["default_isa"]))
     out.append("")
     out.append("candidates/s = k / median latency. ratio = towerrt candidates/s / the peer's, at the median "
-               "(> 1: towerrt is faster; < 1: the peer is faster, marked **peer wins**); p99 ratio = the peer's "
-               "p99 / towerrt's. CPU ms = process CPU time per request (all threads); CPU share = CPU time / wall "
+               "(> 1: towerrt is faster; < 0.98: the peer is faster, marked **peer wins**; within 2%: tie); "
+               "p99 ratio = the peer's p99 / towerrt's. CPU ms = process CPU time per request (all threads); CPU share = CPU time / wall "
                "time: below 1 x threads, other processes had the cores.")
     out.append("")
     out.append("| k | threads | runtime | p50 ms | p99 ms | candidates/s | ratio (p50) | p99 ratio | CPU ms p50 | CPU share |")
@@ -383,10 +401,11 @@ def table_markdown(res, names, ks, threads, tr_doc, model, versions, a):
         return "%s | %s" % (fmt_ms(c) if c is not None else "-", "%.2f" % sh if sh is not None else "-")
 
     for k in ks:
-        base = res[("towerrt", 1, k)]
-        out.append("| %d | 1 | towerrt | %s | %s | %.0f | 1.00x | 1.00x | %s |" % (
-            k, fmt_ms(base["p50_us"]), fmt_ms(base["p99_us"]), base["cands_per_s_p50"], cpu_cells(base)))
         for t in threads:
+            tt = t if ("towerrt", t, k) in res else 1
+            base = res[("towerrt", tt, k)]
+            out.append("| %d | %d | towerrt | %s | %s | %.0f | 1.00x | 1.00x | %s |" % (
+                k, tt, fmt_ms(base["p50_us"]), fmt_ms(base["p99_us"]), base["cands_per_s_p50"], cpu_cells(base)))
             for n in names[1:]:
                 r = res.get((n, t, k))
                 if r is None:
@@ -394,25 +413,25 @@ def table_markdown(res, names, ks, threads, tr_doc, model, versions, a):
                 ratio = base["cands_per_s_p50"] / r["cands_per_s_p50"]
                 p99 = r["p99_us"] / base["p99_us"]
                 out.append("| %d | %d | %s | %s | %s | %.0f | %.2fx%s | %.2fx%s | %s |" % (
-                    k, t, n, fmt_ms(r["p50_us"]), fmt_ms(r["p99_us"]), r["cands_per_s_p50"], ratio,
-                    " **peer wins**" if ratio < 1 else "", p99, " **peer wins**" if p99 < 1 else "", cpu_cells(r)))
+                    k, t, n, fmt_ms(r["p50_us"]), fmt_ms(r["p99_us"]), r["cands_per_s_p50"], ratio, verdict(ratio),
+                    p99, verdict(p99), cpu_cells(r)))
     out.append("")
     heads = ["%s t=%d" % (n, t) for n in names[1:] for t in threads]
-    out.append("Summary, ratio at the median (towerrt 1 thread / the peer):")
+    out.append("Summary, ratio at the median (towerrt / the peer, both at the thread count shown):")
     out.append("")
     out.append("| k | " + " | ".join(heads) + " |")
     out.append("|---:|" + "---:|" * len(heads))
     for k in ks:
-        base = res[("towerrt", 1, k)]["cands_per_s_p50"]
         cells = []
         for n in names[1:]:
             for t in threads:
+                base = res[("towerrt", t if ("towerrt", t, k) in res else 1, k)]["cands_per_s_p50"]
                 r = res.get((n, t, k))
                 if r is None:
                     cells.append("-")
                     continue
                 ratio = base / r["cands_per_s_p50"]
-                cells.append("%.2fx%s" % (ratio, " (peer wins)" if ratio < 1 else ""))
+                cells.append("%.2fx%s" % (ratio, verdict(ratio)))
         out.append("| %d | %s |" % (k, " | ".join(cells)))
     return "\n".join(out) + "\n"
 
