@@ -102,6 +102,8 @@ class IntTowerRequest(nn.Module):
     def forward(self, ids, dense, rows, store):
         u = self.user_heads(ids, dense)             # (U, p), once per request
         items = store.index_select(0, rows)         # (k, H, p): the candidates' rows
-        dots = torch.matmul(items, u.t())           # (k, H, U)
+        # one (k*H, p) x (p, U) GEMM, the fastest form in both PyTorch and ONNX Runtime
+        # (a batched (k, H, p) x (p, U) matmul runs k tiny GEMMs one after the other)
+        dots = torch.matmul(items.reshape(-1, items.shape[2]), u.t()).reshape(items.shape[0], items.shape[1], -1)
         score = dots.amax(dim=1).sum(dim=1) + self.bias
         return torch.sigmoid(score) if self.sigmoid else score

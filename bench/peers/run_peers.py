@@ -82,6 +82,24 @@ def install_and_reexec(a, argv):
     os.execv(venv_py, [venv_py, os.path.abspath(__file__)] + args)
 
 
+def blas_threads(t):
+    """torch.set_num_threads does not reach the BLAS: Debian's torch calls the
+    system libblas.so.3 (OpenBLAS, with its own thread pool of one thread
+    per core). Set OpenBLAS's count too, so that t threads means t threads."""
+    import ctypes
+    done = []
+    with open("/proc/self/maps") as f:
+        libs = sorted(set(line.split()[-1] for line in f if "blas" in line.split()[-1]))
+    for lib in libs:
+        try:
+            fn = getattr(ctypes.CDLL(lib), "openblas_set_num_threads")
+        except (OSError, AttributeError):
+            continue
+        fn(ctypes.c_int(t))
+        done.append(lib)
+    return done
+
+
 def percentile(sorted_v, p):
     import math
     if not sorted_v:
@@ -220,6 +238,8 @@ def main(argv):
     store = twr.read_twi(a.items)
     fe = fe_list(a, model)
     store_t = torch.from_numpy(store.heads)
+    torch.matmul(torch.ones(64, 64), torch.ones(64, 64))  # loads the BLAS
+    print("run_peers: BLAS thread control: %s" % (blas_threads(1) or "no OpenBLAS found"), file=sys.stderr)
     torch.set_num_interop_threads(1)
     net = IntTowerRequest(model, fe_layers=fe)
     reqs = Requests(model, store, a.seed)
@@ -278,12 +298,7 @@ def main(argv):
         versions["onnxruntime"] = ort.__version__
     results = {}  # (impl, threads, k) -> stats
 
-    tr, tr_doc = towerrt_points(a, towerrt, a.model, a.items, ks, threads)
-    for (t, k), pt in tr.items():
-        results[("towerrt", t, k)] = dict((key, pt[key]) for key in ("requests", "p50_us", "p90_us", "p99_us",
-                                                                      "p999_us", "mean_us", "cands_per_s",
-                                                                      "cands_per_s_p50", "cpu_p50_us", "cpu_share")
-                                          if key in pt)
+    tr_doc = None
 
     def make_torch(k):
         def make():
@@ -291,8 +306,17 @@ def main(argv):
             return torch.from_numpy(ids), torch.from_numpy(dense), torch.from_numpy(reqs.rows(k))
         return make
 
+    # Per thread count: towerrt, then each peer, so that the runtimes compared
+    # in a row were measured minutes apart at most (the machine may be shared).
     for t in threads:
+        tr, doc = towerrt_points(a, towerrt, a.model, a.items, ks, [t])
+        tr_doc = tr_doc or doc
+        for (tt, k), pt in tr.items():
+            results[("towerrt", tt, k)] = dict((key, pt[key]) for key in (
+                "requests", "p50_us", "p90_us", "p99_us", "p999_us", "mean_us", "cands_per_s", "cands_per_s_p50",
+                "cpu_p50_us", "cpu_share") if key in pt)
         torch.set_num_threads(t)
+        blas_threads(t)
         for name, mod in impls.items():
             for k in ks:
                 def run(req, mod=mod):
