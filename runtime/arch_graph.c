@@ -48,7 +48,6 @@ typedef struct fstate {
   int32_t sim_in[2];
 } fstate;
 
-static const char *side_name(uint32_t s) { return s == 0 ? "user" : s == 1 ? "item" : "score"; }
 
 static void read_node(const unsigned char *r, fnode *n) {
   n->op = trt_rd32(r);
@@ -102,51 +101,15 @@ static int is_value(const fstate *fs, int32_t v, int kind, uint32_t side) {
   return v >= 0 && v < MAX_VALUES && fs->values[v].kind == kind && fs->values[v].side == side;
 }
 
-/* Per-side field layout (as graph_compile.c's for IntTower): single-id,
- * then multi-id, then dense; one embedding dim per side (the shared tower
- * code gathers every id field of a side with one dim). */
-static towerrt_status plan_fields(towerrt_model *m, uint32_t side) {
-  trt_tower *t = side ? &m->item : &m->user;
-  uint32_t last_kind = 0, seen = 0;
-  for (uint32_t i = 0; i < m->n_fields; i++) {
-    const trt_field *f = &m->fields[i];
-    if (f->side != side) continue;
-    if (!seen) t->first_field = i;
-    seen = 1;
-    if (i != t->first_field + t->n_fields)
-      return trt_fail(TOWERRT_ERR_FORMAT, "%s fields are not contiguous in FIELDS (field '%s')", side_name(side), f->name);
-    t->n_fields++;
-    if (f->kind < last_kind)
-      return trt_fail(TOWERRT_ERR_FORMAT, "field '%s': %s fields must be ordered single-id, multi-id, dense", f->name, side_name(side));
-    last_kind = f->kind;
-    if (f->kind == TRT_FIELD_DENSE) {
-      t->dense_width += f->dim;
-      continue;
-    }
-    if (t->n_id_fields && f->dim != t->emb_dim)
-      return trt_fail(TOWERRT_ERR_UNSUPPORTED, "field '%s': embedding dim %u, other %s id fields have %u (towerrt needs one embedding dim per side)",
-                      f->name, f->dim, side_name(side), t->emb_dim);
-    t->emb_dim = f->dim;
-    t->n_id_fields++;
-    t->id_slots += f->slots;
-  }
-  if (!t->n_id_fields) return trt_fail(TOWERRT_ERR_FORMAT, "the %s side has no id fields", side_name(side));
-  if (t->id_slots > TRT_MAX_SLOTS) return trt_fail(TOWERRT_ERR_LIMIT, "%s side has %u id slots (limit %u)", side_name(side), t->id_slots, TRT_MAX_SLOTS);
-  uint64_t width = (uint64_t)t->n_id_fields * t->emb_dim + t->dense_width;
-  if (width > TRT_MAX_WIDTH) return trt_fail(TOWERRT_ERR_LIMIT, "%s input width %llu exceeds %u", side_name(side), (unsigned long long)width, TRT_MAX_WIDTH);
-  t->input_width = (uint32_t)width;
-  return TOWERRT_OK;
-}
-
 static towerrt_status node_augment(fstate *fs, uint32_t ni, const fnode *n) {
   const trt_tower *t = n->side ? &fs->m->item : &fs->m->user;
   if (fs->a->kind != TRT_ARCH_DAT)
     return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: AUGMENT (DAT's augmented vector) in a model whose architecture is not 'dat'", ni);
-  if (fs->a->aug_width[n->side]) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: a second %s AUGMENT", ni, side_name(n->side));
+  if (fs->a->aug_width[n->side]) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: a second %s AUGMENT", ni, trt_side_name(n->side));
   if (!is_value(fs, n->in[0], V_EMBED, n->side))
-    return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: AUGMENT input value %d is not the %s EMBED output", ni, n->in[0], side_name(n->side));
+    return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: AUGMENT input value %d is not the %s EMBED output", ni, n->in[0], trt_side_name(n->side));
   if (n->attr[0] <= 0 || (uint64_t)n->attr[0] + t->input_width > TRT_MAX_WIDTH)
-    return trt_fail(TOWERRT_ERR_SHAPE, "%s AUGMENT: width %d out of range", side_name(n->side), n->attr[0]);
+    return trt_fail(TOWERRT_ERR_SHAPE, "%s AUGMENT: width %d out of range", trt_side_name(n->side), n->attr[0]);
   towerrt_status st = want_tensor(fs->m, ni, n->t[0], "augmented vector", (uint32_t)n->attr[0], 0);
   if (st) return st;
   fs->a->aug_width[n->side] = (uint32_t)n->attr[0];
@@ -156,14 +119,14 @@ static towerrt_status node_augment(fstate *fs, uint32_t ni, const fnode *n) {
 
 static towerrt_status node_concat(fstate *fs, uint32_t ni, const fnode *n) {
   const trt_tower *t = n->side ? &fs->m->item : &fs->m->user;
-  if (fs->have_concat[n->side]) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: a second %s CONCAT_DENSE", ni, side_name(n->side));
+  if (fs->have_concat[n->side]) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: a second %s CONCAT_DENSE", ni, trt_side_name(n->side));
   int aug = fs->a->aug_width[n->side] != 0;
   if (!is_value(fs, n->in[0], aug ? V_AUG : V_EMBED, n->side))
     return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: CONCAT_DENSE input value %d is not the %s %s output", ni, n->in[0],
-                    side_name(n->side), aug ? "AUGMENT" : "EMBED");
+                    trt_side_name(n->side), aug ? "AUGMENT" : "EMBED");
   uint32_t width = t->input_width + fs->a->aug_width[n->side];
   if (n->attr[0] < 0 || (uint32_t)n->attr[0] != width)
-    return trt_fail(TOWERRT_ERR_SHAPE, "%s CONCAT_DENSE: width %d, the fields%s give %u", side_name(n->side), n->attr[0],
+    return trt_fail(TOWERRT_ERR_SHAPE, "%s CONCAT_DENSE: width %d, the fields%s give %u", trt_side_name(n->side), n->attr[0],
                     aug ? " and the augmented vector" : "", width);
   fs->have_concat[n->side] = 1;
   fs->last[n->side] = n->out;
@@ -175,19 +138,19 @@ static towerrt_status node_concat(fstate *fs, uint32_t ni, const fnode *n) {
 static towerrt_status node_linear(fstate *fs, uint32_t ni, const fnode *n) {
   uint32_t s = n->side, L = fs->a->depth[s];
   if (n->layer < 0 || (uint32_t)n->layer != L || L >= TRT_MAX_LAYERS)
-    return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR node %u: layer %d, expected %u (at most %u layers)", side_name(s), ni, n->layer, L, TRT_MAX_LAYERS);
+    return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR node %u: layer %d, expected %u (at most %u layers)", trt_side_name(s), ni, n->layer, L, TRT_MAX_LAYERS);
   if (fs->last[s] < 0 || n->in[0] != fs->last[s])
-    return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR layer %u: input value %d is not the %s", side_name(s), L, n->in[0],
+    return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR layer %u: input value %d is not the %s", trt_side_name(s), L, n->in[0],
                     L ? "output of the previous layer" : "CONCAT_DENSE output");
   uint32_t in = fs->width[s], out = (uint32_t)n->attr[1];
   if (n->attr[0] < 0 || (uint32_t)n->attr[0] != in || n->attr[1] <= 0 || out > TRT_MAX_WIDTH)
-    return trt_fail(TOWERRT_ERR_SHAPE, "%s LINEAR layer %u: attrs (in %d, out %d), the previous width is %u", side_name(s), L, n->attr[0], n->attr[1], in);
+    return trt_fail(TOWERRT_ERR_SHAPE, "%s LINEAR layer %u: attrs (in %d, out %d), the previous width is %u", trt_side_name(s), L, n->attr[0], n->attr[1], in);
   towerrt_status st = want_tensor(fs->m, ni, n->t[0], "Linear weight", out, in);
   if (!st && n->t[1] >= 0) st = want_tensor(fs->m, ni, n->t[1], "Linear bias", out, 0);
   if (st) return st;
   flayer *fl = &fs->layers[s][L];
   *fl = (flayer){.in = in, .out = out, .relu = (n->flags & 1u) != 0, .bn = (n->flags & 2u) != 0, .w = n->t[0], .b = n->t[1], .eps = n->eps};
-  if (n->flags & ~3u) return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR layer %u: unknown flags 0x%x", side_name(s), L, n->flags);
+  if (n->flags & ~3u) return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR layer %u: unknown flags 0x%x", trt_side_name(s), L, n->flags);
   if (fl->bn) {
     static const char *const roles[4] = {"BatchNorm weight", "BatchNorm bias", "BatchNorm running_mean", "BatchNorm running_var"};
     for (int i = 0; i < 4; i++) {
@@ -195,7 +158,7 @@ static towerrt_status node_linear(fstate *fs, uint32_t ni, const fnode *n) {
       fl->bn_t[i] = n->t[2 + i];
     }
     if (!(n->eps > 0.0f) || !isfinite(n->eps))
-      return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR layer %u: BatchNorm eps %g must be positive", side_name(s), L, (double)n->eps);
+      return trt_fail(TOWERRT_ERR_FORMAT, "%s LINEAR layer %u: BatchNorm eps %g must be positive", trt_side_name(s), L, (double)n->eps);
     const float *var = fs->m->tensors[n->t[5]].data;
     for (uint32_t o = 0; o < out; o++)
       if (var[o] < 0.0f) return trt_fail(TOWERRT_ERR_FORMAT, "tensor '%s': negative running_var at %u", fs->m->tensors[n->t[5]].name, o);
@@ -213,7 +176,7 @@ static towerrt_status node_score(fstate *fs, uint32_t ni, const fnode *n) {
     if (fs->have_sim) return trt_fail(TOWERRT_ERR_FORMAT, "graph has two SIMILARITY nodes");
     for (uint32_t s = 0; s < 2; s++)
       if (!is_value(fs, n->in[s], V_X, s))
-        return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: SIMILARITY input %u (value %d) is not a %s tower activation", ni, s, n->in[s], side_name(s));
+        return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: SIMILARITY input %u (value %d) is not a %s tower activation", ni, s, n->in[s], trt_side_name(s));
     if (n->attr[1] != TRT_SIM_COSINE && n->attr[1] != TRT_SIM_DOT)
       return trt_fail(TOWERRT_ERR_UNSUPPORTED, "SIMILARITY kind %d (0 cosine, 1 dot)", n->attr[1]);
     if (!isfinite(n->eps)) return trt_fail(TOWERRT_ERR_NONFINITE, "SIMILARITY gamma is not finite");
@@ -243,7 +206,7 @@ static towerrt_status compile_node(fstate *fs, uint32_t ni, const fnode *n) {
   if (tower_op && n->side > 1) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u (op %u): side %u is not user or item", ni, n->op, n->side);
   switch (n->op) {
     case TRT_OP_EMBED:
-      if (fs->have_embed[n->side]) return trt_fail(TOWERRT_ERR_FORMAT, "two %s EMBED nodes", side_name(n->side));
+      if (fs->have_embed[n->side]) return trt_fail(TOWERRT_ERR_FORMAT, "two %s EMBED nodes", trt_side_name(n->side));
       fs->have_embed[n->side] = 1;
       return define(fs, ni, n->out, V_EMBED, n->side);
     case TRT_OP_AUGMENT: return node_augment(fs, ni, n);
@@ -259,15 +222,15 @@ static towerrt_status compile_node(fstate *fs, uint32_t ni, const fnode *n) {
 static towerrt_status check_complete(fstate *fs) {
   for (uint32_t s = 0; s < 2; s++) {
     if (!fs->have_embed[s] || !fs->have_concat[s])
-      return trt_fail(TOWERRT_ERR_FORMAT, "graph: the %s side lacks EMBED or CONCAT_DENSE", side_name(s));
-    if (!fs->a->depth[s]) return trt_fail(TOWERRT_ERR_FORMAT, "graph: the %s tower has no LINEAR layer", side_name(s));
+      return trt_fail(TOWERRT_ERR_FORMAT, "graph: the %s side lacks EMBED or CONCAT_DENSE", trt_side_name(s));
+    if (!fs->a->depth[s]) return trt_fail(TOWERRT_ERR_FORMAT, "graph: the %s tower has no LINEAR layer", trt_side_name(s));
   }
   if (!fs->have_sim || !fs->have_pred) return trt_fail(TOWERRT_ERR_FORMAT, "graph: no SIMILARITY or no PREDICT node");
   for (uint32_t s = 0; s < 2; s++) {
     if (fs->sim_in[s] != fs->last[s])
-      return trt_fail(TOWERRT_ERR_FORMAT, "graph: SIMILARITY must read the output of the last %s layer (%u)", side_name(s), fs->a->depth[s] - 1);
+      return trt_fail(TOWERRT_ERR_FORMAT, "graph: SIMILARITY must read the output of the last %s layer (%u)", trt_side_name(s), fs->a->depth[s] - 1);
     if (fs->width[s] != fs->a->dim)
-      return trt_fail(TOWERRT_ERR_SHAPE, "graph: SIMILARITY dim %u, but the %s tower ends with %u values", fs->a->dim, side_name(s), fs->width[s]);
+      return trt_fail(TOWERRT_ERR_SHAPE, "graph: SIMILARITY dim %u, but the %s tower ends with %u values", fs->a->dim, trt_side_name(s), fs->width[s]);
   }
   return TOWERRT_OK;
 }
@@ -303,7 +266,7 @@ static towerrt_status check_meta(fstate *fs) {
     for (uint32_t s = 0; s < 2; s++) {
       if (constant != (a->aug_width[s] != 0))
         return trt_fail(TOWERRT_ERR_FORMAT, "dat.augment is '%s' but the %s side %s an AUGMENT node", constant ? "constant" : "input",
-                        side_name(s), constant ? "lacks" : "has");
+                        trt_side_name(s), constant ? "lacks" : "has");
       if (constant) continue;
       const trt_tower *t = s ? &m->item : &m->user;
       const char *want = s ? "item_aug_vector" : "user_aug_vector";
@@ -312,7 +275,7 @@ static towerrt_status check_meta(fstate *fs) {
         if (f->kind == TRT_FIELD_DENSE && strcmp(f->name, want) == 0) a->aug_input[s] = f->dim;
       }
       if (!a->aug_input[s])
-        return trt_fail(TOWERRT_ERR_FORMAT, "dat.augment is 'input' but the %s side has no dense field '%s'", side_name(s), want);
+        return trt_fail(TOWERRT_ERR_FORMAT, "dat.augment is 'input' but the %s side has no dense field '%s'", trt_side_name(s), want);
     }
   }
   return TOWERRT_OK;
@@ -348,7 +311,7 @@ static towerrt_status fold(const towerrt_model *m, const trt_arch_model *a, uint
   }
   for (size_t i = 0; i < (size_t)fl->out * (in + 1); i++) /* b follows w */
     if (!isfinite(w[i]))
-      return trt_fail(TOWERRT_ERR_NONFINITE, "%s layer %u: folding BatchNorm%s into the Linear overflows", side_name(side), L,
+      return trt_fail(TOWERRT_ERR_NONFINITE, "%s layer %u: folding BatchNorm%s into the Linear overflows", trt_side_name(side), L,
                       aug ? " and the augmented vector" : "");
   *in_out = in;
   return TOWERRT_OK;
@@ -406,7 +369,7 @@ towerrt_status trt_arch_compile(towerrt_model *m) {
   int found;
   a->kind = meta_str(&m->meta, "general.architecture", "dat", &found) ? TRT_ARCH_DAT : TRT_ARCH_DSSM;
   a->aug_tensor[0] = a->aug_tensor[1] = -1;
-  if ((st = plan_fields(m, TOWERRT_USER)) || (st = plan_fields(m, TOWERRT_ITEM))) return st;
+  if ((st = trt_plan_fields(m, TOWERRT_USER)) || (st = trt_plan_fields(m, TOWERRT_ITEM))) return st;
   if (g->size < 8) return trt_fail(TOWERRT_ERR_FORMAT, "GRAPH section has no count");
   uint32_t n_nodes = trt_rd32(g->data);
   if (n_nodes > MAX_NODES || (uint64_t)n_nodes * NODE_RECORD > g->size - 8)

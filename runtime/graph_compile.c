@@ -233,8 +233,9 @@ static towerrt_status compile_node(compile_state *cs, uint32_t ni, const node *n
   }
 }
 
-/* Per-side field layout: single-id, then multi-id, then dense. */
-static towerrt_status plan_fields(towerrt_model *m, uint32_t side) {
+/* Per-side field layout: single-id, then multi-id, then dense (shared with
+ * the two-tower family's compiler, runtime/arch_graph.c). */
+towerrt_status trt_plan_fields(towerrt_model *m, uint32_t side) {
   trt_tower *t = side ? &m->item : &m->user;
   uint32_t last_kind = 0, seen = 0;
   for (uint32_t i = 0; i < m->n_fields; i++) {
@@ -353,7 +354,7 @@ towerrt_status trt_model_compile(towerrt_model *m) {
   const trt_section *g;
   towerrt_status st = trt_container_require(&m->container, TRT_SEC_GRAPH, "GRAPH", &g);
   if (st) return st;
-  if ((st = plan_fields(m, TOWERRT_USER)) || (st = plan_fields(m, TOWERRT_ITEM))) return st;
+  if ((st = trt_plan_fields(m, TOWERRT_USER)) || (st = trt_plan_fields(m, TOWERRT_ITEM))) return st;
   uint32_t n_nodes;
   if (g->size < 8) return trt_fail(TOWERRT_ERR_FORMAT, "GRAPH section has no count");
   n_nodes = trt_rd32(g->data);

@@ -115,6 +115,8 @@ towerrt_status trt_model_parse_tables(towerrt_model *m);
 /* graph_compile.c: validate the graph, fold BN, plan the towers. */
 towerrt_status trt_model_compile(towerrt_model *m);
 uint32_t trt_model_item_fingerprint(const towerrt_model *m);
+/* One side's field layout into its tower (order, dims, slots, input width). */
+towerrt_status trt_plan_fields(towerrt_model *m, uint32_t side);
 /* For error messages. */
 const char *trt_side_name(uint32_t side);
 /* The describe text (towerrt info). */
