@@ -21,6 +21,10 @@
 #include "runtime/quantize_heads.h"
 #endif
 
+static const char *weights_name(const trt_dense_layer *d) {
+  return d->wtype == TRT_DTYPE_BF16 ? ", bf16 weights" : d->wtype == TRT_DTYPE_S8 ? ", s8 weights" : "";
+}
+
 static size_t add_step(tb_profile *p, const char *name, const char *detail) {
   tb_profile_step *s = &p->steps[p->n_steps];
   snprintf(s->name, sizeof s->name, "%s", name);
@@ -61,13 +65,13 @@ static void plan_steps(const towerrt_model *m, uint32_t mask, size_t k, int prec
     char n[48];
     if (mask & (1u << L)) {
       snprintf(n, sizeof n, "user.fe_proj[%u]", L);
-      snprintf(d, sizeof d, "%u -> %u heads x %u", t->fe[L].in, m->heads_user, m->head_dim);
+      snprintf(d, sizeof d, "%u -> %u heads x %u%s", t->fe[L].in, m->heads_user, m->head_dim, weights_name(&t->fe[L]));
       id->fe[L] = add_step(p, n, d);
     }
     if (L == last) break;
     snprintf(n, sizeof n, "user.dense[%u]", L);
-    snprintf(d, sizeof d, "%u -> %u%s%s", t->layers[L].in, t->layers[L].out, t->layers[L].folded_bn ? ", BN folded" : "",
-             t->layers[L].relu ? ", relu" : "");
+    snprintf(d, sizeof d, "%u -> %u%s%s%s", t->layers[L].in, t->layers[L].out, t->layers[L].folded_bn ? ", BN folded" : "",
+             t->layers[L].relu ? ", relu" : "", weights_name(&t->layers[L]));
     id->dense[L] = add_step(p, n, d);
   }
   size_t n_user = (size_t)__builtin_popcount(mask) * m->heads_user;
@@ -176,14 +180,12 @@ towerrt_status tb_profile_run(const towerrt_model *m, const towerrt_items *it, u
     float *next = ws.user_a, *heads = ws.user_heads;
     for (uint32_t L = 0; L <= last; L++) {
       if (mask & (1u << L)) {
-        const trt_dense_layer *d = &t->fe[L];
-        kn->dense_f32(x, 1, d->in, d->w, d->b, d->out, d->relu, heads);
+        trt_user_dense(m, &ws, &t->fe[L], x, heads);
         heads += per_layer;
         STEP(id.fe[L], t0);
       }
       if (L == last) break;
-      const trt_dense_layer *d = &t->layers[L];
-      kn->dense_f32(x, 1, d->in, d->w, d->b, d->out, d->relu, next);
+      trt_user_dense(m, &ws, &t->layers[L], x, next);
       x = next;
       next = next == ws.user_a ? ws.user_b : ws.user_a;
       STEP(id.dense[L], t0);
@@ -193,7 +195,7 @@ towerrt_status tb_profile_run(const towerrt_model *m, const towerrt_items *it, u
     STEP(id.heads_check, t0);
 #ifdef TB_HAVE_PRECISION
     if (prec == P_BF16) trt_f32_to_bf16_array(ws.user_heads, n_user * m->head_dim, ws.user_bf16);
-    if (prec == P_INT8) trt_quantize_user_u8(ws.user_heads, n_user, m->head_dim, ws.user_u8, ws.user_zp, ws.user_scale);
+    if (prec == P_INT8) kn->quantize_u8(ws.user_heads, n_user, m->head_dim, ws.user_u8, ws.user_zp, ws.user_scale);
     if (prec != P_F32) STEP(id.convert, t0);
 #endif
     float bias = m->out_bias;

@@ -166,6 +166,17 @@ TOWERRT_API towerrt_precision towerrt_items_precision(const towerrt_items *items
 TOWERRT_API towerrt_status towerrt_items_quantize(const towerrt_items *items, towerrt_precision precision,
                                                   const char *path);
 
+/* Writes `model` with its user tower's dense layers and FE projections in
+ * bf16, or in s8 with one scale per output channel (docs/quantization.md).
+ * int8: with calibration users (n_users rows of user features, as in
+ * towerrt_score), each layer's input gets a fixed u8 scale and zero point
+ * from the rows' range; with none, inputs are quantized per request from
+ * their own range. The item tower, embeddings and Light-SE stay f32, so the
+ * item stores of the f32 model stay valid for the quantized one. */
+TOWERRT_API towerrt_status towerrt_model_quantize(const towerrt_model *model, towerrt_precision precision,
+                                                  const towerrt_features *calibration_users, size_t n_users,
+                                                  const char *path);
+
 /* ---- sessions and scoring ----------------------------------------------- */
 /* items may be NULL (then only towerrt_score_features works). With
  * opts->pool and opts->threads > 1, a request's candidate blocks are split

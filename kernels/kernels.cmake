@@ -7,7 +7,10 @@ set(TOWERRT_KERNEL_SOURCES
   kernels/scalar/dense-f32-scalar.c
   kernels/scalar/maxsim-f32-scalar.c
   kernels/scalar/maxsim-bf16-scalar.c
-  kernels/scalar/maxsim-u8s8-scalar.c)
+  kernels/scalar/maxsim-u8s8-scalar.c
+  kernels/scalar/dense-bf16-scalar.c
+  kernels/scalar/dense-u8s8-scalar.c
+  kernels/scalar/quantize-u8-scalar.c)
 
 # Which SIMD family the target can run. The compiler's target decides, not
 # the build machine: a 32-bit or cross build gets only the scalar kernels
@@ -41,9 +44,10 @@ if(TOWERRT_KERNELS_ARCH STREQUAL "x86")
   check_c_compiler_flag("-mavx512vnni -mavx512bf16" TOWERRT_CC_HAS_AVX512BF16)
   towerrt_kernel_files("${TOWERRT_FLAGS_AVX2}"
     kernels/x86/maxsim-f32-avx2.c kernels/x86/dense-f32-avx2.c
-    kernels/x86/maxsim-bf16-avx2.c kernels/x86/maxsim-u8s8-avx2.c)
+    kernels/x86/maxsim-bf16-avx2.c kernels/x86/maxsim-u8s8-avx2.c kernels/x86/quantize-u8-avx2.c)
   towerrt_kernel_files("${TOWERRT_FLAGS_AVX512}"
-    kernels/x86/maxsim-f32-avx512.c kernels/x86/dense-f32-avx512.c kernels/x86/maxsim-bf16-avx512.c)
+    kernels/x86/maxsim-f32-avx512.c kernels/x86/dense-f32-avx512.c kernels/x86/maxsim-bf16-avx512.c
+    kernels/x86/quantize-u8-avx512.c)
   towerrt_kernel_files("${TOWERRT_FLAGS_AVX512VNNI}" kernels/x86/maxsim-u8s8-avx512vnni.c)
   set(TOWERRT_KERNEL_DEFS TOWERRT_KERNELS_X86=1)
   if(TOWERRT_CC_HAS_AVX512BF16)
@@ -55,7 +59,7 @@ if(TOWERRT_KERNELS_ARCH STREQUAL "x86")
 elseif(TOWERRT_KERNELS_ARCH STREQUAL "arm")
   # NEON is part of the aarch64 base ISA: no flag needed.
   towerrt_kernel_files("" kernels/arm/maxsim-f32-neon.c kernels/arm/dense-f32-neon.c
-    kernels/arm/maxsim-bf16-neon.c kernels/arm/maxsim-u8s8-neon.c)
+    kernels/arm/maxsim-bf16-neon.c kernels/arm/maxsim-u8s8-neon.c kernels/arm/quantize-u8-neon.c)
   towerrt_kernel_files("${TOWERRT_FLAGS_NEONDOT}" kernels/arm/maxsim-u8s8-neon-dotprod.c)
   set(TOWERRT_KERNEL_DEFS TOWERRT_KERNELS_ARM=1)
 endif()

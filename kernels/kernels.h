@@ -76,6 +76,40 @@ typedef struct trt_maxsim_u8s8_params {
 typedef void (*trt_maxsim_u8s8_fn)(const trt_maxsim_u8s8_params *p, const uint32_t *rows,
                                    size_t k, float *scores);
 
+/* Dense layer with bf16 weights (quantized models, docs/quantization.md):
+ * Y[r][o] = act(b[o] + sum_i W[o][i] * X[r][i]) with X and W bf16 (the
+ * caller rounds X once), each product exact in fp32, sums in fp32.
+ * Shapes and strides as trt_dense_f32_fn. */
+typedef void (*trt_dense_bf16_fn)(const uint16_t *x, size_t n, size_t in, const uint16_t *w,
+                                  const float *b, size_t out, int relu, float *y);
+
+/* Dense layer with s8 weights, one scale per output channel, and u8
+ * activations with one zero point and scale per row (x ~ sx * (q - zx)):
+ *   D[r][o] = sum_i q_x[r][i] * q_w[o][i] - zx[r] * w_sum[o]     (int32, exact)
+ *   Y[r][o] = act(b[o] + (float)D[r][o] * (sx[r] * w_scale[o]))
+ * W rows are in_pad bytes (a multiple of 64, zero beyond `in`) and so are
+ * the X rows (their bytes beyond `in` may hold anything: the weights there
+ * are 0). Exact for in_pad <= 65536. */
+typedef struct trt_dense_u8s8_params {
+  const int8_t *w;       /* out x in_pad */
+  const int32_t *w_sum;  /* out: sum_i q_w[o][i] */
+  const float *w_scale;  /* out, > 0 */
+  const float *b;        /* out, or NULL */
+  size_t in_pad, out;
+  int relu;
+} trt_dense_u8s8_params;
+typedef void (*trt_dense_u8s8_fn)(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n,
+                                  const int32_t *x_zp, const float *x_scale, float *y);
+
+/* Per-head asymmetric u8 quantization (the user heads for an int8 store,
+ * and the input of an s8 layer): for each of n_heads heads of dim values,
+ * the range [min(0, min x), max(0, max x)] maps to 0..255: scale[u] =
+ * range / 255, zp[u] = round(-min / scale[u]), q = clamp(round(x / scale[u])
+ * + zp[u], 0, 255), rounding to nearest even. Every variant writes the same
+ * bytes for finite input. */
+typedef void (*trt_quantize_u8_fn)(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp,
+                                   float *scale);
+
 typedef struct towerrt_kernels {
   const char *name; /* "scalar", "avx2", ... */
   trt_embed_pool_f32_fn embed_pool_f32;
@@ -85,6 +119,10 @@ typedef struct towerrt_kernels {
   /* appended: reduced-precision MaxSim for the bf16 / int8 item stores */
   trt_maxsim_bf16_fn maxsim_bf16;
   trt_maxsim_u8s8_fn maxsim_u8s8;
+  /* appended: quantized tower weights (the user tower of a quantized model) */
+  trt_dense_bf16_fn dense_bf16;
+  trt_dense_u8s8_fn dense_u8s8;
+  trt_quantize_u8_fn quantize_u8;
 } towerrt_kernels;
 
 /* scalar oracle */
@@ -102,6 +140,11 @@ void trt_maxsim_bf16_scalar(const uint16_t *user, size_t n_user, const uint16_t 
                             size_t dim, float *scores);
 void trt_maxsim_u8s8_scalar(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
                             float *scores);
+void trt_dense_bf16_scalar(const uint16_t *x, size_t n, size_t in, const uint16_t *w, const float *b,
+                           size_t out, int relu, float *y);
+void trt_dense_u8s8_scalar(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n,
+                           const int32_t *x_zp, const float *x_scale, float *y);
+void trt_quantize_u8_scalar(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
 
 /* SIMD variants (kernels/x86, kernels/arm): compiled only for their
  * architecture, callable only where runtime/cpu_features.c says the CPU
@@ -139,5 +182,9 @@ void trt_maxsim_u8s8_neon(const trt_maxsim_u8s8_params *p, const uint32_t *rows,
                           float *scores);
 void trt_maxsim_u8s8_neondotprod(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
                                  float *scores);
+
+void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
+void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
+void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
 
 #endif

@@ -71,6 +71,59 @@ static towerrt_status want_tensor(const towerrt_model *m, uint32_t ni, int32_t t
   return TOWERRT_OK;
 }
 
+/* A LINEAR / FE_PROJ weight: f32 on both sides; bf16, or s8 with a scale
+ * tensor of `d0` positive f32 per-output-channel scales, in the user tower
+ * of a quantized model (docs/quantization.md). The item tower runs offline
+ * (and defines the item store's fingerprint), so it stays f32. */
+static towerrt_status want_weight(const towerrt_model *m, uint32_t ni, int32_t ti, const char *role, uint32_t side,
+                                  uint32_t d0, uint32_t d1) {
+  if (ti < 0 || (uint32_t)ti >= m->n_tensors)
+    return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: %s tensor index %d out of range (%u tensors)", ni, role, ti, m->n_tensors);
+  const trt_tensor *t = &m->tensors[ti];
+  if (t->dtype == TRT_DTYPE_F32) return want_tensor(m, ni, ti, role, d0, d1);
+  if (t->dtype != TRT_DTYPE_BF16 && t->dtype != TRT_DTYPE_S8)
+    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "tensor '%s' (%s): dtype %u, weights are f32, bf16 or s8", t->name, role, t->dtype);
+  if (side != TOWERRT_USER)
+    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "tensor '%s' (%s): item tower weights must be f32 (only the user tower is quantized)", t->name, role);
+  if (t->ndim != 2 || t->dims[0] != d0 || t->dims[1] != d1)
+    return trt_fail(TOWERRT_ERR_SHAPE, "tensor '%s' (%s): shape (%u, %u) with %u dims, expected (%u, %u)", t->name, role, t->dims[0],
+                    t->dims[1], t->ndim, d0, d1);
+  if (t->dtype == TRT_DTYPE_BF16) {
+    if (t->scale_index >= 0) return trt_fail(TOWERRT_ERR_FORMAT, "tensor '%s' (%s): a bf16 weight has no scale tensor", t->name, role);
+    return TOWERRT_OK;
+  }
+  if (d1 > 65535) return trt_fail(TOWERRT_ERR_LIMIT, "tensor '%s' (%s): s8 weights with %u inputs (at most 65535: int32 sums)", t->name, role, d1);
+  if (t->scale_index < 0) return trt_fail(TOWERRT_ERR_FORMAT, "tensor '%s' (%s): an s8 weight needs a scale tensor", t->name, role);
+  towerrt_status st = want_tensor(m, ni, t->scale_index, "per-channel weight scales", d0, 0);
+  if (st) return st;
+  const float *sc = m->tensors[t->scale_index].data;
+  for (uint32_t o = 0; o < d0; o++)
+    if (!(sc[o] > 0.0f)) return trt_fail(TOWERRT_ERR_FORMAT, "tensor '%s': weight scale %u is %g (scales must be > 0)", m->tensors[t->scale_index].name, o, (double)sc[o]);
+  return TOWERRT_OK;
+}
+
+/* Flag bit 2 of a LINEAR / FE_PROJ with s8 weights: t[2] is the f32 pair
+ * (scale, zero point) that quantizes the layer's input, calibrated on real
+ * requests; without it the input is quantized per request from its range. */
+#define TRT_FLAG_ACT_QUANT 4u
+static towerrt_status quant_input(const towerrt_model *m, uint32_t ni, const node *n, uint32_t wtype, trt_dense_layer *d) {
+  d->wtype = wtype;
+  d->x_scale = 0.0f;
+  d->x_zp = 0;
+  if (!(n->flags & TRT_FLAG_ACT_QUANT)) return TOWERRT_OK;
+  if (wtype != TRT_DTYPE_S8)
+    return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: input quantization (flag 4) needs s8 weights", ni);
+  towerrt_status st = want_tensor(m, ni, n->t[2], "input quantization (scale, zero point)", 2, 0);
+  if (st) return st;
+  const float *q = m->tensors[n->t[2]].data;
+  if (!(q[0] > 0.0f) || q[1] < 0.0f || q[1] > 255.0f || q[1] != (float)(int)q[1])
+    return trt_fail(TOWERRT_ERR_FORMAT, "tensor '%s': input scale %g and zero point %g (need scale > 0, integer zero point 0..255)",
+                    m->tensors[n->t[2]].name, (double)q[0], (double)q[1]);
+  d->x_scale = q[0];
+  d->x_zp = (int32_t)q[1];
+  return TOWERRT_OK;
+}
+
 static towerrt_status want_input(compile_state *cs, uint32_t ni, int32_t v, int kind, uint32_t side, const char *what) {
   if (v < 0 || v >= MAX_VALUES || cs->values[v].kind != kind || cs->values[v].side != side)
     return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: input value %d is not the %s %s", ni, v, trt_side_name(side), what);
@@ -128,8 +181,11 @@ static towerrt_status node_linear(compile_state *cs, uint32_t ni, const node *n)
   uint32_t in = current_width(t), out = (uint32_t)n->attr[1];
   if ((uint32_t)n->attr[0] != in || n->attr[1] <= 0 || out > TRT_MAX_WIDTH)
     return trt_fail(TOWERRT_ERR_SHAPE, "%s LINEAR layer %u: attrs (in %d, out %d), the previous width is %u", trt_side_name(n->side), L, n->attr[0], n->attr[1], in);
-  if ((st = want_tensor(cs->m, ni, n->t[0], "Linear weight", out, in))) return st;
+  if ((st = want_weight(cs->m, ni, n->t[0], "Linear weight", n->side, out, in))) return st;
   if (n->t[1] >= 0 && (st = want_tensor(cs->m, ni, n->t[1], "Linear bias", out, 0))) return st;
+  uint32_t wtype = cs->m->tensors[n->t[0]].dtype;
+  if (wtype != TRT_DTYPE_F32 && (n->flags & 2u))
+    return trt_fail(TOWERRT_ERR_FORMAT, "user LINEAR layer %u: quantized weights must have BatchNorm folded in (flag 2 set)", L);
   for (int i = 0; i < 4; i++) cs->bn[n->side][L][i] = -1;
   if (n->flags & 2u) {
     static const char *const roles[4] = {"BatchNorm weight", "BatchNorm bias", "BatchNorm running_mean", "BatchNorm running_var"};
@@ -148,6 +204,7 @@ static towerrt_status node_linear(compile_state *cs, uint32_t ni, const node *n)
   cs->linear_b[n->side][L] = n->t[1];
   t->layers[L] = (trt_dense_layer){.in = in, .out = out, .relu = (n->flags & 1u) != 0, .src_weight = n->t[0],
                                    .folded_bn = (n->flags & 2u) != 0};
+  if ((st = quant_input(cs->m, ni, n, wtype, &t->layers[L]))) return st;
   t->n_layers = L + 1;
   cs->x_value[n->side][L + 1] = n->out;
   return define(cs, ni, n->out, V_X, n->side, L + 1);
@@ -179,11 +236,11 @@ static towerrt_status node_fe(compile_state *cs, uint32_t ni, const node *n) {
   }
   if (t->fe_present & (1u << slot)) return trt_fail(TOWERRT_ERR_FORMAT, "user FE_PROJ for layer %u appears twice", slot);
   uint32_t in = src_layer == 0 ? t->input_width : t->layers[src_layer - 1].out;
-  if ((st = want_tensor(m, ni, n->t[0], "FE weight", heads * p, in))) return st;
+  if ((st = want_weight(m, ni, n->t[0], "FE weight", n->side, heads * p, in))) return st;
   if (n->t[1] >= 0 && (st = want_tensor(m, ni, n->t[1], "FE bias", heads * p, 0))) return st;
   t->fe[slot] = (trt_dense_layer){.in = in, .out = heads * p, .relu = 0, .src_weight = n->t[0],
-                                  .w = m->tensors[n->t[0]].data,
                                   .b = n->t[1] >= 0 ? m->tensors[n->t[1]].data : NULL};
+  if ((st = quant_input(m, ni, n, m->tensors[n->t[0]].dtype, &t->fe[slot]))) return st;
   t->fe_present |= 1u << slot;
   return define(cs, ni, n->out, n->side ? V_ITEM_FE : V_USER_FE, n->side, slot);
 }
@@ -302,50 +359,111 @@ static void fold_layer(const towerrt_model *m, const compile_state *cs, uint32_t
   }
 }
 
-static size_t padded(size_t floats) { return (floats + 15) & ~(size_t)15; }
+static size_t padded(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
-/* Copies an FE projection into the owned block so every compute weight is
- * 64-byte aligned and can be placed on a NUMA node with the rest. */
-static float *copy_fe(trt_dense_layer *d, float *p) {
-  float *w = p, *b = p + (size_t)d->out * d->in;
-  memcpy(w, d->w, (size_t)d->out * d->in * sizeof(float));
+/* Bytes a layer's weights take in the owned block: the weights in their
+ * precision (s8 rows padded to 64 bytes, plus row sums and scales) and an
+ * f32 bias, each 64-byte aligned. */
+static size_t layer_bytes(const trt_dense_layer *d) {
+  size_t out = d->out, bias = padded(out * sizeof(float));
+  switch (d->wtype) {
+    case TRT_DTYPE_BF16: return padded(out * d->in * sizeof(uint16_t)) + bias;
+    case TRT_DTYPE_S8: return padded(out * padded(d->in)) + padded(out * sizeof(int32_t)) + padded(out * sizeof(float)) + bias;
+    default: return padded(out * d->in * sizeof(float)) + bias;
+  }
+}
+
+/* Copies a quantized layer (no BatchNorm: the quantizer folded it) into the
+ * owned block; s8 rows are zero padded and their sums computed here, so a
+ * file cannot carry a sum that disagrees with its weights. */
+static char *copy_quantized(const towerrt_model *m, trt_dense_layer *d, const float *bias, char *p) {
+  const trt_tensor *t = &m->tensors[d->src_weight];
+  size_t out = d->out, in = d->in;
+  if (d->wtype == TRT_DTYPE_BF16) {
+    memcpy(p, t->data, out * in * sizeof(uint16_t));
+    d->w_bf16 = (const uint16_t *)(void *)p;
+    p += padded(out * in * sizeof(uint16_t));
+  } else {
+    d->in_pad = (uint32_t)padded(in);
+    int8_t *w = (int8_t *)p;
+    int32_t *sum = (int32_t *)(void *)(p + padded(out * d->in_pad));
+    float *scale = (float *)(void *)((char *)sum + padded(out * sizeof(int32_t)));
+    const int8_t *src = t->data;
+    memset(w, 0, out * d->in_pad);
+    for (size_t o = 0; o < out; o++) {
+      memcpy(w + o * d->in_pad, src + o * in, in);
+      int32_t acc = 0;
+      for (size_t i = 0; i < in; i++) acc += src[o * in + i];
+      sum[o] = acc;
+    }
+    memcpy(scale, m->tensors[t->scale_index].data, out * sizeof(float));
+    d->w_s8 = w, d->w_sum = sum, d->w_scale = scale;
+    p = (char *)scale + padded(out * sizeof(float));
+  }
+  float *b = (float *)(void *)p;
+  if (bias) memcpy(b, bias, out * sizeof(float));
+  else memset(b, 0, out * sizeof(float));
+  d->b = b;
+  return p + padded(out * sizeof(float));
+}
+
+/* Copies an f32 FE projection into the owned block so every compute weight
+ * is 64-byte aligned and can be placed on a NUMA node with the rest. */
+static char *copy_fe(const towerrt_model *m, trt_dense_layer *d, char *p) {
+  if (d->wtype == TRT_DTYPE_BF16 || d->wtype == TRT_DTYPE_S8) return copy_quantized(m, d, d->b, p);
+  float *w = (float *)(void *)p, *b = (float *)(void *)(p + padded((size_t)d->out * d->in * sizeof(float)));
+  memcpy(w, m->tensors[d->src_weight].data, (size_t)d->out * d->in * sizeof(float));
   if (d->b) memcpy(b, d->b, d->out * sizeof(float));
   else memset(b, 0, d->out * sizeof(float));
   d->w = w;
   d->b = b;
-  return p + padded((size_t)d->out * (d->in + 1));
+  return p + layer_bytes(d);
+}
+
+static towerrt_status fold_linear(towerrt_model *m, const compile_state *cs, uint32_t s, uint32_t L, char **p) {
+  trt_dense_layer *d = s ? &m->item.layers[L] : &m->user.layers[L];
+  if (d->wtype == TRT_DTYPE_BF16 || d->wtype == TRT_DTYPE_S8) {
+    const float *B = cs->linear_b[s][L] >= 0 ? m->tensors[cs->linear_b[s][L]].data : NULL;
+    *p = copy_quantized(m, d, B, *p);
+    return TOWERRT_OK;
+  }
+  float *w = (float *)(void *)*p, *b = (float *)(void *)(*p + padded((size_t)d->out * d->in * sizeof(float)));
+  fold_layer(m, cs, s, L, w, b);
+  for (size_t i = 0; i < (size_t)d->out * d->in; i++)
+    if (!isfinite(w[i])) goto overflow;
+  for (size_t o = 0; o < d->out; o++)
+    if (!isfinite(b[o])) goto overflow;
+  d->w = w;
+  d->b = b;
+  *p += layer_bytes(d);
+  return TOWERRT_OK;
+overflow:
+  return trt_fail(TOWERRT_ERR_NONFINITE, "%s layer %u: folding BatchNorm into the Linear overflows (running_var + eps too small "
+                  "for the weights)", trt_side_name(s), L);
 }
 
 static towerrt_status fold_all(towerrt_model *m, const compile_state *cs) {
   size_t total = 0;
   for (uint32_t s = 0; s < 2; s++) {
     const trt_tower *t = s ? &m->item : &m->user;
-    for (uint32_t L = 0; L < t->n_layers; L++) total += padded((size_t)t->layers[L].out * (t->layers[L].in + 1));
+    for (uint32_t L = 0; L < t->n_layers; L++) total += layer_bytes(&t->layers[L]);
     for (uint32_t L = 0; L < TRT_MAX_LAYERS; L++)
-      if (t->fe_present & (1u << L)) total += padded((size_t)t->fe[L].out * (t->fe[L].in + 1));
+      if (t->fe_present & (1u << L)) total += layer_bytes(&t->fe[L]);
   }
-  m->owned_bytes = total * sizeof(float);
+  m->owned_bytes = total;
   m->owned = aligned_alloc(64, m->owned_bytes ? m->owned_bytes : 64);
-  if (!m->owned) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for %zu folded weights", total);
-  float *p = (float *)m->owned;
+  if (!m->owned) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for %zu bytes of folded weights", total);
+  char *p = m->owned;
   for (uint32_t s = 0; s < 2; s++) {
     trt_tower *t = s ? &m->item : &m->user;
     t->max_width = t->input_width;
     for (uint32_t L = 0; L < t->n_layers; L++) {
-      trt_dense_layer *d = &t->layers[L];
-      float *w = p, *b = p + (size_t)d->out * d->in;
-      fold_layer(m, cs, s, L, w, b);
-      for (size_t i = 0; i < (size_t)d->out * (d->in + 1); i++)
-        if (!isfinite(w[i])) /* b follows w: one pass checks both */
-          return trt_fail(TOWERRT_ERR_NONFINITE, "%s layer %u: folding BatchNorm into the Linear overflows (running_var + eps too small "
-                          "for the weights)", trt_side_name(s), L);
-      p += padded((size_t)d->out * (d->in + 1));
-      d->w = w;
-      d->b = b;
-      if (d->out > t->max_width) t->max_width = d->out;
+      towerrt_status st = fold_linear(m, cs, s, L, &p);
+      if (st) return st;
+      if (t->layers[L].out > t->max_width) t->max_width = t->layers[L].out;
     }
     for (uint32_t L = 0; L < TRT_MAX_LAYERS; L++)
-      if (t->fe_present & (1u << L)) p = copy_fe(&t->fe[L], p);
+      if (t->fe_present & (1u << L)) p = copy_fe(m, &t->fe[L], p);
   }
   return TOWERRT_OK;
 }

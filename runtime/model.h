@@ -46,12 +46,22 @@ typedef struct trt_tensor {
   const void *data;
 } trt_tensor;
 
-/* A fused Linear (+ folded BatchNorm) (+ ReLU). Weights owned by the model. */
+/* A fused Linear (+ folded BatchNorm) (+ ReLU). Weights owned by the model,
+ * in one of three precisions (docs/quantization.md): f32 everywhere; bf16
+ * or s8 (per-output-channel scales) in the user tower of a quantized model. */
 typedef struct trt_dense_layer {
   uint32_t in, out;
   int relu;
-  const float *w; /* out x in */
-  const float *b; /* out, or NULL */
+  uint32_t wtype;          /* TRT_DTYPE_F32, TRT_DTYPE_BF16 or TRT_DTYPE_S8 */
+  const float *w;          /* f32: out x in */
+  const uint16_t *w_bf16;  /* bf16: out x in */
+  const int8_t *w_s8;      /* s8: out x in_pad, zero beyond in */
+  const int32_t *w_sum;    /* s8: per output, sum of its row */
+  const float *w_scale;    /* s8: per output, > 0 */
+  uint32_t in_pad;         /* s8: in rounded up to 64 */
+  float x_scale;           /* s8: calibrated input quantization; 0 = per request */
+  int32_t x_zp;
+  const float *b; /* out (always present once compiled: zeros if the file has none) */
   int32_t src_weight; /* tensor index, for the printed plan */
   int folded_bn;
 } trt_dense_layer;

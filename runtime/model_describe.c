@@ -69,6 +69,12 @@ static void put_tensors(out_buf *o, const towerrt_model *m) {
   }
 }
 
+static const char *weight_precision(const trt_dense_layer *d) {
+  if (d->wtype == TRT_DTYPE_BF16) return "  [bf16 weights]";
+  if (d->wtype == TRT_DTYPE_S8) return d->x_scale > 0.0f ? "  [s8 weights, u8 input calibrated]" : "  [s8 weights, u8 input per request]";
+  return "";
+}
+
 static void put_tower(out_buf *o, const towerrt_model *m, uint32_t side) {
   const trt_tower *t = side ? &m->item : &m->user;
   put(o, "  %s tower (%s):\n", trt_side_name(side), side ? "per candidate, or offline into the item store" : "once per request");
@@ -80,14 +86,15 @@ static void put_tower(out_buf *o, const towerrt_model *m, uint32_t side) {
   for (uint32_t L = 0; L < t->n_layers; L++) {
     const trt_dense_layer *d = &t->layers[L];
     if (side == 0 && (t->fe_present & (1u << L)))
-      put(o, "    fe_proj[%u]   %u -> %u heads x %u  (%u MACs)%s\n", L, t->fe[L].in, m->heads_user, m->head_dim,
-          t->fe[L].in * t->fe[L].out, (m->trained_fe_mask & (1u << L)) ? "" : "  [present, not scored by default]");
+      put(o, "    fe_proj[%u]   %u -> %u heads x %u%s  (%u MACs)%s\n", L, t->fe[L].in, m->heads_user, m->head_dim,
+          weight_precision(&t->fe[L]), t->fe[L].in * t->fe[L].out,
+          (m->trained_fe_mask & (1u << L)) ? "" : "  [present, not scored by default]");
     if (side == 0 && L >= last_fe) {
       put(o, "    dense[%u]     %u -> %u  [not run: no scored FE layer reads it]\n", L, d->in, d->out);
       continue;
     }
-    put(o, "    dense[%u]     %u -> %u%s%s  (%u MACs)\n", L, d->in, d->out, d->folded_bn ? " +BN folded" : "",
-        d->relu ? " +ReLU fused" : "", d->in * d->out);
+    put(o, "    dense[%u]     %u -> %u%s%s%s  (%u MACs)\n", L, d->in, d->out, d->folded_bn ? " +BN folded" : "",
+        d->relu ? " +ReLU fused" : "", weight_precision(d), d->in * d->out);
   }
   if (side == 1)
     put(o, "    fe_proj      %u -> %u heads x %u  (%u MACs)\n", t->fe[0].in, m->heads_item, m->head_dim, t->fe[0].in * t->fe[0].out);

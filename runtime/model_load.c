@@ -32,6 +32,28 @@ static int meta_string_is(const trt_meta *meta, const char *key, const char *wan
   return *found && v.len == strlen(want) && memcmp(v.str, want, v.len) == 0;
 }
 
+/* `quantization` names the user tower's weight dtype (none = f32), and
+ * every user layer must have it: a mixed file is not one we wrote. */
+static towerrt_status check_quantization(const towerrt_model *m) {
+  static const char *const names[3] = {"none", "bf16", "int8"};
+  static const uint32_t dtypes[3] = {TRT_DTYPE_F32, TRT_DTYPE_BF16, TRT_DTYPE_S8};
+  int found, which = 0;
+  while (which < 3 && !meta_string_is(&m->meta, "quantization", names[which], &found)) which++;
+  if (!found) which = 0;
+  else if (which == 3) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "META quantization must be 'none', 'bf16' or 'int8'");
+  const trt_tower *t = &m->user;
+  for (uint32_t L = 0; L < TRT_MAX_LAYERS; L++) {
+    const trt_dense_layer *d = L < t->n_layers ? &t->layers[L] : NULL, *fe = (t->fe_present >> L) & 1u ? &t->fe[L] : NULL;
+    for (int j = 0; j < 2; j++) {
+      const trt_dense_layer *x = j ? fe : d;
+      if (x && x->wtype != dtypes[which])
+        return trt_fail(TOWERRT_ERR_FORMAT, "user %s %u: weight '%s' has dtype %u but META quantization is '%s'", j ? "FE projection" : "layer",
+                        L, m->tensors[x->src_weight].name, x->wtype, names[which]);
+    }
+  }
+  return TOWERRT_OK;
+}
+
 /* META must agree with what the graph says. */
 static towerrt_status check_meta(towerrt_model *m) {
   int found;
@@ -45,8 +67,8 @@ static towerrt_status check_meta(towerrt_model *m) {
       return trt_fail(TOWERRT_ERR_UNSUPPORTED, "inttower.output must be 'sigmoid' or 'identity'");
     m->output_sigmoid = 0;
   }
-  if (!meta_string_is(&m->meta, "quantization", "none", &found) && found)
-    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "quantized models are not supported by this build (quantization != 'none')");
+  towerrt_status st = check_quantization(m);
+  if (st) return st;
   trt_meta_value v;
   if (trt_meta_find(&m->meta, "inttower.fe_layers", &v)) {
     uint32_t mask = 0;

@@ -8,9 +8,17 @@
 #include "pool.h"
 #include "status.h"
 
+#define REBASE(ptr, type) \
+  if (ptr) ptr = (type)(const void *)(to + ((const char *)(const void *)(ptr) - from))
+
+/* Every weight pointer of a layer points into m->owned (graph_compile.c). */
 static void rebase_layer(trt_dense_layer *d, const char *from, char *to) {
-  if (d->w) d->w = (const float *)(to + ((const char *)d->w - from));
-  if (d->b) d->b = (const float *)(to + ((const char *)d->b - from));
+  REBASE(d->w, const float *);
+  REBASE(d->b, const float *);
+  REBASE(d->w_bf16, const uint16_t *);
+  REBASE(d->w_s8, const int8_t *);
+  REBASE(d->w_sum, const int32_t *);
+  REBASE(d->w_scale, const float *);
 }
 
 static void rebase_tower(trt_tower *t, const char *from, char *to) {

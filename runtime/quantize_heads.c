@@ -1,5 +1,7 @@
 #include "quantize_heads.h"
 
+#include "kernels/kernels.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -14,24 +16,26 @@ void trt_f32_to_bf16_array(const float *x, size_t n, uint16_t *out) {
   for (size_t i = 0; i < n; i++) out[i] = trt_f32_to_bf16(x[i]);
 }
 
+/* The oracle kernel (kernels/scalar/quantize-u8-scalar.c); sessions call
+ * the selected kernel table's variant, which writes the same bytes. */
 void trt_quantize_user_u8(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale) {
-  for (size_t u = 0; u < n_heads; u++) {
-    const float *h = x + u * dim;
-    float lo = 0.0f, hi = 0.0f;
-    for (size_t d = 0; d < dim; d++) {
-      lo = fminf(lo, h[d]);
-      hi = fmaxf(hi, h[d]);
-    }
-    float s = (hi - lo) / 255.0f;
-    if (!(s > 0.0f)) s = 1.0f; /* an all-zero head: any scale, q = zp = 0 */
-    long z = lrintf(-lo / s);
-    z = z < 0 ? 0 : z > 255 ? 255 : z;
-    for (size_t d = 0; d < dim; d++) {
-      long v = lrintf(h[d] / s) + z;
-      q[u * dim + d] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-    }
-    zp[u] = (int32_t)z;
-    scale[u] = s;
+  trt_quantize_u8_scalar(x, n_heads, dim, q, zp, scale);
+}
+
+static inline float round_even(float v) { /* as in the kernel: |v| < 2^22 */
+  const float magic = 12582912.0f;
+  return (v + magic) - magic;
+}
+
+void trt_quantize_u8_static(const float *x, size_t n, float scale, int32_t zp, uint8_t *q) {
+  float inv = 1.0f / scale, z = (float)zp;
+  for (size_t i = 0; i < n; i++) {
+    float v = x[i] * inv;
+    v = v > -512.0f ? v : -512.0f; /* far outside the calibrated range (or NaN) */
+    v = v < 512.0f ? v : 512.0f;
+    v = round_even(v) + z;
+    v = v > 0.0f ? v : 0.0f;
+    q[i] = (uint8_t)(int32_t)(v < 255.0f ? v : 255.0f);
   }
 }
 

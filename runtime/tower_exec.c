@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "quantize_heads.h"
 #include "status.h"
 
 /* Hands out 64-byte-aligned slices of the arena; with no arena it only
@@ -34,6 +35,8 @@ static size_t layout(const towerrt_model *m, void *arena, trt_workspace *ws) {
   ws->user_u8 = carve(&c, n_user_heads * m->head_dim);
   ws->user_zp = carve(&c, n_user_heads * sizeof(int32_t));
   ws->user_scale = carve(&c, n_user_heads * F);
+  ws->user_x_bf16 = carve(&c, u->max_width * sizeof(uint16_t));
+  ws->user_x_u8 = carve(&c, (u->max_width + 63) & ~(size_t)63);
   ws->item_emb = carve(&c, it->input_width * F);
   ws->item_x0 = carve(&c, B * it->input_width * F);
   ws->item_scratch = carve(&c, 2 * (size_t)it->n_id_fields * F);
@@ -117,20 +120,59 @@ static void dense(const towerrt_model *m, const trt_dense_layer *d, const float 
   m->kernels.dense_f32(x, n, d->in, d->w, d->b, d->out, d->relu, y);
 }
 
+/* One user row through a layer of any weight precision. A quantized layer
+ * converts its input first: to bf16, or to u8 with the calibrated
+ * (scale, zero point) or, without one, the row's own range. */
+/* 1 if no value is Inf or NaN (x * 0 is NaN exactly for those). */
+static int all_finite(const float *x, size_t n) {
+  float acc = 0.0f;
+  for (size_t i = 0; i < n; i++) acc += x[i] * 0.0f;
+  return acc == 0.0f;
+}
+
+void trt_user_dense(const towerrt_model *m, trt_workspace *ws, const trt_dense_layer *d, const float *x, float *y) {
+  const towerrt_kernels *k = &m->kernels;
+  if ((d->wtype == TRT_DTYPE_BF16 || d->wtype == TRT_DTYPE_S8) && !all_finite(x, d->in)) {
+    /* Rounding would turn an overflowed input into a finite (wrong) one:
+     * keep it visible, the session's check of the heads then fails. */
+    for (uint32_t o = 0; o < d->out; o++) y[o] = NAN;
+    return;
+  }
+  if (d->wtype == TRT_DTYPE_BF16) {
+    trt_f32_to_bf16_array(x, d->in, ws->user_x_bf16);
+    k->dense_bf16(ws->user_x_bf16, 1, d->in, d->w_bf16, d->b, d->out, d->relu, y);
+  } else if (d->wtype == TRT_DTYPE_S8) {
+    int32_t zp = d->x_zp;
+    float scale = d->x_scale;
+    if (scale > 0.0f) trt_quantize_u8_static(x, d->in, scale, zp, ws->user_x_u8);
+    else k->quantize_u8(x, 1, d->in, ws->user_x_u8, &zp, &scale);
+    trt_dense_u8s8_params p = {d->w_s8, d->w_sum, d->w_scale, d->b, d->in_pad, d->out, d->relu};
+    k->dense_u8s8(&p, ws->user_x_u8, 1, &zp, &scale, y);
+  } else {
+    dense(m, d, x, 1, y);
+  }
+}
+
 void trt_user_forward(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids, const float *dns,
                       uint32_t fe_mask, float *heads) {
+  trt_user_forward_observed(m, t, ws, ids, dns, fe_mask, heads, NULL, NULL);
+}
+
+void trt_user_forward_observed(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids,
+                               const float *dns, uint32_t fe_mask, float *heads, trt_layer_observer observe, void *ctx) {
   tower_input(m, t, ids, dns, ws->user_emb, ws->user_scratch, ws->user_x0);
   const float *x = ws->user_x0;
   float *next = ws->user_a;
   size_t per_layer = (size_t)m->heads_user * m->head_dim;
   uint32_t last = 31u - (uint32_t)__builtin_clz(fe_mask); /* layers after the last FE layer are not needed */
   for (uint32_t L = 0; L <= last; L++) {
+    if (observe) observe(ctx, L, x, L ? t->layers[L - 1].out : t->input_width);
     if (fe_mask & (1u << L)) {
-      dense(m, &t->fe[L], x, 1, heads);
+      trt_user_dense(m, ws, &t->fe[L], x, heads);
       heads += per_layer;
     }
     if (L == last) break;
-    dense(m, &t->layers[L], x, 1, next);
+    trt_user_dense(m, ws, &t->layers[L], x, next);
     x = next;
     next = next == ws->user_a ? ws->user_b : ws->user_a;
   }

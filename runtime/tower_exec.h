@@ -15,6 +15,9 @@ typedef struct trt_workspace {
   uint8_t *user_u8;
   int32_t *user_zp;
   float *user_scale;
+  /* a quantized user layer's input: bf16, or u8 rows of in_pad bytes */
+  uint16_t *user_x_bf16;
+  uint8_t *user_x_u8;
   float *item_emb, *item_x0, *item_scratch, *item_a, *item_b, *item_heads;
   uint32_t *rows;
 } trt_workspace;
@@ -31,6 +34,15 @@ towerrt_status trt_check_features(const towerrt_model *m, uint32_t side, const t
  * t: the user tower to run (m->user, or its copy on a NUMA node). */
 void trt_user_forward(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids,
                       const float *dense, uint32_t fe_mask, float *heads);
+
+/* One user row through one layer of any weight precision (f32, bf16, s8). */
+void trt_user_dense(const towerrt_model *m, trt_workspace *ws, const trt_dense_layer *d, const float *x, float *y);
+
+/* As trt_user_forward, and calls observe(ctx, L, x, width) with the input
+ * of every user layer L it runs (the quantizer's calibration). */
+typedef void (*trt_layer_observer)(void *ctx, uint32_t layer, const float *x, size_t width);
+void trt_user_forward_observed(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids,
+                               const float *dense, uint32_t fe_mask, float *heads, trt_layer_observer observe, void *ctx);
 /* Item heads of n <= TRT_ITEM_BLOCK rows: n x heads x dim, into ws->item_heads. */
 void trt_item_forward(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids,
                       const float *dense, size_t n);

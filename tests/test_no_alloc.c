@@ -165,7 +165,8 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
   towerrt_options o;
   towerrt_options_init(&o);
   o.max_k = 1000;
-  towerrt_session *s = NULL, *bare = NULL, *logits = NULL, *pooled = NULL, *int8 = NULL;
+  towerrt_session *s = NULL, *bare = NULL, *logits = NULL, *pooled = NULL, *int8 = NULL, *q8 = NULL, *qb = NULL;
+  towerrt_model *m8 = NULL, *mb = NULL;
   towerrt_items *items8 = NULL;
   g_calls = 0;
   g_counting = 1;
@@ -191,7 +192,17 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
   o.pool = NULL;
   o.threads = 1;
   CHECK(!items8 || towerrt_session_create(m, items8, &o, &int8) == TOWERRT_OK, "%s", towerrt_last_error());
-  if (!s || !bare || !logits || !pooled || !int8) goto sessions;
+  /* Quantized models (user tower in s8 / bf16) on the int8 / f32 stores. */
+  char qmodel[] = "/tmp/towerrt_noallocq_XXXXXX";
+  fd = mkstemp(qmodel);
+  if (fd >= 0) close(fd);
+  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, NULL, 0, qmodel) == TOWERRT_OK && towerrt_model_load(qmodel, NULL, &m8) == TOWERRT_OK &&
+        towerrt_model_quantize(m, TOWERRT_PRECISION_BF16, NULL, 0, qmodel) == TOWERRT_OK && towerrt_model_load(qmodel, NULL, &mb) == TOWERRT_OK,
+        "quantized models: %s", towerrt_last_error());
+  remove(qmodel);
+  CHECK(!m8 || !items8 || towerrt_session_create(m8, items8, &o, &q8) == TOWERRT_OK, "%s", towerrt_last_error());
+  CHECK(!mb || towerrt_session_create(mb, items, &o, &qb) == TOWERRT_OK, "%s", towerrt_last_error());
+  if (!s || !bare || !logits || !pooled || !int8 || !q8 || !qb) goto sessions;
 
   /* Everything the calls need, allocated up front. */
   size_t kmax = 1001, is = towerrt_model_id_slots(m, TOWERRT_ITEM), iw = towerrt_model_dense_width(m, TOWERRT_ITEM);
@@ -233,6 +244,8 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
       failures += towerrt_score(logits, &u, q->items.keys, q->items.n_keys, scores) != TOWERRT_OK;
       failures += towerrt_score(pooled, &u, q->items.keys, q->items.n_keys, scores) != TOWERRT_OK;
       failures += towerrt_score(int8, &u, q->items.keys, q->items.n_keys, scores) != TOWERRT_OK;
+      failures += towerrt_score(q8, &u, q->items.keys, q->items.n_keys, scores) != TOWERRT_OK;
+      failures += towerrt_score(qb, &u, q->items.keys, q->items.n_keys, scores) != TOWERRT_OK;
       calls += 4;
     }
     for (size_t i = 0; i < by_feat.n; i++) {
@@ -291,6 +304,10 @@ sessions:
   towerrt_session_free(logits);
   towerrt_session_free(pooled);
   towerrt_session_free(int8);
+  towerrt_session_free(q8);
+  towerrt_session_free(qb);
+  towerrt_model_free(m8);
+  towerrt_model_free(mb);
   towerrt_items_free(items8);
 out:
   for (size_t i = 0; i < by_id.n; i++) trt_request_free(&by_id.req[i]);

@@ -2,6 +2,9 @@
  * (with its checks), and scoring by id against an oracle that computes the
  * same quantized arithmetic in double precision from the store's bytes; plus
  * the distance to the f32 scores, and corrupt quantized stores.
+ * Quantized models (towerrt_model_quantize: the user tower in bf16 or s8):
+ * scores against the scalar kernels (the oracle) and the f32 model, the
+ * f32 item store still accepted, and corrupt quantized files refused.
  * usage: test_quantized FIXTURE_DIR... */
 #include <math.h>
 #include <stdlib.h>
@@ -160,6 +163,194 @@ static void check_corrupt_s8(const char *f32_path) {
   free(qpath);
 }
 
+/* ---- quantized models --------------------------------------------------- */
+
+typedef struct users_block {
+  int64_t *ids;
+  float *dense;
+  size_t n_ids, n_dense, rows;
+} users_block;
+
+/* Every request's user from DIR/requests_ids.txt, as one block of rows. */
+static void read_users(const char *dir, const towerrt_model *m, users_block *u) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/requests_ids.txt", dir);
+  FILE *f = fopen(path, "r");
+  trt_text_reader r;
+  trt_request rq = {0};
+  int done = 0;
+  memset(u, 0, sizeof *u);
+  if (!f || trt_text_open(&r, f, path, "towerrt-requests", m) != TOWERRT_OK) {
+    CHECK(0, "cannot read %s", path);
+    if (f) fclose(f);
+    return;
+  }
+  while (trt_text_next_request(&r, &rq, &done) == TOWERRT_OK && !done) {
+    u->ids = realloc(u->ids, (u->n_ids + rq.user.n_ids + 1) * sizeof *u->ids);
+    u->dense = realloc(u->dense, (u->n_dense + rq.user.n_dense + 1) * sizeof *u->dense);
+    memcpy(u->ids + u->n_ids, rq.user.ids, rq.user.n_ids * sizeof *u->ids);
+    if (rq.user.n_dense) memcpy(u->dense + u->n_dense, rq.user.dense, rq.user.n_dense * sizeof *u->dense);
+    u->n_ids += rq.user.n_ids, u->n_dense += rq.user.n_dense, u->rows++;
+  }
+  trt_text_close(&r);
+  trt_request_free(&rq);
+  fclose(f);
+}
+
+/* Scores every request of DIR with the f32 model and with the quantized one
+ * (the machine's kernels and the scalar oracle), all on the f32 store. */
+static void compare_model(const char *dir, const towerrt_model *m, const char *qpath, const char *store, const char *what,
+                          double tol_f32) {
+  towerrt_options o, os;
+  towerrt_options_init(&o);
+  o.output_logits = 1;
+  os = o;
+  os.isa = "scalar";
+  towerrt_model *q = NULL, *qs = NULL;
+  towerrt_items *items = NULL;
+  towerrt_session *sf = NULL, *sq = NULL, *ss = NULL;
+  CHECK(towerrt_model_load(qpath, &o, &q) == TOWERRT_OK, "%s: load: %s", what, towerrt_last_error());
+  CHECK(towerrt_model_load(qpath, &os, &qs) == TOWERRT_OK, "%s: load (scalar): %s", what, towerrt_last_error());
+  CHECK(towerrt_items_load(store, NULL, &items) == TOWERRT_OK, "%s", towerrt_last_error());
+  /* the item tower is untouched, so the f32 model's store fits the quantized model */
+  CHECK(towerrt_session_create(m, items, &o, &sf) == TOWERRT_OK, "%s", towerrt_last_error());
+  CHECK(q && towerrt_session_create(q, items, &o, &sq) == TOWERRT_OK, "%s: f32 store refused: %s", what, towerrt_last_error());
+  CHECK(qs && towerrt_session_create(qs, items, &os, &ss) == TOWERRT_OK, "%s", towerrt_last_error());
+  char path[512];
+  snprintf(path, sizeof path, "%s/requests_ids.txt", dir);
+  FILE *f = fopen(path, "r");
+  trt_text_reader r;
+  trt_request rq = {0};
+  int done = 0;
+  double worst_oracle = 0, worst_f32 = 0;
+  if (f && sf && sq && ss && trt_text_open(&r, f, path, "towerrt-requests", m) == TOWERRT_OK) {
+    while (trt_text_next_request(&r, &rq, &done) == TOWERRT_OK && !done) {
+      size_t k = rq.items.n_keys;
+      float *ref = malloc(k * sizeof *ref), *got = malloc(k * sizeof *got), *orc = malloc(k * sizeof *orc);
+      towerrt_features user = {rq.user.ids, rq.user.n_ids, rq.user.dense, rq.user.n_dense};
+      CHECK(towerrt_score(sf, &user, rq.items.keys, k, ref) == TOWERRT_OK, "%s", towerrt_session_error(sf));
+      CHECK(towerrt_score(sq, &user, rq.items.keys, k, got) == TOWERRT_OK, "%s", towerrt_session_error(sq));
+      CHECK(towerrt_score(ss, &user, rq.items.keys, k, orc) == TOWERRT_OK, "%s", towerrt_session_error(ss));
+      for (size_t c = 0; c < k; c++) {
+        double e_oracle = fabs(got[c] - orc[c]) / (fabs(orc[c]) + 1.0); /* logits near 0: f32 noise */
+        double e_f32 = fabs(got[c] - ref[c]) / (fabs(ref[c]) + 1.0);
+        worst_oracle = fmax(worst_oracle, e_oracle);
+        worst_f32 = fmax(worst_f32, e_f32);
+        CHECK(e_oracle < 1e-5, "%s cand %zu: %.9g, scalar kernels %.9g", what, c, (double)got[c], (double)orc[c]);
+      }
+      free(ref), free(got), free(orc);
+    }
+    trt_text_close(&r);
+  }
+  CHECK(worst_f32 < tol_f32, "%s vs the f32 model: relative logit error %.3g above %.3g", what, worst_f32, tol_f32);
+  printf("  %-18s vs scalar kernels max rel err %.2g, vs f32 max rel logit err %.3g\n", what, worst_oracle, worst_f32);
+  trt_request_free(&rq);
+  if (f) fclose(f);
+  towerrt_session_free(sf), towerrt_session_free(sq), towerrt_session_free(ss);
+  towerrt_items_free(items);
+  towerrt_model_free(q), towerrt_model_free(qs);
+}
+
+/* The TENSORS record named NAME (exactly, or ending with the suffix if
+ * NAME starts with '*'), or NULL. */
+static unsigned char *tensor_record(unsigned char *file, const char *name, unsigned char **data) {
+  uint32_t ns = trt_rd32(file + 32);
+  unsigned char *tensors = NULL, *dsec = NULL;
+  for (uint32_t i = 0; i < ns; i++) {
+    unsigned char *e = file + 64 + 32 * i;
+    if (trt_rd32(e) == TRT_SEC_TENSORS) tensors = file + trt_rd64(e + 8);
+    if (trt_rd32(e) == TRT_SEC_DATA) dsec = file + trt_rd64(e + 8);
+  }
+  if (!tensors || !dsec) return NULL;
+  for (uint32_t i = 0; i < trt_rd32(tensors); i++) {
+    unsigned char *rec = tensors + 8 + 128 * (size_t)i;
+    const char *n = (const char *)rec;
+    size_t ln = strlen(n), lw = strlen(name + 1);
+    if (name[0] == '*' ? (ln >= lw && !strcmp(n + ln - lw, name + 1)) : !strcmp(n, name)) {
+      *data = dsec + trt_rd64(rec + 104);
+      return rec;
+    }
+  }
+  return NULL;
+}
+
+/* Corrupt quantized models: each must be refused with the status and a
+ * message naming what is wrong. */
+static void check_corrupt_models(const char *q8, const char *q8_static) {
+  static const struct {
+    int static_file;
+    const char *tensor, *msg;
+    towerrt_status want;
+  } cases[] = {
+      {0, "*.scale", "scales must be > 0", TOWERRT_ERR_FORMAT},       /* a zero per-channel scale */
+      {1, "*.input_quant", "zero point", TOWERRT_ERR_FORMAT},         /* zero point 300 */
+      {0, "*.s8", "scale tensor", TOWERRT_ERR_FORMAT},                /* scale index dropped */
+      {0, "*.s8", "META quantization", TOWERRT_ERR_FORMAT},           /* one layer relabelled u8 -> see below */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    size_t n;
+    unsigned char *b = test_read_file(cases[c].static_file ? q8_static : q8, &n), *data = NULL;
+    unsigned char *rec = b ? tensor_record(b, cases[c].tensor, &data) : NULL;
+    CHECK(rec != NULL, "case %zu: no tensor %s", c, cases[c].tensor);
+    if (!rec) {
+      free(b);
+      continue;
+    }
+    float v;
+    switch (c) {
+      case 0: v = 0.0f; memcpy(data, &v, 4); break;
+      case 1: v = 300.0f; memcpy(data + 4, &v, 4); break;
+      case 2: memset(rec + 120, 0xFF, 4); break;
+      default: rec[80] = TRT_DTYPE_BF16; memset(rec + 120, 0xFF, 4); /* bf16 needs 2 bytes per value: shape error or META */
+    }
+    test_fix_crcs(b, n);
+    char *path = tmp_path();
+    test_write_file(path, b, n);
+    towerrt_model *m = NULL;
+    towerrt_status st = towerrt_model_load(path, NULL, &m);
+    if (c < 3) {
+      CHECK(st == cases[c].want, "corrupt model %zu: %s (%s)", c, towerrt_status_name(st), towerrt_last_error());
+      CHECK(strstr(towerrt_last_error(), cases[c].msg) != NULL, "corrupt model %zu message: %s", c, towerrt_last_error());
+    } else {
+      CHECK(st != TOWERRT_OK && m == NULL, "relabelled s8 tensor loaded");
+    }
+    towerrt_model_free(m);
+    remove(path);
+    free(path);
+    free(b);
+  }
+}
+
+static void check_quantized_models(const char *dir, const towerrt_model *m, const char *store, int corrupt) {
+  users_block u;
+  read_users(dir, m, &u);
+  towerrt_features cal = {u.ids, u.n_ids, u.dense, u.n_dense};
+  char *qb = tmp_path(), *q8 = tmp_path(), *q8s = tmp_path(), *again = tmp_path();
+  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_BF16, NULL, 0, qb) == TOWERRT_OK, "bf16: %s", towerrt_last_error());
+  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, NULL, 0, q8) == TOWERRT_OK, "int8: %s", towerrt_last_error());
+  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, &cal, u.rows, q8s) == TOWERRT_OK, "int8 static: %s", towerrt_last_error());
+  compare_model(dir, m, qb, store, "bf16 model", 2e-2);
+  compare_model(dir, m, q8, store, "int8 model", 1e-1);
+  compare_model(dir, m, q8s, store, "int8 static model", 1e-1);
+  /* API misuse */
+  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_F32, NULL, 0, again) == TOWERRT_ERR_INVALID_ARGUMENT, "f32 'quantization'");
+  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, NULL, 0, NULL) == TOWERRT_ERR_INVALID_ARGUMENT, "NULL path");
+  towerrt_features short_users = cal;
+  short_users.n_ids = cal.n_ids ? cal.n_ids - 1 : 0;
+  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, &short_users, u.rows, again) == TOWERRT_ERR_SHAPE, "short calibration: %s",
+        towerrt_last_error());
+  towerrt_model *qm = NULL;
+  if (towerrt_model_load(q8, NULL, &qm) == TOWERRT_OK) {
+    CHECK(towerrt_model_quantize(qm, TOWERRT_PRECISION_BF16, NULL, 0, again) == TOWERRT_ERR_INVALID_ARGUMENT, "re-quantizing: %s",
+          towerrt_last_error());
+    towerrt_model_free(qm);
+  }
+  if (corrupt) check_corrupt_models(q8, q8s);
+  remove(qb), remove(q8), remove(q8s), remove(again);
+  free(qb), free(q8), free(q8s), free(again);
+  free(u.ids), free(u.dense);
+}
+
 int main(int argc, char **argv) {
   if (test_forced_isa_unavailable()) return TEST_SKIPPED;
   uint64_t seed = test_seed("test_quantized");
@@ -174,6 +365,7 @@ int main(int argc, char **argv) {
       check_store(argv[i], m, store, TOWERRT_PRECISION_INT8, &seed);
       check_store(argv[i], m, store, TOWERRT_PRECISION_BF16, &seed);
       if (i == 1) check_corrupt_s8(store);
+      check_quantized_models(argv[i], m, store, i == 1);
     }
     towerrt_model_free(m);
     remove(store);

@@ -23,6 +23,7 @@ typedef struct cli_args {
   uint32_t fe_mask, max_k, threads, placement;
   int32_t numa_node;
   int plan, logits, help, show_topology;
+  int static_inputs; /* quantize --static-input-scales */
 } cli_args;
 
 /* Prints "towerrt: error: MSG (STATUS)" (MSG NULL: the thread's last error); returns EXIT_FAILED. */

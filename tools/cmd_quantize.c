@@ -65,15 +65,22 @@ static towerrt_status compare_request(towerrt_session *ref, towerrt_session *q, 
   return st;
 }
 
-/* Scores every by-id request of the calibration file with both stores. */
-static int calibrate(const cli_args *a, const towerrt_options *o, const towerrt_items *f32, const char *out_path) {
-  towerrt_model *m = NULL;
-  towerrt_items *q = NULL;
+/* Both sides of a comparison: the f32 reference and its quantized twin. */
+typedef struct compare_pair {
+  const char *ref_model, *q_model, *ref_items, *q_items;
+} compare_pair;
+
+/* Scores every by-id request of the calibration file with both sides. */
+static int compare_all(const cli_args *a, const towerrt_options *o, const compare_pair *cp) {
+  towerrt_model *m = NULL, *qm = NULL;
+  towerrt_items *f32 = NULL, *q = NULL;
   towerrt_session *s_ref = NULL, *s_q = NULL;
-  towerrt_status st = towerrt_model_load(a->model, o, &m);
-  if (!st) st = towerrt_items_load(out_path, o, &q);
+  towerrt_status st = towerrt_model_load(cp->ref_model, o, &m);
+  if (!st) st = towerrt_model_load(cp->q_model, o, &qm);
+  if (!st) st = towerrt_items_load(cp->ref_items, o, &f32);
+  if (!st) st = towerrt_items_load(cp->q_items, o, &q);
   if (!st) st = towerrt_session_create(m, f32, o, &s_ref);
-  if (!st) st = towerrt_session_create(m, q, o, &s_q);
+  if (!st) st = towerrt_session_create(qm, q, o, &s_q);
   FILE *f = st ? NULL : open_in(a->requests);
   trt_text_reader r;
   trt_request rq = {0};
@@ -84,7 +91,7 @@ static int calibrate(const cli_args *a, const towerrt_options *o, const towerrt_
     st = trt_text_next_request(&r, &rq, &done);
     if (!st && !done && rq.by_id) st = compare_request(s_ref, s_q, &rq, &cs);
   }
-  int rc = st ? fail(st, *towerrt_session_error(s_q) ? towerrt_session_error(s_q) : NULL) : 0;
+  int rc = st ? fail(st, s_q && *towerrt_session_error(s_q) ? towerrt_session_error(s_q) : NULL) : 0;
   if (!st)
     printf("calibration: %zu requests, %zu scores: Spearman rho mean %.6f, min %.6f; max |score difference| %.3g\n", cs.requests,
            cs.scores, cs.requests ? cs.sum_rho / (double)cs.requests : 1.0, cs.requests ? cs.min_rho : 1.0, cs.max_abs);
@@ -95,20 +102,101 @@ static int calibrate(const cli_args *a, const towerrt_options *o, const towerrt_
   trt_request_free(&rq);
   towerrt_session_free(s_ref);
   towerrt_session_free(s_q);
+  towerrt_items_free(f32);
   towerrt_items_free(q);
   towerrt_model_free(m);
+  towerrt_model_free(qm);
   return rc;
 }
 
-int cmd_quantize(const cli_args *a) {
-  if (a->help || !a->items || !a->out || !a->precision || (a->requests && !a->model)) {
-    puts("usage: towerrt quantize --items F32.twi --precision int8|bf16 --out OUT.twi\n"
-         "                        [--model M.twr --calibration REQUESTS.txt]\n"
-         "  Rewrites an f32 item store at a lower precision (docs/quantization.md).\n"
-         "  With a model and a file of real requests (candidates by id), scores them\n"
-         "  with both stores and reports the rank correlation and the largest change.");
-    return a->help ? 0 : EXIT_USAGE;
+static towerrt_status append_user(trt_rows *all, const trt_rows *u) {
+  int64_t *ids = realloc(all->ids, (all->n_ids + u->n_ids + 1) * sizeof *ids);
+  if (ids) all->ids = ids;
+  float *dense = realloc(all->dense, (all->n_dense + u->n_dense + 1) * sizeof *dense);
+  if (dense) all->dense = dense;
+  if (!ids || !dense) return TOWERRT_ERR_NO_MEMORY;
+  if (u->n_ids) memcpy(all->ids + all->n_ids, u->ids, u->n_ids * sizeof *ids);
+  if (u->n_dense) memcpy(all->dense + all->n_dense, u->dense, u->n_dense * sizeof *dense);
+  all->n_ids += u->n_ids, all->n_dense += u->n_dense, all->n_rows++;
+  return TOWERRT_OK;
+}
+
+/* The users of every request in the calibration file, as one block of rows. */
+static towerrt_status read_users(const char *path, const towerrt_model *m, trt_rows *users) {
+  FILE *f = open_in(path);
+  if (!f) return TOWERRT_ERR_IO;
+  trt_text_reader r;
+  trt_request rq = {0};
+  int done = 0;
+  towerrt_status st = trt_text_open(&r, f, path, "towerrt-requests", m);
+  int opened = !st;
+  while (!st && !done) {
+    st = trt_text_next_request(&r, &rq, &done);
+    if (st || done) break;
+    st = append_user(users, &rq.user);
   }
+  if (opened) trt_text_close(&r);
+  if (f != stdin) fclose(f);
+  trt_request_free(&rq);
+  return st;
+}
+
+static int quantize_model(const cli_args *a, const towerrt_options *o, towerrt_precision prec) {
+  towerrt_model *m = NULL;
+  trt_rows users = {0};
+  towerrt_status st = towerrt_model_load(a->model, o, &m);
+  if (a->static_inputs && (!a->requests || prec != TOWERRT_PRECISION_INT8)) {
+    fprintf(stderr, "towerrt: --static-input-scales needs --precision int8 and --calibration REQUESTS\n");
+    towerrt_model_free(m);
+    return EXIT_USAGE;
+  }
+  if (!st && a->static_inputs) st = read_users(a->requests, m, &users);
+  towerrt_features f = {users.ids, users.n_ids, users.dense, users.n_dense};
+  if (!st) st = towerrt_model_quantize(m, prec, users.n_rows ? &f : NULL, users.n_rows, a->out);
+  int rc = st ? fail(st, NULL) : 0;
+  if (!st)
+    fprintf(stderr, "towerrt: wrote %s with its user tower in %s (%s) to %s\n", a->model, a->precision,
+            prec == TOWERRT_PRECISION_BF16 ? "bf16 weights"
+            : users.n_rows ? "s8 weights, inputs calibrated on the requests' users"
+                           : "s8 weights, inputs quantized per request",
+            a->out);
+  if (!st && users.n_rows) fprintf(stderr, "towerrt: calibrated on %zu users from %s\n", users.n_rows, a->requests);
+  trt_rows_free(&users);
+  towerrt_model_free(m);
+  if (!st && a->requests && a->items) {
+    compare_pair cp = {a->model, a->out, a->items, a->items};
+    rc = compare_all(a, o, &cp);
+  }
+  return rc;
+}
+
+static int usage(int help) {
+  puts("usage: towerrt quantize --items F32.twi --precision int8|bf16 --out OUT.twi\n"
+       "                        [--model M.twr --calibration REQUESTS.txt]\n"
+       "       towerrt quantize --model M.twr --precision int8|bf16 --out OUT.twr\n"
+       "                        [--calibration REQUESTS.txt [--items S.twi]]\n"
+       "                        [--static-input-scales]\n"
+       "  The first form rewrites an f32 item store at a lower precision; with a\n"
+       "  model and a file of real requests (candidates by id), it scores them with\n"
+       "  both stores and reports the rank correlation and the largest change.\n"
+       "  The second (no --items, or --out ending in .twr) rewrites a model's user\n"
+       "  tower in bf16 or int8 (per-channel weight scales). int8 layer inputs are\n"
+       "  quantized per request from their own range, or, with\n"
+       "  --static-input-scales, with fixed scales calibrated on the users of the\n"
+       "  requests. With --calibration and --items, both models score the\n"
+       "  requests on that store and the change is reported.\n"
+       "  docs/quantization.md describes both schemes.");
+  return help ? 0 : EXIT_USAGE;
+}
+
+static int ends_with(const char *s, const char *tail) {
+  size_t n = strlen(s), t = strlen(tail);
+  return n >= t && !strcmp(s + n - t, tail);
+}
+
+int cmd_quantize(const cli_args *a) {
+  int model_mode = a->model && a->out && (!a->items || ends_with(a->out, ".twr"));
+  if (a->help || !a->out || !a->precision || (!model_mode && (!a->items || (a->requests && !a->model)))) return usage(a->help);
   towerrt_precision prec;
   if (!strcmp(a->precision, "int8")) prec = TOWERRT_PRECISION_INT8;
   else if (!strcmp(a->precision, "bf16")) prec = TOWERRT_PRECISION_BF16;
@@ -118,12 +206,16 @@ int cmd_quantize(const cli_args *a) {
   }
   towerrt_options o;
   options_from(a, &o);
+  if (model_mode) return quantize_model(a, &o, prec);
   towerrt_items *items = NULL;
   towerrt_status st = towerrt_items_load(a->items, &o, &items);
   if (!st) st = towerrt_items_quantize(items, prec, a->out);
   int rc = st ? fail(st, NULL) : 0;
   if (!st) fprintf(stderr, "towerrt: wrote %zu %s items to %s\n", towerrt_items_count(items), a->precision, a->out);
-  if (!st && a->requests) rc = calibrate(a, &o, items, a->out);
   towerrt_items_free(items);
+  if (!st && a->requests) {
+    compare_pair cp = {a->model, a->model, a->items, a->out};
+    rc = compare_all(a, &o, &cp);
+  }
   return rc;
 }

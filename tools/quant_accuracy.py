@@ -145,8 +145,10 @@ def measure(cli, model_path, stores, names, reqs, groups, labels, logits=False, 
     tf.write_requests(req_path, reqs)
     per_store = []
     for s in stores:
+        # a store, or a (model, store) pair: a quantized model on its store
+        mp, s = s if isinstance(s, tuple) else (model_path, s)
         out = os.path.join(tmp, "scores.txt")
-        cmd = [cli, "score", "--model", model_path, "--items", s, "--requests", req_path, "--out", out]
+        cmd = [cli, "score", "--model", mp, "--items", s, "--requests", req_path, "--out", out]
         if logits:
             cmd.append("--logits")
         run(cmd)

@@ -84,6 +84,7 @@ static int parse_args(int argc, char **argv, int first, cli_args *a) {
     else if (!strcmp(s, "--chunk")) a->chunk = arg_value(argc, argv, &i);
     else if (!strcmp(s, "--engine")) a->engine = arg_value(argc, argv, &i);
     else if (!strcmp(s, "--calibration")) a->requests = arg_value(argc, argv, &i);
+    else if (!strcmp(s, "--static-input-scales")) a->static_inputs = 1;
     else if (!strcmp(s, "--shard")) a->shard = arg_value(argc, argv, &i);
     else if (s[0] != '-' && a->n_inputs < (int)(sizeof a->inputs / sizeof a->inputs[0])) a->inputs[a->n_inputs++] = s;
     else {

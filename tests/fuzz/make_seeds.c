@@ -1,6 +1,7 @@
 /* Writes the seed corpora of the fuzz targets from the golden fixtures, in
  * each target's input format (see the comment at the top of each target):
- *   OUT/fuzz_model_load/   every model.twr behind a few mode bytes
+ *   OUT/fuzz_model_load/   every model.twr behind a few mode bytes, and its
+ *                          bf16 and int8 quantized twins
  *   OUT/fuzz_items_load/   an item store built from every items.txt
  *   OUT/fuzz_requests/     every requests_*.txt and items.txt
  *   OUT/fuzz_score_api/    operation programs for every fixture
@@ -91,6 +92,14 @@ int main(int argc, char **argv) {
       if (!fx->quantized[q] || towerrt_items_quantize(fx->items, precisions[q], src)) continue;
       snprintf(name, sizeof name, "%s-%s", fx->name, q ? "int8" : "bf16");
       seed_file("fuzz_items_load", name, (unsigned char)(sel << 4 | 0x05), src);
+      remove(src);
+    }
+    /* quantized models: the user tower in bf16 and in s8 */
+    snprintf(src, sizeof src, "%s/model.twr", tmp);
+    for (int q = 0; q < 2; q++) {
+      if (towerrt_model_quantize(fx->model, precisions[q], NULL, 0, src)) fz_die("quantize %s: %s", fx->name, towerrt_last_error());
+      snprintf(name, sizeof name, "%s-model-%s", fx->name, q ? "int8" : "bf16");
+      seed_file("fuzz_model_load", name, model_modes[0], src);
       remove(src);
     }
     rmdir(tmp);
