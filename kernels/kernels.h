@@ -183,6 +183,22 @@ void trt_maxsim_u8s8_neon(const trt_maxsim_u8s8_params *p, const uint32_t *rows,
 void trt_maxsim_u8s8_neondotprod(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
                                  float *scores);
 
+void trt_dense_bf16_avx2(const uint16_t *x, size_t n, size_t in, const uint16_t *w, const float *b, size_t out,
+                         int relu, float *y);
+void trt_dense_bf16_avx512(const uint16_t *x, size_t n, size_t in, const uint16_t *w, const float *b, size_t out,
+                           int relu, float *y);
+void trt_dense_bf16_avx512bf16(const uint16_t *x, size_t n, size_t in, const uint16_t *w, const float *b,
+                               size_t out, int relu, float *y);
+void trt_dense_bf16_neon(const uint16_t *x, size_t n, size_t in, const uint16_t *w, const float *b, size_t out,
+                         int relu, float *y);
+void trt_dense_u8s8_avx2(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
+                         const float *x_scale, float *y);
+void trt_dense_u8s8_avx512vnni(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
+                               const float *x_scale, float *y);
+void trt_dense_u8s8_neon(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
+                         const float *x_scale, float *y);
+void trt_dense_u8s8_neondotprod(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
+                                const float *x_scale, float *y);
 void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
 void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
 void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);

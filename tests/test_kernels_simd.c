@@ -9,7 +9,10 @@
  *   dense:      |simd - oracle| <= 1e-5 * (sum_i |w_i x_i| + |b|);
  *   u8s8:       int32 parts bit-exact (checked with power-of-two scales,
  *               where every fp32 step is exact, so scores must be equal),
- *               else <= 1e-5 * sum_u |term_u| for the fp32 sum order.
+ *               else <= 1e-5 * sum_u |term_u| for the fp32 sum order;
+ *   dense bf16: as dense (products exact, sums reassociated);
+ *   dense u8s8: equal with power-of-two scales, else one rounding;
+ *   quantize_u8: the same bytes, zero points and scales.
  * TOWERRT_ISA=name tests only that table (exit 77 = skipped if this CPU
  * cannot run it); TOWERRT_TEST_EXPECT_ISAS="a,b,scalar" checks detection;
  * TOWERRT_TEST_SEED (base seed), TOWERRT_TEST_ROUNDS (seeds, default 4)
@@ -317,6 +320,114 @@ static void test_dense(const towerrt_kernels *k, uint64_t *s, size_t iters) {
   }
 }
 
+/* ---- quantized dense (the user tower of a quantized model) ---------------- */
+
+/* n x in -> out, n = 1 (the request path) most often, n = 32 once. */
+static void dense_shape(uint64_t *s, size_t iter, size_t max_in, size_t *n, size_t *in, size_t *out) {
+  static const size_t fixed[][3] = {{1, 300, 2048}, {1, 129, 300}, {32, 301, 70}, {1, 1, 1}, {5, 17, 7}, {1, 64, 5}};
+  if (iter < sizeof fixed / sizeof fixed[0]) {
+    *n = fixed[iter][0], *in = fixed[iter][1], *out = fixed[iter][2];
+  } else {
+    *n = iter % 3 ? 1 : test_rand_range(s, 1, 11), *in = test_rand_range(s, 1, max_in), *out = test_rand_range(s, 1, 70);
+  }
+}
+
+static void test_dense_bf16(const towerrt_kernels *k, uint64_t *s, size_t iters) {
+  for (size_t iter = 0; iter < iters; iter++) {
+    size_t n, in, out;
+    dense_shape(s, iter, 300, &n, &in, &out);
+    int relu = (int)(iter % 2), with_bias = iter % 3 != 1;
+    guarded gx = guarded_alloc(n * in * 2), gw = guarded_alloc(out * in * 2), gb = guarded_alloc(out * sizeof(float));
+    uint16_t *x = gx.p, *w = gw.p;
+    float *b = gb.p, *got = malloc(n * out * sizeof *got), *want = malloc(n * out * sizeof *want);
+    for (size_t i = 0; i < n * in; i++) x[i] = to_bf16(test_rand_float(s, -2, 2));
+    for (size_t i = 0; i < out * in; i++) w[i] = to_bf16(test_rand_float(s, -1, 1));
+    for (size_t i = 0; i < out; i++) b[i] = test_rand_float(s, -1, 1);
+    k->dense_bf16(x, n, in, w, with_bias ? b : NULL, out, relu, got);
+    trt_dense_bf16_scalar(x, n, in, w, with_bias ? b : NULL, out, relu, want);
+    for (size_t r = 0; r < n; r++)
+      for (size_t o = 0; o < out; o++) {
+        double mag = with_bias ? fabs(b[o]) : 0;
+        for (size_t i = 0; i < in; i++) mag += fabs((double)from_bf16(w[o * in + i]) * from_bf16(x[r * in + i]));
+        CHECK(fabs((double)got[r * out + o] - want[r * out + o]) <= REL_TOL * mag + 1e-30,
+              "%s dense_bf16 %zux%zu->%zu relu=%d bias=%d [%zu][%zu]: got %.9g want %.9g", k->name, n, in, out, relu, with_bias, r, o,
+              (double)got[r * out + o], (double)want[r * out + o]);
+      }
+    free(got), free(want);
+    guarded_free(&gx), guarded_free(&gw), guarded_free(&gb);
+  }
+}
+
+/* The int32 part is exact, so with power-of-two scales (every float step
+ * exact) the results must be equal; with random scales, one rounding. */
+static void test_dense_u8s8(const towerrt_kernels *k, uint64_t *s, size_t iters) {
+  for (size_t iter = 0; iter < iters; iter++) {
+    size_t n, in, out;
+    dense_shape(s, iter, 320, &n, &in, &out);
+    size_t in_pad = (in + 63) & ~(size_t)63;
+    int relu = (int)(iter % 2), with_bias = iter % 3 != 1, exact = iter % 4 == 3;
+    guarded gx = guarded_alloc(n * in_pad), gw = guarded_alloc(out * in_pad);
+    uint8_t *x = gx.p;
+    int8_t *w = gw.p;
+    int32_t *sum = malloc(out * sizeof *sum), *zp = malloc(n * sizeof *zp);
+    float *ws = malloc(out * sizeof *ws), *xs = malloc(n * sizeof *xs), *b = malloc(out * sizeof *b);
+    float *got = malloc(n * out * sizeof *got), *want = malloc(n * out * sizeof *want);
+    for (size_t i = 0; i < n * in_pad; i++) x[i] = (uint8_t)test_rand_range(s, 0, 256); /* the pad too: any byte */
+    for (size_t o = 0; o < out; o++) {
+      int32_t acc = 0;
+      for (size_t i = 0; i < in_pad; i++) {
+        int8_t v = i < in ? (int8_t)((int)test_rand_range(s, 0, 255) - 127) : 0;
+        if (iter == 4 && i < in) v = (o & 1) ? 127 : -127; /* extremes: the largest |sums| */
+        w[o * in_pad + i] = v;
+        acc += v;
+      }
+      sum[o] = acc;
+      ws[o] = exact ? ldexpf(1.0f, -(int)test_rand_range(s, 8, 16)) : test_rand_float(s, 1e-4f, 1e-2f);
+      b[o] = exact ? (float)((int)test_rand_range(s, 0, 64) - 32) : test_rand_float(s, -1, 1);
+    }
+    for (size_t r = 0; r < n; r++) {
+      zp[r] = iter == 4 ? 0 : (int32_t)test_rand_range(s, 0, 256);
+      xs[r] = exact ? ldexpf(1.0f, -(int)test_rand_range(s, 4, 10)) : test_rand_float(s, 1e-3f, 1e-1f);
+    }
+    trt_dense_u8s8_params p = {w, sum, ws, with_bias ? b : NULL, in_pad, out, relu};
+    k->dense_u8s8(&p, x, n, zp, xs, got);
+    trt_dense_u8s8_scalar(&p, x, n, zp, xs, want);
+    for (size_t r = 0; r < n; r++)
+      for (size_t o = 0; o < out; o++) {
+        double tol = exact ? 0.0 : 1e-6 * (fabs((double)want[r * out + o]) + fabs(b[o]) + 1e-3);
+        CHECK(fabs((double)got[r * out + o] - want[r * out + o]) <= tol, "%s dense_u8s8 %zux%zu(%zu)->%zu relu=%d exact=%d [%zu][%zu]: got %.9g want %.9g",
+              k->name, n, in, in_pad, out, relu, exact, r, o, (double)got[r * out + o], (double)want[r * out + o]);
+      }
+    free(sum), free(zp), free(ws), free(xs), free(b), free(got), free(want);
+    guarded_free(&gx), guarded_free(&gw);
+  }
+}
+
+/* Per-head u8 quantization: the same bytes, zero points and scales as the
+ * oracle (every step is an exact IEEE operation). */
+static void test_quantize_u8(const towerrt_kernels *k, uint64_t *s, size_t iters) {
+  for (size_t iter = 0; iter < iters; iter++) {
+    size_t heads = iter == 0 ? 96 : test_rand_range(s, 1, 9), dim = iter == 0 ? 64 : test_rand_range(s, 1, 301);
+    guarded gx = guarded_alloc(heads * dim * sizeof(float));
+    float *x = gx.p, *sg = malloc(heads * sizeof *sg), *sw = malloc(heads * sizeof *sw);
+    uint8_t *qg = malloc(heads * dim), *qw = malloc(heads * dim);
+    int32_t *zg = malloc(heads * sizeof *zg), *zw = malloc(heads * sizeof *zw);
+    for (size_t i = 0; i < heads * dim; i++) {
+      float lo = iter % 3 == 1 ? 0.0f : -3.0f, hi = iter % 3 == 2 ? 0.0f : 3.0f; /* one-signed heads too */
+      x[i] = test_rand_float(s, lo, hi);
+      if (iter % 7 == 6 && i % 5 == 0) x[i] = 0.5f * (float)(int)test_rand_range(s, 0, 9); /* ties on the grid */
+    }
+    if (iter % 11 == 10) memset(x, 0, dim * sizeof *x); /* an all-zero head */
+    k->quantize_u8(x, heads, dim, qg, zg, sg);
+    trt_quantize_u8_scalar(x, heads, dim, qw, zw, sw);
+    CHECK(memcmp(qg, qw, heads * dim) == 0, "%s quantize_u8 %zu x %zu: bytes differ", k->name, heads, dim);
+    CHECK(memcmp(zg, zw, heads * sizeof *zg) == 0 && memcmp(sg, sw, heads * sizeof *sg) == 0,
+          "%s quantize_u8 %zu x %zu: zero points or scales differ", k->name, heads, dim);
+    free(sg), free(sw), free(qg), free(qw), free(zg), free(zw);
+    guarded_free(&gx);
+  }
+}
+
 /* ---- selection ------------------------------------------------------------ */
 
 static void test_selection(void) {
@@ -372,6 +483,9 @@ static void test_isa(const char *name, uint64_t *s, size_t scale) {
   test_maxsim_bf16(&k, s, 60 * scale);
   test_maxsim_u8s8(&k, s, 60 * scale);
   test_dense(&k, s, 100 * scale);
+  test_dense_bf16(&k, s, 60 * scale);
+  test_dense_u8s8(&k, s, 60 * scale);
+  test_quantize_u8(&k, s, 60 * scale);
 }
 
 /* Every table on `rounds` consecutive seeds from the base seed. */

@@ -25,6 +25,9 @@ Usage (from the repository root, after building towerrt):
 Options: --k 10,100,... --threads 1,2 --requests N --seconds S --fe trained|0+1+2
          --model M.twr --items S.twi (default: towerrt's synthetic reference model)
          --md OUT.md --json OUT.json --peers eager,torchscript,onnxruntime
+         --towerrt-precisions f32,bf16,int8   (bf16/int8: the model's user tower and the
+         item store quantized by `towerrt quantize`, timed in the same run; a second
+         table compares each precision with the fp32 peers)
 """
 
 import argparse
@@ -57,6 +60,8 @@ def parse_args(argv):
     p.add_argument("--min-requests", type=int, default=3)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--peers", default="eager,torchscript,onnxruntime")
+    p.add_argument("--towerrt-precisions", default="f32",
+                   help="f32 and/or bf16, int8: towerrt with a quantized user tower and item store")
     p.add_argument("--md", help="write the table as Markdown")
     p.add_argument("--json", help="write every number as JSON")
     p.add_argument("--install", action="store_true", help="run setup.sh, then continue in its venv")
@@ -159,6 +164,19 @@ def towerrt_points(a, towerrt, model, items, ks, threads):
     with open(out) as f:
         doc = json.load(f)
     return {(int(p.get("threads", 1)), int(p["k"])): p for p in doc["points"]}, doc
+
+
+def quantized_files(a, towerrt, precision):
+    """The model and store quantized to `precision` (cached in the workdir)."""
+    base = os.path.join(a.workdir, "quantized-%s-%s" % (precision, os.path.basename(os.path.dirname(a.model))))
+    model, items = base + ".twr", base + ".twi"
+    if not os.path.exists(model) or os.path.getmtime(model) < os.path.getmtime(a.model):
+        subprocess.check_call([towerrt, "quantize", "--model", a.model, "--precision", precision, "--out", model],
+                              stdout=sys.stderr)
+    if not os.path.exists(items) or os.path.getmtime(items) < os.path.getmtime(a.items):
+        subprocess.check_call([towerrt, "quantize", "--items", a.items, "--precision", precision, "--out", items],
+                              stdout=sys.stderr)
+    return model, items
 
 
 def fe_list(a, model):
@@ -308,13 +326,19 @@ def main(argv):
 
     # Per thread count: towerrt, then each peer, so that the runtimes compared
     # in a row were measured minutes apart at most (the machine may be shared).
+    precisions = [p for p in a.towerrt_precisions.split(",") if p]
+    variants = [("towerrt" if p == "f32" else "towerrt-" + p,
+                 (a.model, a.items) if p == "f32" else quantized_files(a, towerrt, p)) for p in precisions]
+    if variants[0][0] != "towerrt":
+        variants.insert(0, ("towerrt", (a.model, a.items)))
     for t in threads:
-        tr, doc = towerrt_points(a, towerrt, a.model, a.items, ks, [t])
-        tr_doc = tr_doc or doc
-        for (tt, k), pt in tr.items():
-            results[("towerrt", tt, k)] = dict((key, pt[key]) for key in (
-                "requests", "p50_us", "p90_us", "p99_us", "p999_us", "mean_us", "cands_per_s", "cands_per_s_p50",
-                "cpu_p50_us", "cpu_share") if key in pt)
+        for vname, (vmodel, vitems) in variants:
+            tr, doc = towerrt_points(a, towerrt, vmodel, vitems, ks, [t])
+            tr_doc = tr_doc or doc
+            for (tt, k), pt in tr.items():
+                results[(vname, tt, k)] = dict((key, pt[key]) for key in (
+                    "requests", "p50_us", "p90_us", "p99_us", "p999_us", "mean_us", "cands_per_s", "cands_per_s_p50",
+                    "cpu_p50_us", "cpu_share") if key in pt)
         torch.set_num_threads(t)
         blas_threads(t)
         for name, mod in impls.items():
@@ -373,6 +397,8 @@ def main(argv):
     if ort is not None:
         names.append("onnxruntime")
     md = table_markdown(results, names, ks, threads, tr_doc, model, versions, a)
+    if len(variants) > 1:
+        md += precision_table(results, [v[0] for v in variants], names[1:], ks, threads)
     print(md)
     if a.md:
         with open(a.md, "w") as f:
@@ -386,6 +412,30 @@ def main(argv):
                            points=[dict(runtime=n, threads=t, k=k, **v) for (n, t, k), v in sorted(results.items())]),
                       f, indent=1)
     return 0
+
+
+def precision_table(res, variants, peers, ks, threads):
+    """towerrt at each precision (user tower + item store) against the fp32 peers."""
+    out = ["", "towerrt at each precision (bf16 / int8: user tower and item store quantized, "
+           "`towerrt quantize`) against the fp32 peers, in the same run: candidates/s at the median, "
+           "p99/p50, and the ratio to each peer's candidates/s at the same thread count.", ""]
+    heads = ["vs %s" % n for n in peers]
+    out.append("| k | threads | towerrt | p50 ms | p99 ms | p99/p50 | candidates/s | " + " | ".join(heads) + " |")
+    out.append("|---:|---:|---|---:|---:|---:|---:|" + "---:|" * len(heads))
+    for k in ks:
+        for t in threads:
+            for v in variants:
+                r = res.get((v, t, k))
+                if r is None:
+                    continue
+                cells = []
+                for n in peers:
+                    q = res.get((n, t, k))
+                    cells.append("%.2fx" % (r["cands_per_s_p50"] / q["cands_per_s_p50"]) if q else "-")
+                out.append("| %d | %d | %s | %s | %s | %.2f | %.0f | %s |" % (
+                    k, t, v, fmt_ms(r["p50_us"]), fmt_ms(r["p99_us"]), r["p99_us"] / r["p50_us"], r["cands_per_s_p50"],
+                    " | ".join(cells)))
+    return "\n".join(out) + "\n"
 
 
 def verdict(ratio):

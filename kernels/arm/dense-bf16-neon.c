@@ -1,0 +1,56 @@
+/* Dense layer with bf16 weights and inputs, NEON: 4 values at a time
+ * widened to fp32 (a bf16 is the top half of an fp32; vshll by 16), exact
+ * products, FMA into fp32; four outputs at a time share each input load;
+ * the ragged end of `in` in scalar code. */
+#include <arm_neon.h>
+#include <string.h>
+
+#include "../kernels.h"
+
+#define TRT_INLINE static inline __attribute__((always_inline))
+#define OUTS 4
+
+TRT_INLINE float32x4_t widen(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+
+static inline float bf16_to_f32(uint16_t v) {
+  uint32_t bits = (uint32_t)v << 16;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+TRT_INLINE void block(const uint16_t *x, size_t in, const uint16_t *w, const float *b, int relu, float *y, size_t o0,
+                      const int no) {
+  float32x4_t acc[OUTS];
+#pragma GCC unroll 4
+  for (int o = 0; o < OUTS; o++) acc[o] = vdupq_n_f32(0.0f);
+  size_t i = 0;
+  for (; i + 4 <= in; i += 4) {
+    float32x4_t xv = widen(x + i);
+#pragma GCC unroll 4
+    for (int o = 0; o < no; o++) acc[o] = vfmaq_f32(acc[o], widen(w + (o0 + (size_t)o) * in + i), xv);
+  }
+  for (int o = 0; o < no; o++) {
+    const uint16_t *wo = w + (o0 + (size_t)o) * in;
+    float s = vaddvq_f32(acc[o]);
+    for (size_t t = i; t < in; t++) s += bf16_to_f32(wo[t]) * bf16_to_f32(x[t]);
+    s += b ? b[o0 + (size_t)o] : 0.0f;
+    y[o0 + (size_t)o] = (relu && s < 0.0f) ? 0.0f : s;
+  }
+}
+
+void trt_dense_bf16_neon(const uint16_t *x, size_t n, size_t in, const uint16_t *w, const float *b, size_t out, int relu,
+                         float *y) {
+  for (size_t r = 0; r < n; r++) {
+    const uint16_t *xr = x + r * in;
+    float *yr = y + r * out;
+    size_t o = 0;
+    for (; o + OUTS <= out; o += OUTS) block(xr, in, w, b, relu, yr, o, 4);
+    switch (out - o) {
+      case 3: block(xr, in, w, b, relu, yr, o, 3); break;
+      case 2: block(xr, in, w, b, relu, yr, o, 2); break;
+      case 1: block(xr, in, w, b, relu, yr, o, 1); break;
+      default: break;
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/* Dense layer with bf16 weights and inputs, AVX2 + FMA: 8 values at a time
+ * widened to fp32 (a bf16 is the top half of an fp32), products exact, FMA
+ * into fp32; four outputs at a time share each input load; the ragged end
+ * of `in` in scalar code (no load past a row). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "../kernels.h"
+
+#define TRT_INLINE static inline __attribute__((always_inline))
+#define OUTS 4
+
+TRT_INLINE __m256 widen(const uint16_t *p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)), 16));
+}
+
+static inline float bf16_to_f32(uint16_t v) {
+  uint32_t bits = (uint32_t)v << 16;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+TRT_INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+TRT_INLINE void block(const uint16_t *x, size_t in, const uint16_t *w, const float *b, int relu, float *y, size_t o0,
+                      const int no) {
+  __m256 acc[OUTS];
+#pragma GCC unroll 4
+  for (int o = 0; o < OUTS; o++) acc[o] = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= in; i += 8) {
+    __m256 xv = widen(x + i);
+#pragma GCC unroll 4
+    for (int o = 0; o < no; o++) acc[o] = _mm256_fmadd_ps(widen(w + (o0 + (size_t)o) * in + i), xv, acc[o]);
+  }
+  float s[OUTS];
+  _mm_storeu_ps(s, hsum4(acc[0], acc[1], acc[2], acc[3]));
+  for (int o = 0; o < no; o++) {
+    const uint16_t *wo = w + (o0 + (size_t)o) * in;
+    for (size_t t = i; t < in; t++) s[o] += bf16_to_f32(wo[t]) * bf16_to_f32(x[t]);
+    float v = s[o] + (b ? b[o0 + (size_t)o] : 0.0f);
+    y[o0 + (size_t)o] = (relu && v < 0.0f) ? 0.0f : v;
+  }
+}
+
+void trt_dense_bf16_avx2(const uint16_t *x, size_t n, size_t in, const uint16_t *w, const float *b, size_t out, int relu,
+                         float *y) {
+  for (size_t r = 0; r < n; r++) {
+    const uint16_t *xr = x + r * in;
+    float *yr = y + r * out;
+    size_t o = 0;
+    for (; o + OUTS <= out; o += OUTS) block(xr, in, w, b, relu, yr, o, 4);
+    switch (out - o) {
+      case 3: block(xr, in, w, b, relu, yr, o, 3); break;
+      case 2: block(xr, in, w, b, relu, yr, o, 2); break;
+      case 1: block(xr, in, w, b, relu, yr, o, 1); break;
+      default: break;
+    }
+  }
+}

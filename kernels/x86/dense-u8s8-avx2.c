@@ -1,0 +1,56 @@
+/* Dense layer with s8 weights and u8 inputs, AVX2: both widened to 16 bits
+ * and multiplied with vpmaddwd (vpmaddubsw would saturate its 16-bit pair
+ * sums), four outputs at a time sharing each input load. Rows are in_pad
+ * bytes (a multiple of 64, weights zero past `in`): no tails. Exact int32
+ * sums, then one float multiply and the bias, as the scalar oracle. */
+#include <immintrin.h>
+
+#include "../kernels.h"
+
+#define TRT_INLINE static inline __attribute__((always_inline))
+#define OUTS 4
+
+TRT_INLINE __m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
+  __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+  return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+
+TRT_INLINE void block(const trt_dense_u8s8_params *p, const uint8_t *x, int32_t zp, float sx, float *y, size_t o0,
+                      const int no) {
+  __m256i acc[OUTS];
+#pragma GCC unroll 4
+  for (int o = 0; o < OUTS; o++) acc[o] = _mm256_setzero_si256();
+  for (size_t i = 0; i < p->in_pad; i += 16) {
+    __m256i xv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(x + i)));
+#pragma GCC unroll 4
+    for (int o = 0; o < no; o++) {
+      const int8_t *w = p->w + (o0 + (size_t)o) * p->in_pad + i;
+      __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)w));
+      acc[o] = _mm256_add_epi32(acc[o], _mm256_madd_epi16(xv, wv));
+    }
+  }
+  int32_t d[OUTS];
+  _mm_storeu_si128((__m128i *)(void *)d, hsum4(acc[0], acc[1], acc[2], acc[3]));
+  for (int o = 0; o < no; o++) {
+    size_t oo = o0 + (size_t)o;
+    int32_t v = (int32_t)((uint32_t)d[o] - (uint32_t)zp * (uint32_t)p->w_sum[oo]); /* exact: |result| < 2^31 */
+    float s = (float)v * (sx * p->w_scale[oo]) + (p->b ? p->b[oo] : 0.0f);
+    y[oo] = (p->relu && s < 0.0f) ? 0.0f : s;
+  }
+}
+
+void trt_dense_u8s8_avx2(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
+                         const float *x_scale, float *y) {
+  for (size_t r = 0; r < n; r++) {
+    const uint8_t *xr = x + r * p->in_pad;
+    float *yr = y + r * p->out;
+    size_t o = 0;
+    for (; o + OUTS <= p->out; o += OUTS) block(p, xr, x_zp[r], x_scale[r], yr, o, 4);
+    switch (p->out - o) {
+      case 3: block(p, xr, x_zp[r], x_scale[r], yr, o, 3); break;
+      case 2: block(p, xr, x_zp[r], x_scale[r], yr, o, 2); break;
+      case 1: block(p, xr, x_zp[r], x_scale[r], yr, o, 1); break;
+      default: break;
+    }
+  }
+}
