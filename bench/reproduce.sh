@@ -41,6 +41,22 @@ if has profile; then
         --profile-requests 300 --json "$OUT/profile-k$k-$p.json" --quiet | tee "$OUT/profile-k$k-$p.txt"
     done
   done
+  # the same with quantized models: user tower + store in bf16 / int8 (towerrt quantize)
+  W="${TMPDIR:-/tmp}/towerrt-repro-synthetic"
+  "$T" bench --synthetic --workdir "$W" --no-sweep --quiet
+  for p in bf16 int8; do
+    "$T" quantize --model "$W/model.twr" --precision "$p" --out "$W/model-$p.twr"
+    "$T" quantize --items "$W/items.twi" --precision "$p" --out "$W/items-$p.twi"
+  done
+  for k in 100 1000; do
+    for p in f32 bf16 int8; do
+      m="$W/model-$p.twr" i="$W/items-$p.twi"
+      [ "$p" = f32 ] && m="$W/model.twr" i="$W/items.twi"
+      log "profile k=$k, $p model and store"
+      "$T" bench --model "$m" --items "$i" --no-sweep --profile --profile-k "$k" --profile-requests 300 \
+        --json "$OUT/profile-quantized-k$k-$p.json" --quiet | tee "$OUT/profile-quantized-k$k-$p.txt"
+    done
+  done
 fi
 if has roofline; then
   log "roofline"
@@ -65,5 +81,9 @@ if has peers; then
   log "peers"
   "$PY" "$ROOT/bench/peers/run_peers.py" --towerrt "$T" --k 10,100,1000,10000,100000 --threads 1,2 \
     --seconds 3 --workdir "${TMPDIR:-/tmp}/towerrt-peers" --md "$OUT/peers.md" --json "$OUT/peers.json"
+  log "peers with quantized towerrt models"
+  "$PY" "$ROOT/bench/peers/run_peers.py" --towerrt "$T" --k 10,100,1000,10000 --threads 1 \
+    --towerrt-precisions f32,bf16,int8 --seconds 3 --workdir "${TMPDIR:-/tmp}/towerrt-peers" \
+    --md "$OUT/peers-precisions.md" --json "$OUT/peers-precisions.json"
 fi
 log "done: $OUT"
