@@ -146,6 +146,9 @@ void trt_user_dense(const towerrt_model *m, trt_workspace *ws, const trt_dense_l
     float scale = d->x_scale;
     if (scale > 0.0f) trt_quantize_u8_static(x, d->in, scale, zp, ws->user_x_u8);
     else k->quantize_u8(x, 1, d->in, ws->user_x_u8, &zp, &scale);
+    /* The kernel reads in_pad bytes; the weights there are 0, but the bytes
+     * are zeroed so that no uninitialised memory is read (valgrind, MSan). */
+    memset(ws->user_x_u8 + d->in, 0, d->in_pad - d->in);
     trt_dense_u8s8_params p = {d->w_s8, d->w_sum, d->w_scale, d->b, d->in_pad, d->out, d->relu};
     k->dense_u8s8(&p, ws->user_x_u8, 1, &zp, &scale, y);
   } else {

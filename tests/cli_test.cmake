@@ -54,3 +54,26 @@ run(1 ${TOWERRT} score --model ${FIXTURE}/model.twr --items ${WORK}/items.twi --
 expect_in("${last_err}" "bad.txt:2")
 run(1 ${TOWERRT} score --model ${FIXTURE}/model.twr --items ${WORK}/items.twi --requests ${FIXTURE}/requests_ids.txt --max-k 1)
 expect_in("${last_err}" "max")
+# Quantized models (towerrt quantize --model): int8 and bf16 user towers,
+# scored on the f32 store, their plan, and the usage errors.
+run(0 ${TOWERRT} quantize --model ${FIXTURE}/model.twr --precision int8 --out ${WORK}/model-int8.twr
+    --calibration ${FIXTURE}/requests_ids.txt --items ${WORK}/items.twi)
+expect_in("${last_out}" "Spearman")
+expect_in("${last_err}" "inputs quantized per request")
+run(0 ${TOWERRT} quantize --model ${FIXTURE}/model.twr --precision int8 --static-input-scales
+    --calibration ${FIXTURE}/requests_ids.txt --out ${WORK}/model-int8-static.twr)
+expect_in("${last_err}" "calibrated on")
+run(0 ${TOWERRT} quantize --model ${FIXTURE}/model.twr --precision bf16 --out ${WORK}/model-bf16.twr)
+run(0 ${TOWERRT} info ${WORK}/model-int8-static.twr --plan)
+expect_in("${last_out}" "s8 weights, u8 input calibrated")
+run(0 ${TOWERRT} info ${WORK}/model-bf16.twr --plan)
+expect_in("${last_out}" "bf16 weights")
+foreach(q int8 int8-static bf16)
+  run(0 ${TOWERRT} score --model ${WORK}/model-${q}.twr --items ${WORK}/items.twi --requests ${FIXTURE}/requests_ids.txt
+      --out ${WORK}/ids-${q}.txt)
+  compare_scores(${WORK}/ids-${q}.txt ${FIXTURE}/expected_ids.txt)
+endforeach()
+run(2 ${TOWERRT} quantize --model ${FIXTURE}/model.twr --precision bf16 --static-input-scales --out ${WORK}/x.twr)
+run(2 ${TOWERRT} quantize --model ${FIXTURE}/model.twr --precision int4 --out ${WORK}/x.twr)
+run(1 ${TOWERRT} quantize --model ${WORK}/model-int8.twr --precision bf16 --out ${WORK}/x.twr)
+expect_in("${last_err}" "already quantized")

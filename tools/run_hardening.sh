@@ -13,7 +13,8 @@
 #             threaded tests (ctest -L threads).
 #   valgrind  a plain build (no ASan) with the CLI under valgrind
 #             --leak-check=full: info, build-items, score by id and by
-#             features on the first golden fixture, and failing calls (a
+#             features on the first golden fixture, quantize --model and
+#             scoring with the int8 model, and failing calls (a
 #             truncated model, a missing file, an unknown item id).
 # usage: tools/run_hardening.sh [fuzz] [tsan] [valgrind]   (default: all three)
 # env:   FUZZ_SECONDS (default 60 per target), FUZZ_JOBS (default 2),
@@ -150,6 +151,10 @@ step_valgrind() {
   vg 0 "$cli" build-items --model "$fx/model.twr" --features "$fx/items.txt" --out "$w/items.twi"
   vg 0 "$cli" score --model "$fx/model.twr" --items "$w/items.twi" --requests "$fx/requests_ids.txt" --out "$w/ids.txt"
   vg 0 "$cli" score --model "$fx/model.twr" --requests "$fx/requests_features.txt" --out "$w/features.txt"
+  vg 0 "$cli" quantize --model "$fx/model.twr" --precision int8 --static-input-scales \
+    --calibration "$fx/requests_ids.txt" --items "$w/items.twi" --out "$w/model-int8.twr"
+  vg 0 "$cli" score --model "$w/model-int8.twr" --items "$w/items.twi" --requests "$fx/requests_ids.txt" --out "$w/ids8.txt"
+  vg 1 "$cli" quantize --model "$w/model-int8.twr" --precision bf16 --out "$w/never.twr"
   head -c 5000 "$fx/model.twr" > "$w/truncated.twr"
   vg 1 "$cli" info "$w/truncated.twr"
   vg 1 "$cli" info "$w/missing.twr"
