@@ -45,10 +45,12 @@ if(TOWERRT_KERNELS_ARCH STREQUAL "x86")
   towerrt_kernel_files("${TOWERRT_FLAGS_AVX2}"
     kernels/x86/maxsim-f32-avx2.c kernels/x86/dense-f32-avx2.c
     kernels/x86/maxsim-bf16-avx2.c kernels/x86/maxsim-u8s8-avx2.c kernels/x86/quantize-u8-avx2.c
-    kernels/x86/dense-bf16-avx2.c kernels/x86/dense-u8s8-avx2.c)
+    kernels/x86/dense-bf16-avx2.c kernels/x86/dense-u8s8-avx2.c
+    kernels/x86/embed-pool-f32-avx2.c kernels/x86/lightse-f32-avx2.c)
   towerrt_kernel_files("${TOWERRT_FLAGS_AVX512}"
     kernels/x86/maxsim-f32-avx512.c kernels/x86/dense-f32-avx512.c kernels/x86/maxsim-bf16-avx512.c
-    kernels/x86/quantize-u8-avx512.c kernels/x86/dense-bf16-avx512.c)
+    kernels/x86/quantize-u8-avx512.c kernels/x86/dense-bf16-avx512.c
+    kernels/x86/embed-pool-f32-avx512.c kernels/x86/lightse-f32-avx512.c)
   towerrt_kernel_files("${TOWERRT_FLAGS_AVX512VNNI}" kernels/x86/maxsim-u8s8-avx512vnni.c
     kernels/x86/dense-u8s8-avx512vnni.c)
   set(TOWERRT_KERNEL_DEFS TOWERRT_KERNELS_X86=1)
@@ -63,7 +65,8 @@ elseif(TOWERRT_KERNELS_ARCH STREQUAL "arm")
   # NEON is part of the aarch64 base ISA: no flag needed.
   towerrt_kernel_files("" kernels/arm/maxsim-f32-neon.c kernels/arm/dense-f32-neon.c
     kernels/arm/maxsim-bf16-neon.c kernels/arm/maxsim-u8s8-neon.c kernels/arm/quantize-u8-neon.c
-    kernels/arm/dense-bf16-neon.c kernels/arm/dense-u8s8-neon.c)
+    kernels/arm/dense-bf16-neon.c kernels/arm/dense-u8s8-neon.c
+    kernels/arm/embed-pool-f32-neon.c kernels/arm/lightse-f32-neon.c)
   towerrt_kernel_files("${TOWERRT_FLAGS_NEONDOT}" kernels/arm/maxsim-u8s8-neon-dotprod.c
     kernels/arm/dense-u8s8-neon-dotprod.c)
   set(TOWERRT_KERNEL_DEFS TOWERRT_KERNELS_ARM=1)

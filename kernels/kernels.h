@@ -199,6 +199,15 @@ void trt_dense_u8s8_neon(const trt_dense_u8s8_params *p, const uint8_t *x, size_
                          const float *x_scale, float *y);
 void trt_dense_u8s8_neondotprod(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
                                 const float *x_scale, float *y);
+void trt_embed_pool_f32_avx2(const float *table, size_t dim, const int64_t *ids, size_t n_ids, int mode, float *out);
+void trt_embed_pool_f32_avx512(const float *table, size_t dim, const int64_t *ids, size_t n_ids, int mode, float *out);
+void trt_embed_pool_f32_neon(const float *table, size_t dim, const int64_t *ids, size_t n_ids, int mode, float *out);
+void trt_lightse_f32_avx2(const float *e, size_t n_fields, size_t dim, const float *w, const float *b, float *scratch,
+                          float *out);
+void trt_lightse_f32_avx512(const float *e, size_t n_fields, size_t dim, const float *w, const float *b, float *scratch,
+                            float *out);
+void trt_lightse_f32_neon(const float *e, size_t n_fields, size_t dim, const float *w, const float *b, float *scratch,
+                          float *out);
 void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
 void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
 void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);

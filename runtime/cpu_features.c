@@ -36,49 +36,44 @@ typedef struct isa_entry {
   towerrt_kernels k;
 } isa_entry;
 
-#define COMMON .embed_pool_f32 = trt_embed_pool_f32_scalar, .lightse_f32 = trt_lightse_f32_scalar
+/* One ISA's kernels for the per-request ops (pooling, Light-SE, u8 quantization). */
+#define REQUEST_OPS(isa) .embed_pool_f32 = trt_embed_pool_f32_##isa, .lightse_f32 = trt_lightse_f32_##isa, \
+                         .quantize_u8 = trt_quantize_u8_##isa
 
 /* Best first. */
 static const isa_entry k_isas[] = {
 #if defined(TOWERRT_KERNELS_X86)
 #if defined(TOWERRT_KERNELS_AVX512BF16)
     {F_AVX512 | F_VNNI | F_BF16,
-     {.name = "avx512-bf16", COMMON, .dense_bf16 = trt_dense_bf16_avx512bf16, .dense_u8s8 = trt_dense_u8s8_avx512vnni,
-      .quantize_u8 = trt_quantize_u8_avx512,
+     {.name = "avx512-bf16", REQUEST_OPS(avx512), .dense_bf16 = trt_dense_bf16_avx512bf16, .dense_u8s8 = trt_dense_u8s8_avx512vnni,
       .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512,
       .maxsim_bf16 = trt_maxsim_bf16_avx512bf16, .maxsim_u8s8 = trt_maxsim_u8s8_avx512vnni}},
 #endif
     {F_AVX512 | F_VNNI,
-     {.name = "avx512-vnni", COMMON, .dense_bf16 = trt_dense_bf16_avx512, .dense_u8s8 = trt_dense_u8s8_avx512vnni,
-      .quantize_u8 = trt_quantize_u8_avx512,
+     {.name = "avx512-vnni", REQUEST_OPS(avx512), .dense_bf16 = trt_dense_bf16_avx512, .dense_u8s8 = trt_dense_u8s8_avx512vnni,
       .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512,
       .maxsim_bf16 = trt_maxsim_bf16_avx512, .maxsim_u8s8 = trt_maxsim_u8s8_avx512vnni}},
     {F_AVX512,
-     {.name = "avx512", COMMON, .dense_bf16 = trt_dense_bf16_avx512, .dense_u8s8 = trt_dense_u8s8_avx2,
-      .quantize_u8 = trt_quantize_u8_avx512,
+     {.name = "avx512", REQUEST_OPS(avx512), .dense_bf16 = trt_dense_bf16_avx512, .dense_u8s8 = trt_dense_u8s8_avx2,
       .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512,
       .maxsim_bf16 = trt_maxsim_bf16_avx512, .maxsim_u8s8 = trt_maxsim_u8s8_avx2}},
     {F_AVX2,
-     {.name = "avx2", COMMON, .dense_bf16 = trt_dense_bf16_avx2, .dense_u8s8 = trt_dense_u8s8_avx2,
-      .quantize_u8 = trt_quantize_u8_avx2,
+     {.name = "avx2", REQUEST_OPS(avx2), .dense_bf16 = trt_dense_bf16_avx2, .dense_u8s8 = trt_dense_u8s8_avx2,
       .dense_f32 = trt_dense_f32_avx2, .maxsim_f32 = trt_maxsim_f32_avx2,
       .maxsim_bf16 = trt_maxsim_bf16_avx2, .maxsim_u8s8 = trt_maxsim_u8s8_avx2}},
 #endif
 #if defined(TOWERRT_KERNELS_ARM)
     {F_NEON | F_DOTPROD,
-     {.name = "neon-dotprod", COMMON, .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neondotprod,
-      .quantize_u8 = trt_quantize_u8_neon,
+     {.name = "neon-dotprod", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neondotprod,
       .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
       .maxsim_bf16 = trt_maxsim_bf16_neon, .maxsim_u8s8 = trt_maxsim_u8s8_neondotprod}},
     {F_NEON,
-     {.name = "neon", COMMON, .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neon,
-      .quantize_u8 = trt_quantize_u8_neon,
+     {.name = "neon", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neon,
       .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
       .maxsim_bf16 = trt_maxsim_bf16_neon, .maxsim_u8s8 = trt_maxsim_u8s8_neon}},
 #endif
     {0,
-     {.name = "scalar", COMMON, .dense_bf16 = trt_dense_bf16_scalar, .dense_u8s8 = trt_dense_u8s8_scalar,
-      .quantize_u8 = trt_quantize_u8_scalar,
+     {.name = "scalar", REQUEST_OPS(scalar), .dense_bf16 = trt_dense_bf16_scalar, .dense_u8s8 = trt_dense_u8s8_scalar,
       .dense_f32 = trt_dense_f32_scalar, .maxsim_f32 = trt_maxsim_f32_scalar,
       .maxsim_bf16 = trt_maxsim_bf16_scalar, .maxsim_u8s8 = trt_maxsim_u8s8_scalar}},
 };

@@ -12,7 +12,8 @@
  *               else <= 1e-5 * sum_u |term_u| for the fp32 sum order;
  *   dense bf16: as dense (products exact, sums reassociated);
  *   dense u8s8: equal with power-of-two scales, else one rounding;
- *   quantize_u8: the same bytes, zero points and scales.
+ *   quantize_u8: the same bytes, zero points and scales;
+ *   embed_pool: the same bits; lightse: <= 1e-5 * |e| (the mean reassociated).
  * TOWERRT_ISA=name tests only that table (exit 77 = skipped if this CPU
  * cannot run it); TOWERRT_TEST_EXPECT_ISAS="a,b,scalar" checks detection;
  * TOWERRT_TEST_SEED (base seed), TOWERRT_TEST_ROUNDS (seeds, default 4)
@@ -372,11 +373,11 @@ static void test_dense_u8s8(const towerrt_kernels *k, uint64_t *s, size_t iters)
     int32_t *sum = malloc(out * sizeof *sum), *zp = malloc(n * sizeof *zp);
     float *ws = malloc(out * sizeof *ws), *xs = malloc(n * sizeof *xs), *b = malloc(out * sizeof *b);
     float *got = malloc(n * out * sizeof *got), *want = malloc(n * out * sizeof *want);
-    for (size_t i = 0; i < n * in_pad; i++) x[i] = (uint8_t)test_rand_range(s, 0, 256); /* the pad too: any byte */
+    for (size_t i = 0; i < n * in_pad; i++) x[i] = (uint8_t)test_rand_range(s, 0, 255); /* the pad too: any byte */
     for (size_t o = 0; o < out; o++) {
       int32_t acc = 0;
       for (size_t i = 0; i < in_pad; i++) {
-        int8_t v = i < in ? (int8_t)((int)test_rand_range(s, 0, 255) - 127) : 0;
+        int8_t v = i < in ? (int8_t)((int)test_rand_range(s, 0, 254) - 127) : 0; /* -127..127, as quantized */
         if (iter == 4 && i < in) v = (o & 1) ? 127 : -127; /* extremes: the largest |sums| */
         w[o * in_pad + i] = v;
         acc += v;
@@ -386,7 +387,7 @@ static void test_dense_u8s8(const towerrt_kernels *k, uint64_t *s, size_t iters)
       b[o] = exact ? (float)((int)test_rand_range(s, 0, 64) - 32) : test_rand_float(s, -1, 1);
     }
     for (size_t r = 0; r < n; r++) {
-      zp[r] = iter == 4 ? 0 : (int32_t)test_rand_range(s, 0, 256);
+      zp[r] = iter == 4 ? 0 : (int32_t)test_rand_range(s, 0, 255);
       xs[r] = exact ? ldexpf(1.0f, -(int)test_rand_range(s, 4, 10)) : test_rand_float(s, 1e-3f, 1e-1f);
     }
     trt_dense_u8s8_params p = {w, sum, ws, with_bias ? b : NULL, in_pad, out, relu};
@@ -425,6 +426,50 @@ static void test_quantize_u8(const towerrt_kernels *k, uint64_t *s, size_t iters
           "%s quantize_u8 %zu x %zu: zero points or scales differ", k->name, heads, dim);
     free(sg), free(sw), free(qg), free(qw), free(zg), free(zw);
     guarded_free(&gx);
+  }
+}
+
+/* ---- per-request ops: pooling, Light-SE -------------------------------------- */
+
+/* Each lane pools the rows in the oracle's order: the same bits. The table
+ * ends at a guard page, so a read past a row of the last id faults. */
+static void test_embed_pool(const towerrt_kernels *k, uint64_t *s, size_t iters) {
+  for (size_t iter = 0; iter < iters; iter++) {
+    size_t dim = iter == 0 ? 32 : test_rand_range(s, 1, 70), vocab = test_rand_range(s, 1, 40), n_ids = test_rand_range(s, 1, 9);
+    int mode = (int)(iter % 3);
+    guarded gt = guarded_alloc(vocab * dim * sizeof(float));
+    float *table = gt.p, *got = malloc(dim * sizeof *got), *want = malloc(dim * sizeof *want);
+    int64_t *ids = malloc(n_ids * sizeof *ids);
+    for (size_t i = 0; i < vocab * dim; i++) table[i] = test_rand_float(s, -1, 1);
+    for (size_t j = 0; j < n_ids; j++) ids[j] = iter % 5 == 4 ? 0 : (int64_t)test_rand_range(s, 0, vocab - 1); /* all padding, or mixed */
+    if (iter % 7 == 6) ids[n_ids - 1] = (int64_t)vocab - 1; /* the row at the guard page */
+    k->embed_pool_f32(table, dim, ids, n_ids, mode, got);
+    trt_embed_pool_f32_scalar(table, dim, ids, n_ids, mode, want);
+    CHECK(memcmp(got, want, dim * sizeof *got) == 0, "%s embed_pool mode %d dim %zu ids %zu: differs from the oracle", k->name, mode,
+          dim, n_ids);
+    free(got), free(want), free(ids);
+    guarded_free(&gt);
+  }
+}
+
+static void test_lightse(const towerrt_kernels *k, uint64_t *s, size_t iters) {
+  for (size_t iter = 0; iter < iters; iter++) {
+    size_t nf = iter == 0 ? 4 : test_rand_range(s, 1, 9), dim = iter == 0 ? 32 : test_rand_range(s, 1, 70);
+    guarded ge = guarded_alloc(nf * dim * sizeof(float));
+    float *e = ge.p, *w = malloc(nf * nf * sizeof *w), *b = malloc(nf * sizeof *b);
+    float *got = malloc(nf * dim * sizeof *got), *want = malloc(nf * dim * sizeof *want), scratch[2 * 16];
+    for (size_t i = 0; i < nf * dim; i++) e[i] = test_rand_float(s, -2, 2);
+    for (size_t i = 0; i < nf * nf; i++) w[i] = test_rand_float(s, -1, 1);
+    for (size_t i = 0; i < nf; i++) b[i] = test_rand_float(s, -1, 1);
+    const float *bias = iter % 2 ? b : NULL;
+    k->lightse_f32(e, nf, dim, w, bias, scratch, got);
+    trt_lightse_f32_scalar(e, nf, dim, w, bias, scratch, want);
+    /* The mean is reassociated; the softmax is Lipschitz in it: 1e-5 of |e| (<= 2) bounds it. */
+    for (size_t i = 0; i < nf * dim; i++)
+      CHECK(fabs((double)got[i] - want[i]) <= 1e-5 * (fabs((double)e[i]) + 1e-6), "%s lightse %zu x %zu [%zu]: got %.9g want %.9g",
+            k->name, nf, dim, i, (double)got[i], (double)want[i]);
+    free(w), free(b), free(got), free(want);
+    guarded_free(&ge);
   }
 }
 
@@ -486,6 +531,8 @@ static void test_isa(const char *name, uint64_t *s, size_t scale) {
   test_dense_bf16(&k, s, 60 * scale);
   test_dense_u8s8(&k, s, 60 * scale);
   test_quantize_u8(&k, s, 60 * scale);
+  test_embed_pool(&k, s, 60 * scale);
+  test_lightse(&k, s, 60 * scale);
 }
 
 /* Every table on `rounds` consecutive seeds from the base seed. */
