@@ -116,7 +116,8 @@ struct bench_ctx {
   const char *model_isa[TB_MAX_MODELS];
   size_t n_models;
   towerrt_model *first; /* any loaded model: the layout is the same for all ISAs */
-  towerrt_items *stores[N_PREC]; /* [PREC_F32] = items; the others quantized on first use */
+  towerrt_items *stores[N_PREC]; /* [loaded_precision] = items; the others quantized from f32 on first use */
+  int loaded_precision;          /* PREC_* of --items (f32 unless it is a towerrt quantize copy) */
   const char *profile_precision;
   towerrt_pool *pool;
   uint32_t max_threads;
@@ -507,7 +508,15 @@ static int load_inputs(bench_ctx *c) {
     fprintf(stderr, "towerrt bench: error: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
     return EXIT_FAIL;
   }
-  c->stores[PREC_F32] = c->items;
+  /* A quantized store (towerrt quantize) is measured as it is: it is the
+   * default precision, and the others can only be quantized from f32. */
+  c->loaded_precision = (int)towerrt_items_precision(c->items);
+  c->stores[c->loaded_precision] = c->items;
+  if (c->loaded_precision != PREC_F32 && !c->dim_given[1]) {
+    tb_strlist_free(&c->dim_values[1]);
+    if (!tb_strlist_split(&c->dim_values[1], k_prec_names[c->loaded_precision], ',')) return EXIT_FAIL;
+  }
+  if (!c->profile_precision) c->profile_precision = k_prec_names[c->loaded_precision];
   c->first = model_for(c, tb_default_isa());
   return c->first ? EXIT_OK : EXIT_FAIL;
 }
@@ -517,6 +526,11 @@ static int load_inputs(bench_ctx *c) {
  * --workdir (default $TMPDIR/towerrt-bench-<hash of the store path>). */
 static towerrt_items *store_for(bench_ctx *c, int prec) {
   if (c->stores[prec]) return c->stores[prec];
+  if (c->loaded_precision != PREC_F32) {
+    fprintf(stderr, "towerrt bench: %s is a %s store: --precision %s needs an f32 store to quantize\n", c->items_path,
+            k_prec_names[c->loaded_precision], k_prec_names[prec]);
+    return NULL;
+  }
 #ifdef TB_HAVE_PRECISION
   char dir[4096], path[4200];
   if (c->workdir) snprintf(dir, sizeof dir, "%s", c->workdir);
@@ -1086,7 +1100,8 @@ static int write_plot(const bench_ctx *c) {
 
 static void free_ctx(bench_ctx *c) {
   for (size_t i = 0; i < c->n_models; i++) towerrt_model_free(c->models[i]);
-  for (int i = 1; i < N_PREC; i++) towerrt_items_free(c->stores[i]);
+  for (int i = 0; i < N_PREC; i++)
+    if (c->stores[i] != c->items) towerrt_items_free(c->stores[i]);
   towerrt_items_free(c->items);
 #ifdef TB_HAVE_POOL
   towerrt_pool_free(c->pool);
