@@ -199,6 +199,23 @@ TOWERRT_API towerrt_status towerrt_score_features(towerrt_session *session,
                                                   const towerrt_features *items, size_t k,
                                                   float *scores);
 
+/* ---- offline scoring: many users at once ---------------------------------- */
+/* Floats of one user's heads in this session (its FE layers x heads x dim). */
+TOWERRT_API size_t towerrt_session_user_heads_size(const towerrt_session *session);
+/* The heads of n_users users (users: n_users rows, as towerrt_score takes
+ * one), n_users x towerrt_session_user_heads_size floats, the user tower
+ * run as batched matrix products (oneDNN matmul where built in: each weight
+ * matrix is read once per batch of users). For offline scoring: it
+ * allocates its batch buffers, unlike towerrt_score. The heads equal
+ * towerrt_score's within fp32 rounding (exactly, for a quantized user
+ * tower, which runs user by user). */
+TOWERRT_API towerrt_status towerrt_user_heads(towerrt_session *session, const towerrt_features *users,
+                                              size_t n_users, float *heads);
+/* towerrt_score with one user's heads (a row of towerrt_user_heads, same
+ * session settings) instead of the user's features. No allocation. */
+TOWERRT_API towerrt_status towerrt_score_heads(towerrt_session *session, const float *heads,
+                                               const uint64_t *item_ids, size_t k, float *scores);
+
 #ifdef __cplusplus
 }
 #endif

@@ -294,25 +294,6 @@ static towerrt_status take_id(trt_items_builder *b, uint64_t id, uint64_t ordina
 }
 
 /* ---- the item tower over one batch (worker threads) ------------------------ */
-#if MM_BUILT_IN
-/* Gather + pool + Light-SE + dense of one row into x0: tower_exec.c's
- * tower_input for the item side, with the same kernels. */
-static void item_input(const towerrt_model *m, const int64_t *ids, const float *dense, float *emb, float *scratch, float *x0) {
-  const trt_tower *t = &m->item;
-  const towerrt_kernels *k = &m->kernels;
-  size_t slot = 0;
-  for (uint32_t fi = 0; fi < t->n_id_fields; fi++) {
-    const trt_field *f = &m->fields[t->first_field + fi];
-    if (f->kind == TRT_FIELD_SINGLE)
-      memcpy(emb + (size_t)fi * t->emb_dim, f->table + (size_t)ids[slot] * t->emb_dim, t->emb_dim * sizeof(float));
-    else
-      k->embed_pool_f32(f->table, t->emb_dim, ids + slot, f->slots, (int)f->combiner, emb + (size_t)fi * t->emb_dim);
-    slot += f->slots;
-  }
-  k->lightse_f32(emb, t->n_id_fields, t->emb_dim, t->lightse_w, t->lightse_b, scratch, x0);
-  if (t->dense_width) memcpy(x0 + (size_t)t->n_id_fields * t->emb_dim, dense, t->dense_width * sizeof(float));
-}
-#endif
 
 static void *alloc64(size_t n_bytes) {
   void *p = aligned_alloc(64, (n_bytes + 63) & ~(size_t)63);
@@ -356,7 +337,8 @@ static towerrt_status run_tower(worker *w) {
   }
 #if MM_BUILT_IN
   for (size_t r = 0; r < w->n; r++)
-    item_input(m, w->ids + r * b->id_slots, b->dense_w ? w->dense + r * b->dense_w : NULL, w->emb, w->scratch, w->x0 + r * t->input_width);
+    trt_tower_input(m, t, w->ids + r * b->id_slots, b->dense_w ? w->dense + r * b->dense_w : NULL, w->emb, w->scratch,
+                    w->x0 + r * t->input_width);
   const float *x = w->x0;
   size_t ldx = t->input_width;
   int nonneg = 0;

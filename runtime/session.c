@@ -10,6 +10,7 @@
 
 #include "arch_family.h"
 #include "item_store.h"
+#include "onednn_matmul.h"
 #include "pool.h"
 #include "quantize_heads.h"
 #include "status.h"
@@ -35,6 +36,7 @@ struct towerrt_session {
   size_t req_k;
   atomic_size_t first_unknown; /* lowest candidate index with an unknown id */
   trt_job job;
+  struct trt_mm *mm; /* towerrt_user_heads: oneDNN primitives, made on first use */
   char error[TRT_MSG_CAP];
 };
 
@@ -139,6 +141,7 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
 
 void towerrt_session_free(towerrt_session *s) {
   if (!s) return;
+  trt_mm_free(s->mm);
   free(s->arena);
   free(s->ws);
   free(s);
@@ -260,12 +263,9 @@ static void run(towerrt_session *s, size_t k, size_t block, trt_task_fn fn) {
   trt_node_pool_run(s->threads > 1 ? s->pool : NULL, &s->job, n_tasks, s->threads, fn, s);
 }
 
-towerrt_status towerrt_score(towerrt_session *s, const towerrt_features *user, const uint64_t *item_ids, size_t k, float *scores) {
-  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_score: session is NULL");
-  towerrt_status st = check_request(s, user, item_ids, k, scores);
-  if (!st && !s->items) st = trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store: score by features, or create it with one");
-  if (st) return session_fail(s, st, scores, k);
-  trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
+/* The k candidates by id, the user heads being in ws[0].user_heads. */
+static towerrt_status score_ids(towerrt_session *s, const uint64_t *item_ids, size_t k, float *scores) {
+  towerrt_status st;
   if ((st = check_user_heads(s))) return session_fail(s, st, scores, k);
   convert_user_heads(s);
   s->req_ids = item_ids;
@@ -279,6 +279,45 @@ towerrt_status towerrt_score(towerrt_session *s, const towerrt_features *user, c
                                     (unsigned long long)item_ids[bad], (unsigned long long)s->items->count), scores, k);
   if ((st = check_scores(scores, k))) return session_fail(s, st, scores, k);
   return TOWERRT_OK;
+}
+
+towerrt_status towerrt_score(towerrt_session *s, const towerrt_features *user, const uint64_t *item_ids, size_t k, float *scores) {
+  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_score: session is NULL");
+  towerrt_status st = check_request(s, user, item_ids, k, scores);
+  if (!st && !s->items) st = trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store: score by features, or create it with one");
+  if (st) return session_fail(s, st, scores, k);
+  trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
+  return score_ids(s, item_ids, k, scores);
+}
+
+size_t towerrt_session_user_heads_size(const towerrt_session *s) { return s ? n_user_heads(s) * s->model->head_dim : 0; }
+
+towerrt_status towerrt_user_heads(towerrt_session *s, const towerrt_features *users, size_t n_users, float *heads) {
+  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_user_heads: session is NULL");
+  size_t per = towerrt_session_user_heads_size(s);
+  towerrt_status st = !users || !heads ? trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_user_heads: users and heads must not be NULL")
+                      : n_users == 0   ? trt_fail(TOWERRT_ERR_EMPTY_REQUEST, "towerrt_user_heads: n_users = 0")
+                      : n_users > SIZE_MAX / sizeof(float) / per
+                          ? trt_fail(TOWERRT_ERR_LIMIT, "towerrt_user_heads: %zu users x %zu floats overflow", n_users, per)
+                          : trt_check_features(s->model, TOWERRT_USER, users, n_users);
+  if (!st) st = trt_user_heads_batch(s->model, s->user, &s->ws[0], &s->mm, s->fe_mask, users, n_users, heads);
+  for (size_t i = 0; !st && i < n_users * per; i++)
+    if (!isfinite(heads[i]))
+      st = trt_fail(TOWERRT_ERR_NONFINITE, "user %zu: the user tower overflowed (head value %zu is %s)", i / per, i % per,
+                    isnan(heads[i]) ? "NaN" : "Inf");
+  return st ? session_fail(s, st, heads, n_users * per) : TOWERRT_OK;
+}
+
+towerrt_status towerrt_score_heads(towerrt_session *s, const float *heads, const uint64_t *item_ids, size_t k, float *scores) {
+  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_score_heads: session is NULL");
+  towerrt_status st = !heads || !item_ids || !scores ? trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "heads, candidates and scores must not be NULL")
+                      : k == 0                      ? trt_fail(TOWERRT_ERR_EMPTY_REQUEST, "k = 0: no candidates to score")
+                      : k > s->max_k ? trt_fail(TOWERRT_ERR_LIMIT, "k = %zu exceeds the session's planned maximum %u (options.max_k)", k, s->max_k)
+                      : !s->items    ? trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store")
+                                     : TOWERRT_OK;
+  if (st) return session_fail(s, st, scores, k);
+  memcpy(s->ws[0].user_heads, heads, towerrt_session_user_heads_size(s) * sizeof(float));
+  return score_ids(s, item_ids, k, scores);
 }
 
 towerrt_status towerrt_score_features(towerrt_session *s, const towerrt_features *user, const towerrt_features *items, size_t k,

@@ -99,7 +99,7 @@ towerrt_status trt_check_features(const towerrt_model *m, uint32_t side, const t
 }
 
 /* Gather + pool + Light-SE + concat dense for one row into x0. */
-static void tower_input(const towerrt_model *m, const trt_tower *t, const int64_t *ids, const float *dense, float *emb,
+void trt_tower_input(const towerrt_model *m, const trt_tower *t, const int64_t *ids, const float *dense, float *emb,
                         float *scratch, float *x0) {
   const towerrt_kernels *k = &m->kernels;
   size_t slot = 0;
@@ -163,7 +163,7 @@ void trt_user_forward(const towerrt_model *m, const trt_tower *t, trt_workspace 
 
 void trt_user_forward_observed(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids,
                                const float *dns, uint32_t fe_mask, float *heads, trt_layer_observer observe, void *ctx) {
-  tower_input(m, t, ids, dns, ws->user_emb, ws->user_scratch, ws->user_x0);
+  trt_tower_input(m, t, ids, dns, ws->user_emb, ws->user_scratch, ws->user_x0);
   const float *x = ws->user_x0;
   float *next = ws->user_a;
   size_t per_layer = (size_t)m->heads_user * m->head_dim;
@@ -184,7 +184,7 @@ void trt_user_forward_observed(const towerrt_model *m, const trt_tower *t, trt_w
 void trt_item_forward(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids, const float *dns,
                       size_t n) {
   for (size_t r = 0; r < n; r++)
-    tower_input(m, t, ids + r * t->id_slots, dns ? dns + r * t->dense_width : NULL, ws->item_emb, ws->item_scratch,
+    trt_tower_input(m, t, ids + r * t->id_slots, dns ? dns + r * t->dense_width : NULL, ws->item_emb, ws->item_scratch,
                 ws->item_x0 + r * t->input_width);
   const float *x = ws->item_x0;
   float *next = ws->item_a;

@@ -35,6 +35,21 @@ towerrt_status trt_check_features(const towerrt_model *m, uint32_t side, const t
 void trt_user_forward(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, const int64_t *ids,
                       const float *dense, uint32_t fe_mask, float *heads);
 
+/* One row's tower input: gather + pool + Light-SE + dense values into x0
+ * (t->input_width floats); emb and scratch as in the workspace. */
+void trt_tower_input(const towerrt_model *m, const trt_tower *t, const int64_t *ids, const float *dense, float *emb,
+                     float *scratch, float *x0);
+
+/* The heads of n users (n x popcount(fe_mask) x heads x dim), the user
+ * tower run as batched matrix products through oneDNN where this build has
+ * it and the tower is f32 IntTower, else one row at a time exactly as
+ * trt_user_forward (runtime/user_batch.c). Allocates its batch buffers;
+ * *mm caches the oneDNN primitives between calls (created if NULL, freed
+ * by the owner with trt_mm_free). */
+struct trt_mm;
+towerrt_status trt_user_heads_batch(const towerrt_model *m, const trt_tower *t, trt_workspace *ws, struct trt_mm **mm,
+                                    uint32_t fe_mask, const towerrt_features *users, size_t n, float *heads);
+
 /* One user row through one layer of any weight precision (f32, bf16, s8). */
 void trt_user_dense(const towerrt_model *m, trt_workspace *ws, const trt_dense_layer *d, const float *x, float *y);
 

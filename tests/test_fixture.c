@@ -2,6 +2,8 @@
  * tests that run the whole runtime; kept out of test_util.c, which the
  * cross-built kernel tests link without the runtime. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "test_util.h"
 
@@ -39,4 +41,36 @@ int test_first_request(const towerrt_model *m, const char *dir, const char *name
   trt_text_close(&r);
   fclose(f);
   return !done;
+}
+
+size_t test_read_requests(const towerrt_model *m, const char *dir, const char *name, trt_request **out) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  *out = NULL;
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  trt_text_reader r;
+  size_t n = 0;
+  int done = 0;
+  if (trt_text_open(&r, f, path, "towerrt-requests", m) == TOWERRT_OK) {
+    for (;;) {
+      trt_request *grown = realloc(*out, (n + 1) * sizeof *grown);
+      if (!grown) break;
+      *out = grown;
+      memset(&grown[n], 0, sizeof grown[n]);
+      if (trt_text_next_request(&r, &grown[n], &done) != TOWERRT_OK || done) {
+        trt_request_free(&grown[n]);
+        break;
+      }
+      n++;
+    }
+  }
+  trt_text_close(&r);
+  fclose(f);
+  return n;
+}
+
+void test_free_requests(trt_request *q, size_t n) {
+  for (size_t i = 0; i < n; i++) trt_request_free(&q[i]);
+  free(q);
 }

@@ -232,10 +232,15 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
   towerrt_features many = {iids, 0, iw ? idense : NULL, 0};
   towerrt_features wrong = {iids, 5 * is + 1, iw ? idense : NULL, 5 * iw};
 
+  /* Offline scoring: heads of the first user computed (that allocates),
+   * then scored with towerrt_score_heads (that must not). */
+  float *heads0 = malloc(towerrt_session_user_heads_size(s) * sizeof *heads0);
+  CHECK(towerrt_user_heads(s, &user0, 1, heads0) == TOWERRT_OK, "%s", towerrt_session_error(s));
   expect ex[64];
   size_t n_ex = 0, calls = 0, failures = 0;
   g_calls = 0;
   g_counting = 1; /* ---- nothing below may allocate ---- */
+  for (int rep = 0; rep < 20; rep++) failures += towerrt_score_heads(s, heads0, keys, 1000, scores) != TOWERRT_OK;
   for (int rep = 0; rep < 20; rep++) {
     for (size_t i = 0; i < by_id.n; i++) {
       const trt_request *q = &by_id.req[i];
@@ -297,7 +302,7 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
     CHECK(ex[i].got == ex[i].want, "%s: %s gave %s, expected %s", dir, ex[i].what, towerrt_status_name(ex[i].got),
           towerrt_status_name(ex[i].want));
   printf("%s: %zu scoring calls, %ld allocator calls\n", dir, calls, allocs);
-  free(scores), free(keys), free(unknown), free(iids), free(idense), free(bad_ids), free(bad_dense);
+  free(scores), free(heads0), free(keys), free(unknown), free(iids), free(idense), free(bad_ids), free(bad_dense);
 sessions:
   towerrt_session_free(s);
   towerrt_session_free(bare);

@@ -48,6 +48,10 @@ towerrt_status test_build_store(const towerrt_model *m, const char *dir, const c
 /* The first request of FIXTURE_DIR/name into *q; 0 if there is none. */
 int test_first_request(const towerrt_model *m, const char *dir, const char *name, trt_request *q);
 
+/* Every request of FIXTURE_DIR/name into a malloc'd array; returns the count. */
+size_t test_read_requests(const towerrt_model *m, const char *dir, const char *name, trt_request **out);
+void test_free_requests(trt_request *q, size_t n);
+
 /* Exit code ctest reads as "skipped" (SKIP_RETURN_CODE). */
 #define TEST_SKIPPED 77
 /* 1 if TOWERRT_ISA forces a kernel set this CPU cannot run (the test is then skipped). */

@@ -24,6 +24,7 @@ typedef struct cli_args {
   int32_t numa_node;
   int plan, logits, help, show_topology;
   int static_inputs; /* quantize --static-input-scales */
+  uint32_t batch_users; /* score --batch-users N: user towers of N requests in one call */
 } cli_args;
 
 /* Prints "towerrt: error: MSG (STATUS)" (MSG NULL: the thread's last error); returns EXIT_FAILED. */

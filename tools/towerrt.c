@@ -61,6 +61,7 @@ static int parse_args(int argc, char **argv, int first, cli_args *a) {
     else if (!strcmp(s, "--isa")) a->isa = arg_value(argc, argv, &i);
     else if (!strcmp(s, "--fe-layers")) a->fe_mask = parse_fe_layers(arg_value(argc, argv, &i));
     else if (!strcmp(s, "--max-k")) a->max_k = (uint32_t)strtoul(arg_value(argc, argv, &i), NULL, 10);
+    else if (!strcmp(s, "--batch-users")) a->batch_users = (uint32_t)strtoul(arg_value(argc, argv, &i), NULL, 10);
     else if (!strcmp(s, "--plan")) a->plan = 1;
     else if (!strcmp(s, "--logits")) a->logits = 1;
     else if (!strcmp(s, "--help") || !strcmp(s, "-h")) a->help = 1;
@@ -188,6 +189,98 @@ static towerrt_status score_one(towerrt_session *s, const trt_request *q, float 
   return towerrt_score_features(s, &user, &items, *k, *scores);
 }
 
+static void write_scores(FILE *out, const float *scores, size_t k) {
+  for (size_t i = 0; i < k; i++) fprintf(out, i ? " %.9g" : "%.9g", (double)scores[i]);
+  fputc('\n', out);
+}
+
+/* Offline scoring (--batch-users N): the user towers of up to N requests
+ * by id in one towerrt_user_heads call, then each request's candidates with
+ * towerrt_score_heads. A request by features is scored on its own. */
+typedef struct user_batch {
+  trt_request *q;
+  size_t n, cap;
+  trt_rows users; /* the n requests' users, as one block */
+  float *heads, *scores;
+  size_t scores_cap;
+} user_batch;
+
+static towerrt_status flush_batch(towerrt_session *s, user_batch *b, FILE *out, size_t *done_requests) {
+  if (!b->n) return TOWERRT_OK;
+  size_t per = towerrt_session_user_heads_size(s);
+  float *heads = realloc(b->heads, b->n * per * sizeof *heads);
+  if (!heads) return TOWERRT_ERR_NO_MEMORY;
+  b->heads = heads;
+  towerrt_features users = {b->users.ids, b->users.n_ids, b->users.dense, b->users.n_dense};
+  towerrt_status st = towerrt_user_heads(s, &users, b->n, heads);
+  for (size_t i = 0; i < b->n && !st; i++) {
+    size_t k = b->q[i].items.n_keys;
+    if (k > b->scores_cap) {
+      float *p = realloc(b->scores, k * sizeof *p);
+      if (!p) return TOWERRT_ERR_NO_MEMORY;
+      b->scores = p, b->scores_cap = k;
+    }
+    if (!(st = towerrt_score_heads(s, heads + i * per, b->q[i].items.keys, k, b->scores))) {
+      write_scores(out, b->scores, k);
+      ++*done_requests;
+    }
+  }
+  for (size_t i = 0; i < b->n; i++) trt_request_free(&b->q[i]);
+  b->n = 0;
+  b->users.n_ids = b->users.n_dense = 0;
+  return st;
+}
+
+static towerrt_status add_to_batch(user_batch *b, trt_request *q) {
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? 2 * b->cap : 64;
+    trt_request *p = realloc(b->q, cap * sizeof *p);
+    if (!p) return TOWERRT_ERR_NO_MEMORY;
+    b->q = p, b->cap = cap;
+  }
+  int64_t *ids = realloc(b->users.ids, (b->users.n_ids + q->user.n_ids + 1) * sizeof *ids);
+  if (ids) b->users.ids = ids;
+  float *dense = realloc(b->users.dense, (b->users.n_dense + q->user.n_dense + 1) * sizeof *dense);
+  if (dense) b->users.dense = dense;
+  if (!ids || !dense) return TOWERRT_ERR_NO_MEMORY;
+  memcpy(ids + b->users.n_ids, q->user.ids, q->user.n_ids * sizeof *ids);
+  if (q->user.n_dense) memcpy(dense + b->users.n_dense, q->user.dense, q->user.n_dense * sizeof *dense);
+  b->users.n_ids += q->user.n_ids, b->users.n_dense += q->user.n_dense;
+  b->q[b->n++] = *q; /* takes the request's rows */
+  memset(q, 0, sizeof *q);
+  return TOWERRT_OK;
+}
+
+static int run_batched(towerrt_session *s, trt_text_reader *r, FILE *out, size_t batch) {
+  user_batch b = {0};
+  trt_request q = {0};
+  float *scores = NULL;
+  size_t cap = 0, k = 0, n = 0;
+  int done = 0, rc = 0;
+  towerrt_status st = TOWERRT_OK;
+  while (!st) {
+    if ((st = trt_text_next_request(r, &q, &done)) || done) break;
+    if (q.by_id) {
+      if (!(st = add_to_batch(&b, &q)) && b.n == batch) st = flush_batch(s, &b, out, &n);
+    } else if (!(st = flush_batch(s, &b, out, &n)) && !(st = score_one(s, &q, &scores, &cap, &k))) {
+      write_scores(out, scores, k);
+      n++;
+    }
+  }
+  if (!st) st = flush_batch(s, &b, out, &n);
+  if (st) {
+    fprintf(stderr, "towerrt: error: %s: request %zu: %s (%s)\n", r->name, n + 1,
+            st == TOWERRT_ERR_NO_MEMORY ? "out of memory" : *towerrt_session_error(s) ? towerrt_session_error(s) : towerrt_last_error(),
+            towerrt_status_name(st));
+    rc = EXIT_FAILED;
+  }
+  for (size_t i = 0; i < b.n; i++) trt_request_free(&b.q[i]);
+  free(b.q), free(b.heads), free(b.scores), free(scores);
+  trt_rows_free(&b.users);
+  trt_request_free(&q);
+  return rc;
+}
+
 static int run_requests(towerrt_session *s, trt_text_reader *r, FILE *out) {
   trt_request q = {0};
   float *scores = NULL;
@@ -207,8 +300,7 @@ static int run_requests(towerrt_session *s, trt_text_reader *r, FILE *out) {
       rc = EXIT_FAILED;
       break;
     }
-    for (size_t i = 0; i < k; i++) fprintf(out, i ? " %.9g" : "%.9g", (double)scores[i]);
-    fputc('\n', out);
+    write_scores(out, scores, k);
     n++;
   }
   free(scores);
@@ -221,9 +313,12 @@ static int cmd_score(const cli_args *a) {
     puts("usage: towerrt score --model M.twr [--items S.twi] --requests R.txt [--out O.txt]\n"
          "                     [--fe-layers 0,1,2] [--logits] [--max-k N] [--isa NAME]\n"
          "                     [--threads N] [--numa-node I] [--placement shared|replicate|interleave]\n"
+         "                     [--batch-users N]\n"
          "  Scores every request of R (docs/format.md) and writes one line of k scores\n"
          "  per request. --fe-layers forces a subset of user FE layers (an approximation\n"
-         "  unless the model was trained that way: docs/fe-modes.md).");
+         "  unless the model was trained that way: docs/fe-modes.md). --batch-users N\n"
+         "  (offline scoring) runs the user towers of N requests by id at once, as\n"
+         "  batched matrix products (towerrt_user_heads).");
     return a->help ? 0 : EXIT_USAGE;
   }
   towerrt_options o;
@@ -252,7 +347,7 @@ static int cmd_score(const cli_args *a) {
     if (st) rc = fail(st, NULL);
     else {
       r.max_candidates = o.max_k;
-      rc = run_requests(s, &r, out);
+      rc = a->batch_users > 1 ? run_batched(s, &r, out, a->batch_users) : run_requests(s, &r, out);
     }
     trt_text_close(&r);
   } else if (!out) {
