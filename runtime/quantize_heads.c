@@ -1,6 +1,7 @@
 #include "quantize_heads.h"
 
 #include "kernels/kernels.h"
+#include "kernels/quantize-u8-head.h"
 
 #include <math.h>
 #include <string.h>
@@ -22,18 +23,13 @@ void trt_quantize_user_u8(const float *x, size_t n_heads, size_t dim, uint8_t *q
   trt_quantize_u8_scalar(x, n_heads, dim, q, zp, scale);
 }
 
-static inline float round_even(float v) { /* as in the kernel: |v| < 2^22 */
-  const float magic = 12582912.0f;
-  return (v + magic) - magic;
-}
-
 void trt_quantize_u8_static(const float *x, size_t n, float scale, int32_t zp, uint8_t *q) {
   float inv = 1.0f / scale, z = (float)zp;
   for (size_t i = 0; i < n; i++) {
     float v = x[i] * inv;
     v = v > -512.0f ? v : -512.0f; /* far outside the calibrated range (or NaN) */
     v = v < 512.0f ? v : 512.0f;
-    v = round_even(v) + z;
+    v = trt_round_even(v) + z;
     v = v > 0.0f ? v : 0.0f;
     q[i] = (uint8_t)(int32_t)(v < 255.0f ? v : 255.0f);
   }

@@ -5,6 +5,7 @@
 #include <arm_neon.h>
 #include <string.h>
 
+#include "../dense-blocks.h"
 #include "../kernels.h"
 
 #define TRT_INLINE static inline __attribute__((always_inline))
@@ -44,13 +45,8 @@ void trt_dense_bf16_neon(const uint16_t *x, size_t n, size_t in, const uint16_t 
   for (size_t r = 0; r < n; r++) {
     const uint16_t *xr = x + r * in;
     float *yr = y + r * out;
-    size_t o = 0;
-    for (; o + OUTS <= out; o += OUTS) block(xr, in, w, b, relu, yr, o, 4);
-    switch (out - o) {
-      case 3: block(xr, in, w, b, relu, yr, o, 3); break;
-      case 2: block(xr, in, w, b, relu, yr, o, 2); break;
-      case 1: block(xr, in, w, b, relu, yr, o, 1); break;
-      default: break;
-    }
+#define BLOCK(o0, no) block(xr, in, w, b, relu, yr, o0, no)
+    TRT_DENSE_OUTPUT_BLOCKS(out, BLOCK);
+#undef BLOCK
   }
 }

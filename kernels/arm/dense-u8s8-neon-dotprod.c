@@ -5,6 +5,7 @@
  * time; rows are in_pad bytes (a multiple of 64): no tails. Exact int32. */
 #include <arm_neon.h>
 
+#include "../dense-blocks.h"
 #include "../kernels.h"
 
 #define TRT_INLINE static inline __attribute__((always_inline))
@@ -35,13 +36,8 @@ void trt_dense_u8s8_neondotprod(const trt_dense_u8s8_params *p, const uint8_t *x
   for (size_t r = 0; r < n; r++) {
     const uint8_t *xr = x + r * p->in_pad;
     float *yr = y + r * p->out;
-    size_t o = 0;
-    for (; o + OUTS <= p->out; o += OUTS) block(p, xr, x_zp[r], x_scale[r], yr, o, 4);
-    switch (p->out - o) {
-      case 3: block(p, xr, x_zp[r], x_scale[r], yr, o, 3); break;
-      case 2: block(p, xr, x_zp[r], x_scale[r], yr, o, 2); break;
-      case 1: block(p, xr, x_zp[r], x_scale[r], yr, o, 1); break;
-      default: break;
-    }
+#define BLOCK(o0, no) block(p, xr, x_zp[r], x_scale[r], yr, o0, no)
+    TRT_DENSE_OUTPUT_BLOCKS(p->out, BLOCK);
+#undef BLOCK
   }
 }

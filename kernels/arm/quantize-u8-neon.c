@@ -6,11 +6,7 @@
 #include <string.h>
 
 #include "../kernels.h"
-
-static inline float round_even(float v) {
-  const float magic = 12582912.0f;
-  return (v + magic) - magic;
-}
+#include "../quantize-u8-head.h"
 
 void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale) {
   const float32x4_t zero = vdupq_n_f32(0.0f), top = vdupq_n_f32(255.0f);
@@ -24,16 +20,9 @@ void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, uint8_t *q
       lov = vminq_f32(v, lov);
       hiv = vmaxq_f32(v, hiv);
     }
-    float lo = vminvq_f32(lov), hi = vmaxvq_f32(hiv);
-    for (; d < dim; d++) {
-      lo = h[d] < lo ? h[d] : lo;
-      hi = h[d] > hi ? h[d] : hi;
-    }
-    float s = (hi - lo) / 255.0f;
-    if (!(s > 0.0f)) s = 1.0f;
-    float z = round_even(-lo / s);
-    z = z > 0.0f ? z : 0.0f;
-    z = z < 255.0f ? z : 255.0f;
+    float lo = vminvq_f32(lov), hi = vmaxvq_f32(hiv), z;
+    trt_u8_range_tail(h, d, dim, &lo, &hi);
+    float s = trt_u8_head_scale(lo, hi, &z);
     float32x4_t sv = vdupq_n_f32(s), zv = vdupq_n_f32(z);
     for (d = 0; d + 4 <= dim; d += 4) {
       float32x4_t v = vaddq_f32(vrndnq_f32(vdivq_f32(vld1q_f32(h + d), sv)), zv);
@@ -42,11 +31,7 @@ void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, uint8_t *q
       uint32_t four = vget_lane_u32(vreinterpret_u32_u8(vmovn_u16(vcombine_u16(w, w))), 0);
       memcpy(qu + d, &four, 4);
     }
-    for (; d < dim; d++) {
-      float v = round_even(h[d] / s) + z;
-      v = v > 0.0f ? v : 0.0f;
-      qu[d] = (uint8_t)(int32_t)(v < 255.0f ? v : 255.0f);
-    }
+    trt_u8_quantize_tail(h, d, dim, s, z, qu);
     zp[u] = (int32_t)z;
     scale[u] = s;
   }

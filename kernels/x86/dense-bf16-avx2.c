@@ -5,7 +5,9 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "../dense-blocks.h"
 #include "../kernels.h"
+#include "dense-reduce.h"
 
 #define TRT_INLINE static inline __attribute__((always_inline))
 #define OUTS 4
@@ -21,11 +23,6 @@ static inline float bf16_to_f32(uint16_t v) {
   return f;
 }
 
-TRT_INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-}
-
 TRT_INLINE void block(const uint16_t *x, size_t in, const uint16_t *w, const float *b, int relu, float *y, size_t o0,
                       const int no) {
   __m256 acc[OUTS];
@@ -38,7 +35,7 @@ TRT_INLINE void block(const uint16_t *x, size_t in, const uint16_t *w, const flo
     for (int o = 0; o < no; o++) acc[o] = _mm256_fmadd_ps(widen(w + (o0 + (size_t)o) * in + i), xv, acc[o]);
   }
   float s[OUTS];
-  _mm_storeu_ps(s, hsum4(acc[0], acc[1], acc[2], acc[3]));
+  _mm_storeu_ps(s, trt_hsum4_ps256(acc[0], acc[1], acc[2], acc[3]));
   for (int o = 0; o < no; o++) {
     const uint16_t *wo = w + (o0 + (size_t)o) * in;
     for (size_t t = i; t < in; t++) s[o] += bf16_to_f32(wo[t]) * bf16_to_f32(x[t]);
@@ -52,13 +49,8 @@ void trt_dense_bf16_avx2(const uint16_t *x, size_t n, size_t in, const uint16_t 
   for (size_t r = 0; r < n; r++) {
     const uint16_t *xr = x + r * in;
     float *yr = y + r * out;
-    size_t o = 0;
-    for (; o + OUTS <= out; o += OUTS) block(xr, in, w, b, relu, yr, o, 4);
-    switch (out - o) {
-      case 3: block(xr, in, w, b, relu, yr, o, 3); break;
-      case 2: block(xr, in, w, b, relu, yr, o, 2); break;
-      case 1: block(xr, in, w, b, relu, yr, o, 1); break;
-      default: break;
-    }
+#define BLOCK(o0, no) block(xr, in, w, b, relu, yr, o0, no)
+    TRT_DENSE_OUTPUT_BLOCKS(out, BLOCK);
+#undef BLOCK
   }
 }

@@ -5,7 +5,9 @@
  * and zeroes the missing half of the last pair. */
 #include <immintrin.h>
 
+#include "../dense-blocks.h"
 #include "../kernels.h"
+#include "dense-reduce.h"
 
 #define TRT_INLINE static inline __attribute__((always_inline))
 #define OUTS 4
@@ -14,14 +16,6 @@
 static inline __m512 dpbf16(__m512 acc, __m512i a, __m512i b) {
   __asm__("vdpbf16ps %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
   return acc;
-}
-
-TRT_INLINE __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-#define FOLD(v) _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1))
-  __m256 t0 = _mm256_hadd_ps(FOLD(a), FOLD(b)), t1 = _mm256_hadd_ps(FOLD(c), FOLD(d));
-#undef FOLD
-  __m256 t2 = _mm256_hadd_ps(t0, t1);
-  return _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
 }
 
 TRT_INLINE void block(const uint16_t *x, size_t in, const uint16_t *w, const float *b, int relu, float *y, size_t o0,
@@ -36,7 +30,7 @@ TRT_INLINE void block(const uint16_t *x, size_t in, const uint16_t *w, const flo
     for (int o = 0; o < no; o++) acc[o] = dpbf16(acc[o], xv, _mm512_maskz_loadu_epi16(m, w + (o0 + (size_t)o) * in + i));
   }
   __mmask8 om = (__mmask8)((1u << no) - 1u);
-  __m128 s = _mm_add_ps(hsum4(acc[0], acc[1], acc[2], acc[3]), b ? _mm_maskz_loadu_ps(om, b + o0) : _mm_setzero_ps());
+  __m128 s = _mm_add_ps(trt_hsum4_ps512(acc[0], acc[1], acc[2], acc[3]), b ? _mm_maskz_loadu_ps(om, b + o0) : _mm_setzero_ps());
   if (relu) s = _mm_max_ps(_mm_setzero_ps(), s);
   _mm_mask_storeu_ps(y + o0, om, s);
 }
@@ -46,13 +40,8 @@ void trt_dense_bf16_avx512bf16(const uint16_t *x, size_t n, size_t in, const uin
   for (size_t r = 0; r < n; r++) {
     const uint16_t *xr = x + r * in;
     float *yr = y + r * out;
-    size_t o = 0;
-    for (; o + OUTS <= out; o += OUTS) block(xr, in, w, b, relu, yr, o, 4);
-    switch (out - o) {
-      case 3: block(xr, in, w, b, relu, yr, o, 3); break;
-      case 2: block(xr, in, w, b, relu, yr, o, 2); break;
-      case 1: block(xr, in, w, b, relu, yr, o, 1); break;
-      default: break;
-    }
+#define BLOCK(o0, no) block(xr, in, w, b, relu, yr, o0, no)
+    TRT_DENSE_OUTPUT_BLOCKS(out, BLOCK);
+#undef BLOCK
   }
 }

@@ -6,16 +6,11 @@
 #include <immintrin.h>
 
 #include "../kernels.h"
+#include "dense-reduce.h"
 
 #define TRT_INLINE static inline __attribute__((always_inline))
 #define ROWS 4
 #define OUTS 4
-
-/* Lane j of the result = the sum of the 8 lanes of the j-th argument. */
-TRT_INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-}
 
 /* Lanes j < n all ones: the mask for the first n of 8 floats. */
 TRT_INLINE __m256i first_lanes(size_t n) {
@@ -55,7 +50,7 @@ TRT_INLINE void block(const float *x, size_t in, const float *w, const float *b,
   for (int o = 0; o < no && b; o++) bias[o] = b[o0 + (size_t)o];
 #pragma GCC unroll 4
   for (int r = 0; r < nr; r++) {
-    __m128 s = _mm_add_ps(hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), _mm_loadu_ps(bias));
+    __m128 s = _mm_add_ps(trt_hsum4_ps256(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), _mm_loadu_ps(bias));
     /* max(0, s) keeps a NaN and a -0 as the scalar `s < 0 ? 0 : s` does. */
     if (relu) s = _mm_max_ps(_mm_setzero_ps(), s);
     float v[4];

@@ -8,19 +8,11 @@
 #include <immintrin.h>
 
 #include "../kernels.h"
+#include "dense-reduce.h"
 
 #define TRT_INLINE static inline __attribute__((always_inline))
 #define ROWS 4
 #define OUTS 4
-
-/* Lane j of the result = the sum of the 16 lanes of the j-th argument. */
-TRT_INLINE __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-#define FOLD(v) _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1))
-  __m256 t0 = _mm256_hadd_ps(FOLD(a), FOLD(b)), t1 = _mm256_hadd_ps(FOLD(c), FOLD(d));
-#undef FOLD
-  __m256 t2 = _mm256_hadd_ps(t0, t1);
-  return _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
-}
 
 /* y[r][o0 .. o0+no) for rows r < nr. */
 TRT_INLINE void block(const float *x, size_t in, const float *w, const float *b, size_t out,
@@ -46,7 +38,7 @@ TRT_INLINE void block(const float *x, size_t in, const float *w, const float *b,
   __m128 bias = b ? _mm_maskz_loadu_ps(om, b + o0) : _mm_setzero_ps();
 #pragma GCC unroll 4
   for (int r = 0; r < nr; r++) {
-    __m128 s = _mm_add_ps(hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), bias);
+    __m128 s = _mm_add_ps(trt_hsum4_ps512(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), bias);
     /* max(0, s) keeps a NaN and a -0 as the scalar `s < 0 ? 0 : s` does. */
     if (relu) s = _mm_max_ps(_mm_setzero_ps(), s);
     _mm_mask_storeu_ps(y + (size_t)r * out + o0, om, s);

@@ -5,15 +5,12 @@
  * sums, then one float multiply and the bias, as the scalar oracle. */
 #include <immintrin.h>
 
+#include "../dense-blocks.h"
 #include "../kernels.h"
+#include "dense-reduce.h"
 
 #define TRT_INLINE static inline __attribute__((always_inline))
 #define OUTS 4
-
-TRT_INLINE __m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
-  __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
-  return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-}
 
 TRT_INLINE void block(const trt_dense_u8s8_params *p, const uint8_t *x, int32_t zp, float sx, float *y, size_t o0,
                       const int no) {
@@ -30,7 +27,7 @@ TRT_INLINE void block(const trt_dense_u8s8_params *p, const uint8_t *x, int32_t 
     }
   }
   int32_t d[OUTS];
-  _mm_storeu_si128((__m128i *)(void *)d, hsum4(acc[0], acc[1], acc[2], acc[3]));
+  _mm_storeu_si128((__m128i *)(void *)d, trt_hsum4_epi32_256(acc[0], acc[1], acc[2], acc[3]));
   for (int o = 0; o < no; o++) {
     size_t oo = o0 + (size_t)o;
     int32_t v = (int32_t)((uint32_t)d[o] - (uint32_t)zp * (uint32_t)p->w_sum[oo]); /* exact: |result| < 2^31 */
@@ -44,13 +41,8 @@ void trt_dense_u8s8_avx2(const trt_dense_u8s8_params *p, const uint8_t *x, size_
   for (size_t r = 0; r < n; r++) {
     const uint8_t *xr = x + r * p->in_pad;
     float *yr = y + r * p->out;
-    size_t o = 0;
-    for (; o + OUTS <= p->out; o += OUTS) block(p, xr, x_zp[r], x_scale[r], yr, o, 4);
-    switch (p->out - o) {
-      case 3: block(p, xr, x_zp[r], x_scale[r], yr, o, 3); break;
-      case 2: block(p, xr, x_zp[r], x_scale[r], yr, o, 2); break;
-      case 1: block(p, xr, x_zp[r], x_scale[r], yr, o, 1); break;
-      default: break;
-    }
+#define BLOCK(o0, no) block(p, xr, x_zp[r], x_scale[r], yr, o0, no)
+    TRT_DENSE_OUTPUT_BLOCKS(p->out, BLOCK);
+#undef BLOCK
   }
 }

@@ -6,7 +6,9 @@
  * then one float multiply and the bias, as the scalar oracle. */
 #include <immintrin.h>
 
+#include "../dense-blocks.h"
 #include "../kernels.h"
+#include "dense-reduce.h"
 
 #define TRT_INLINE static inline __attribute__((always_inline))
 #define OUTS 4
@@ -16,15 +18,6 @@
 static inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
   return acc;
-}
-
-/* Lane j of the result = the sum of the 16 lanes of the j-th argument. */
-TRT_INLINE __m128i hsum4(__m512i a, __m512i b, __m512i c, __m512i d) {
-#define FOLD(v) _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1))
-  __m256i t0 = _mm256_hadd_epi32(FOLD(a), FOLD(b)), t1 = _mm256_hadd_epi32(FOLD(c), FOLD(d));
-#undef FOLD
-  __m256i t2 = _mm256_hadd_epi32(t0, t1);
-  return _mm_add_epi32(_mm256_castsi256_si128(t2), _mm256_extracti128_si256(t2, 1));
 }
 
 TRT_INLINE void block(const trt_dense_u8s8_params *p, const uint8_t *x, int32_t zp, float sx, float *y, size_t o0,
@@ -39,7 +32,7 @@ TRT_INLINE void block(const trt_dense_u8s8_params *p, const uint8_t *x, int32_t 
   }
   __mmask8 om = (__mmask8)((1u << no) - 1u);
   __m128i sum = _mm_maskz_loadu_epi32(om, p->w_sum + o0);
-  __m128i d = _mm_sub_epi32(hsum4(acc[0], acc[1], acc[2], acc[3]), _mm_mullo_epi32(_mm_set1_epi32(zp), sum));
+  __m128i d = _mm_sub_epi32(trt_hsum4_epi32_512(acc[0], acc[1], acc[2], acc[3]), _mm_mullo_epi32(_mm_set1_epi32(zp), sum));
   __m128 scale = _mm_mul_ps(_mm_set1_ps(sx), _mm_maskz_loadu_ps(om, p->w_scale + o0));
   __m128 bias = p->b ? _mm_maskz_loadu_ps(om, p->b + o0) : _mm_setzero_ps();
   __m128 v = _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(d), scale), bias);
@@ -52,13 +45,8 @@ void trt_dense_u8s8_avx512vnni(const trt_dense_u8s8_params *p, const uint8_t *x,
   for (size_t r = 0; r < n; r++) {
     const uint8_t *xr = x + r * p->in_pad;
     float *yr = y + r * p->out;
-    size_t o = 0;
-    for (; o + OUTS <= p->out; o += OUTS) block(p, xr, x_zp[r], x_scale[r], yr, o, 4);
-    switch (p->out - o) {
-      case 3: block(p, xr, x_zp[r], x_scale[r], yr, o, 3); break;
-      case 2: block(p, xr, x_zp[r], x_scale[r], yr, o, 2); break;
-      case 1: block(p, xr, x_zp[r], x_scale[r], yr, o, 1); break;
-      default: break;
-    }
+#define BLOCK(o0, no) block(p, xr, x_zp[r], x_scale[r], yr, o0, no)
+    TRT_DENSE_OUTPUT_BLOCKS(p->out, BLOCK);
+#undef BLOCK
   }
 }

@@ -5,11 +5,7 @@
 #include <immintrin.h>
 
 #include "../kernels.h"
-
-static inline float round_even(float v) {
-  const float magic = 12582912.0f;
-  return (v + magic) - magic;
-}
+#include "../quantize-u8-head.h"
 
 static inline float hmin8(__m256 v) {
   __m128 a = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -35,16 +31,9 @@ void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, uint8_t *q
       lov = _mm256_min_ps(v, lov);
       hiv = _mm256_max_ps(v, hiv);
     }
-    float lo = hmin8(lov), hi = hmax8(hiv);
-    for (; d < dim; d++) {
-      lo = h[d] < lo ? h[d] : lo;
-      hi = h[d] > hi ? h[d] : hi;
-    }
-    float s = (hi - lo) / 255.0f;
-    if (!(s > 0.0f)) s = 1.0f;
-    float z = round_even(-lo / s);
-    z = z > 0.0f ? z : 0.0f;
-    z = z < 255.0f ? z : 255.0f;
+    float lo = hmin8(lov), hi = hmax8(hiv), z;
+    trt_u8_range_tail(h, d, dim, &lo, &hi);
+    float s = trt_u8_head_scale(lo, hi, &z);
     __m256 sv = _mm256_set1_ps(s), zv = _mm256_set1_ps(z);
     for (d = 0; d + 8 <= dim; d += 8) {
       __m256 v = _mm256_div_ps(_mm256_loadu_ps(h + d), sv);
@@ -54,11 +43,7 @@ void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, uint8_t *q
       __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
       _mm_storel_epi64((__m128i *)(void *)(qu + d), _mm_packus_epi16(w, w));
     }
-    for (; d < dim; d++) {
-      float v = round_even(h[d] / s) + z;
-      v = v > 0.0f ? v : 0.0f;
-      qu[d] = (uint8_t)(int32_t)(v < 255.0f ? v : 255.0f);
-    }
+    trt_u8_quantize_tail(h, d, dim, s, z, qu);
     zp[u] = (int32_t)z;
     scale[u] = s;
   }

@@ -4,20 +4,7 @@
 #include <immintrin.h>
 
 #include "../kernels.h"
-
-static inline float round_even(float v) {
-  const float magic = 12582912.0f;
-  return (v + magic) - magic;
-}
-
-static inline float head_scale(float lo, float hi, float *z) {
-  float s = (hi - lo) / 255.0f;
-  if (!(s > 0.0f)) s = 1.0f;
-  float r = round_even(-lo / s);
-  r = r > 0.0f ? r : 0.0f;
-  *z = r < 255.0f ? r : 255.0f;
-  return s;
-}
+#include "../quantize-u8-head.h"
 
 void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale) {
   const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
@@ -30,7 +17,7 @@ void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, uint8_t 
       lo = _mm512_min_ps(v, lo); /* v < lo ? v : lo, as the oracle */
       hi = _mm512_max_ps(v, hi);
     }
-    float z, s = head_scale(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi), &z);
+    float z, s = trt_u8_head_scale(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi), &z);
     __m512 sv = _mm512_set1_ps(s), zv = _mm512_set1_ps(z);
     for (size_t d = 0; d < dim; d += 16) {
       __mmask16 m = dim - d >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (dim - d)) - 1u);
