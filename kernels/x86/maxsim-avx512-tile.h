@@ -34,7 +34,8 @@
  * hs: elements between item heads. mr/nr are constants after inlining, so
  * the loops unroll and the accumulators stay in registers. */
 TRT_INLINE void trt_z_tile(const float *ut, size_t vs, const float *ih, size_t hs, size_t dim,
-                           float *best, const int mr, const int nr) {
+                           float *best, const int mr, const int nr, const char *pf, size_t pf_lines) {
+  size_t pf_next = 0;
   __m512 acc[TRT_Z_MR][TRT_Z_NR];
 #pragma GCC unroll 8
   for (int m = 0; m < mr; m++)
@@ -50,6 +51,9 @@ TRT_INLINE void trt_z_tile(const float *ut, size_t vs, const float *ih, size_t h
 #pragma GCC unroll 8
       for (int m = 0; m < mr; m++) acc[m][n] = _mm512_fmadd_ps(u[m], b, acc[m][n]);
     }
+    /* Prefetches spread over the loop, a line or so per step: in one burst
+     * they fill the miss buffers and stall the FMAs behind them. */
+    for (size_t upto = pf ? (d + 1) * pf_lines / dim : 0; pf_next < upto; pf_next++) _mm_prefetch(pf + pf_next * 64, _MM_HINT_T0);
   }
 #pragma GCC unroll 8
   for (int m = 0; m < mr; m++) {
@@ -61,12 +65,15 @@ TRT_INLINE void trt_z_tile(const float *ut, size_t vs, const float *ih, size_t h
 }
 
 /* One item head block (nr heads) against all n_panels user panels. */
+/* pf (may be NULL): pf_bytes to prefetch during the first tile (the same
+ * head block of the next candidate). */
 TRT_INLINE void trt_z_head_block(const float *ut, size_t n_panels, size_t dim, const float *ih,
-                                 size_t hs, float *best, const int nr) {
-  size_t vs = dim * TRT_Z_LANES, v = 0;
-  for (; v + 3 <= n_panels; v += 3) trt_z_tile(ut + v * vs, vs, ih, hs, dim, best + v * TRT_Z_LANES, 3, nr);
-  if (n_panels - v == 2) trt_z_tile(ut + v * vs, vs, ih, hs, dim, best + v * TRT_Z_LANES, 2, nr);
-  if (n_panels - v == 1) trt_z_tile(ut + v * vs, vs, ih, hs, dim, best + v * TRT_Z_LANES, 1, nr);
+                                 size_t hs, float *best, const int nr, const void *pf, size_t pf_bytes) {
+  size_t vs = dim * TRT_Z_LANES, v = 0, lines = (pf_bytes + 63) / 64;
+  const char *p = (const char *)pf;
+  for (; v + 3 <= n_panels; v += 3, p = NULL) trt_z_tile(ut + v * vs, vs, ih, hs, dim, best + v * TRT_Z_LANES, 3, nr, p, lines);
+  if (n_panels - v == 2) trt_z_tile(ut + v * vs, vs, ih, hs, dim, best + v * TRT_Z_LANES, 2, nr, p, lines);
+  if (n_panels - v == 1) trt_z_tile(ut + v * vs, vs, ih, hs, dim, best + v * TRT_Z_LANES, 1, nr, p, lines);
 }
 
 /* Heads in blocks of 8, then 4, 2, 1 for ragged head counts. */

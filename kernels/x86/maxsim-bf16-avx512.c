@@ -48,10 +48,10 @@ static float score_one(const float *ut, size_t n_panels, size_t n_user, const ui
     if (next) trt_z_prefetch(next + h * dim, nr * dim * sizeof(uint16_t));
     widen(item + h * dim, nr * dim, buf);
     switch (nr) {
-      case 8: trt_z_head_block(ut, n_panels, dim, buf, dim, best, 8); break;
-      case 4: trt_z_head_block(ut, n_panels, dim, buf, dim, best, 4); break;
-      case 2: trt_z_head_block(ut, n_panels, dim, buf, dim, best, 2); break;
-      default: trt_z_head_block(ut, n_panels, dim, buf, dim, best, 1); break;
+      case 8: trt_z_head_block(ut, n_panels, dim, buf, dim, best, 8, NULL, 0); break;
+      case 4: trt_z_head_block(ut, n_panels, dim, buf, dim, best, 4, NULL, 0); break;
+      case 2: trt_z_head_block(ut, n_panels, dim, buf, dim, best, 2, NULL, 0); break;
+      default: trt_z_head_block(ut, n_panels, dim, buf, dim, best, 1, NULL, 0); break;
     }
     h += nr;
   }

@@ -23,13 +23,14 @@ static float score_one(const float *ut, size_t n_panels, size_t n_user, const fl
   for (size_t h = 0; h < n_item;) {
     size_t nr = trt_z_block_heads(n_item - h);
     const float *ih = item + h * dim;
-    if (next) trt_z_prefetch(next + h * dim, nr * dim * sizeof(float));
+#define PF next ? next + h * dim : NULL, nr * dim * sizeof(float)
     switch (nr) {
-      case 8: trt_z_head_block(ut, n_panels, dim, ih, dim, best, 8); break;
-      case 4: trt_z_head_block(ut, n_panels, dim, ih, dim, best, 4); break;
-      case 2: trt_z_head_block(ut, n_panels, dim, ih, dim, best, 2); break;
-      default: trt_z_head_block(ut, n_panels, dim, ih, dim, best, 1); break;
+      case 8: trt_z_head_block(ut, n_panels, dim, ih, dim, best, 8, PF); break;
+      case 4: trt_z_head_block(ut, n_panels, dim, ih, dim, best, 4, PF); break;
+      case 2: trt_z_head_block(ut, n_panels, dim, ih, dim, best, 2, PF); break;
+      default: trt_z_head_block(ut, n_panels, dim, ih, dim, best, 1, PF); break;
     }
+#undef PF
     h += nr;
   }
   return trt_z_best_sum(best, n_panels, n_user);
