@@ -410,7 +410,7 @@ static char *copy_quantized(const towerrt_model *m, trt_dense_layer *d, const fl
 /* Copies an f32 FE projection into the owned block so every compute weight
  * is 64-byte aligned and can be placed on a NUMA node with the rest. */
 static char *copy_fe(const towerrt_model *m, trt_dense_layer *d, char *p) {
-  if (d->wtype == TRT_DTYPE_BF16 || d->wtype == TRT_DTYPE_S8) return copy_quantized(m, d, d->b, p);
+  if (trt_dense_quantized(d)) return copy_quantized(m, d, d->b, p);
   float *w = (float *)(void *)p, *b = (float *)(void *)(p + padded((size_t)d->out * d->in * sizeof(float)));
   memcpy(w, m->tensors[d->src_weight].data, (size_t)d->out * d->in * sizeof(float));
   if (d->b) memcpy(b, d->b, d->out * sizeof(float));
@@ -422,7 +422,7 @@ static char *copy_fe(const towerrt_model *m, trt_dense_layer *d, char *p) {
 
 static towerrt_status fold_linear(towerrt_model *m, const compile_state *cs, uint32_t s, uint32_t L, char **p) {
   trt_dense_layer *d = s ? &m->item.layers[L] : &m->user.layers[L];
-  if (d->wtype == TRT_DTYPE_BF16 || d->wtype == TRT_DTYPE_S8) {
+  if (trt_dense_quantized(d)) {
     const float *B = cs->linear_b[s][L] >= 0 ? m->tensors[cs->linear_b[s][L]].data : NULL;
     *p = copy_quantized(m, d, B, *p);
     return TOWERRT_OK;

@@ -66,6 +66,11 @@ typedef struct trt_dense_layer {
   int folded_bn;
 } trt_dense_layer;
 
+/* 1 for a bf16 or s8 layer (the user tower of a quantized model). */
+static inline int trt_dense_quantized(const trt_dense_layer *d) {
+  return d->wtype == TRT_DTYPE_BF16 || d->wtype == TRT_DTYPE_S8;
+}
+
 /* One tower as compiled: id fields -> pool -> Light-SE -> concat dense ->
  * dense layers; FE projections on layer inputs (user) or the last output. */
 typedef struct trt_tower {

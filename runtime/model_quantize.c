@@ -337,7 +337,7 @@ static towerrt_status check_request(const towerrt_model *m, towerrt_precision pr
   if (prec != TOWERRT_PRECISION_BF16 && prec != TOWERRT_PRECISION_INT8)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_model_quantize: precision %d is not bf16 or int8", (int)prec);
   if (m->arch) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_model_quantize: only IntTower models are quantized (DSSM/DAT: docs/family.md)");
-  if (m->user.layers[0].wtype != TRT_DTYPE_F32)
+  if (trt_dense_quantized(&m->user.layers[0]))
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_model_quantize: the model is already quantized");
   return TOWERRT_OK;
 }

@@ -15,12 +15,12 @@ void trt_f32_to_bf16_array(const float *x, size_t n, uint16_t *out);
  * over the head's dim values maps to 0..255; x ~ scale * (q - zp). */
 void trt_quantize_user_u8(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
 
-/* One item row (heads x dim): symmetric s8 with one scale max|x| / 127,
- * and the column sum of each head. Returns the scale. */
 /* A quantized layer's input with a calibrated (scale, zero point):
  * q = clamp(round(x / scale) + zp, 0, 255). */
 void trt_quantize_u8_static(const float *x, size_t n, float scale, int32_t zp, uint8_t *q);
 
+/* One item row (heads x dim): symmetric s8 with one scale max|x| / 127,
+ * and the column sum of each head. Returns the scale. */
 float trt_quantize_item_s8(const float *x, size_t heads, size_t dim, int8_t *q, int32_t *colsum);
 
 #endif

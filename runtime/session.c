@@ -149,11 +149,18 @@ void towerrt_session_free(towerrt_session *s) {
 
 const char *towerrt_session_error(const towerrt_session *s) { return s ? s->error : ""; }
 
-static towerrt_status check_request(towerrt_session *s, const towerrt_features *user, const void *cands, size_t k, float *scores) {
-  if (!user || !cands || !scores) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "user, candidates and scores must not be NULL");
+/* The candidates' side of a request: `what` names the user's form in the message. */
+static towerrt_status check_candidates(towerrt_session *s, const void *user, const char *what, const void *cands, size_t k,
+                                       float *scores) {
+  if (!user || !cands || !scores) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%s, candidates and scores must not be NULL", what);
   if (k == 0) return trt_fail(TOWERRT_ERR_EMPTY_REQUEST, "k = 0: no candidates to score");
   if (k > s->max_k) return trt_fail(TOWERRT_ERR_LIMIT, "k = %zu exceeds the session's planned maximum %u (options.max_k)", k, s->max_k);
-  return trt_check_features(s->model, TOWERRT_USER, user, 1);
+  return TOWERRT_OK;
+}
+
+static towerrt_status check_request(towerrt_session *s, const towerrt_features *user, const void *cands, size_t k, float *scores) {
+  towerrt_status st = check_candidates(s, user, "user", cands, k, scores);
+  return st ? st : trt_check_features(s->model, TOWERRT_USER, user, 1);
 }
 
 /* The prediction layer, as the reference: sigmoid(score + bias). */
@@ -310,11 +317,8 @@ towerrt_status towerrt_user_heads(towerrt_session *s, const towerrt_features *us
 
 towerrt_status towerrt_score_heads(towerrt_session *s, const float *heads, const uint64_t *item_ids, size_t k, float *scores) {
   if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_score_heads: session is NULL");
-  towerrt_status st = !heads || !item_ids || !scores ? trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "heads, candidates and scores must not be NULL")
-                      : k == 0                      ? trt_fail(TOWERRT_ERR_EMPTY_REQUEST, "k = 0: no candidates to score")
-                      : k > s->max_k ? trt_fail(TOWERRT_ERR_LIMIT, "k = %zu exceeds the session's planned maximum %u (options.max_k)", k, s->max_k)
-                      : !s->items    ? trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store")
-                                     : TOWERRT_OK;
+  towerrt_status st = check_candidates(s, heads, "heads", item_ids, k, scores);
+  if (!st && !s->items) st = trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store");
   if (st) return session_fail(s, st, scores, k);
   memcpy(s->ws[0].user_heads, heads, towerrt_session_user_heads_size(s) * sizeof(float));
   return score_ids(s, item_ids, k, scores);

@@ -21,6 +21,15 @@
   } while (0)
 
 void trt_rows_clear(trt_rows *r) { r->n_ids = r->n_dense = r->n_keys = r->n_rows = 0; }
+towerrt_status trt_rows_append(trt_rows *dst, const trt_rows *src) {
+  GROW(dst->ids, dst->n_ids, dst->cap_ids, src->n_ids + 1);
+  GROW(dst->dense, dst->n_dense, dst->cap_dense, src->n_dense + 1);
+  if (src->n_ids) memcpy(dst->ids + dst->n_ids, src->ids, src->n_ids * sizeof *dst->ids);
+  if (src->n_dense) memcpy(dst->dense + dst->n_dense, src->dense, src->n_dense * sizeof *dst->dense);
+  dst->n_ids += src->n_ids, dst->n_dense += src->n_dense, dst->n_rows++;
+  return TOWERRT_OK;
+}
+
 void trt_rows_free(trt_rows *r) {
   free(r->ids);
   free(r->dense);

@@ -36,6 +36,9 @@ typedef struct trt_text_reader {
 } trt_text_reader;
 
 void trt_rows_clear(trt_rows *r);
+/* Appends src's ids and dense values to dst as one more row (n_rows + 1):
+ * the users of several requests as one block of rows. */
+towerrt_status trt_rows_append(trt_rows *dst, const trt_rows *src);
 void trt_rows_free(trt_rows *r);
 void trt_request_free(trt_request *q);
 

@@ -120,9 +120,6 @@ static void dense(const towerrt_model *m, const trt_dense_layer *d, const float 
   m->kernels.dense_f32(x, n, d->in, d->w, d->b, d->out, d->relu, y);
 }
 
-/* One user row through a layer of any weight precision. A quantized layer
- * converts its input first: to bf16, or to u8 with the calibrated
- * (scale, zero point) or, without one, the row's own range. */
 /* 1 if no value is Inf or NaN (x * 0 is NaN exactly for those). */
 static int all_finite(const float *x, size_t n) {
   float acc = 0.0f;
@@ -130,9 +127,12 @@ static int all_finite(const float *x, size_t n) {
   return acc == 0.0f;
 }
 
+/* One user row through a layer of any weight precision. A quantized layer
+ * converts its input first: to bf16, or to u8 with the calibrated
+ * (scale, zero point) or, without one, the row's own range. */
 void trt_user_dense(const towerrt_model *m, trt_workspace *ws, const trt_dense_layer *d, const float *x, float *y) {
   const towerrt_kernels *k = &m->kernels;
-  if ((d->wtype == TRT_DTYPE_BF16 || d->wtype == TRT_DTYPE_S8) && !all_finite(x, d->in)) {
+  if (trt_dense_quantized(d) && !all_finite(x, d->in)) {
     /* Rounding would turn an overflowed input into a finite (wrong) one:
      * keep it visible, the session's check of the heads then fails. */
     for (uint32_t o = 0; o < d->out; o++) y[o] = NAN;

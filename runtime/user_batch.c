@@ -14,13 +14,10 @@
 
 #define USERS_PER_BATCH 64u
 
+/* The load checks that every user layer has the precision META names
+ * (model_load.c, check_quantization), so layer 0 speaks for the tower. */
 static int batchable(const towerrt_model *m, const trt_tower *t) {
-  if (!trt_mm_available() || m->arch) return 0;
-  for (uint32_t L = 0; L < t->n_layers; L++)
-    if (t->layers[L].wtype == TRT_DTYPE_BF16 || t->layers[L].wtype == TRT_DTYPE_S8) return 0;
-  for (uint32_t L = 0; L < TRT_MAX_LAYERS; L++)
-    if (((t->fe_present >> L) & 1u) && (t->fe[L].wtype == TRT_DTYPE_BF16 || t->fe[L].wtype == TRT_DTYPE_S8)) return 0;
-  return 1;
+  return trt_mm_available() && !m->arch && !trt_dense_quantized(&t->layers[0]);
 }
 
 typedef struct batch_buffers {

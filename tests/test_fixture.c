@@ -70,6 +70,16 @@ size_t test_read_requests(const towerrt_model *m, const char *dir, const char *n
   return n;
 }
 
+towerrt_features test_users_of(const trt_request *q, size_t n, trt_rows *rows) {
+  memset(rows, 0, sizeof *rows);
+  for (size_t i = 0; i < n; i++)
+    if (trt_rows_append(rows, &q[i].user) != TOWERRT_OK) {
+      fprintf(stderr, "test_users_of: out of memory\n");
+      exit(2);
+    }
+  return (towerrt_features){rows->ids, rows->n_ids, rows->dense, rows->n_dense};
+}
+
 void test_free_requests(trt_request *q, size_t n) {
   for (size_t i = 0; i < n; i++) trt_request_free(&q[i]);
   free(q);

@@ -165,42 +165,10 @@ static void check_corrupt_s8(const char *f32_path) {
 
 /* ---- quantized models --------------------------------------------------- */
 
-typedef struct users_block {
-  int64_t *ids;
-  float *dense;
-  size_t n_ids, n_dense, rows;
-} users_block;
-
-/* Every request's user from DIR/requests_ids.txt, as one block of rows. */
-static void read_users(const char *dir, const towerrt_model *m, users_block *u) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/requests_ids.txt", dir);
-  FILE *f = fopen(path, "r");
-  trt_text_reader r;
-  trt_request rq = {0};
-  int done = 0;
-  memset(u, 0, sizeof *u);
-  if (!f || trt_text_open(&r, f, path, "towerrt-requests", m) != TOWERRT_OK) {
-    CHECK(0, "cannot read %s", path);
-    if (f) fclose(f);
-    return;
-  }
-  while (trt_text_next_request(&r, &rq, &done) == TOWERRT_OK && !done) {
-    u->ids = realloc(u->ids, (u->n_ids + rq.user.n_ids + 1) * sizeof *u->ids);
-    u->dense = realloc(u->dense, (u->n_dense + rq.user.n_dense + 1) * sizeof *u->dense);
-    memcpy(u->ids + u->n_ids, rq.user.ids, rq.user.n_ids * sizeof *u->ids);
-    if (rq.user.n_dense) memcpy(u->dense + u->n_dense, rq.user.dense, rq.user.n_dense * sizeof *u->dense);
-    u->n_ids += rq.user.n_ids, u->n_dense += rq.user.n_dense, u->rows++;
-  }
-  trt_text_close(&r);
-  trt_request_free(&rq);
-  fclose(f);
-}
-
 /* Scores every request of DIR with the f32 model and with the quantized one
  * (the machine's kernels and the scalar oracle), all on the f32 store. */
-static void compare_model(const char *dir, const towerrt_model *m, const char *qpath, const char *store, const char *what,
-                          double tol_f32) {
+static void compare_model(const trt_request *reqs, size_t n_reqs, const towerrt_model *m, const char *qpath, const char *store,
+                          const char *what, double tol_f32) {
   towerrt_options o, os;
   towerrt_options_init(&o);
   o.output_logits = 1;
@@ -216,36 +184,26 @@ static void compare_model(const char *dir, const towerrt_model *m, const char *q
   CHECK(towerrt_session_create(m, items, &o, &sf) == TOWERRT_OK, "%s", towerrt_last_error());
   CHECK(q && towerrt_session_create(q, items, &o, &sq) == TOWERRT_OK, "%s: f32 store refused: %s", what, towerrt_last_error());
   CHECK(qs && towerrt_session_create(qs, items, &os, &ss) == TOWERRT_OK, "%s", towerrt_last_error());
-  char path[512];
-  snprintf(path, sizeof path, "%s/requests_ids.txt", dir);
-  FILE *f = fopen(path, "r");
-  trt_text_reader r;
-  trt_request rq = {0};
-  int done = 0;
   double worst_oracle = 0, worst_f32 = 0;
-  if (f && sf && sq && ss && trt_text_open(&r, f, path, "towerrt-requests", m) == TOWERRT_OK) {
-    while (trt_text_next_request(&r, &rq, &done) == TOWERRT_OK && !done) {
-      size_t k = rq.items.n_keys;
-      float *ref = malloc(k * sizeof *ref), *got = malloc(k * sizeof *got), *orc = malloc(k * sizeof *orc);
-      towerrt_features user = {rq.user.ids, rq.user.n_ids, rq.user.dense, rq.user.n_dense};
-      CHECK(towerrt_score(sf, &user, rq.items.keys, k, ref) == TOWERRT_OK, "%s", towerrt_session_error(sf));
-      CHECK(towerrt_score(sq, &user, rq.items.keys, k, got) == TOWERRT_OK, "%s", towerrt_session_error(sq));
-      CHECK(towerrt_score(ss, &user, rq.items.keys, k, orc) == TOWERRT_OK, "%s", towerrt_session_error(ss));
-      for (size_t c = 0; c < k; c++) {
-        double e_oracle = fabs(got[c] - orc[c]) / (fabs(orc[c]) + 1.0); /* logits near 0: f32 noise */
-        double e_f32 = fabs(got[c] - ref[c]) / (fabs(ref[c]) + 1.0);
-        worst_oracle = fmax(worst_oracle, e_oracle);
-        worst_f32 = fmax(worst_f32, e_f32);
-        CHECK(e_oracle < 1e-5, "%s cand %zu: %.9g, scalar kernels %.9g", what, c, (double)got[c], (double)orc[c]);
-      }
-      free(ref), free(got), free(orc);
+  for (size_t i = 0; i < n_reqs && sf && sq && ss; i++) {
+    const trt_request *rq = &reqs[i];
+    size_t k = rq->items.n_keys;
+    float *ref = malloc(k * sizeof *ref), *got = malloc(k * sizeof *got), *orc = malloc(k * sizeof *orc);
+    towerrt_features user = {rq->user.ids, rq->user.n_ids, rq->user.dense, rq->user.n_dense};
+    CHECK(towerrt_score(sf, &user, rq->items.keys, k, ref) == TOWERRT_OK, "%s", towerrt_session_error(sf));
+    CHECK(towerrt_score(sq, &user, rq->items.keys, k, got) == TOWERRT_OK, "%s", towerrt_session_error(sq));
+    CHECK(towerrt_score(ss, &user, rq->items.keys, k, orc) == TOWERRT_OK, "%s", towerrt_session_error(ss));
+    for (size_t c = 0; c < k; c++) {
+      double e_oracle = fabs(got[c] - orc[c]) / (fabs(orc[c]) + 1.0); /* logits near 0: f32 noise */
+      double e_f32 = fabs(got[c] - ref[c]) / (fabs(ref[c]) + 1.0);
+      worst_oracle = fmax(worst_oracle, e_oracle);
+      worst_f32 = fmax(worst_f32, e_f32);
+      CHECK(e_oracle < 1e-5, "%s cand %zu: %.9g, scalar kernels %.9g", what, c, (double)got[c], (double)orc[c]);
     }
-    trt_text_close(&r);
+    free(ref), free(got), free(orc);
   }
   CHECK(worst_f32 < tol_f32, "%s vs the f32 model: relative logit error %.3g above %.3g", what, worst_f32, tol_f32);
   printf("  %-18s vs scalar kernels max rel err %.2g, vs f32 max rel logit err %.3g\n", what, worst_oracle, worst_f32);
-  trt_request_free(&rq);
-  if (f) fclose(f);
   towerrt_session_free(sf), towerrt_session_free(sq), towerrt_session_free(ss);
   towerrt_items_free(items);
   towerrt_model_free(q), towerrt_model_free(qs);
@@ -322,22 +280,24 @@ static void check_corrupt_models(const char *q8, const char *q8_static) {
 }
 
 static void check_quantized_models(const char *dir, const towerrt_model *m, const char *store, int corrupt) {
-  users_block u;
-  read_users(dir, m, &u);
-  towerrt_features cal = {u.ids, u.n_ids, u.dense, u.n_dense};
+  trt_request *reqs = NULL;
+  size_t n_users = test_read_requests(m, dir, "requests_ids.txt", &reqs);
+  CHECK(n_users > 0, "%s: no requests", dir);
+  trt_rows users;
+  towerrt_features cal = test_users_of(reqs, n_users, &users);
   char *qb = tmp_path(), *q8 = tmp_path(), *q8s = tmp_path(), *again = tmp_path();
   CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_BF16, NULL, 0, qb) == TOWERRT_OK, "bf16: %s", towerrt_last_error());
   CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, NULL, 0, q8) == TOWERRT_OK, "int8: %s", towerrt_last_error());
-  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, &cal, u.rows, q8s) == TOWERRT_OK, "int8 static: %s", towerrt_last_error());
-  compare_model(dir, m, qb, store, "bf16 model", 2e-2);
-  compare_model(dir, m, q8, store, "int8 model", 1e-1);
-  compare_model(dir, m, q8s, store, "int8 static model", 1e-1);
+  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, &cal, n_users, q8s) == TOWERRT_OK, "int8 static: %s", towerrt_last_error());
+  compare_model(reqs, n_users, m, qb, store, "bf16 model", 2e-2);
+  compare_model(reqs, n_users, m, q8, store, "int8 model", 1e-1);
+  compare_model(reqs, n_users, m, q8s, store, "int8 static model", 1e-1);
   /* API misuse */
   CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_F32, NULL, 0, again) == TOWERRT_ERR_INVALID_ARGUMENT, "f32 'quantization'");
   CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, NULL, 0, NULL) == TOWERRT_ERR_INVALID_ARGUMENT, "NULL path");
   towerrt_features short_users = cal;
   short_users.n_ids = cal.n_ids ? cal.n_ids - 1 : 0;
-  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, &short_users, u.rows, again) == TOWERRT_ERR_SHAPE, "short calibration: %s",
+  CHECK(towerrt_model_quantize(m, TOWERRT_PRECISION_INT8, &short_users, n_users, again) == TOWERRT_ERR_SHAPE, "short calibration: %s",
         towerrt_last_error());
   towerrt_model *qm = NULL;
   if (towerrt_model_load(q8, NULL, &qm) == TOWERRT_OK) {
@@ -348,7 +308,8 @@ static void check_quantized_models(const char *dir, const towerrt_model *m, cons
   if (corrupt) check_corrupt_models(q8, q8s);
   remove(qb), remove(q8), remove(q8s), remove(again);
   free(qb), free(q8), free(q8s), free(again);
-  free(u.ids), free(u.dense);
+  trt_rows_free(&users);
+  test_free_requests(reqs, n_users);
 }
 
 int main(int argc, char **argv) {

@@ -14,26 +14,10 @@
 
 #define MAX_K 1000
 
-/* All the requests' users as one block of rows. */
-static towerrt_features users_of(const trt_request *q, size_t n, int64_t **ids, float **dense) {
-  size_t ni = 0, nd = 0;
-  for (size_t i = 0; i < n; i++) ni += q[i].user.n_ids, nd += q[i].user.n_dense;
-  *ids = malloc((ni + 1) * sizeof **ids);
-  *dense = malloc((nd + 1) * sizeof **dense);
-  ni = nd = 0;
-  for (size_t i = 0; i < n; i++) {
-    memcpy(*ids + ni, q[i].user.ids, q[i].user.n_ids * sizeof **ids);
-    if (q[i].user.n_dense) memcpy(*dense + nd, q[i].user.dense, q[i].user.n_dense * sizeof **dense);
-    ni += q[i].user.n_ids, nd += q[i].user.n_dense;
-  }
-  return (towerrt_features){*ids, ni, *dense, nd};
-}
-
 /* Every request scored both ways; rel: the allowed relative logit error. */
 static void compare(const char *what, towerrt_session *s, const trt_request *q, size_t n, double rel) {
-  int64_t *ids;
-  float *dense;
-  towerrt_features users = users_of(q, n, &ids, &dense);
+  trt_rows rows;
+  towerrt_features users = test_users_of(q, n, &rows);
   size_t per = towerrt_session_user_heads_size(s);
   float *heads = malloc(n * per * sizeof *heads);
   CHECK(towerrt_user_heads(s, &users, n, heads) == TOWERRT_OK, "%s: %s", what, towerrt_session_error(s));
@@ -53,7 +37,8 @@ static void compare(const char *what, towerrt_session *s, const trt_request *q, 
     free(a), free(b);
   }
   printf("  %-22s %zu users in one call: max rel logit diff %.2g\n", what, n, worst);
-  free(heads), free(ids), free(dense);
+  free(heads);
+  trt_rows_free(&rows);
 }
 
 static void check_errors(towerrt_session *s, const trt_request *q) {

@@ -51,6 +51,8 @@ int test_first_request(const towerrt_model *m, const char *dir, const char *name
 /* Every request of FIXTURE_DIR/name into a malloc'd array; returns the count. */
 size_t test_read_requests(const towerrt_model *m, const char *dir, const char *name, trt_request **out);
 void test_free_requests(trt_request *q, size_t n);
+/* The users of n requests as one block of rows (rows: trt_rows_free it). */
+towerrt_features test_users_of(const trt_request *q, size_t n, trt_rows *rows);
 
 /* Exit code ctest reads as "skipped" (SKIP_RETURN_CODE). */
 #define TEST_SKIPPED 77

@@ -109,18 +109,6 @@ static int compare_all(const cli_args *a, const towerrt_options *o, const compar
   return rc;
 }
 
-static towerrt_status append_user(trt_rows *all, const trt_rows *u) {
-  int64_t *ids = realloc(all->ids, (all->n_ids + u->n_ids + 1) * sizeof *ids);
-  if (ids) all->ids = ids;
-  float *dense = realloc(all->dense, (all->n_dense + u->n_dense + 1) * sizeof *dense);
-  if (dense) all->dense = dense;
-  if (!ids || !dense) return TOWERRT_ERR_NO_MEMORY;
-  if (u->n_ids) memcpy(all->ids + all->n_ids, u->ids, u->n_ids * sizeof *ids);
-  if (u->n_dense) memcpy(all->dense + all->n_dense, u->dense, u->n_dense * sizeof *dense);
-  all->n_ids += u->n_ids, all->n_dense += u->n_dense, all->n_rows++;
-  return TOWERRT_OK;
-}
-
 /* The users of every request in the calibration file, as one block of rows. */
 static towerrt_status read_users(const char *path, const towerrt_model *m, trt_rows *users) {
   FILE *f = open_in(path);
@@ -133,7 +121,7 @@ static towerrt_status read_users(const char *path, const towerrt_model *m, trt_r
   while (!st && !done) {
     st = trt_text_next_request(&r, &rq, &done);
     if (st || done) break;
-    st = append_user(users, &rq.user);
+    st = trt_rows_append(users, &rq.user);
   }
   if (opened) trt_text_close(&r);
   if (f != stdin) fclose(f);

@@ -227,7 +227,7 @@ static towerrt_status flush_batch(towerrt_session *s, user_batch *b, FILE *out, 
   }
   for (size_t i = 0; i < b->n; i++) trt_request_free(&b->q[i]);
   b->n = 0;
-  b->users.n_ids = b->users.n_dense = 0;
+  trt_rows_clear(&b->users);
   return st;
 }
 
@@ -238,14 +238,8 @@ static towerrt_status add_to_batch(user_batch *b, trt_request *q) {
     if (!p) return TOWERRT_ERR_NO_MEMORY;
     b->q = p, b->cap = cap;
   }
-  int64_t *ids = realloc(b->users.ids, (b->users.n_ids + q->user.n_ids + 1) * sizeof *ids);
-  if (ids) b->users.ids = ids;
-  float *dense = realloc(b->users.dense, (b->users.n_dense + q->user.n_dense + 1) * sizeof *dense);
-  if (dense) b->users.dense = dense;
-  if (!ids || !dense) return TOWERRT_ERR_NO_MEMORY;
-  memcpy(ids + b->users.n_ids, q->user.ids, q->user.n_ids * sizeof *ids);
-  if (q->user.n_dense) memcpy(dense + b->users.n_dense, q->user.dense, q->user.n_dense * sizeof *dense);
-  b->users.n_ids += q->user.n_ids, b->users.n_dense += q->user.n_dense;
+  towerrt_status st = trt_rows_append(&b->users, &q->user);
+  if (st) return st;
   b->q[b->n++] = *q; /* takes the request's rows */
   memset(q, 0, sizeof *q);
   return TOWERRT_OK;

@@ -3,7 +3,6 @@
  * products, FMA into fp32; four outputs at a time share each input load;
  * the ragged end of `in` in scalar code. */
 #include <arm_neon.h>
-#include <string.h>
 
 #include "../dense-blocks.h"
 #include "../kernels.h"
@@ -12,13 +11,6 @@
 #define OUTS 4
 
 TRT_INLINE float32x4_t widen(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
-
-static inline float bf16_to_f32(uint16_t v) {
-  uint32_t bits = (uint32_t)v << 16;
-  float f;
-  memcpy(&f, &bits, sizeof f);
-  return f;
-}
 
 TRT_INLINE void block(const uint16_t *x, size_t in, const uint16_t *w, const float *b, int relu, float *y, size_t o0,
                       const int no) {
@@ -32,11 +24,8 @@ TRT_INLINE void block(const uint16_t *x, size_t in, const uint16_t *w, const flo
     for (int o = 0; o < no; o++) acc[o] = vfmaq_f32(acc[o], widen(w + (o0 + (size_t)o) * in + i), xv);
   }
   for (int o = 0; o < no; o++) {
-    const uint16_t *wo = w + (o0 + (size_t)o) * in;
-    float s = vaddvq_f32(acc[o]);
-    for (size_t t = i; t < in; t++) s += bf16_to_f32(wo[t]) * bf16_to_f32(x[t]);
-    s += b ? b[o0 + (size_t)o] : 0.0f;
-    y[o0 + (size_t)o] = (relu && s < 0.0f) ? 0.0f : s;
+    size_t oo = o0 + (size_t)o;
+    y[oo] = trt_dense_bf16_finish(vaddvq_f32(acc[o]), x, w + oo * in, i, in, b, oo, relu);
   }
 }
 

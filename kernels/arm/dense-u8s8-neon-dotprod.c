@@ -26,8 +26,7 @@ TRT_INLINE void block(const trt_dense_u8s8_params *p, const uint8_t *x, int32_t 
     size_t oo = o0 + (size_t)o;
     /* (q - 128) . w + (128 - zp) * sum w, in wrapping unsigned arithmetic: exact, |d| < 2^31 */
     uint32_t d = (uint32_t)vaddvq_s32(acc[o]) + (uint32_t)(128 - zp) * (uint32_t)p->w_sum[oo];
-    float s = (float)(int32_t)d * (sx * p->w_scale[oo]) + (p->b ? p->b[oo] : 0.0f);
-    y[oo] = (p->relu && s < 0.0f) ? 0.0f : s;
+    y[oo] = trt_dense_u8s8_finish(p, oo, (int32_t)d, sx);
   }
 }
 

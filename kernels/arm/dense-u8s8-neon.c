@@ -28,8 +28,7 @@ TRT_INLINE void block(const trt_dense_u8s8_params *p, const uint8_t *x, int32_t 
   for (int o = 0; o < no; o++) {
     size_t oo = o0 + (size_t)o;
     int32_t d = (int32_t)((uint32_t)vaddvq_s32(acc[o]) - (uint32_t)zp * (uint32_t)p->w_sum[oo]); /* exact: |d| < 2^31 */
-    float s = (float)d * (sx * p->w_scale[oo]) + (p->b ? p->b[oo] : 0.0f);
-    y[oo] = (p->relu && s < 0.0f) ? 0.0f : s;
+    y[oo] = trt_dense_u8s8_finish(p, oo, d, sx);
   }
 }
 

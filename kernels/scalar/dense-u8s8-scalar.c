@@ -3,7 +3,7 @@
  * (int64 here; int32 in the SIMD variants, where it cannot overflow for
  * in_pad <= 65536), so SIMD variants differ from this only in the last
  * float rounding. */
-#include "../kernels.h"
+#include "../dense-blocks.h"
 
 void trt_dense_u8s8_scalar(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n,
                            const int32_t *x_zp, const float *x_scale, float *y) {
@@ -15,8 +15,7 @@ void trt_dense_u8s8_scalar(const trt_dense_u8s8_params *p, const uint8_t *x, siz
       int64_t d = 0;
       for (size_t i = 0; i < p->in_pad; i++) d += (int64_t)xr[i] * wo[i];
       d -= (int64_t)x_zp[r] * p->w_sum[o];
-      float s = (float)(int32_t)d * (x_scale[r] * p->w_scale[o]) + (p->b ? p->b[o] : 0.0f);
-      yr[o] = (p->relu && s < 0.0f) ? 0.0f : s;
+      yr[o] = trt_dense_u8s8_finish(p, o, (int32_t)d, x_scale[r]);
     }
   }
 }

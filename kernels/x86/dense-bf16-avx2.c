@@ -3,7 +3,6 @@
  * into fp32; four outputs at a time share each input load; the ragged end
  * of `in` in scalar code (no load past a row). */
 #include <immintrin.h>
-#include <string.h>
 
 #include "../dense-blocks.h"
 #include "../kernels.h"
@@ -14,13 +13,6 @@
 
 TRT_INLINE __m256 widen(const uint16_t *p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)), 16));
-}
-
-static inline float bf16_to_f32(uint16_t v) {
-  uint32_t bits = (uint32_t)v << 16;
-  float f;
-  memcpy(&f, &bits, sizeof f);
-  return f;
 }
 
 TRT_INLINE void block(const uint16_t *x, size_t in, const uint16_t *w, const float *b, int relu, float *y, size_t o0,
@@ -37,10 +29,8 @@ TRT_INLINE void block(const uint16_t *x, size_t in, const uint16_t *w, const flo
   float s[OUTS];
   _mm_storeu_ps(s, trt_hsum4_ps256(acc[0], acc[1], acc[2], acc[3]));
   for (int o = 0; o < no; o++) {
-    const uint16_t *wo = w + (o0 + (size_t)o) * in;
-    for (size_t t = i; t < in; t++) s[o] += bf16_to_f32(wo[t]) * bf16_to_f32(x[t]);
-    float v = s[o] + (b ? b[o0 + (size_t)o] : 0.0f);
-    y[o0 + (size_t)o] = (relu && v < 0.0f) ? 0.0f : v;
+    size_t oo = o0 + (size_t)o;
+    y[oo] = trt_dense_bf16_finish(s[o], x, w + oo * in, i, in, b, oo, relu);
   }
 }
 
