@@ -180,16 +180,17 @@ towerrt_status trt_meta_parse(const trt_section *s, trt_meta *out) {
   if (out->count > 4096) return trt_fail(TOWERRT_ERR_FORMAT, "META count %u exceeds 4096", out->count);
   uint64_t pos = 4;
   for (uint32_t i = 0; i < out->count; i++) {
-    const unsigned char *key;
-    uint16_t key_len;
+    /* initialised: GCC -O3 cannot see meta_entry sets them on success */
+    const unsigned char *key = NULL;
+    uint16_t key_len = 0;
     trt_meta_value v;
     towerrt_status st = meta_entry(s->data, s->size, &pos, i, &key, &key_len, &v);
     if (st) return st;
     /* Unique keys: a duplicate would make lookups ambiguous. */
     uint64_t q = 4;
     for (uint32_t j = 0; j < i; j++) {
-      const unsigned char *k2;
-      uint16_t l2;
+      const unsigned char *k2 = NULL;
+      uint16_t l2 = 0;
       trt_meta_value v2;
       meta_entry(s->data, s->size, &q, j, &k2, &l2, &v2);
       if (l2 == key_len && memcmp(k2, key, key_len) == 0)
@@ -203,8 +204,8 @@ int trt_meta_find(const trt_meta *m, const char *key, trt_meta_value *out) {
   size_t want = strlen(key);
   uint64_t pos = 4;
   for (uint32_t i = 0; i < m->count; i++) {
-    const unsigned char *k;
-    uint16_t l;
+    const unsigned char *k = NULL;
+    uint16_t l = 0;
     if (meta_entry(m->data, m->size, &pos, i, &k, &l, out) != TOWERRT_OK) return 0;
     if (l == want && memcmp(k, key, want) == 0) return 1;
   }

@@ -40,7 +40,7 @@ static towerrt_status meta_int(const trt_meta *m, const char *key, int64_t lo, i
 }
 
 static towerrt_status read_meta(towerrt_items *s) {
-  int64_t count, heads, dim, stride, fp;
+  int64_t count = 0, heads = 0, dim = 0, stride = 0, fp = 0; /* GCC -O3 cannot see meta_int sets them */
   towerrt_status st;
   if ((st = meta_int(&s->meta, "items.count", 1, (int64_t)TRT_EMPTY_ROW - 1, &count))) return st;
   if ((st = meta_int(&s->meta, "items.heads", 1, 65536, &heads))) return st;
