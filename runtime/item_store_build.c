@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch_matmul_internal.h"
 #include "crc32.h"
 #include "item_store.h"
 #include "onednn_matmul.h"
@@ -116,7 +117,8 @@ typedef struct worker {
   /* engines, owned by the worker thread */
   void *arena;
   trt_workspace ws;
-  trt_mm *mm;
+  trt_mm *mm;      /* oneDNN engine */
+  trt_bmm *bmm;    /* internal engine, bf16 / int8 */
   float *x0, *act_a, *act_b, *emb, *scratch;
 } worker;
 
@@ -127,6 +129,7 @@ struct trt_items_builder {
   int fd;
   int engine, raw; /* raw: rows come with their heads (append_heads) */
   char engine_name[224];
+  char fallback[TRT_MSG_CAP]; /* why oneDNN was not used, when it was wanted */
   uint64_t stride, heads_offset, meta_len, rows, seen, staged_rows;
   size_t per_row;
   uint32_t crc, n_sec;
@@ -301,13 +304,18 @@ static void *alloc64(size_t n_bytes) {
   return p;
 }
 
+/* The batched engines (oneDNN, or internal bf16 / int8) run the tower
+ * layer by layer over a full batch; the internal f32 engine runs blocks of
+ * TRT_ITEM_BLOCK rows through trt_item_forward, as the sessions do. */
+static int batched(const trt_items_builder *b) { return b->engine == TRT_ENGINE_ONEDNN || b->o.precision != TRT_MM_F32; }
+
 /* Engine state of a worker, made in its own thread (oneDNN takes the
  * calling thread's OpenMP setting: one thread per batch). */
 static towerrt_status worker_engine(worker *w) {
   trt_items_builder *b = w->b;
   const trt_tower *t = &b->m->item;
   size_t B = b->batch;
-  if (b->engine == TRT_ENGINE_INTERNAL) {
+  if (!batched(b)) {
     if (!(w->arena = alloc64(trt_workspace_bytes(b->m)))) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a workspace");
     trt_workspace_init(b->m, w->arena, &w->ws);
     return TOWERRT_OK;
@@ -316,6 +324,10 @@ static towerrt_status worker_engine(worker *w) {
         (w->act_b = alloc64(B * t->max_width * sizeof(float))) && (w->emb = alloc64(t->input_width * sizeof(float))) &&
         (w->scratch = alloc64(2 * (size_t)t->n_id_fields * sizeof(float) + 64))))
     return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a batch of %zu items", B);
+  if (b->engine == TRT_ENGINE_INTERNAL) {
+    size_t widest = t->input_width > t->max_width ? t->input_width : t->max_width;
+    return trt_bmm_create(&b->m->kernels, b->o.precision, B, widest, &w->bmm);
+  }
 #if MM_BUILT_IN
   return trt_mm_create(1, b->o.precision, &w->mm);
 #else
@@ -323,19 +335,29 @@ static towerrt_status worker_engine(worker *w) {
 #endif
 }
 
-/* Heads of the worker's n staged rows into w->out. oneDNN always runs the
- * full batch (rows past n are stale or zero, finite, and not written) so
- * that every row goes through the same primitive wherever it sits. */
+/* One layer of the batched engines. */
+static towerrt_status batch_dense(worker *w, const trt_dense_layer *d, int nonneg, const float *x, size_t ldx, float *y, size_t ldy) {
+  if (w->bmm) return trt_bmm_dense(w->bmm, d, nonneg, x, ldx, w->b->batch, y, ldy);
+#if MM_BUILT_IN
+  return trt_mm_dense(w->mm, d, nonneg, x, ldx, w->b->batch, y, ldy);
+#else
+  return trt_fail(TOWERRT_ERR_UNSUPPORTED, "built without oneDNN");
+#endif
+}
+
+/* Heads of the worker's n staged rows into w->out. The batched engines
+ * always run the full batch (rows past n are stale or zero, finite, and
+ * not written) so that every row goes through the same primitive wherever
+ * it sits. */
 static towerrt_status run_tower(worker *w) {
   trt_items_builder *b = w->b;
   const towerrt_model *m = b->m;
   const trt_tower *t = &m->item;
-  if (b->engine == TRT_ENGINE_INTERNAL) {
+  if (!batched(b)) {
     trt_item_forward(m, t, &w->ws, w->ids, b->dense_w ? w->dense : NULL, w->n);
     for (size_t r = 0; r < w->n; r++) memcpy(w->out + r * b->stride, w->ws.item_heads + r * b->per_row, b->per_row * sizeof(float));
     return TOWERRT_OK;
   }
-#if MM_BUILT_IN
   for (size_t r = 0; r < w->n; r++)
     trt_tower_input(m, t, w->ids + r * b->id_slots, b->dense_w ? w->dense + r * b->dense_w : NULL, w->emb, w->scratch,
                     w->x0 + r * t->input_width);
@@ -346,17 +368,14 @@ static towerrt_status run_tower(worker *w) {
   for (uint32_t L = 0; L < t->n_layers; L++) {
     /* dense activations (row stride = width): oneDNN's brgemm matmul
      * wants them, a strided destination falls back to a slower gemm */
-    towerrt_status st = trt_mm_dense(w->mm, &t->layers[L], nonneg, x, ldx, b->batch, next, t->layers[L].out);
+    towerrt_status st = batch_dense(w, &t->layers[L], nonneg, x, ldx, next, t->layers[L].out);
     if (st) return st;
     x = next;
     ldx = t->layers[L].out;
     nonneg = t->layers[L].relu;
     next = next == w->act_a ? w->act_b : w->act_a;
   }
-  return trt_mm_dense(w->mm, &t->fe[0], nonneg, x, ldx, b->batch, (float *)(void *)w->out, (size_t)(b->stride / sizeof(float)));
-#else
-  return trt_fail(TOWERRT_ERR_UNSUPPORTED, "built without oneDNN");
-#endif
+  return batch_dense(w, &t->fe[0], nonneg, x, ldx, (float *)(void *)w->out, (size_t)(b->stride / sizeof(float)));
 }
 
 static int pwrite_all(int fd, const void *p, size_t n, uint64_t off) {
@@ -376,7 +395,7 @@ static int pwrite_all(int fd, const void *p, size_t n, uint64_t off) {
 static void run_batch(worker *w) {
   trt_items_builder *b = w->b;
   double t0 = now_s();
-  towerrt_status st = w->mm || w->arena ? TOWERRT_OK : worker_engine(w);
+  towerrt_status st = w->mm || w->bmm || w->arena ? TOWERRT_OK : worker_engine(w);
   if (!st) st = run_tower(w);
   double t1 = now_s();
   if (!st) {
@@ -412,6 +431,8 @@ static void *worker_main(void *arg) {
   trt_mm_free(w->mm);
   w->mm = NULL;
 #endif
+  trt_bmm_free(w->bmm);
+  w->bmm = NULL;
   return NULL;
 }
 
@@ -527,11 +548,15 @@ static void stop_workers(trt_items_builder *b) {
 #endif
 
 #if MM_BUILT_IN
-static int mm_available(void) { return trt_mm_available(); }
+static towerrt_status mm_probe(int precision) { return trt_mm_probe(precision); }
+static int mm_weight_max(void) { return trt_mm_weight_max(); }
 static const char *mm_describe(void) { return trt_mm_describe(); }
 #else
-static int mm_available(void) { return 0; }
-static const char *mm_describe(void) { return "no oneDNN"; }
+static towerrt_status mm_probe(int precision) {
+  return trt_fail(TOWERRT_ERR_UNSUPPORTED, "this towerrt was built without oneDNN (TOWERRT_WITH_ONEDNN)");
+}
+static int mm_weight_max(void) { return 127; }
+static const char *mm_describe(void) { return "this towerrt was built without oneDNN"; }
 #endif
 
 static const char *precision_name(int p) { return p == TRT_MM_INT8 ? "int8" : p == TRT_MM_BF16 ? "bf16" : "f32"; }
@@ -546,45 +571,41 @@ static towerrt_status resolve_engine(trt_items_builder *b) {
       else return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "TOWERRT_BUILD_ENGINE='%s': expected auto, internal or onednn", env);
     }
   }
-#ifdef TRT_UNDER_TSAN
-  /* libdnnl is not instrumented (its primitive cache is shared by the
-   * worker threads under its own locks): keep ThreadSanitizer runs on our
-   * code unless oneDNN is asked for, explicitly or by int8. */
-  if (e == TRT_ENGINE_AUTO && b->o.precision == TRT_MM_F32) e = TRT_ENGINE_INTERNAL;
-#endif
-  int automatic = e == TRT_ENGINE_AUTO;
-  /* A model whose kernels are the scalar oracle (TOWERRT_ISA=scalar, or a
-   * CPU without SIMD kernels) builds with them: forcing an ISA means
-   * exactly those kernels, everywhere. */
-  if (automatic && b->o.precision == TRT_MM_F32 && !strcmp(b->m->kernels.name, "scalar")) e = TRT_ENGINE_INTERNAL;
-  if (e == TRT_ENGINE_AUTO) e = mm_available() ? TRT_ENGINE_ONEDNN : TRT_ENGINE_INTERNAL;
-  if (e != TRT_ENGINE_INTERNAL && e != TRT_ENGINE_ONEDNN)
+  if (e != TRT_ENGINE_AUTO && e != TRT_ENGINE_INTERNAL && e != TRT_ENGINE_ONEDNN)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build engine %d is not auto, internal or onednn", b->o.engine);
   if (b->o.precision != TRT_MM_F32 && b->o.precision != TRT_MM_INT8 && b->o.precision != TRT_MM_BF16)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build precision %d is not f32, bf16 or int8", b->o.precision);
-  if (e == TRT_ENGINE_ONEDNN) {
-    /* a probe: the workers make their own */
-#if MM_BUILT_IN
-    trt_mm *probe = NULL;
-    towerrt_status st = trt_mm_create(0, b->o.precision, &probe);
-    trt_mm_free(probe);
-#else
-    towerrt_status st = trt_fail(TOWERRT_ERR_UNSUPPORTED, "this towerrt was built without oneDNN (TOWERRT_WITH_ONEDNN)");
+#ifdef TRT_UNDER_TSAN
+  /* libdnnl is not instrumented (its primitive cache is shared by the
+   * worker threads under its own locks): keep ThreadSanitizer runs on our
+   * code unless oneDNN is asked for explicitly. */
+  if (e == TRT_ENGINE_AUTO) e = TRT_ENGINE_INTERNAL;
 #endif
-    if (st && !(automatic && b->o.precision == TRT_MM_F32)) return st;
-    if (st) e = TRT_ENGINE_INTERNAL; /* auto: fall back to the internal kernels */
+  /* A model whose kernels are the scalar oracle (TOWERRT_ISA=scalar, or a
+   * CPU without SIMD kernels) builds with them: forcing an ISA means
+   * exactly those kernels, everywhere. */
+  if (e == TRT_ENGINE_AUTO && !strcmp(b->m->kernels.name, "scalar")) e = TRT_ENGINE_INTERNAL;
+  b->fallback[0] = 0;
+  if (e == TRT_ENGINE_AUTO) {
+    /* oneDNN where it can make this precision's matmul on this CPU, else
+     * the internal kernels, saying why */
+    towerrt_status st = mm_probe(b->o.precision);
+    e = st ? TRT_ENGINE_INTERNAL : TRT_ENGINE_ONEDNN;
+    if (st) snprintf(b->fallback, sizeof b->fallback, "%s", towerrt_last_error());
+  } else if (e == TRT_ENGINE_ONEDNN) {
+    towerrt_status st = mm_probe(b->o.precision);
+    if (st) return st;
   }
-  if (e == TRT_ENGINE_INTERNAL && b->o.precision != TRT_MM_F32)
-    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "%s item-tower builds need oneDNN (this build: %s)", precision_name(b->o.precision),
-                    mm_describe());
   b->engine = e;
-  if (e == TRT_ENGINE_INTERNAL) b->batch = TRT_ITEM_BLOCK;
+  if (!batched(b)) b->batch = TRT_ITEM_BLOCK;
   if (e == TRT_ENGINE_ONEDNN)
-    snprintf(b->engine_name, sizeof b->engine_name, "onednn %s, batch %zu, %u thread(s), %s", precision_name(b->o.precision),
-             b->batch, b->n_workers, mm_describe());
+    snprintf(b->engine_name, sizeof b->engine_name, "onednn %s, batch %zu, %u thread(s), %s%s", precision_name(b->o.precision),
+             b->batch, b->n_workers, mm_describe(),
+             b->o.precision == TRT_MM_INT8 && mm_weight_max() < 127 ? ", 7-bit weights (no VNNI)" : "");
   else
-    snprintf(b->engine_name, sizeof b->engine_name, "internal %s, batch %u, %u thread(s)", b->m->kernels.name, TRT_ITEM_BLOCK,
-             b->n_workers);
+    snprintf(b->engine_name, sizeof b->engine_name, "internal %s %s, batch %zu, %u thread(s)%s%.120s%s", b->m->kernels.name,
+             precision_name(b->o.precision), b->batch, b->n_workers, b->fallback[0] ? " (" : "", b->fallback,
+             b->fallback[0] ? ")" : "");
   return TOWERRT_OK;
 }
 

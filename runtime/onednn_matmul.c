@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch_matmul_internal.h"
+#include "quantize_heads.h"
 #include "status.h"
 
 #ifndef TOWERRT_HAVE_ONEDNN
@@ -21,6 +23,10 @@ towerrt_status trt_mm_dense(trt_mm *mm, const trt_dense_layer *d, int x_nonneg, 
   return trt_fail(TOWERRT_ERR_UNSUPPORTED, "this towerrt was built without oneDNN (TOWERRT_WITH_ONEDNN)");
 }
 void trt_mm_get_stats(const trt_mm *mm, trt_mm_stats *out) { memset(out, 0, sizeof *out); }
+int trt_mm_weight_max(void) { return 127; }
+towerrt_status trt_mm_probe(int precision) {
+  return trt_fail(TOWERRT_ERR_UNSUPPORTED, "this towerrt was built without oneDNN (TOWERRT_WITH_ONEDNN)");
+}
 
 #else
 
@@ -78,13 +84,45 @@ static towerrt_status dnnl_fail(dnnl_status_t s, const char *what) {
 
 int trt_mm_available(void) { return 1; }
 
+/* The name of oneDNN's effective ISA (the CPU's, capped by
+ * ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA). */
+static const char *isa_name(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+  case dnnl_cpu_isa_sse41: return "sse41";
+  case dnnl_cpu_isa_avx: return "avx";
+  case dnnl_cpu_isa_avx2: return "avx2";
+  case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+  case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+  case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+  case dnnl_cpu_isa_avx512_core: return "avx512_core";
+  case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+  case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+  case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+  default: return "unknown";
+  }
+}
+
 const char *trt_mm_describe(void) {
   static char text[96];
   const dnnl_version_t *v = dnnl_version();
-  snprintf(text, sizeof text, "oneDNN %d.%d.%d, cpu isa 0x%x", v->major, v->minor, v->patch,
-           (unsigned)dnnl_get_effective_cpu_isa());
+  snprintf(text, sizeof text, "oneDNN %d.%d.%d, isa %s", v->major, v->minor, v->patch, isa_name(dnnl_get_effective_cpu_isa()));
   return text;
 }
+
+/* Where oneDNN's ISA lacks VNNI, its int8 matmul multiplies u8 x s8 with
+ * vpmaddubsw: two products summed in a saturating int16 (s8 inputs are
+ * shifted to u8 first, with a compensation term). 255 x 127 x 2 = 64770
+ * overflows it. With weights of at most 63 in magnitude, 255 x 63 x 2 =
+ * 32130 <= 32767: no sum can saturate, whatever the input (oneDNN's own
+ * advice for such CPUs). VNNI's vpdpbusd sums into int32. */
+static int mm_weight_max(void) {
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  int vnni = isa == dnnl_cpu_isa_avx2_vnni || isa == dnnl_cpu_isa_avx512_core_vnni || isa == dnnl_cpu_isa_avx512_core_bf16 ||
+             isa == dnnl_cpu_isa_avx512_core_amx;
+  return vnni ? 127 : 63;
+}
+
+int trt_mm_weight_max(void) { return mm_weight_max(); }
 
 /* oneDNN's OpenMP runtime takes its thread count from the calling thread's
  * OpenMP setting. libgomp is loaded with libdnnl; looking the setter up at
@@ -158,7 +196,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 
 /* Plain (user-layout) weights: W^T as a K x N matrix, i.e. W (N x K)
  * row-major = format `ba`. int8: quantized symmetrically per output
- * channel, scale[o] = max_i |W[o][i]| / 127. */
+ * channel (trt_quantize_weights_s8), to 127 levels, or 63 without VNNI. */
 static towerrt_status plain_weights(const mm_weights *wt, dnnl_engine_t eng, dnnl_memory_t *mem, void **owned, float *scale) {
   dnnl_dims_t dims = {wt->in, wt->out};
   dnnl_memory_desc_t md;
@@ -168,14 +206,7 @@ static towerrt_status plain_weights(const mm_weights *wt, dnnl_engine_t eng, dnn
   if (wt->precision == TRT_MM_INT8) {
     int8_t *q = malloc((size_t)wt->in * wt->out);
     if (!q) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory quantizing a %u x %u layer", wt->out, wt->in);
-    for (uint32_t o = 0; o < wt->out; o++) {
-      const float *row = wt->w + (size_t)o * wt->in;
-      float mx = 0.0f;
-      for (uint32_t i = 0; i < wt->in; i++) mx = fmaxf(mx, fabsf(row[i]));
-      float s = mx > 0.0f ? mx / 127.0f : 1.0f;
-      scale[o] = s;
-      for (uint32_t i = 0; i < wt->in; i++) q[(size_t)o * wt->in + i] = (int8_t)lrintf(fminf(127.0f, fmaxf(-127.0f, row[i] / s)));
-    }
+    trt_quantize_weights_s8(wt->w, wt->out, wt->in, mm_weight_max(), q, wt->in, NULL, scale);
     data = q;
     *owned = q;
   }
@@ -299,6 +330,36 @@ static towerrt_status create_entry(trt_mm *mm, const trt_dense_layer *d, int x_u
   return TOWERRT_OK;
 }
 
+/* Whether oneDNN can make a matmul of this precision here: a small
+ * primitive descriptor (no weights, nothing executed) for each input type
+ * the builds use. */
+towerrt_status trt_mm_probe(int precision) {
+  const int int8 = precision == TRT_MM_INT8, bf16 = precision == TRT_MM_BF16;
+  const dnnl_data_type_t wt = int8 ? dnnl_s8 : bf16 ? dnnl_bf16 : dnnl_f32;
+  const dnnl_data_type_t srcs[2] = {int8 ? dnnl_u8 : wt, int8 ? dnnl_s8 : wt};
+  const char *name = int8 ? "an int8" : bf16 ? "a bf16" : "an f32";
+  dnnl_engine_t eng = NULL;
+  DN(dnnl_engine_create(&eng, dnnl_cpu, 0), "creating the CPU engine");
+  dnnl_status_t s = dnnl_success;
+  for (int i = 0; i < 2 && s == dnnl_success; i++) {
+    dnnl_dims_t src_dims = {16, 64}, w_dims = {64, 64}, dst_dims = {16, 64};
+    dnnl_memory_desc_t src_md, w_md, dst_md;
+    dnnl_matmul_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    s = dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, srcs[i], dnnl_ab);
+    if (s == dnnl_success) s = dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, wt, dnnl_format_tag_any);
+    if (s == dnnl_success) s = dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab);
+    if (s == dnnl_success) s = dnnl_matmul_desc_init(&desc, &src_md, &w_md, NULL, &dst_md);
+    if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+  }
+  dnnl_engine_destroy(eng);
+  if (s == dnnl_unimplemented)
+    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "oneDNN cannot make %s matmul on this CPU (%s)", name, trt_mm_describe());
+  if (s != dnnl_success) return dnnl_fail(s, "probing a matmul");
+  return TOWERRT_OK;
+}
+
 static towerrt_status get_entry(trt_mm *mm, const trt_dense_layer *d, int x_u8, size_t n, size_t ldx, size_t ldy, mm_entry **out) {
   for (size_t i = 0; i < mm->n_ent; i++) {
     mm_entry *e = &mm->ent[i];
@@ -315,52 +376,11 @@ static towerrt_status get_entry(trt_mm *mm, const trt_dense_layer *d, int x_u8, 
   return TOWERRT_OK;
 }
 
-/* Quantizes n rows of x (stride ldx) into mm->xq (stride in): u8 with
- * scale max/255 for non-negative x, else s8 with max|x|/127; rounding half
- * away from zero. Inline arithmetic only (no libm calls): the max of |x|
- * compares the bit patterns of finite non-negative floats, which order as
- * their values. */
+/* Quantizes n rows of x (stride ldx) into mm->xq (stride in), one scale
+ * for the call (trt_quantize_batch_int8). */
 static towerrt_status quantize_x(trt_mm *mm, const float *x, size_t ldx, size_t n, size_t in, int u8, float *scale) {
   if (!grow(&mm->xq, &mm->xq_cap, n * in, 1)) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
-  uint32_t mbits = 0;
-  for (size_t r = 0; r < n; r++) {
-    const float *xr = x + r * ldx;
-    for (size_t i = 0; i < in; i++) {
-      uint32_t b;
-      memcpy(&b, xr + i, 4);
-      b &= UINT32_C(0x7FFFFFFF);
-      mbits = b > mbits ? b : mbits;
-    }
-  }
-  float mx;
-  memcpy(&mx, &mbits, 4);
-  const float qmax = u8 ? 255.0f : 127.0f;
-  float s = mx > 0.0f ? mx / qmax : 1.0f, inv = qmax / (mx > 0.0f ? mx : qmax);
-  if (u8) {
-    uint8_t *q = mm->xq;
-    for (size_t r = 0; r < n; r++) {
-      const float *xr = x + r * ldx;
-      uint8_t *qr = q + r * in;
-      for (size_t i = 0; i < in; i++) {
-        float v = xr[i] * inv + 0.5f;
-        v = v < 255.0f ? v : 255.0f;
-        qr[i] = (uint8_t)(v > 0.0f ? (int32_t)v : 0);
-      }
-    }
-  } else {
-    int8_t *q = mm->xq;
-    for (size_t r = 0; r < n; r++) {
-      const float *xr = x + r * ldx;
-      int8_t *qr = q + r * in;
-      for (size_t i = 0; i < in; i++) {
-        float v = xr[i] * inv;
-        v = v < 127.0f ? v : 127.0f;
-        v = v > -127.0f ? v : -127.0f;
-        qr[i] = (int8_t)(int32_t)(v >= 0.0f ? v + 0.5f : v - 0.5f);
-      }
-    }
-  }
-  *scale = s;
+  *scale = trt_quantize_batch_int8(x, ldx, n, in, u8, mm->xq, in);
   return TOWERRT_OK;
 }
 
@@ -369,15 +389,7 @@ static towerrt_status quantize_x(trt_mm *mm, const float *x, size_t ldx, size_t 
 static towerrt_status to_bf16(trt_mm *mm, const float *x, size_t ldx, size_t n, size_t in) {
   if (!grow(&mm->xq, &mm->xq_cap, n * in * 2, 1)) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   uint16_t *q = mm->xq;
-  for (size_t r = 0; r < n; r++) {
-    const float *xr = x + r * ldx;
-    uint16_t *qr = q + r * in;
-    for (size_t i = 0; i < in; i++) {
-      uint32_t u;
-      memcpy(&u, xr + i, 4);
-      qr[i] = (uint16_t)((u + UINT32_C(0x7FFF) + ((u >> 16) & 1)) >> 16);
-    }
-  }
+  for (size_t r = 0; r < n; r++) trt_f32_to_bf16_array(x + r * ldx, in, q + r * in);
   return TOWERRT_OK;
 }
 

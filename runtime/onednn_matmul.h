@@ -33,8 +33,17 @@ enum { TRT_MM_F32 = 0, TRT_MM_INT8 = 1, TRT_MM_BF16 = 2 };
 
 /* 1 when this build has oneDNN. */
 int trt_mm_available(void);
-/* "oneDNN 2.6.3 (cpu isa ...)" or "oneDNN: not built in". */
+/* "oneDNN 2.6.3, isa avx512_core_bf16" or "oneDNN: not built in". */
 const char *trt_mm_describe(void);
+
+/* TOWERRT_OK when oneDNN can make a matmul of this precision on this CPU
+ * (oneDNN 2.x: bf16 needs AVX-512), else TOWERRT_ERR_UNSUPPORTED with a
+ * message naming the precision, the oneDNN version and its ISA. */
+towerrt_status trt_mm_probe(int precision);
+
+/* The largest |s8 weight| of the int8 matmul: 127, or 63 where oneDNN's
+ * ISA lacks VNNI (its u8 x s8 pair sums are saturating int16). */
+int trt_mm_weight_max(void);
 
 /* threads: 0 keeps oneDNN's default (all cores), else the number of
  * threads oneDNN uses on the calling thread (OpenMP builds of oneDNN).

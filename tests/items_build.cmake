@@ -62,8 +62,15 @@ if(CMAKE_SCRIPT_MODE_FILE)
     run(1 ${TOWERRT} build-items --model ${M} --features ${F} --out ${WORK}/x.twi --engine onednn)
     expect_in("${last_err}" "without oneDNN")
   endif()
-  run(1 ${TOWERRT} build-items --model ${M} --features ${F} --out ${WORK}/x.twi --engine internal --precision int8)
-  expect_in("${last_err}" "TOWERRT_ERR_UNSUPPORTED")
+  # bf16 and int8 on the internal kernels (what auto falls back to where
+  # oneDNN cannot make the matmul), and the engine named in the output
+  foreach(p bf16 int8)
+    run(0 ${TOWERRT} build-items --model ${M} --features ${F} --out ${WORK}/internal-${p}.twi --engine internal --precision ${p})
+    expect_in("${last_err}" "internal")
+    expect_in("${last_err}" " ${p},")
+    run(0 ${TOWERRT} build-items --model ${M} --features ${F} --out ${WORK}/auto-${p}.twi --precision ${p} --threads 1)
+    expect_in("${last_err}" " ${p},")
+  endforeach()
   # errors
   run(1 ${TOWERRT} merge-items --model ${M} --out ${WORK}/x.twi ${WORK}/s0.twi ${WORK}/s1.twi)
   expect_in("${last_err}" "shard 2/3 is missing")

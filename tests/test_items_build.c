@@ -30,6 +30,7 @@
 #include "runtime/model.h"
 #include "runtime/onednn_matmul.h"
 #include "runtime/text_input.h"
+#include "runtime/tower_exec.h"
 #include "test_util.h"
 #include "towerrt.h"
 
@@ -190,6 +191,142 @@ static double compare_heads(const catalog *c, const char *pa, const char *pb, do
   return worst;
 }
 
+/* ---- reduced-precision builds: a tolerance derived from their arithmetic ----
+ *
+ * For every row, the f32 item tower is run in double alongside a bound on
+ * how far a bf16 or int8 engine (onednn_matmul.h, batch_matmul_internal.h)
+ * can be from it, layer by layer. With x the exact input of a layer, e its
+ * incoming error bound (e = 0 for the tower input, which every engine
+ * computes in f32 the same way), the engine multiplies q ~ x + e with w~:
+ *   |q_i - x_i| <= d_i = e_i + r_i      r_i: the input's rounding
+ *   |w~_i - w_i| <= c_i                  c_i: the weight's rounding
+ *   |y~ - y| <= sum_i |w~_i| d_i + c_i |x_i|  + g sum_i |w~_i| (|x_i| + d_i)
+ * and ReLU does not widen it (1-Lipschitz).
+ *   bf16 (8 significant bits, nearest even): r_i = 2^-9 (|x_i| + e_i),
+ *     c_i = 2^-9 |w_i|; g = (in + 2) 2^-24 for the fp32 sums.
+ *   int8: the call's inputs share one step s = M / 127 (s8 inputs; u8's
+ *     255 levels give half that), M = max over the rows of a call of |x~|
+ *     <= max over every row of |x_i| + e_i (a call holds catalog rows and
+ *     zeros), so r_i = s / 2; each output channel's weights share sw =
+ *     max_i |w_i| / 63 (127 levels, or 63 where oneDNN lacks VNNI; 63
+ *     bounds both): c_i = sw / 2; the int32 sums are exact, then 3 fp32
+ *     roundings: g = 4 * 2^-24.
+ * The bound holds for any summation order, so it checks oneDNN and the
+ * internal kernels alike; a saturated int16 pair sum (vpmaddubsw with 8-bit
+ * inputs) breaks it. The f32 store compared with is itself within fp32
+ * reassociation of the double tower: 1e-5 (1 + max |row|) is added for it,
+ * the tolerance of the f32 engines' own comparison above. */
+typedef struct heads_bound {
+  size_t rows, per_row;
+  double *bound; /* rows x per_row */
+} heads_bound;
+
+/* Rows of width n: x (values) and e (their error bounds) of every row. */
+static void bound_layer(const trt_dense_layer *d, int precision, size_t rows, const double *x, const double *e, double *y,
+                        double *ey) {
+  const double u = ldexp(1.0, -9), eps = ldexp(1.0, -24);
+  double M = 0; /* int8: the largest input any call can see */
+  for (size_t r = 0; r < rows * d->in; r++) M = fmax(M, fabs(x[r]) + e[r]);
+  double s = M / 127.0;
+  for (size_t r = 0; r < rows; r++) {
+    const double *xr = x + r * d->in, *er = e + r * d->in;
+    for (uint32_t o = 0; o < d->out; o++) {
+      const float *w = d->w + (size_t)o * d->in;
+      double sw = 0;
+      if (precision == TRT_MM_INT8)
+        for (uint32_t i = 0; i < d->in; i++) sw = fmax(sw, fabs(w[i]) / 63.0);
+      double acc = d->b ? d->b[o] : 0, err = 0, mag = 0;
+      for (uint32_t i = 0; i < d->in; i++) {
+        double aw = fabs(w[i]), ax = fabs(xr[i]);
+        double ri = precision == TRT_MM_BF16 ? u * (ax + er[i]) : s / 2;
+        double ci = precision == TRT_MM_BF16 ? u * aw : sw / 2;
+        double di = er[i] + ri, wq = aw + ci;
+        acc += (double)w[i] * xr[i];
+        err += wq * di + ci * ax;
+        mag += wq * (ax + di);
+      }
+      double g = precision == TRT_MM_BF16 ? (d->in + 2) * eps : 4 * eps;
+      y[r * d->out + o] = d->relu && acc < 0 ? 0 : acc;
+      ey[r * d->out + o] = err + g * mag;
+    }
+  }
+}
+
+/* The bound for the first n rows of c. */
+static int heads_error_bound(const catalog *c, size_t n, int precision, heads_bound *hb) {
+  const towerrt_model *m = c->m;
+  const trt_tower *t = &m->item;
+  size_t w = t->input_width > t->max_width ? t->input_width : t->max_width;
+  if (t->fe[0].out > w) w = t->fe[0].out;
+  double *x = calloc(n * w, sizeof *x), *e = calloc(n * w, sizeof *e), *y = calloc(n * w, sizeof *y),
+         *ey = calloc(n * w, sizeof *ey);
+  float *emb = calloc(t->input_width + 64, sizeof *emb), *scratch = calloc(2 * (size_t)t->n_id_fields + 64, sizeof *scratch),
+        *x0 = calloc(t->input_width, sizeof *x0);
+  int ok = x && e && y && ey && emb && scratch && x0;
+  for (size_t r = 0; ok && r < n; r++) {
+    trt_tower_input(m, t, c->rows.ids + r * c->slots, c->dense ? c->rows.dense + r * c->dense : NULL, emb, scratch, x0);
+    for (uint32_t i = 0; i < t->input_width; i++) x[r * t->input_width + i] = x0[i];
+  }
+  for (uint32_t L = 0; ok && L <= t->n_layers; L++) {
+    const trt_dense_layer *d = L < t->n_layers ? &t->layers[L] : &t->fe[0];
+    bound_layer(d, precision, n, x, e, y, ey);
+    double *tmp = x;
+    x = y;
+    y = tmp;
+    tmp = e;
+    e = ey;
+    ey = tmp;
+  }
+  hb->rows = n;
+  hb->per_row = (size_t)m->heads_item * m->head_dim;
+  hb->bound = ok ? e : NULL;
+  if (!ok) free(e);
+  free(x);
+  free(y);
+  free(ey);
+  free(emb);
+  free(scratch);
+  free(x0);
+  CHECK(ok, "out of memory");
+  return ok;
+}
+
+/* The heads of store pb (a bf16 or int8 build of the first n rows)
+ * against the f32 store pa, element by element within the derived bound.
+ * Returns the largest difference as a fraction of its bound. */
+static double compare_heads_bounded(const catalog *c, size_t n, const char *pa, const char *pb, int precision, const char *what) {
+  heads_bound hb = {0};
+  if (!heads_error_bound(c, n, precision, &hb)) return 0;
+  towerrt_items *a = NULL, *b = NULL;
+  CHECK(!towerrt_items_load(pa, NULL, &a), "%s", towerrt_last_error());
+  CHECK(!towerrt_items_load(pb, NULL, &b), "%s", towerrt_last_error());
+  double worst = 0, worst_diff = 0, worst_bound = 0;
+  size_t compared = 0;
+  for (size_t i = 0; a && b && i < hb.rows; i++) {
+    uint32_t ra = trt_items_find(a, c->rows.keys[i]), rb = trt_items_find(b, c->rows.keys[i]);
+    CHECK(ra != TRT_EMPTY_ROW && rb != TRT_EMPTY_ROW, "id %llu missing", (unsigned long long)c->rows.keys[i]);
+    if (ra == TRT_EMPTY_ROW || rb == TRT_EMPTY_ROW) continue;
+    const float *x = (const float *)((const char *)a->heads_data + ra * a->row_stride);
+    const float *y = (const float *)((const char *)b->heads_data + rb * b->row_stride);
+    double slack = 1e-5 * (1.0 + max_abs_row(x, hb.per_row));
+    for (size_t k = 0; k < hb.per_row; k++, compared++) {
+      double diff = fabs((double)x[k] - y[k]), bound = hb.bound[i * hb.per_row + k] + slack;
+      if (diff / bound > worst) {
+        worst = diff / bound;
+        worst_diff = diff;
+        worst_bound = bound;
+      }
+    }
+  }
+  CHECK(compared > 0, "%s, %s: no heads compared", c->dir, what);
+  CHECK(worst <= 1.0, "%s, %s: a head differs by %.3g, above its derived bound %.3g", c->dir, what, worst_diff, worst_bound);
+  printf("  %s: %s heads: %zu values, worst difference %.3g = %.3g of its bound\n", c->dir, what, compared, worst_diff, worst);
+  towerrt_items_free(a);
+  towerrt_items_free(b);
+  free(hb.bound);
+  return worst;
+}
+
 /* The golden requests by id score the same on both stores (1e-5 relative). */
 static void compare_scores(const catalog *c, const char *pa, const char *pb) {
   char path[1024];
@@ -238,20 +375,33 @@ static void test_parity(const catalog *c) {
   double d = compare_heads(c, wpath("internal.twi"), wpath("onednn.twi"), 1e-5, "onednn vs internal");
   printf("  %s: onednn vs internal heads: max diff %.3g x (1 + max |row|)\n", c->dir, d);
   compare_scores(c, wpath("internal.twi"), wpath("onednn.twi"));
-  /* bf16 (approximate): weights and layer inputs rounded to 8 mantissa bits */
-  o.precision = TRT_MM_BF16;
-  CHECK(!build(c, &o, wpath("bf16.twi"), 0, c->rows.n_keys, 0, NULL), "bf16: %s", towerrt_last_error());
-  d = compare_heads(c, wpath("onednn.twi"), wpath("bf16.twi"), 0.05, "bf16 vs f32");
-  printf("  %s: bf16 vs f32 heads: max diff %.3g x (1 + max |row|)\n", c->dir, d);
-  /* int8 (approximate): within a few percent of the row's scale */
-  options(&o, TRT_ENGINE_ONEDNN, 2);
-  o.precision = TRT_MM_INT8;
-  CHECK(!build(c, &o, wpath("int8.twi"), 0, c->rows.n_keys, 0, NULL), "int8: %s", towerrt_last_error());
-  d = compare_heads(c, wpath("onednn.twi"), wpath("int8.twi"), 0.1, "int8 vs f32");
-  printf("  %s: int8 vs f32 heads: max diff %.3g x (1 + max |row|)\n", c->dir, d);
-  options(&o, TRT_ENGINE_INTERNAL, 1);
-  o.precision = TRT_MM_INT8;
-  CHECK(build(c, &o, wpath("x.twi"), 0, c->rows.n_keys, 0, NULL) == TOWERRT_ERR_UNSUPPORTED, "int8 on the internal kernels must be refused");
+  /* bf16 and int8, each on the engine auto picks on this CPU (oneDNN, or
+   * the internal kernels where oneDNN has no such matmul) and on the
+   * internal kernels, within the bound derived from their arithmetic. At
+   * most 256 rows (one call of either engine, so the int8 step is that of
+   * these rows): the bound costs a double-precision tower per row. */
+  size_t n_sub = c->rows.n_keys < 256 ? c->rows.n_keys : 256;
+  for (int p = 0; p < 2; p++) {
+    int precision = p ? TRT_MM_INT8 : TRT_MM_BF16;
+    const char *pname = p ? "int8" : "bf16";
+    for (int engine = TRT_ENGINE_AUTO; engine <= TRT_ENGINE_INTERNAL; engine++) {
+      char what[64], file[32];
+      options(&o, engine, 2);
+      o.precision = precision;
+      snprintf(file, sizeof file, "%s-%d.twi", pname, engine);
+      trt_items_builder *b = NULL;
+      towerrt_status st = trt_items_builder_open(c->m, wpath(file), &o, &b);
+      CHECK(!st, "%s %s: %s", c->dir, pname, towerrt_last_error());
+      if (st) continue; /* nothing built: nothing to compare */
+      snprintf(what, sizeof what, "%s on %.40s", pname, trt_items_builder_engine(b));
+      towerrt_features f = feats(c, 0, n_sub);
+      st = trt_items_builder_append(b, &f, c->rows.keys, n_sub);
+      if (st) trt_items_builder_abort(b);
+      else st = trt_items_builder_finish(b);
+      CHECK(!st, "%s %s: %s", c->dir, what, towerrt_last_error());
+      if (!st) compare_heads_bounded(c, n_sub, wpath("onednn.twi"), wpath(file), precision, what);
+    }
+  }
 }
 
 /* ---- shards and merges ---------------------------------------------------- */
@@ -508,10 +658,11 @@ int main(int argc, char **argv) {
     printf("%s: %zu items\n", c->dir, c->rows.n_keys);
     test_streaming(c, TRT_ENGINE_INTERNAL);
     test_shards(c, TRT_ENGINE_INTERNAL, TRT_MM_F32);
+    test_shards(c, TRT_ENGINE_INTERNAL, TRT_MM_BF16);
     if (trt_mm_available() && !UNDER_TSAN) {
       test_streaming(c, TRT_ENGINE_ONEDNN);
       test_shards(c, TRT_ENGINE_ONEDNN, TRT_MM_F32);
-      test_shards(c, TRT_ENGINE_ONEDNN, TRT_MM_BF16);
+      test_shards(c, TRT_ENGINE_AUTO, TRT_MM_BF16); /* oneDNN where it makes bf16, else internal */
       test_parity(c);
       test_primitive_cache(c);
     }
