@@ -166,6 +166,13 @@ TOWERRT_API towerrt_precision towerrt_items_precision(const towerrt_items *items
 TOWERRT_API towerrt_status towerrt_items_quantize(const towerrt_items *items, towerrt_precision precision,
                                                   const char *path);
 
+/* Which engine builds an item store of this precision for `model` on this
+ * CPU (build-items --precision; docs/item-stores.md, "Engines"): "onednn
+ * bf16, ...", or "internal avx2 bf16, ... (why oneDNN was not used)".
+ * Writes at most cap bytes (NUL-terminated); returns the full length. */
+TOWERRT_API size_t towerrt_items_build_engine(const towerrt_model *model, towerrt_precision precision, char *buf,
+                                              size_t cap);
+
 /* Writes `model` with its user tower's dense layers and FE projections in
  * bf16, or in s8 with one scale per output channel (docs/quantization.md).
  * int8: with calibration users (n_users rows of user features, as in

@@ -609,6 +609,26 @@ static towerrt_status resolve_engine(trt_items_builder *b) {
   return TOWERRT_OK;
 }
 
+TOWERRT_API size_t towerrt_items_build_engine(const towerrt_model *m, towerrt_precision precision, char *buf, size_t cap) {
+  static const int mm_precision[] = {TRT_MM_F32, TRT_MM_BF16, TRT_MM_INT8};
+  char text[sizeof ((trt_items_builder *)0)->engine_name + 32];
+  trt_items_builder *b = calloc(1, sizeof *b);
+  if (!m || (unsigned)precision > 2) snprintf(text, sizeof text, "invalid model or precision");
+  else if (!b) snprintf(text, sizeof text, "out of memory");
+  else {
+    trt_build_options_init(&b->o);
+    b->o.precision = mm_precision[precision];
+    b->m = m;
+    b->batch = DEFAULT_BATCH;
+    b->n_workers = 1;
+    if (resolve_engine(b)) snprintf(text, sizeof text, "none: %s", towerrt_last_error());
+    else snprintf(text, sizeof text, "%s", b->engine_name);
+  }
+  free(b);
+  if (cap) snprintf(buf, cap, "%s", text);
+  return strlen(text);
+}
+
 static void builder_free(trt_items_builder *b) {
   if (!b) return;
   stop_workers(b);

@@ -50,8 +50,5 @@ else()
   message(STATUS "towerrt: oneDNN: off (${towerrt_dnnl_why}); item-store builds use the internal kernels")
 endif()
 
-if(TARGET towerrt)
-  target_sources(towerrt PRIVATE tools/cmd_merge_items.c)
-endif()
 # tests/items_build.cmake runs only when this file was included.
 set(TOWERRT_ITEMS_BUILD_CMAKE ON)

@@ -60,10 +60,21 @@ static towerrt_status check_items(const towerrt_model *m, const towerrt_items *i
   return TOWERRT_OK;
 }
 
+/* "0,2" for the bits of a layer mask. */
+static const char *layer_list(uint32_t mask, char *buf, size_t cap) {
+  size_t n = 0;
+  buf[0] = 0;
+  for (unsigned i = 0; i < 32 && n < cap; i++)
+    if (mask & (1u << i)) n += (size_t)snprintf(buf + n, cap - n, n ? ",%u" : "%u", i);
+  return buf;
+}
+
 static towerrt_status check_mask(const towerrt_model *m, uint32_t mask) {
-  if (mask & ~m->user.fe_present)
-    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "fe_layer_mask 0x%x asks for user FE layers the model lacks (present: 0x%x)", mask,
-                    m->user.fe_present);
+  if (mask & ~m->user.fe_present) {
+    char want[96], have[96];
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "user FE layer(s) %s asked for (fe_layer_mask 0x%x), but the model has FE layers %s",
+                    layer_list(mask & ~m->user.fe_present, want, sizeof want), mask, layer_list(m->user.fe_present, have, sizeof have));
+  }
   return TOWERRT_OK;
 }
 

@@ -11,21 +11,32 @@
 enum { EXIT_USAGE = 2, EXIT_FAILED = 1 };
 
 typedef struct cli_args {
+  const char *command; /* "score", ... */
   const char *model, *items, *requests, *features, *out, *isa;
   const char *shard;    /* build-items --shard i/n */
   /* build-items: --chunk ROWS, --engine auto|internal|onednn, --precision
    * f32|int8; quantize: --precision int8|bf16 (NULL when not given).
    * --threads is the number `threads` below, for every command. */
   const char *chunk, *engine, *precision;
-  int n_inputs;         /* merge-items: extra positional inputs */
+  int n_inputs;         /* positional arguments (info: MODEL; merge-items: stores) */
   const char *inputs[64];
   const char *topology;  /* --topology synthetic:... | xml:PATH */
   uint32_t fe_mask, max_k, threads, placement;
   int32_t numa_node;
   int plan, logits, help, show_topology;
+  int progress;      /* build-items --progress: progress lines on stderr, terminal or not */
   int static_inputs; /* quantize --static-input-scales */
   uint32_t batch_users; /* score --batch-users N: user towers of N requests in one call */
 } cli_args;
+
+/* Parses a command's arguments (tools/cli_args.c; argv[0] is the command
+ * name): getopt_long, `--opt value` and `--opt=value`; only the options the
+ * command takes; its required options and positional arguments present;
+ * numbers whole and in range. Returns 0 after printing the problem on
+ * stderr, naming the option (exit with EXIT_USAGE). */
+int cli_parse(const char *cmd, int argc, char **argv, cli_args *a);
+/* A whole decimal number in [lo, hi] for option --opt, or 0 after a message. */
+int cli_parse_u32(const char *cmd, const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
 
 /* Prints "towerrt: error: MSG (STATUS)" (MSG NULL: the thread's last error); returns EXIT_FAILED. */
 int fail(towerrt_status st, const char *msg);
@@ -33,9 +44,14 @@ void options_from(const cli_args *a, towerrt_options *o);
 /* Creates the worker pool the options ask for (threads > 1, a placement or
  * --topology), or leaves *pool NULL; sets o->pool. */
 towerrt_status pool_from(const cli_args *a, towerrt_options *o, towerrt_pool **pool);
-/* fopen for reading, "-" = stdin; prints an error on failure. */
+/* fopen for reading ("-" = stdin) or writing ("-" = stdout); on failure
+ * prints "towerrt: error: cannot open|write 'PATH': REASON
+ * (TOWERRT_ERR_IO)" and returns NULL. */
 FILE *open_in(const char *path);
+FILE *open_out(const char *path);
 
+int cmd_info(const cli_args *a);
+int cmd_score(const cli_args *a);
 int cmd_build_items(const cli_args *a);
 int cmd_quantize(const cli_args *a);
 int cmd_merge_items(const cli_args *a);

@@ -58,7 +58,7 @@ static void fmt_duration(double s, char *buf, size_t cap) {
 }
 
 typedef struct progress {
-  int on;
+  int on; /* 0 off, 1 a terminal (one line redrawn), 2 a log (a line every 10 s) */
   double t0, last;
   long long input_size; /* bytes, or -1 when unknown (a pipe) */
   FILE *in;
@@ -67,7 +67,7 @@ typedef struct progress {
 static void progress_show(progress *p, const trt_items_builder *b, int final) {
   if (!p->on) return;
   double t = now_s();
-  if (!final && t - p->last < 0.25) return;
+  if (!final && t - p->last < (p->on == 2 ? 10.0 : 0.25)) return;
   p->last = t;
   unsigned long long seen = trt_items_builder_seen(b), kept = trt_items_builder_rows(b);
   double rate = t > p->t0 ? (double)seen / (t - p->t0) : 0.0;
@@ -80,9 +80,10 @@ static void progress_show(progress *p, const trt_items_builder *b, int final) {
     fmt_duration(frac > 0 ? (t - p->t0) * (1.0 - frac) / frac : -1, d, sizeof d);
     snprintf(eta, sizeof eta, ", %3.0f%%, ETA %s", 100.0 * frac, final ? "0:00:00" : d);
   }
-  if (kept != seen) fprintf(stderr, "\rtowerrt: %llu rows read, %llu kept, %.0f rows/s%s   ", seen, kept, rate, eta);
-  else fprintf(stderr, "\rtowerrt: %llu rows, %.0f rows/s%s   ", seen, rate, eta);
-  if (final) fputc('\n', stderr);
+  const char *start = p->on == 1 ? "\r" : "", *end = p->on == 1 ? "   " : "\n";
+  if (kept != seen) fprintf(stderr, "%stowerrt: %llu rows read, %llu kept, %.0f rows/s%s%s", start, seen, kept, rate, eta, end);
+  else fprintf(stderr, "%stowerrt: %llu rows, %.0f rows/s%s%s", start, seen, rate, eta, end);
+  if (final && p->on == 1) fputc('\n', stderr);
   fflush(stderr);
 }
 
@@ -102,23 +103,24 @@ static int usage(int help) {
        "  --precision     f32 (default); bf16 or int8 (oneDNN; faster, approximate heads:\n"
        "                  bf16 weights and inputs, or s8 weights and u8/s8 inputs with\n"
        "                  per-batch scales; docs/item-stores.md)\n"
-       "  Progress goes to stderr when it is a terminal.");
+       "  --progress      progress lines on stderr even when it is not a terminal (logs);\n"
+       "                  on a terminal progress is shown in place by default.");
   return help ? 0 : EXIT_USAGE;
 }
 
 int cmd_build_items(const cli_args *a) {
-  if (a->help || !a->model || !a->features || !a->out) return usage(a->help);
+  if (a->help) return usage(1);
   trt_build_options bo;
   trt_build_options_init(&bo);
   unsigned long long v;
   size_t chunk = DEFAULT_CHUNK;
   if (a->shard && !parse_shard(a->shard, &bo.shard_index, &bo.shard_count)) {
-    fprintf(stderr, "towerrt: --shard wants i/n with 0 <= i < n (got '%s')\n", a->shard);
+    fprintf(stderr, "towerrt build-items: --shard wants i/n with 0 <= i < n (got '%s') (towerrt build-items --help)\n", a->shard);
     return EXIT_USAGE;
   }
   if (a->chunk) {
     if (!parse_uint(a->chunk, 1, (unsigned long long)1 << 30, &v)) {
-      fprintf(stderr, "towerrt: --chunk wants a row count in 1..2^30 (got '%s')\n", a->chunk);
+      fprintf(stderr, "towerrt build-items: --chunk wants a row count in 1..2^30 (got '%s') (towerrt build-items --help)\n", a->chunk);
       return EXIT_USAGE;
     }
     chunk = (size_t)v;
@@ -129,7 +131,7 @@ int cmd_build_items(const cli_args *a) {
     else if (!strcmp(a->engine, "internal")) bo.engine = TRT_ENGINE_INTERNAL;
     else if (!strcmp(a->engine, "onednn")) bo.engine = TRT_ENGINE_ONEDNN;
     else {
-      fprintf(stderr, "towerrt: --engine wants auto, internal or onednn (got '%s')\n", a->engine);
+      fprintf(stderr, "towerrt build-items: --engine wants auto, internal or onednn (got '%s') (towerrt build-items --help)\n", a->engine);
       return EXIT_USAGE;
     }
   }
@@ -138,7 +140,7 @@ int cmd_build_items(const cli_args *a) {
     else if (!strcmp(a->precision, "bf16")) bo.precision = TRT_MM_BF16;
     else if (!strcmp(a->precision, "int8")) bo.precision = TRT_MM_INT8;
     else {
-      fprintf(stderr, "towerrt: --precision wants f32, bf16 or int8 (got '%s')\n", a->precision);
+      fprintf(stderr, "towerrt build-items: --precision wants f32, bf16 or int8 (got '%s') (towerrt build-items --help)\n", a->precision);
       return EXIT_USAGE;
     }
   }
@@ -152,7 +154,7 @@ int cmd_build_items(const cli_args *a) {
     towerrt_model_free(m);
     return EXIT_FAILED;
   }
-  progress p = {isatty(fileno(stderr)), now_s(), 0.0, -1, f};
+  progress p = {isatty(fileno(stderr)) ? 1 : a->progress ? 2 : 0, now_s(), 0.0, -1, f};
   struct stat sb;
   if (f != stdin && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode)) p.input_size = (long long)sb.st_size;
 

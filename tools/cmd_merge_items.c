@@ -28,7 +28,7 @@ static void show(void *ctx, uint64_t done, uint64_t total) {
 }
 
 int cmd_merge_items(const cli_args *a) {
-  if (a->help || !a->model || !a->out || a->n_inputs < 1) {
+  if (a->help) {
     puts("usage: towerrt merge-items --model M.twr --out STORE.twi SHARD.twi...\n"
          "  Merges item stores of the model M into one, streaming rows. The n shards\n"
          "  of `towerrt build-items --shard i/n` (any order, all n needed) are put back\n"
@@ -36,7 +36,7 @@ int cmd_merge_items(const cli_args *a) {
          "  build. Other stores are concatenated in the order given. A duplicate id,\n"
          "  a store of another model, a missing or repeated shard, or a truncated or\n"
          "  corrupt input is an error naming the file.");
-    return a->help ? 0 : EXIT_USAGE;
+    return 0;
   }
   towerrt_options o;
   options_from(a, &o);

@@ -134,7 +134,7 @@ static int quantize_model(const cli_args *a, const towerrt_options *o, towerrt_p
   trt_rows users = {0};
   towerrt_status st = towerrt_model_load(a->model, o, &m);
   if (a->static_inputs && (!a->requests || prec != TOWERRT_PRECISION_INT8)) {
-    fprintf(stderr, "towerrt: --static-input-scales needs --precision int8 and --calibration REQUESTS\n");
+    fprintf(stderr, "towerrt quantize: --static-input-scales needs --precision int8 and --calibration REQUESTS\n");
     towerrt_model_free(m);
     return EXIT_USAGE;
   }
@@ -184,12 +184,17 @@ static int ends_with(const char *s, const char *tail) {
 
 int cmd_quantize(const cli_args *a) {
   int model_mode = a->model && a->out && (!a->items || ends_with(a->out, ".twr"));
-  if (a->help || !a->out || !a->precision || (!model_mode && (!a->items || (a->requests && !a->model)))) return usage(a->help);
+  if (a->help) return usage(1);
+  if (!model_mode && (!a->items || (a->requests && !a->model))) {
+    fprintf(stderr, "towerrt quantize: %s (towerrt quantize --help)\n",
+            !a->items ? "missing --items (a store) or --model (a model)" : "--calibration with --items needs --model");
+    return EXIT_USAGE;
+  }
   towerrt_precision prec;
   if (!strcmp(a->precision, "int8")) prec = TOWERRT_PRECISION_INT8;
   else if (!strcmp(a->precision, "bf16")) prec = TOWERRT_PRECISION_BF16;
   else {
-    fprintf(stderr, "towerrt: --precision wants int8 or bf16 (got '%s')\n", a->precision);
+    fprintf(stderr, "towerrt quantize: --precision wants int8 or bf16 (got '%s') (towerrt quantize --help)\n", a->precision);
     return EXIT_USAGE;
   }
   towerrt_options o;

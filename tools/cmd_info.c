@@ -1,0 +1,68 @@
+/* towerrt info: a model's metadata, fields, tensors and compiled plan; the
+ * worker pools and placement (--topology); the item-store build engines
+ * of this CPU. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tools/cli.h"
+#include "towerrt.h"
+
+static void print_placement(const towerrt_pool *pool, const towerrt_model *m, const towerrt_items *items, uint32_t placement) {
+  static const char *const names[] = {"shared (one copy, as mapped)", "replicated: one copy bound to each node's memory",
+                                      "interleaved over the nodes of the pool"};
+  size_t need = towerrt_pool_describe(pool, NULL, 0) + 1;
+  char *text = malloc(need);
+  if (!text) return;
+  towerrt_pool_describe(pool, text, need);
+  printf("%s", text);
+  free(text);
+  printf("placement: model weights %s%s\n", names[placement <= 2 ? placement : 0], m ? "" : " (no model)");
+  if (items) printf("placement: item heads (%zu items) %s\n", towerrt_items_count(items), names[placement <= 2 ? placement : 0]);
+  printf("requests: run on one node (--numa-node, default: the caller's), candidate blocks split over its workers (--threads)\n");
+}
+
+int cmd_info(const cli_args *a) {
+  if (a->help) {
+    puts("usage: towerrt info MODEL.twr [--plan] [--isa NAME] [--items S.twi]\n"
+         "                    [--topology [synthetic:DESC | xml:PATH]] [--placement shared|replicate|interleave]\n"
+         "  Prints the model's metadata, input fields, tensors and its compiled plan;\n"
+         "  with --topology, the NUMA nodes, the worker pools and where the weights\n"
+         "  and item heads are placed, and which engine builds item stores at each\n"
+         "  precision on this CPU.");
+    return 0;
+  }
+  towerrt_options o;
+  options_from(a, &o);
+  towerrt_pool *pool = NULL;
+  towerrt_model *m = NULL;
+  towerrt_items *items = NULL;
+  towerrt_status st = pool_from(a, &o, &pool);
+  if (!st) st = towerrt_model_load(a->model, &o, &m);
+  if (!st && a->items) st = towerrt_items_load(a->items, &o, &items);
+  if (st) {
+    int rc = fail(st, NULL);
+    towerrt_model_free(m);
+    towerrt_pool_free(pool);
+    return rc;
+  }
+  size_t need = towerrt_model_describe(m, NULL, 0) + 1;
+  char *text = malloc(need);
+  if (!text) return fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  towerrt_model_describe(m, text, need);
+  printf("towerrt %s, model %s\n%s", towerrt_version_string(), a->model, text);
+  printf("request layout: user %zu id slots + %zu dense; item %zu id slots + %zu dense\n", towerrt_model_id_slots(m, TOWERRT_USER),
+         towerrt_model_dense_width(m, TOWERRT_USER), towerrt_model_id_slots(m, TOWERRT_ITEM), towerrt_model_dense_width(m, TOWERRT_ITEM));
+  free(text);
+  static const char *const precisions[] = {"f32", "bf16", "int8"};
+  for (int p = 0; p < 3; p++) {
+    char engine[512];
+    towerrt_items_build_engine(m, (towerrt_precision)p, engine, sizeof engine);
+    printf("item-store builds, %-4s: %s\n", precisions[p], engine);
+  }
+  if (pool) print_placement(pool, m, items, a->placement);
+  towerrt_items_free(items);
+  towerrt_model_free(m);
+  towerrt_pool_free(pool);
+  return 0;
+}
+
