@@ -40,8 +40,12 @@ if(TOWERRT_WITH_ONEDNN)
   target_compile_definitions(towerrt_objects PRIVATE TOWERRT_HAVE_ONEDNN=1)
   target_include_directories(towerrt_objects PRIVATE ${TOWERRT_DNNL_INCLUDE_DIR})
   target_link_libraries(towerrt_shared PRIVATE ${TOWERRT_DNNL_LIBRARY} ${CMAKE_DL_LIBS})
-  # A static libtowerrt needs libdnnl at its consumers' link.
-  target_link_libraries(towerrt_static PUBLIC ${TOWERRT_DNNL_LIBRARY} ${CMAKE_DL_LIBS})
+  # A static libtowerrt needs libdnnl at its consumers' link: this build's
+  # file here, the installed package's own find_library there
+  # (tools/cmake/towerrtConfig.cmake.in), never this machine's path.
+  target_link_libraries(towerrt_static PUBLIC $<BUILD_INTERFACE:${TOWERRT_DNNL_LIBRARY}>
+                        $<INSTALL_INTERFACE:towerrt::dnnl> ${CMAKE_DL_LIBS})
+  set(TOWERRT_PC_LIBS_PRIVATE "-ldnnl -ldl")
   message(STATUS "towerrt: oneDNN ${TOWERRT_DNNL_VERSION}: ${TOWERRT_DNNL_LIBRARY} (item-store builds use oneDNN matmul)")
 else()
   if(towerrt_dnnl_usable)

@@ -7,7 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(build-essential cmake pkg-config python3 clang llvm
           libhwloc-dev libdnnl-dev libbenchmark-dev gnuplot-nox
           gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-          valgrind)
+          valgrind libudev-dev)  # libudev-dev: hwloc's static link (pkg-config --static)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end check against a checkpoint made by the unmodified reference
-code (shared/fixtures/reference-inttower). Standard library only.
+code (tests/fixtures/reference-inttower and reference-inttower-live, from
+shared/fixtures). Standard library only.
 
   test_reference_checkpoint.py TOWERRT_CLI FIXTURE_DIR TMP_DIR
 
@@ -10,13 +11,16 @@ code (shared/fixtures/reference-inttower). Standard library only.
    its test rows as candidates, (a) by features and (b) by item id from an
    item store made with `TOWERRT_CLI build-items`;
 3. runs `TOWERRT_CLI score` and checks every prediction against
-   official_pred.npy within 1e-5 relative.
+   official_pred.npy within 1e-5 relative;
+4. reports what the scores rank (test AUC, per-user AUC, distinct scores
+   per request) and checks the AUC equals the reference predictions'.
 
 TOWERRT_CLI may also be a .py file with the same command line (e.g.
 tools/reference/twr_eval.py); it is then run with this Python.
 Exit status 0 when every prediction matches.
 """
 
+import bisect
 import os
 import subprocess
 import sys
@@ -101,6 +105,59 @@ def compare(tag, scores, requests_rows, official):
     return True
 
 
+def auc(scores, labels):
+    """Area under the ROC curve (ties count one half), or None with one class."""
+    pos = sum(1 for y in labels if y)
+    neg = len(labels) - pos
+    if not pos or not neg:
+        return None
+    ranked = sorted(zip(scores, labels))
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):  # average ranks over runs of equal scores
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        mid = (i + j + 1) / 2.0
+        rank_sum += mid * sum(1 for _, y in ranked[i:j] if y)
+        i = j
+    return (rank_sum - pos * (pos + 1) / 2.0) / (pos * neg)
+
+
+def ranking_report(scores, requests_rows, official, labels):
+    """What the scores rank: the test AUC from towerrt's scores (which must
+    equal the reference predictions' AUC), the mean AUC within a user, and
+    how many distinct scores a request gets (1 everywhere = the item tower
+    does not tell items apart)."""
+    flat_s, flat_y, flat_o, per_user, distinct = [], [], [], [], []
+    for line, rows in zip(scores, requests_rows):
+        ys = [labels[r] for r in rows]
+        flat_s += line
+        flat_y += ys
+        flat_o += [official[r] for r in rows]
+        distinct.append(len(set(line)))
+        a = auc(line, ys)
+        if a is not None:
+            per_user.append(a)
+    ours, theirs = auc(flat_s, flat_y), auc(flat_o, flat_y)
+    print("ranking: test AUC %.6f (reference predictions %.6f); mean per-user AUC %.4f over %d users with both labels; "
+          "distinct scores per request: min %d, median %d"
+          % (ours, theirs, sum(per_user) / len(per_user) if per_user else float("nan"), len(per_user),
+             min(distinct), sorted(distinct)[len(distinct) // 2]))
+    # Every score is within REL_TOL of its reference (checked above), so
+    # only a (positive, negative) pair whose reference predictions are
+    # within 2 REL_TOL (probabilities <= 1) can change order, each moving
+    # the AUC by at most 1 / (pos * neg).
+    pos_o = sorted(o for o, y in zip(flat_o, flat_y) if y)
+    neg_o = sorted(o for o, y in zip(flat_o, flat_y) if not y)
+    near = sum(bisect.bisect_right(neg_o, o + 2 * REL_TOL) - bisect.bisect_left(neg_o, o - 2 * REL_TOL) for o in pos_o)
+    bound = near / float(len(pos_o) * len(neg_o))
+    if abs(ours - theirs) > bound:
+        print("FAIL: the AUC of towerrt's scores differs from the reference's by %.3g, above %.3g (%d near-tied pairs)"
+              % (abs(ours - theirs), bound, near))
+        return False
+    return True
+
+
 def main(argv):
     if len(argv) != 4:
         sys.stderr.write(__doc__)
@@ -160,7 +217,10 @@ def main(argv):
     out_i = os.path.join(tmp, "scores_ids.txt")
     run(cli_cmd(cli) + ["score", "--model", model_path, "--items", store, "--requests", rq_i, "--out", out_i],
         "score (by id)")
-    ok = compare("by item id", tf.read_scores(out_i), req_rows, official) and ok
+    scores_i = tf.read_scores(out_i)
+    ok = compare("by item id", scores_i, req_rows, official) and ok
+    if ok and "label" in cols:
+        ok = ranking_report(scores_i, req_rows, official, [int(v) for v in cols["label"].tolist_flat()])
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
