@@ -50,7 +50,7 @@ typedef void (*trt_maxsim_bf16_fn)(const uint16_t *user, size_t n_user, const ui
                                    size_t item_stride, const uint32_t *rows, size_t k,
                                    size_t n_item, size_t dim, float *scores);
 
-/* int8 MaxSim (DESIGN.md, Kernels). A user head u is u8 with zero point
+/* int8 MaxSim (docs/design.md, Kernels). A user head u is u8 with zero point
  * zp[u] and scale s[u]: x = s[u] * (q - zp[u]). An item row r holds n_item
  * s8 heads sharing ONE scale item_scale[r] >= 0, plus the column sums
  * colsum[h] = sum_d q_item[h][d] (in the item store, so that the zero-point

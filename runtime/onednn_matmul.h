@@ -1,4 +1,4 @@
-/* Batched dense layers through oneDNN matmul (DESIGN.md, Kernels: "batched
+/* Batched dense layers through oneDNN matmul (docs/design.md, Kernels: "batched
  * work uses oneDNN matmul"): Y = act(X W^T + b) for X of n rows, with W the
  * model's folded weights (trt_dense_layer: out x in, row-major), bias and
  * ReLU fused (bias argument / post-ops). fp32, bf16, and int8 (s8 weights

@@ -1,6 +1,6 @@
 /* The user tower of many users at once (offline scoring): the same layers
  * as trt_user_forward, run as batched matrix products through oneDNN
- * matmul (DESIGN.md: "batched work ... many users at once ... uses oneDNN
+ * matmul (docs/design.md: "batched work ... many users at once ... uses oneDNN
  * matmul"), so each weight matrix is read once per batch instead of once
  * per user. Without oneDNN, for a quantized user tower or a two-tower family
  * model, each user goes through trt_user_forward: the same heads as
