@@ -296,11 +296,11 @@ static int32_t add_tensor(builder *b, const char *name, uint32_t d0, uint32_t d1
 
 /* A Linear as PyTorch initialises it: U(-1/sqrt(in), 1/sqrt(in)). */
 static void add_linear(builder *b, const char *prefix, uint32_t in, uint32_t out, int32_t *w, int32_t *bias) {
-  char name[80];
+  char name[80]; /* tensor names are < 80 bytes; the prefixes here are short */
   float bound = 1.0f / sqrtf((float)in);
-  snprintf(name, sizeof name, "%s.weight", prefix);
+  snprintf(name, sizeof name, "%.72s.weight", prefix);
   *w = add_tensor(b, name, out, in, INIT_UNIFORM, bound);
-  snprintf(name, sizeof name, "%s.bias", prefix);
+  snprintf(name, sizeof name, "%.72s.bias", prefix);
   *bias = add_tensor(b, name, out, 0, INIT_UNIFORM, bound);
 }
 

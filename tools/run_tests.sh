@@ -27,6 +27,12 @@ if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
 fi
 
 if [ $quick -eq 0 ]; then
+  # -O3 finds warnings -O2 does not (format truncation, maybe-uninitialized):
+  # the Release build a user makes must build with -Werror too.
+  echo "== Release (-O3) build with -Werror"
+  cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DTOWERRT_WERROR=ON > /dev/null
+  cmake --build build-release -j"$JOBS" > build-release.log 2>&1 || { tail -n 60 build-release.log; exit 1; }
+
   echo "== ASan + UBSan build and ctest"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTOWERRT_WERROR=ON \
         -DTOWERRT_SANITIZE=address,undefined > /dev/null
