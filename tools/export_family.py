@@ -283,7 +283,7 @@ def resolve_options(arch, keys, similarity=None, gamma=None, dat_augment=None):
 
 
 def export_family(weights, out_path, arch, config=None, similarity=None, gamma=None, dat_augment=None, task=None,
-                  name=None, log=None):
+                  name=None, log=None, provenance_record=True):
     """Export and write out_path; returns the tf.Model written."""
     if log is None:
         def log(m):
@@ -294,20 +294,9 @@ def export_family(weights, out_path, arch, config=None, similarity=None, gamma=N
     ex._apply_overrides(cfg, task=task, name=name)
     opts = resolve_options(arch, keys, similarity, gamma, dat_augment)
     sd = ex.load_state_dict(weights, log)
-    extra = []
-    if isinstance(weights, (str, os.PathLike)):
-        wp = os.path.abspath(os.fspath(weights))
-        digest = ex.sha256_file(wp)
-        source = "%s sha256:%s" % (wp, digest)
-        extra.append(("export.weights_sha256", tf.META_STRING, digest))
-        if cfg.name is None:
-            cfg.name = os.path.splitext(os.path.basename(wp))[0]
-    else:
-        source = "in-memory state_dict"
-    if isinstance(config, (str, os.PathLike)):
-        cp = os.path.abspath(os.fspath(config))
-        extra.append(("export.config", tf.META_STRING, cp))
-        extra.append(("export.config_sha256", tf.META_STRING, ex.sha256_file(cp)))
+    source, extra, default_name = ex.provenance(weights, config, provenance_record)
+    if cfg.name is None:
+        cfg.name = default_name
     model = build_family_model(sd, cfg, opts, source=source, log=log, extra_meta=extra)
     try:
         tf.write_twr(out_path, model)
@@ -330,6 +319,8 @@ def main(argv=None):
                     help="DAT: constant (0.5 = E[U(0,1)], default) or input (dense fields *_aug_vector)")
     ap.add_argument("--task", choices=("binary", "regression"))
     ap.add_argument("--name")
+    ap.add_argument("--no-provenance", action="store_true",
+                    help="record no file names or checksums (general.source 'not recorded')")
     ap.add_argument("--quiet", "-q", action="store_true")
     a, rest = ap.parse_known_args(argv)
     if a.arch == "inttower":
@@ -350,7 +341,8 @@ def main(argv=None):
             sys.stderr.write("export_family: %s\n" % m)
     try:
         model = export_family(a.weights, a.out, a.arch, config=a.config, similarity=a.similarity, gamma=a.gamma,
-                              dat_augment=a.dat_augment, task=a.task, name=a.name, log=log)
+                              dat_augment=a.dat_augment, task=a.task, name=a.name, log=log,
+                              provenance_record=not a.no_provenance)
     except (ExportError, tf.FormatError, OSError) as e:
         sys.stderr.write("export_family: error: %s\n" % e)
         return 1

@@ -88,6 +88,7 @@ class ExportConfig(object):
         self.columns = {"user": list(user_columns), "item": list(item_columns)}
         self.head_dim, self.user_heads, self.item_heads = head_dim, user_heads, item_heads
         self.fe_layers = fe_layers
+        self.fe_layers_from = "the configuration"   # or "--fe-layers" (_apply_overrides)
         self.task = task
         self.name = name
         self.hidden_units = hidden_units      # {'user': [...], 'item': [...]} or None
@@ -425,7 +426,8 @@ def load_config(path, log=None):
         _apply_overrides(cfg, head_dim=_heads_from(extra, "head_dim", "field_dim"),
                          user_heads=_heads_from(extra, "user_heads", "user_head"),
                          item_heads=_heads_from(extra, "item_heads", "item_head"),
-                         fe_layers=extra.get("fe_layers"), task=extra.get("task"), name=extra.get("name"))
+                         fe_layers=extra.get("fe_layers"), task=extra.get("task"), name=extra.get("name"),
+                         fe_layers_from="the configuration")
         return cfg
     try:
         with open(path, "r") as f:
@@ -436,7 +438,7 @@ def load_config(path, log=None):
 
 
 def _apply_overrides(cfg, head_dim=None, user_heads=None, item_heads=None, fe_layers=None, task=None,
-                     name=None):
+                     name=None, fe_layers_from="--fe-layers"):
     if head_dim is not None:
         cfg.head_dim = _posint(head_dim, "head_dim")
     if user_heads is not None:
@@ -445,6 +447,7 @@ def _apply_overrides(cfg, head_dim=None, user_heads=None, item_heads=None, fe_la
         cfg.item_heads = _posint(item_heads, "item_heads")
     if fe_layers is not None:
         cfg.fe_layers = list(fe_layers)
+        cfg.fe_layers_from = fe_layers_from
     if task is not None:
         if task not in ("binary", "regression"):
             raise ExportError("task must be binary or regression, got %r" % task)
@@ -535,6 +538,24 @@ def _is_npz(path):
         return False
 
 
+def provenance(weights, config, record=True):
+    """-> (general.source, extra META entries, default model name). Only file
+    names and sha256 are recorded, never a directory: a shipped model must not
+    carry the exporting machine's layout. record=False: nothing about the files."""
+    is_path = lambda x: isinstance(x, (str, os.PathLike))  # noqa: E731
+    name = os.path.splitext(os.path.basename(os.fspath(weights)))[0] if is_path(weights) else None
+    if not record:
+        return "not recorded", [], name
+    if not is_path(weights):
+        return "in-memory state_dict", [], name
+    digest = sha256_file(os.fspath(weights))
+    extra = [("export.weights_sha256", tf.META_STRING, digest)]
+    if is_path(config):
+        extra.append(("export.config", tf.META_STRING, os.path.basename(os.fspath(config))))
+        extra.append(("export.config_sha256", tf.META_STRING, sha256_file(os.fspath(config))))
+    return "%s sha256:%s" % (os.path.basename(os.fspath(weights)), digest), extra, name
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -604,8 +625,156 @@ def _fe_indices(w, prefix):
     return sorted(idx)
 
 
-def build_model(sd, cfg, source="", log=None, extra_meta=()):
-    """state_dict (name -> NpyArray) + ExportConfig -> tf.Model."""
+# --------------------------------------------------------------------------
+# which user FE layers the checkpoint was trained with (docs/exporter.md,
+# "Which FE layers a checkpoint was trained with")
+#
+# In the reference User_Fe_DNN, Fe_linears[i] projects the INPUT of user layer
+# i, so user layer j (Linear + BatchNorm) receives a gradient only if some FE
+# layer i > j scores, and Fe_linears[i] only if layer i scores. Parameters that
+# never receive a gradient keep their initial values under Adam/SGD: BatchNorm
+# weight 1 and bias 0 exactly, Fe_linears inside PyTorch's nn.Linear init range
+# |x| <= 1/sqrt(fan_in). Running statistics are no evidence: every training
+# forward pass updates them, scored or not.
+
+FE_INIT_SLACK = 1e-6   # relative slack on the init bound (float32 rounding of the bound)
+
+
+class FeEvidence(object):
+    """trained / untrained: user FE layers proven by the checkpoint; looks_untrained:
+    layers whose projection is still inside its init range (suggestive only);
+    contradiction: a reason the evidence cannot be used (or None); reasons: log lines."""
+
+    def __init__(self):
+        self.trained, self.untrained, self.looks_untrained = set(), set(), set()
+        self.contradiction = None
+        self.reasons = []
+
+    def complete(self, user_fe):
+        return not self.looks_untrained and set(user_fe) <= (self.trained | self.untrained)
+
+
+def _bn_at_init(sd, j):
+    w = sd.get("user_fe_dnn.bn.%d.weight" % j)
+    b = sd.get("user_fe_dnn.bn.%d.bias" % j)
+    if w is None or b is None:
+        return False
+    return all(v == 1.0 for v in w.tolist_flat()) and all(v == 0.0 for v in b.tolist_flat())
+
+
+def _fe_inside_init(sd, i):
+    w = sd["user_fe_dnn.Fe_linears.%d.weight" % i]
+    bound = (1.0 + FE_INIT_SLACK) / (w.shape[1] ** 0.5)
+    vals = w.tolist_flat() + sd["user_fe_dnn.Fe_linears.%d.bias" % i].tolist_flat()
+    return max(abs(v) for v in vals) <= bound
+
+
+def _layers_text(ls):
+    ls = sorted(ls)
+    return "%d" % ls[0] if len(ls) == 1 else "%s and %d" % (", ".join(str(x) for x in ls[:-1]), ls[-1])
+
+
+def _bn_evidence(sd, n_layers, user_fe, ev):
+    """BatchNorm at init on user layers t.. only proves: FE layer t scored, none deeper."""
+    at_init = [j for j in range(n_layers) if _bn_at_init(sd, j)]
+    if not at_init:
+        ev.reasons.append("every user BatchNorm has moved from its initial weight 1 / bias 0, so it says "
+                          "nothing (with the reference fe_score the last user layer gets no gradient)")
+        return
+    t = at_init[0]
+    if at_init != list(range(t, n_layers)):
+        ev.contradiction = ("user BatchNorm %s at their initial weight 1 / bias 0 but %s trained: not a suffix "
+                            "of the tower, which no choice of FE layers gives"
+                            % (_layers_text(at_init), _layers_text(set(range(at_init[-1])) - set(at_init))))
+        return
+    if t not in user_fe:
+        ev.contradiction = ("user BatchNorm says FE layer %d scored but the checkpoint has no "
+                            "user_fe_dnn.Fe_linears.%d" % (t, t))
+        return
+    ev.trained.add(t)
+    ev.untrained |= set(i for i in user_fe if i > t)
+    ev.reasons.append("user BatchNorm %s at exactly weight 1 / bias 0 in every channel (never received a "
+                      "gradient)%s: FE layer %d scored and none deeper"
+                      % (_layers_text(at_init), "" if t == 0 else ", BatchNorm %s trained" % _layers_text(range(t)),
+                         t))
+
+
+def fe_evidence(sd, n_layers, user_fe):
+    """-> FeEvidence for the user FE layers user_fe of a tower of n_layers."""
+    ev = FeEvidence()
+    if any(k.startswith("user_fe_dnn.bn.") for k in sd):
+        _bn_evidence(sd, n_layers, user_fe, ev)
+    else:
+        ev.reasons.append("no user BatchNorm in the checkpoint: only the FE projections are evidence")
+    inside = [i for i in user_fe if _fe_inside_init(sd, i)]
+    outside = [i for i in user_fe if i not in inside]
+    bad = [i for i in outside if i in ev.untrained]
+    if bad and ev.contradiction is None:
+        ev.contradiction = ("user Fe_linears.%d has left its initial range but the BatchNorm says FE layer %d "
+                            "never scored" % (bad[0], bad[0]))
+    if ev.contradiction:
+        ev.trained, ev.untrained = set(), set()
+        return ev
+    if outside:
+        ev.trained |= set(outside)
+        ev.reasons.append("user Fe_linears.%s %s values beyond PyTorch's initial range 1/sqrt(fan_in): trained"
+                          % (_layers_text(outside), "has" if len(outside) == 1 else "have"))
+    ev.looks_untrained = set(i for i in inside if i not in ev.trained and i not in ev.untrained)
+    if ev.looks_untrained:
+        ev.reasons.append("user Fe_linears.%s still inside PyTorch's initial range 1/sqrt(fan_in): "
+                          "probably never trained" % _layers_text(ev.looks_untrained))
+    return ev
+
+
+def choose_fe_layers(sd, n_layers, user_fe, given, given_from, log):
+    """The FE layers to record: given (an option or the configuration) always wins;
+    else the checkpoint's evidence where it settles every layer; else the
+    reference default [0, 1, 2] less the layers proven untrained, plus those
+    proven trained. Logs which, and warns where the evidence disagrees or is
+    only suggestive. -> (fe_layers, origin)"""
+    ev = fe_evidence(sd, n_layers, user_fe)
+    why = "; ".join(ev.reasons)
+    if given is not None:
+        fe = sorted(set(given))
+        wrong = (set(fe) & ev.untrained) | (ev.trained - set(fe))
+        if ev.contradiction:
+            log("note: fe_layers %s from %s; the checkpoint's own evidence is contradictory (%s)"
+                % (fe, given_from, ev.contradiction))
+        elif wrong:
+            log("warning: fe_layers %s from %s contradict the checkpoint, which shows FE layers %s trained%s (%s); "
+                "using %s as given" % (fe, given_from, sorted(ev.trained),
+                                       " and %s never scored" % sorted(ev.untrained) if ev.untrained else "", why, fe))
+        elif set(fe) & ev.looks_untrained:
+            log("warning: fe_layers %s from %s include %s, which look untrained (%s); using %s as given"
+                % (fe, given_from, sorted(set(fe) & ev.looks_untrained), why, fe))
+        else:
+            log("note: fe_layers %s from %s, consistent with the checkpoint (%s)" % (fe, given_from, why))
+        return fe, given_from
+    default = [i for i in DEFAULT_FE_LAYERS if i < n_layers]
+    if ev.contradiction:
+        log("warning: the checkpoint's evidence on its FE layers is contradictory (%s); using the reference "
+            "default %s: give --fe-layers if the model was trained otherwise" % (ev.contradiction, default))
+        return default, "default (evidence contradictory)"
+    if ev.complete(user_fe) and ev.trained:
+        fe = sorted(ev.trained)
+        log("fe_layers %s inferred from the checkpoint (unambiguous): %s" % (fe, why))
+        return fe, "checkpoint (unambiguous)"
+    fe = sorted((set(default) - ev.untrained) | ev.trained)
+    guess = sorted(set(fe) - ev.looks_untrained) or fe
+    if set(fe) & ev.looks_untrained:
+        log("warning: fe_layers %s (the reference default%s), but the checkpoint suggests %s: %s. If the model "
+            "was trained with FE layers %s, export with --fe-layers %s"
+            % (fe, "" if fe == default else " less what the checkpoint rules out", guess, why, guess,
+               ",".join(str(x) for x in guess)))
+        return fe, "default (checkpoint suggests %s)" % guess
+    log("fe_layers %s: the reference default%s (%s)" % (fe, "" if fe == default else ", corrected by the checkpoint",
+                                                        why))
+    return fe, "default"
+
+
+def build_model(sd, cfg, source="", log=None, extra_meta=(), record_fe_origin=False):
+    """state_dict (name -> NpyArray) + ExportConfig -> tf.Model. record_fe_origin: add
+    export.fe_layers_from (where inttower.fe_layers came from) to META."""
     log = log or (lambda m: None)
     w = _Weights(sd)
     fields_out = []
@@ -759,12 +928,9 @@ def build_model(sd, cfg, source="", log=None, extra_meta=()):
     w.get("out.bias", (1,), "the PredictionLayer bias")
 
     # fe_layers
-    if cfg.fe_layers is None:
-        fe_layers = [i for i in DEFAULT_FE_LAYERS if i < nu]
-    else:
-        fe_layers = sorted(set(cfg.fe_layers))
-        if not fe_layers:
-            raise ExportError("fe_layers is empty")
+    if cfg.fe_layers is not None and not cfg.fe_layers:
+        raise ExportError("fe_layers is empty")
+    fe_layers, fe_origin = choose_fe_layers(sd, nu, user_fe, cfg.fe_layers, cfg.fe_layers_from, log)
     missing = [i for i in fe_layers if i not in user_fe]
     if missing:
         raise ExportError("fe_layers %s: user layer %d has no FE projection (user_fe_dnn.Fe_linears.%d.weight); "
@@ -854,15 +1020,18 @@ def build_model(sd, cfg, source="", log=None, extra_meta=()):
         ("inttower.output", tf.META_STRING, "sigmoid" if cfg.task == "binary" else "identity"),
         ("quantization", tf.META_STRING, "none"),
     ] + list(extra_meta)
+    if record_fe_origin:
+        meta.append(("export.fe_layers_from", tf.META_STRING, fe_origin))
     return tf.Model(meta, fields_out, tensors, nodes)
 
 
 def export_inttower(weights, out_path, config=None, user_columns=None, item_columns=None,
                     head_dim=None, user_heads=None, item_heads=None, fe_layers=None, task=None,
-                    name=None, log=None):
+                    name=None, log=None, provenance_record=True):
     """Export and write out_path. weights: path or mapping; config: path,
     parsed JSON dict or ExportConfig; or user_columns + item_columns (the
-    reference's feature column objects). Returns the tf.Model written."""
+    reference's feature column objects). provenance_record=False: no file
+    names or checksums in META. Returns the tf.Model written."""
     if log is None:
         def log(m):
             sys.stderr.write("export_inttower: %s\n" % m)
@@ -879,21 +1048,10 @@ def export_inttower(weights, out_path, config=None, user_columns=None, item_colu
         raise ExportError("no feature configuration: give config= or user_columns= and item_columns=")
     _apply_overrides(cfg, head_dim, user_heads, item_heads, fe_layers, task, name)
     sd = load_state_dict(weights, log)
-    extra = []
-    if isinstance(weights, (str, os.PathLike)):
-        wp = os.path.abspath(os.fspath(weights))
-        digest = sha256_file(wp)
-        source = "%s sha256:%s" % (wp, digest)
-        extra.append(("export.weights_sha256", tf.META_STRING, digest))
-        if cfg.name is None:
-            cfg.name = os.path.splitext(os.path.basename(wp))[0]
-    else:
-        source = "in-memory state_dict"
-    if isinstance(config, (str, os.PathLike)):
-        cp = os.path.abspath(os.fspath(config))
-        extra.append(("export.config", tf.META_STRING, cp))
-        extra.append(("export.config_sha256", tf.META_STRING, sha256_file(cp)))
-    model = build_model(sd, cfg, source=source, log=log, extra_meta=extra)
+    source, extra, default_name = provenance(weights, config, provenance_record)
+    if cfg.name is None:
+        cfg.name = default_name
+    model = build_model(sd, cfg, source=source, log=log, extra_meta=extra, record_fe_origin=True)
     try:
         tf.write_twr(out_path, model)
     except tf.FormatError as e:
@@ -931,15 +1089,18 @@ def main(argv=None):
     ap.add_argument("--head-dim", type=int, help="dims per head (the reference's field_dim)")
     ap.add_argument("--task", choices=("binary", "regression"))
     ap.add_argument("--name")
-    ap.add_argument("--quiet", "-q", action="store_true", help="no notes on stderr")
+    ap.add_argument("--no-provenance", action="store_true",
+                    help="record no file names or checksums (general.source 'not recorded')")
+    ap.add_argument("--quiet", "-q", action="store_true", help="no notes on stderr (warnings still)")
     a = ap.parse_args(argv)
 
     def log(m):
-        if not a.quiet:
+        if not a.quiet or m.startswith("warning"):
             sys.stderr.write("export_inttower: %s\n" % m)
     try:
         model = export_inttower(a.weights, a.out, config=a.config, head_dim=a.head_dim, user_heads=a.user_heads,
-                                item_heads=a.item_heads, fe_layers=a.fe_layers, task=a.task, name=a.name, log=log)
+                                item_heads=a.item_heads, fe_layers=a.fe_layers, task=a.task, name=a.name, log=log,
+                                provenance_record=not a.no_provenance)
     except (ExportError, tf.FormatError, OSError) as e:
         sys.stderr.write("export_inttower: error: %s\n" % e)
         return 1
