@@ -108,6 +108,39 @@ class ReferenceExport(unittest.TestCase):
         self.assertIn("sha256:", m["general.source"])
         self.assertEqual(len(m["export.weights_sha256"]), 64)
 
+    def test_provenance_has_no_directory(self):
+        # file names and checksums only: a shipped model must not carry the exporting machine's layout
+        m = self.model.meta
+        self.assertEqual(m["general.source"], "state_dict.npz sha256:%s" % ex.sha256_file(
+            os.path.join(FIXTURE, "state_dict.npz")))
+        self.assertEqual(m["export.config"], "config.json")
+        self.assertEqual(m["export.config_sha256"], ex.sha256_file(os.path.join(FIXTURE, "config.json")))
+        for k, t, v in self.model.meta_entries:
+            if t == tf.META_STRING and k != "general.exporter":
+                self.assertNotIn(os.sep, v, k)
+                self.assertNotIn(os.path.basename(self.tmp), v, k)
+        rc, err = self.export_with(extra=("--no-provenance",), name="noprov")
+        self.assertEqual(rc, 0, err)
+        m2 = tf.read_twr(self.path("noprov.twr"))
+        self.assertEqual(m2.meta["general.source"], "not recorded")
+        self.assertFalse([k for k in m2.meta if k.startswith("export.") and k != "export.fe_layers_from"])
+        self.assertEqual(model_summary(m2), model_summary(self.model))
+
+    def test_family_provenance_has_no_directory(self):
+        import export_family  # noqa: F401 - registers the family ops with towerrt_format
+        d = os.path.join(REPO, "tests", "fixtures", "golden_family", "dssm_basic")
+        for extra, source in (((), "state_dict.npz sha256:%s" % ex.sha256_file(os.path.join(d, "state_dict.npz"))),
+                              (("--no-provenance",), "not recorded")):
+            out = self.path("dssm%d.twr" % len(extra))
+            rc, err = run_exporter("--arch", "dssm", "--weights", os.path.join(d, "state_dict.npz"),
+                                   "--config", os.path.join(d, "config.json"), "--out", out, *extra)
+            self.assertEqual(rc, 0, err)
+            m = tf.read_twr(out)
+            self.assertEqual(m.meta["general.source"], source)
+            self.assertEqual(m.meta.get("export.config"), None if extra else "config.json")
+            self.assertFalse([v for k, t, v in m.meta_entries
+                              if t == tf.META_STRING and k != "general.exporter" and os.sep in v])
+
     def test_fields_in_reference_order(self):
         got = [(f.name, f.side, f.kind, f.vocab, f.dim, f.slots) for f in self.model.fields]
         self.assertEqual(got, [
