@@ -1,67 +1,21 @@
 /* towerrt quantize: an f32 item store -> bf16 or int8, and with a
  * calibration file of real requests, how much the scores move. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/text_input.h"
 #include "tools/cli.h"
+#include "tools/rank_agreement.h"
 
-/* Average ranks (ties share their mean rank). */
-static void ranks(const float *x, size_t n, size_t *order, double *r) {
-  for (size_t i = 0; i < n; i++) order[i] = i;
-  for (size_t i = 1; i < n; i++) /* insertion sort: calibration requests are small */
-    for (size_t j = i; j > 0 && x[order[j - 1]] > x[order[j]]; j--) {
-      size_t t = order[j];
-      order[j] = order[j - 1];
-      order[j - 1] = t;
-    }
-  for (size_t i = 0; i < n;) {
-    size_t j = i;
-    while (j + 1 < n && x[order[j + 1]] == x[order[i]]) j++;
-    for (size_t t = i; t <= j; t++) r[order[t]] = (double)(i + j) / 2.0 + 1.0;
-    i = j + 1;
-  }
-}
-
-/* Spearman's rho = Pearson correlation of the ranks; 1 if either side is constant. */
-static double spearman(const float *a, const float *b, size_t n, size_t *order, double *ra, double *rb) {
-  ranks(a, n, order, ra);
-  ranks(b, n, order, rb);
-  double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
-  for (size_t i = 0; i < n; i++) ma += ra[i], mb += rb[i];
-  ma /= (double)n;
-  mb /= (double)n;
-  for (size_t i = 0; i < n; i++) {
-    sab += (ra[i] - ma) * (rb[i] - mb);
-    saa += (ra[i] - ma) * (ra[i] - ma);
-    sbb += (rb[i] - mb) * (rb[i] - mb);
-  }
-  return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : 1.0;
-}
-
-typedef struct calib_stats {
-  size_t requests, scores;
-  double min_rho, sum_rho, max_abs;
-} calib_stats;
-
-static towerrt_status compare_request(towerrt_session *ref, towerrt_session *q, const trt_request *rq, calib_stats *cs) {
+/* Scores one by-id request with both sessions and adds it to the report. */
+static towerrt_status compare_request(towerrt_session *ref, towerrt_session *q, const trt_request *rq, rank_report *rr) {
   size_t k = rq->items.n_keys;
   float *a = malloc(k * sizeof *a), *b = malloc(k * sizeof *b);
-  size_t *order = malloc(k * sizeof *order);
-  double *ra = malloc(k * sizeof *ra), *rb = malloc(k * sizeof *rb);
   towerrt_features user = {rq->user.ids, rq->user.n_ids, rq->user.dense, rq->user.n_dense};
-  towerrt_status st = (!a || !b || !order || !ra || !rb) ? TOWERRT_ERR_NO_MEMORY : towerrt_score(ref, &user, rq->items.keys, k, a);
+  towerrt_status st = (!a || !b) ? TOWERRT_ERR_NO_MEMORY : towerrt_score(ref, &user, rq->items.keys, k, a);
   if (!st) st = towerrt_score(q, &user, rq->items.keys, k, b);
-  if (!st) {
-    double rho = spearman(a, b, k, order, ra, rb);
-    cs->min_rho = cs->requests ? fmin(cs->min_rho, rho) : rho;
-    cs->sum_rho += rho;
-    for (size_t i = 0; i < k; i++) cs->max_abs = fmax(cs->max_abs, fabs((double)a[i] - b[i]));
-    cs->requests++;
-    cs->scores += k;
-  }
-  free(a), free(b), free(order), free(ra), free(rb);
+  if (!st && rank_report_add(rr, a, b, k)) st = TOWERRT_ERR_NO_MEMORY;
+  free(a), free(b);
   return st;
 }
 
@@ -84,17 +38,15 @@ static int compare_all(const cli_args *a, const towerrt_options *o, const compar
   FILE *f = st ? NULL : open_in(a->requests);
   trt_text_reader r;
   trt_request rq = {0};
-  calib_stats cs = {0};
+  rank_report rr = {0};
   int done = 0;
   if (f) st = trt_text_open(&r, f, a->requests, "towerrt-requests", m);
   while (f && !st && !done) {
     st = trt_text_next_request(&r, &rq, &done);
-    if (!st && !done && rq.by_id) st = compare_request(s_ref, s_q, &rq, &cs);
+    if (!st && !done && rq.by_id) st = compare_request(s_ref, s_q, &rq, &rr);
   }
   int rc = st ? fail(st, s_q && *towerrt_session_error(s_q) ? towerrt_session_error(s_q) : NULL) : 0;
-  if (!st)
-    printf("calibration: %zu requests, %zu scores: Spearman rho mean %.6f, min %.6f; max |score difference| %.3g\n", cs.requests,
-           cs.scores, cs.requests ? cs.sum_rho / (double)cs.requests : 1.0, cs.requests ? cs.min_rho : 1.0, cs.max_abs);
+  if (!st) rank_report_print(&rr, stdout);
   if (f) {
     trt_text_close(&r);
     if (f != stdin) fclose(f);
