@@ -7,7 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(build-essential cmake pkg-config python3 clang llvm
           libhwloc-dev libdnnl-dev libbenchmark-dev gnuplot-nox
           gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-          valgrind libudev-dev)  # libudev-dev: hwloc's static link (pkg-config --static)
+          valgrind libudev-dev python3-pip)  # libudev-dev: hwloc's static link (pkg-config --static)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -18,4 +18,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "install_deps: everything is installed"
+fi
+# pyarrow (PyPI; Debian 12 has no package) for the Parquet tables of
+# tools/towerrt_requests.py and its test (ctest user_path), installed for the
+# python3 that CMake and the tests use. --break-system-packages: Debian 12's
+# Python is externally managed (PEP 668); older pips lack the flag.
+PY=$(command -v python3)
+if ! "$PY" -c "import pyarrow.parquet" 2>/dev/null; then
+  echo "install_deps: installing pyarrow for $PY"
+  pip_install() { "$@" -m pip install -q --break-system-packages pyarrow || "$@" -m pip install -q pyarrow; }
+  pip_install "$PY" || pip_install $SUDO "$PY"
 fi
