@@ -1081,9 +1081,9 @@ def main(argv=None):
                          "feature column lists")
     ap.add_argument("--out", "-o", required=True, help="output .twr")
     ap.add_argument("--fe-layers", type=_parse_layers, default=None,
-                    help="user FE layers the model was trained with (default: the config's, else the "
-                         "reference fe_score's 0,1,2 clipped to the tower depth; 0 for the README's "
-                         "'Accelerate' variant)")
+                    help="user FE layers the model was trained with (default: the config's, else what "
+                         "the checkpoint proves (docs/exporter.md), else the reference fe_score's 0,1,2 "
+                         "clipped to the tower depth; 0 for the README's 'Accelerate' variant)")
     ap.add_argument("--user-heads", type=int)
     ap.add_argument("--item-heads", type=int)
     ap.add_argument("--head-dim", type=int, help="dims per head (the reference's field_dim)")
