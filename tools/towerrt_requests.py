@@ -110,21 +110,28 @@ def _row_str(row):
     return " ".join(str(x) for x in row[0]) + (" ; " + " ".join(repr(x) for x in row[1]) if row[1] else "")
 
 
+def _item_id(v):
+    """A cell -> int item id, or None when it is not an integer."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):      # exact only below 2^53
+        return int(v) if v.is_integer() and abs(v) < 2.0 ** 53 else None
+    s = str(v).strip()
+    return int(s) if re.match(r"^[+-]?\d+$", s) else None
+
+
 def check_item_ids(ids, what):
     out = []
     for r, v in enumerate(ids):
-        if isinstance(v, bool) or not isinstance(v, int):
-            try:
-                v2 = int(str(v).strip())
-            except ValueError:
-                v2 = None
-            if v2 is None or (isinstance(v, float) and v != v2):
-                raise ValueError("%s row %d: item id %r is not an integer (item stores key items by unsigned "
-                                 "64-bit ids: map other ids to integers first)" % (what, r, v))
-            v = v2
-        if not 0 <= v <= tf.U64_MASK:
-            raise ValueError("%s row %d: item id %d is outside 0 .. 2^64-1" % (what, r, v))
-        out.append(v)
+        iid = _item_id(v)
+        if iid is None:
+            raise ValueError("%s row %d: item id %r is not an integer (item stores key items by unsigned "
+                             "64-bit ids: map other ids to integers first)" % (what, r, v))
+        if not 0 <= iid <= tf.U64_MASK:
+            raise ValueError("%s row %d: item id %d is outside 0 .. 2^64-1" % (what, r, iid))
+        out.append(iid)
     return out
 
 
@@ -189,55 +196,59 @@ def table_format(path):
     raise ValueError("%s: unknown table format (expected .npz, .csv or .parquet)" % path)
 
 
-def _cell_values(cell, what):
-    """A cell -> list of its values (a list cell, or a string of separated values, or a scalar)."""
-    if cell is None:
-        raise ValueError("%s: empty cell" % what)
+def _cell_values(cell, what, may_be_empty):
+    """A cell -> list of its values (a list cell, a string of separated values, or a scalar)."""
     if isinstance(cell, (list, tuple)):
-        return list(cell)
-    if hasattr(cell, "tolist"):
+        vals = list(cell)
+    elif hasattr(cell, "tolist"):
         v = cell.tolist()
-        return v if isinstance(v, list) else [v]
-    if isinstance(cell, str):
-        parts = [p for p in CELL_SPLIT.split(cell.strip()) if p != ""]
-        if not parts:
-            raise ValueError("%s: empty cell" % what)
-        return parts
-    return [cell]
+        vals = v if isinstance(v, list) else [v]
+    elif isinstance(cell, str):
+        vals = [x for x in CELL_SPLIT.split(cell.strip()) if x != ""]
+    else:
+        vals = [] if cell is None else [cell]
+    if not vals and not may_be_empty:
+        raise ValueError("%s: empty cell" % what)
+    return vals
 
 
 def _field_column(field, cells, where):
     """Cells of one model field -> NpyArray (n, width) or (n,)."""
     dense = field.kind == tf.KIND_DENSE
+    multi = field.kind == tf.KIND_MULTI
     width = field.dim if dense else field.slots
     flat = []
     for r, cell in enumerate(cells):
         what = "%s, column %r, row %d" % (where, field.name, r)
-        vals = _cell_values(cell, what)
+        vals = _cell_values(cell, what, multi)          # a multi-id field may hold no id: all padding
         try:
             vals = [float(v) for v in vals] if dense else [_to_int(v) for v in vals]
         except ValueError:
             raise ValueError("%s: %r is not %s" % (what, cell, "a number" if dense else "an encoded integer id"))
-        if field.kind == tf.KIND_MULTI and len(vals) <= width:
+        if multi and len(vals) <= width:
             vals += [0] * (width - len(vals))          # 0 is padding in multi-id fields
         if len(vals) != width:
             raise ValueError("%s: %d values, the field takes %s %d" % (what, len(vals),
-                             "at most" if field.kind == tf.KIND_MULTI else "exactly", width))
+                             "at most" if multi else "exactly", width))
         flat += vals
     shape = (len(cells), width) if width != 1 else (len(cells),)
     return tf.make_array(flat, shape, "<f8" if dense else "<i8")
 
 
 def _to_int(v):
-    if isinstance(v, float):
-        if v != int(v):
-            raise ValueError(v)
-        return int(v)
-    return int(v)
+    """An encoded id: an int, or an integral float / numeric string ('3', '3.0')."""
+    if isinstance(v, bool):
+        raise ValueError(v)
+    if isinstance(v, int):
+        return v
+    f = float(v)
+    if not f.is_integer() or abs(f) >= 2.0 ** 53:
+        raise ValueError(v)
+    return int(f)
 
 
 def _read_csv(path):
-    with open(path, "r", newline="") as f:
+    with open(path, "r", newline="", encoding="utf-8-sig") as f:      # -sig: a spreadsheet's BOM
         reader = csv.reader(f)
         try:
             header = next(reader)
@@ -300,9 +311,8 @@ def _split_names(s):
 def _group_keys(extras, names):
     if not names:
         return None
-    if len(names) == 1:
-        return list(extras[names[0]])
-    return list(zip(*(extras[n] for n in names)))
+    cols = [[v.strip() if isinstance(v, str) else v for v in extras[n]] for n in names]
+    return cols[0] if len(cols) == 1 else list(zip(*cols))
 
 
 def from_tables(model, inputs=None, item_id=None, group_by=None, catalog=None, by_id=False, id_base=1,

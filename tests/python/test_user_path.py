@@ -168,7 +168,9 @@ def main(argv):
     if not FAILS:
         check(body(p("cat.requests.txt")) == body(p("csv.requests.txt")), "requests from log + catalog differ")
         score_and_compare(cli, tmp, p("model.twr"), p("cat.items.txt"), p("cat.requests.txt"), groups, "catalog")
-    # 5. errors a user's own table can hold, each named
+    # 5. what spreadsheets and dataframes write: a BOM, ids as "324.0", a multi-id cell with no id
+    lenient(req, p, table, order, multi)
+    # 6. errors a user's own table can hold, each named
     errors(req, p, table, order, multi)
     return report()
 
@@ -179,6 +181,34 @@ def write_csv(path, table, cols, multi, rows):
         w.writerow(cols)
         for r in rows:
             w.writerow(["|".join(str(x) for x in table[c][r]) if c in multi else repr(table[c][r]) for c in cols])
+
+
+def lenient(req, p, table, order, multi):
+    t = {c: list(v) for c, v in table.items()}
+    m0 = t["movie"][0]
+    for r, m in enumerate(t["movie"]):
+        if m == m0:
+            t[multi[0]][r] = []
+    write_csv(p("lenient.csv"), t, order, multi, range(len(t["movie"])))
+    with open(p("lenient.csv"), encoding="utf-8") as f:
+        text = f.read()
+    lines = text.split("\n")
+    hdr = lines[0].split(",")
+    k = hdr.index("movie_id")
+    lines[1:] = [",".join(c + ".0" if i == k else c for i, c in enumerate(l.split(","))) if l else l
+                 for l in lines[1:]]
+    with open(p("lenient.csv"), "w", encoding="utf-8-sig") as f:
+        f.write("\n".join(lines))
+    run(req + ["--inputs", p("lenient.csv"), "--item-id", "movie", "--group-by", "request", "--requests",
+               p("lenient.requests.txt"), "--items-out", p("lenient.items.txt")])
+    if not FAILS:
+        row = [r for r in tf.read_items(p("lenient.items.txt")) if r[0] == m0][0]
+        fields = tf.read_twr(p("model.twr")).side_fields(tf.SIDE_ITEM)
+        start = sum(f.slots for f in fields if f.kind != tf.KIND_DENSE and fields.index(f) < fields.index(
+            [f for f in fields if f.name == multi[0]][0]))
+        want = [f.slots for f in fields if f.name == multi[0]][0]
+        check(row[1][0] == t["movie_id"][0] and row[1][start:start + want] == [0] * want,
+              "lenient CSV: item row %r" % (row,))
 
 
 def errors(req, p, table, order, multi):
