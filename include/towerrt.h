@@ -103,6 +103,13 @@ typedef struct towerrt_options {
   uint32_t threads;          /* session: threads per request, caller included (default 1) */
   int32_t numa_node;         /* session: node index to run on (-1 = the caller's, default) */
   uint32_t placement;        /* load: a towerrt_placement (needs pool) */
+  /* Serving (docs/serving.md). */
+  uint32_t max_topn;           /* session: largest n of the top-n calls (default 1024;
+                                  clamped to max_k); sizes the selection heaps */
+  uint32_t skip_unknown_items; /* session: 0 (default, strict): an unknown candidate id
+                                  fails the request (TOWERRT_ERR_UNKNOWN_ITEM);
+                                  1: it is skipped (NaN score, left out of top-n) and
+                                  counted (towerrt_session_last_skipped) */
 } towerrt_options;
 
 TOWERRT_API void towerrt_options_init(towerrt_options *opts);
@@ -222,6 +229,42 @@ TOWERRT_API towerrt_status towerrt_user_heads(towerrt_session *session, const to
  * session settings) instead of the user's features. No allocation. */
 TOWERRT_API towerrt_status towerrt_score_heads(towerrt_session *session, const float *heads,
                                                const uint64_t *item_ids, size_t k, float *scores);
+
+/* ---- serving: ranked top-n, candidate policy ------------------------------ */
+/* The n best of k candidates, ranked, selected inside the scoring pass (each
+ * thread keeps a partial heap of its blocks in the session arena; the heaps
+ * are merged at the end): no k-sized buffer, no sort of k scores, no
+ * allocation. out_ids[n] and out_scores[n] receive, best first, exactly the
+ * first n entries of the k candidates sorted by
+ *     score descending, then item id ascending, then position ascending
+ * (a stable sort of towerrt_score's output by (score desc, id asc)); scores
+ * compare as floats (-0 equals +0). Only finite scores are ranked: in strict
+ * mode a non-finite score fails the call (TOWERRT_ERR_NONFINITE) as in
+ * towerrt_score; skipped unknown candidates (options.skip_unknown_items) are
+ * left out. When fewer than n candidates remain (n > k, or skipped ones),
+ * the slots past them hold TOWERRT_NO_ID and NaN.
+ * Errors: those of towerrt_score, plus TOWERRT_ERR_INVALID_ARGUMENT (n = 0,
+ * NULL outputs) and TOWERRT_ERR_LIMIT (n above the session's max_topn).
+ * On failure every out_scores[i] is NaN and every out_ids[i] TOWERRT_NO_ID. */
+#define TOWERRT_NO_ID UINT64_MAX
+TOWERRT_API towerrt_status towerrt_score_topn(towerrt_session *session, const towerrt_features *user,
+                                              const uint64_t *item_ids, size_t k, size_t n, uint64_t *out_ids,
+                                              float *out_scores);
+/* As towerrt_score_topn with one user's heads (see towerrt_score_heads). */
+TOWERRT_API towerrt_status towerrt_score_heads_topn(towerrt_session *session, const float *heads,
+                                                    const uint64_t *item_ids, size_t k, size_t n,
+                                                    uint64_t *out_ids, float *out_scores);
+/* As towerrt_score_topn for candidates given by features: the candidates
+ * have no id, so out_ids receives their positions in 0..k-1 and ties go to
+ * the lower position. */
+TOWERRT_API towerrt_status towerrt_score_features_topn(towerrt_session *session, const towerrt_features *user,
+                                                       const towerrt_features *items, size_t k, size_t n,
+                                                       uint64_t *out_ids, float *out_scores);
+/* Candidates skipped as unknown by the last successful scoring call on this
+ * session (always 0 in strict mode and for candidates given by features). */
+TOWERRT_API size_t towerrt_session_last_skipped(const towerrt_session *session);
+/* The largest n this session's top-n calls accept (options.max_topn, clamped to max_k). */
+TOWERRT_API size_t towerrt_session_max_topn(const towerrt_session *session);
 
 #ifdef __cplusplus
 }

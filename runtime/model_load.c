@@ -21,6 +21,7 @@ void towerrt_options_init(towerrt_options *o) {
   o->struct_size = sizeof *o;
   o->verify_checksums = 1;
   o->max_k = 100000;
+  o->max_topn = 1024;
   o->pin_threads = 1;
   o->threads = 1;
   o->numa_node = -1;

@@ -14,12 +14,24 @@
 #include "pool.h"
 #include "quantize_heads.h"
 #include "status.h"
+#include "topn.h"
 #include "tower_exec.h"
+
+/* What one participant of a request keeps besides its workspace: a
+ * block's scores before they reach the caller (top-n, skipped candidates),
+ * which candidate of the block each score belongs to, and its top-n heap. */
+typedef struct trt_serve_slot {
+  float *scores;  /* TRT_ID_BLOCK */
+  uint16_t *pos;  /* TRT_ID_BLOCK: index in the block of each resolved row */
+  trt_rank *heap; /* max_topn entries */
+  trt_topn topn;
+} trt_serve_slot;
 
 struct towerrt_session {
   const towerrt_model *model;
   const towerrt_items *items;
   uint32_t max_k, fe_mask, output_logits;
+  uint32_t max_topn, skip_unknown;
   /* Where it runs: a node's pool, that node's copies of the weights/heads. */
   trt_node_pool *pool;
   uint32_t threads, node;
@@ -29,12 +41,18 @@ struct towerrt_session {
   /* One workspace per participant slot (slot 0: the caller). */
   void *arena;
   trt_workspace *ws;
+  void *serve_arena;
+  trt_serve_slot *slots;
   /* The request being scored, read by the tasks. */
   const uint64_t *req_ids;
   const towerrt_features *req_items;
   float *req_scores;
   size_t req_k;
-  atomic_size_t first_unknown; /* lowest candidate index with an unknown id */
+  size_t req_n; /* top-n requests: n; 0 for scores in candidate order */
+  atomic_size_t first_unknown;   /* lowest candidate index with an unknown id (strict) */
+  atomic_size_t first_nonfinite; /* lowest candidate index whose score is not finite */
+  atomic_size_t skipped;         /* unknown candidates skipped */
+  size_t last_skipped;
   trt_job job;
   struct trt_mm *mm; /* towerrt_user_heads: oneDNN primitives, made on first use */
   char error[TRT_MSG_CAP];
@@ -101,13 +119,30 @@ static towerrt_status choose_node(const towerrt_options *o, trt_node_pool **pool
   return TOWERRT_OK;
 }
 
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Per participant: the block buffers and a heap of max_topn entries. */
+static towerrt_status make_serve_arena(towerrt_session *s) {
+  size_t scores = align64(TRT_ID_BLOCK * sizeof(float)), pos = align64(TRT_ID_BLOCK * sizeof(uint16_t));
+  size_t heap = align64((size_t)s->max_topn * sizeof(trt_rank)), per = scores + pos + heap;
+  s->slots = calloc(s->threads, sizeof *s->slots);
+  s->serve_arena = aligned_alloc(64, per * s->threads);
+  if (!s->slots || !s->serve_arena)
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for top-n heaps of %zu bytes (options.max_topn %u)", per * s->threads, s->max_topn);
+  for (uint32_t i = 0; i < s->threads; i++) {
+    char *base = (char *)s->serve_arena + per * i;
+    s->slots[i] = (trt_serve_slot){.scores = (float *)base, .pos = (uint16_t *)(base + scores), .heap = (trt_rank *)(base + scores + pos)};
+  }
+  return TOWERRT_OK;
+}
+
 static towerrt_status make_arena(towerrt_session *s) {
   size_t per = (trt_workspace_bytes(s->model) + 63) & ~(size_t)63;
   s->ws = calloc(s->threads, sizeof *s->ws);
   s->arena = aligned_alloc(64, per * s->threads);
   if (!s->ws || !s->arena) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a session arena of %zu bytes", per * s->threads);
   for (uint32_t i = 0; i < s->threads; i++) trt_workspace_init(s->model, (char *)s->arena + per * i, &s->ws[i]);
-  return TOWERRT_OK;
+  return make_serve_arena(s);
 }
 
 towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_items *items, const towerrt_options *o,
@@ -134,6 +169,7 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
   if (!s) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   const trt_placed_towers *placed = node < TRT_MAX_NODES ? m->placed[node] : NULL;
   *s = (towerrt_session){.model = m, .items = items, .max_k = o->max_k, .fe_mask = mask, .output_logits = o->output_logits != 0,
+                         .max_topn = o->max_topn < o->max_k ? o->max_topn : o->max_k, .skip_unknown = o->skip_unknown_items != 0,
                          .pool = pool, .threads = o->threads, .node = node,
                          .user = placed ? &placed->user : &m->user, .item = placed ? &placed->item : &m->item,
                          .item_heads = items ? trt_items_heads_for_node(items, node) : NULL};
@@ -153,6 +189,8 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
 void towerrt_session_free(towerrt_session *s) {
   if (!s) return;
   trt_mm_free(s->mm);
+  free(s->serve_arena);
+  free(s->slots);
   free(s->arena);
   free(s->ws);
   free(s);
@@ -180,7 +218,7 @@ static void finish(const towerrt_session *s, float *scores, size_t k) {
   int sigmoid = s->model->output_sigmoid && !s->output_logits;
   for (size_t i = 0; i < k; i++) {
     float z = scores[i] + bias;
-    /* A raw score that overflowed is marked NaN; check_scores reports it. */
+    /* A raw score that overflowed is marked NaN; the tasks report it. */
     scores[i] = !isfinite(z) ? NAN : sigmoid ? 1.0f / (1.0f + expf(-z)) : z;
   }
 }
@@ -201,48 +239,96 @@ static towerrt_status check_user_heads(const towerrt_session *s) {
   return TOWERRT_OK;
 }
 
-static towerrt_status check_scores(const float *scores, size_t k) {
-  for (size_t i = 0; i < k; i++)
-    if (!isfinite(scores[i]))
-      return trt_fail(TOWERRT_ERR_NONFINITE, "candidate %zu: the score is not finite: the item tower or MaxSim overflowed (weights or "
-                      "values too large)", i);
-  return TOWERRT_OK;
+static void note_first(atomic_size_t *first, size_t c) {
+  size_t cur = atomic_load(first);
+  while (c < cur && !atomic_compare_exchange_weak(first, &cur, c)) {
+  }
 }
 
-static void note_unknown(towerrt_session *s, size_t c) {
-  size_t cur = atomic_load(&s->first_unknown);
-  while (c < cur && !atomic_compare_exchange_weak(&s->first_unknown, &cur, c)) {
+/* The rows of a block's candidates into ws->rows, and their places in the
+ * block into slot->pos; returns how many resolved, or SIZE_MAX when an
+ * unknown id fails the request (strict). Unknown ids are counted when skipped. */
+static size_t resolve_ids(towerrt_session *s, trt_workspace *ws, trt_serve_slot *sl, size_t c0, size_t b) {
+  size_t n = 0;
+  for (size_t c = 0; c < b; c++) {
+    uint32_t row = trt_items_find(s->items, s->req_ids[c0 + c]);
+    if (row == TRT_EMPTY_ROW) {
+      if (!s->skip_unknown) {
+        note_first(&s->first_unknown, c0 + c);
+        return SIZE_MAX;
+      }
+      continue;
+    }
+    ws->rows[n] = row;
+    sl->pos[n++] = (uint16_t)c;
   }
+  if (n < b) atomic_fetch_add(&s->skipped, b - n);
+  return n;
+}
+
+/* MaxSim + family hook + prediction layer over n resolved rows into out[n]. */
+static void score_rows(towerrt_session *s, const trt_workspace *ws, size_t n, float *out) {
+  const towerrt_model *m = s->model;
+  const trt_workspace *w0 = &s->ws[0];
+  size_t stride = (size_t)(s->items->row_stride / s->items->elem_size);
+  switch (s->items->dtype) {
+    case TRT_ITEMS_S8: m->kernels.maxsim_u8s8(&s->u8s8, ws->rows, n, out); break;
+    case TRT_ITEMS_BF16:
+      m->kernels.maxsim_bf16(w0->user_bf16, n_user_heads(s), s->item_heads, stride, ws->rows, n, m->heads_item, m->head_dim, out);
+      break;
+    default: m->kernels.maxsim_f32(w0->user_heads, n_user_heads(s), s->item_heads, stride, ws->rows, n, m->heads_item, m->head_dim, out);
+  }
+  /* two-tower family hook: the kernel gave <u, i>; cosine / scale per candidate */
+  if (m->arch)
+    trt_arch_scores(m, w0->user_heads, s->item_heads, s->items->dtype, (size_t)s->items->row_stride, s->items->scales, ws->rows, n, out);
+  finish(s, out, n);
+}
+
+/* Top-n requests: offers a block's n scores to the participant's heap;
+ * scores[j] belongs to candidate c0 + pos[j] (pos NULL: c0 + j). The id is
+ * the candidate's item id, or its position when scored by features. */
+static void keep_best(towerrt_session *s, trt_serve_slot *sl, size_t c0, const uint16_t *pos, const float *scores, size_t n) {
+  trt_topn *h = &sl->topn;
+  for (size_t j = 0; j < n; j++) {
+    size_t c = c0 + (pos ? pos[j] : j);
+    if (!isfinite(scores[j])) {
+      note_first(&s->first_nonfinite, c);
+      continue;
+    }
+    trt_rank r = {.score = scores[j], .pos = (uint32_t)c, .id = s->req_ids ? s->req_ids[c] : c};
+    /* most candidates miss the cut: one comparison with the worst kept */
+    if (h->size == h->cap && !trt_rank_before(&r, &h->e[0])) continue;
+    trt_topn_push(h, r);
+  }
+}
+
+/* Scores in candidate order: the n resolved scores into the caller's
+ * array, NaN for the skipped candidates; non-finite scores are noted. */
+static void place_scores(towerrt_session *s, size_t c0, size_t b, const uint16_t *pos, const float *scores, size_t n) {
+  float *out = s->req_scores + c0;
+  if (scores != out) {
+    for (size_t c = 0; c < b; c++) out[c] = NAN;
+    for (size_t j = 0; j < n; j++) out[pos[j]] = scores[j];
+  }
+  for (size_t j = 0; j < n; j++)
+    if (!isfinite(scores[j])) note_first(&s->first_nonfinite, c0 + pos[j]);
 }
 
 /* One block of TRT_ID_BLOCK candidates by store id. */
 static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
   towerrt_session *s = ctx;
-  const towerrt_model *m = s->model;
   trt_workspace *ws = &s->ws[slot];
+  trt_serve_slot *sl = &s->slots[slot];
   size_t c0 = (size_t)task * TRT_ID_BLOCK, b = s->req_k - c0 < TRT_ID_BLOCK ? s->req_k - c0 : TRT_ID_BLOCK;
-  for (size_t c = 0; c < b; c++) {
-    uint32_t row = trt_items_find(s->items, s->req_ids[c0 + c]);
-    if (row == TRT_EMPTY_ROW) {
-      note_unknown(s, c0 + c);
-      return;
-    }
-    ws->rows[c] = row;
-  }
-  float *scores = s->req_scores + c0;
-  const trt_workspace *w0 = &s->ws[0];
-  size_t stride = (size_t)(s->items->row_stride / s->items->elem_size);
-  switch (s->items->dtype) {
-    case TRT_ITEMS_S8: m->kernels.maxsim_u8s8(&s->u8s8, ws->rows, b, scores); break;
-    case TRT_ITEMS_BF16:
-      m->kernels.maxsim_bf16(w0->user_bf16, n_user_heads(s), s->item_heads, stride, ws->rows, b, m->heads_item, m->head_dim, scores);
-      break;
-    default: m->kernels.maxsim_f32(w0->user_heads, n_user_heads(s), s->item_heads, stride, ws->rows, b, m->heads_item, m->head_dim, scores);
-  }
-  /* two-tower family hook: the kernel gave <u, i>; cosine / scale per candidate */
-  if (m->arch)
-    trt_arch_scores(m, w0->user_heads, s->item_heads, s->items->dtype, (size_t)s->items->row_stride, s->items->scales, ws->rows, b, scores);
-  finish(s, scores, b);
+  size_t n = resolve_ids(s, ws, sl, c0, b);
+  if (n == SIZE_MAX) return;
+  /* the common case writes straight into the caller's scores */
+  float *out = !s->req_n && n == b ? s->req_scores + c0 : sl->scores;
+  if (n) score_rows(s, ws, n, out);
+  if (s->req_n)
+    keep_best(s, sl, c0, sl->pos, out, n);
+  else
+    place_scores(s, c0, b, sl->pos, out, n);
 }
 
 /* The user heads in the precision of the item store, once per request. */
@@ -260,53 +346,113 @@ static void task_by_features(void *ctx, uint32_t task, uint32_t slot) {
   trt_workspace *ws = &s->ws[slot];
   const towerrt_features *it = s->req_items;
   size_t c0 = (size_t)task * TRT_ITEM_BLOCK, b = s->req_k - c0 < TRT_ITEM_BLOCK ? s->req_k - c0 : TRT_ITEM_BLOCK;
+  float *out = s->req_n ? s->slots[slot].scores : s->req_scores + c0;
   trt_item_forward(m, s->item, ws, it->ids + c0 * m->item.id_slots, it->dense ? it->dense + c0 * m->item.dense_width : NULL, b);
   m->kernels.maxsim_f32(s->ws[0].user_heads, n_user_heads(s), ws->item_heads, (size_t)m->heads_item * m->head_dim, NULL, b,
-                        m->heads_item, m->head_dim, s->req_scores + c0);
+                        m->heads_item, m->head_dim, out);
   if (m->arch) /* two-tower family hook, as in task_by_id */
-    trt_arch_scores(m, s->ws[0].user_heads, ws->item_heads, TRT_ITEMS_F32, (size_t)m->head_dim * sizeof(float), NULL, NULL, b,
-                    s->req_scores + c0);
-  finish(s, s->req_scores + c0, b);
+    trt_arch_scores(m, s->ws[0].user_heads, ws->item_heads, TRT_ITEMS_F32, (size_t)m->head_dim * sizeof(float), NULL, NULL, b, out);
+  finish(s, out, b);
   size_t per = (size_t)m->heads_item * m->head_dim;
   for (size_t c = 0; c < b; c++)
     for (size_t j = 0; j < per; j++)
       if (!isfinite(ws->item_heads[c * per + j])) {
-        s->req_scores[c0 + c] = NAN;
+        out[c] = NAN;
         break;
       }
+  if (s->req_n) {
+    keep_best(s, &s->slots[slot], c0, NULL, out, b);
+    return;
+  }
+  for (size_t c = 0; c < b; c++)
+    if (!isfinite(out[c])) note_first(&s->first_nonfinite, c0 + c);
 }
 
-static void run(towerrt_session *s, size_t k, size_t block, trt_task_fn fn) {
-  uint32_t n_tasks = (uint32_t)((k + block - 1) / block);
-  trt_node_pool_run(s->threads > 1 ? s->pool : NULL, &s->job, n_tasks, s->threads, fn, s);
+/* One request's output: scores in candidate order, or the n best. */
+typedef struct trt_out {
+  float *scores; /* k, or NULL for top-n */
+  size_t n;
+  uint64_t *ids;
+  float *top_scores;
+} trt_out;
+
+static towerrt_status out_fail(towerrt_session *s, towerrt_status st, const trt_out *o, size_t k) {
+  if (o->scores) return session_fail(s, st, o->scores, k);
+  for (size_t i = 0; o->ids && i < o->n; i++) o->ids[i] = TOWERRT_NO_ID;
+  return session_fail(s, st, o->top_scores, o->n);
 }
 
-/* The k candidates by id, the user heads being in ws[0].user_heads. */
-static towerrt_status score_ids(towerrt_session *s, const uint64_t *item_ids, size_t k, float *scores) {
-  towerrt_status st;
-  if ((st = check_user_heads(s))) return session_fail(s, st, scores, k);
-  convert_user_heads(s);
-  s->req_ids = item_ids;
-  s->req_scores = scores;
-  s->req_k = k;
-  atomic_store(&s->first_unknown, SIZE_MAX);
-  run(s, k, TRT_ID_BLOCK, task_by_id);
-  size_t bad = atomic_load(&s->first_unknown);
-  if (bad != SIZE_MAX)
-    return session_fail(s, trt_fail(TOWERRT_ERR_UNKNOWN_ITEM, "candidate %zu: item id %llu is not in the item store (%llu items)", bad,
-                                    (unsigned long long)item_ids[bad], (unsigned long long)s->items->count), scores, k);
-  if ((st = check_scores(scores, k))) return session_fail(s, st, scores, k);
+/* Checks what a top-n call adds to a request. */
+static towerrt_status check_topn(const towerrt_session *s, const trt_out *o) {
+  if (!o->ids || !o->top_scores) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "out_ids and out_scores must not be NULL");
+  if (o->n == 0) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "n = 0: no candidates asked for");
+  if (o->n > s->max_topn)
+    return trt_fail(TOWERRT_ERR_LIMIT, "n = %zu exceeds the session's planned top-n maximum %u (options.max_topn, at most max_k)", o->n,
+                    s->max_topn);
   return TOWERRT_OK;
 }
 
-towerrt_status towerrt_score(towerrt_session *s, const towerrt_features *user, const uint64_t *item_ids, size_t k, float *scores) {
-  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_score: session is NULL");
-  towerrt_status st = check_request(s, user, item_ids, k, scores);
-  if (!st && !s->items) st = trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store: score by features, or create it with one");
-  if (st) return session_fail(s, st, scores, k);
-  trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
-  return score_ids(s, item_ids, k, scores);
+/* Runs the tasks over k candidates, then turns what they noted into the status. */
+static towerrt_status run(towerrt_session *s, size_t k, size_t block, trt_task_fn fn, const trt_out *o) {
+  s->req_scores = o->scores;
+  s->req_k = k;
+  s->req_n = o->scores ? 0 : o->n;
+  atomic_store(&s->first_unknown, SIZE_MAX);
+  atomic_store(&s->first_nonfinite, SIZE_MAX);
+  atomic_store(&s->skipped, 0);
+  for (uint32_t i = 0; i < s->threads && s->req_n; i++) trt_topn_reset(&s->slots[i].topn, s->slots[i].heap, s->req_n);
+  uint32_t n_tasks = (uint32_t)((k + block - 1) / block);
+  trt_node_pool_run(s->threads > 1 ? s->pool : NULL, &s->job, n_tasks, s->threads, fn, s);
+  size_t bad = atomic_load(&s->first_unknown), inf = atomic_load(&s->first_nonfinite);
+  if (bad != SIZE_MAX)
+    return out_fail(s, trt_fail(TOWERRT_ERR_UNKNOWN_ITEM, "candidate %zu: item id %llu is not in the item store (%llu items)", bad,
+                                (unsigned long long)s->req_ids[bad], (unsigned long long)s->items->count), o, k);
+  if (inf != SIZE_MAX)
+    return out_fail(s, trt_fail(TOWERRT_ERR_NONFINITE, "candidate %zu: the score is not finite: the item tower or MaxSim overflowed "
+                                "(weights or values too large)", inf), o, k);
+  if (s->req_n) {
+    for (uint32_t i = 1; i < s->threads; i++) trt_topn_merge(&s->slots[0].topn, &s->slots[i].topn);
+    trt_topn_emit(&s->slots[0].topn, o->n, o->ids, o->top_scores);
+  }
+  s->last_skipped = atomic_load(&s->skipped);
+  return TOWERRT_OK;
 }
+
+/* The k candidates by id, the user heads being in ws[0].user_heads. */
+static towerrt_status score_ids(towerrt_session *s, const uint64_t *item_ids, size_t k, const trt_out *o) {
+  towerrt_status st;
+  if ((st = check_user_heads(s))) return out_fail(s, st, o, k);
+  convert_user_heads(s);
+  s->req_ids = item_ids;
+  return run(s, k, TRT_ID_BLOCK, task_by_id, o);
+}
+
+/* By id, from the user's features: towerrt_score and towerrt_score_topn. */
+static towerrt_status score_user_ids(towerrt_session *s, const char *fn, const towerrt_features *user, const uint64_t *item_ids, size_t k,
+                                     const trt_out *o) {
+  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%s: session is NULL", fn);
+  s->last_skipped = 0;
+  towerrt_status st = check_request(s, user, item_ids, k, o->scores ? o->scores : o->top_scores);
+  if (!st && !o->scores) st = check_topn(s, o);
+  if (!st && !s->items) st = trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store: score by features, or create it with one");
+  if (st) return out_fail(s, st, o, k);
+  trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
+  return score_ids(s, item_ids, k, o);
+}
+
+towerrt_status towerrt_score(towerrt_session *s, const towerrt_features *user, const uint64_t *item_ids, size_t k, float *scores) {
+  trt_out o = {.scores = scores};
+  return score_user_ids(s, "towerrt_score", user, item_ids, k, &o);
+}
+
+towerrt_status towerrt_score_topn(towerrt_session *s, const towerrt_features *user, const uint64_t *item_ids, size_t k, size_t n,
+                                  uint64_t *out_ids, float *out_scores) {
+  trt_out o = {.n = n, .ids = out_ids, .top_scores = out_scores};
+  return score_user_ids(s, "towerrt_score_topn", user, item_ids, k, &o);
+}
+
+size_t towerrt_session_last_skipped(const towerrt_session *s) { return s ? s->last_skipped : 0; }
+size_t towerrt_session_max_topn(const towerrt_session *s) { return s ? s->max_topn : 0; }
 
 size_t towerrt_session_user_heads_size(const towerrt_session *s) { return s ? n_user_heads(s) * s->model->head_dim : 0; }
 
@@ -326,27 +472,53 @@ towerrt_status towerrt_user_heads(towerrt_session *s, const towerrt_features *us
   return st ? session_fail(s, st, heads, n_users * per) : TOWERRT_OK;
 }
 
-towerrt_status towerrt_score_heads(towerrt_session *s, const float *heads, const uint64_t *item_ids, size_t k, float *scores) {
-  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_score_heads: session is NULL");
-  towerrt_status st = check_candidates(s, heads, "heads", item_ids, k, scores);
+
+static towerrt_status score_heads(towerrt_session *s, const char *fn, const float *heads, const uint64_t *item_ids, size_t k,
+                                  const trt_out *o) {
+  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%s: session is NULL", fn);
+  s->last_skipped = 0;
+  towerrt_status st = check_candidates(s, heads, "heads", item_ids, k, o->scores ? o->scores : o->top_scores);
+  if (!st && !o->scores) st = check_topn(s, o);
   if (!st && !s->items) st = trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store");
-  if (st) return session_fail(s, st, scores, k);
+  if (st) return out_fail(s, st, o, k);
   memcpy(s->ws[0].user_heads, heads, towerrt_session_user_heads_size(s) * sizeof(float));
-  return score_ids(s, item_ids, k, scores);
+  return score_ids(s, item_ids, k, o);
+}
+
+towerrt_status towerrt_score_heads(towerrt_session *s, const float *heads, const uint64_t *item_ids, size_t k, float *scores) {
+  trt_out o = {.scores = scores};
+  return score_heads(s, "towerrt_score_heads", heads, item_ids, k, &o);
+}
+
+towerrt_status towerrt_score_heads_topn(towerrt_session *s, const float *heads, const uint64_t *item_ids, size_t k, size_t n,
+                                        uint64_t *out_ids, float *out_scores) {
+  trt_out o = {.n = n, .ids = out_ids, .top_scores = out_scores};
+  return score_heads(s, "towerrt_score_heads_topn", heads, item_ids, k, &o);
+}
+
+static towerrt_status score_features(towerrt_session *s, const char *fn, const towerrt_features *user, const towerrt_features *items,
+                                     size_t k, const trt_out *o) {
+  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%s: session is NULL", fn);
+  s->last_skipped = 0;
+  towerrt_status st = check_request(s, user, items, k, o->scores ? o->scores : o->top_scores);
+  if (!st && !o->scores) st = check_topn(s, o);
+  if (!st) st = trt_check_features(s->model, TOWERRT_ITEM, items, k);
+  if (st) return out_fail(s, st, o, k);
+  trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
+  if ((st = check_user_heads(s))) return out_fail(s, st, o, k);
+  s->req_items = items;
+  s->req_ids = NULL;
+  return run(s, k, TRT_ITEM_BLOCK, task_by_features, o);
 }
 
 towerrt_status towerrt_score_features(towerrt_session *s, const towerrt_features *user, const towerrt_features *items, size_t k,
                                       float *scores) {
-  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_score_features: session is NULL");
-  towerrt_status st = check_request(s, user, items, k, scores);
-  if (!st) st = trt_check_features(s->model, TOWERRT_ITEM, items, k);
-  if (st) return session_fail(s, st, scores, k);
-  trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
-  if ((st = check_user_heads(s))) return session_fail(s, st, scores, k);
-  s->req_items = items;
-  s->req_scores = scores;
-  s->req_k = k;
-  run(s, k, TRT_ITEM_BLOCK, task_by_features);
-  if ((st = check_scores(scores, k))) return session_fail(s, st, scores, k);
-  return TOWERRT_OK;
+  trt_out o = {.scores = scores};
+  return score_features(s, "towerrt_score_features", user, items, k, &o);
+}
+
+towerrt_status towerrt_score_features_topn(towerrt_session *s, const towerrt_features *user, const towerrt_features *items, size_t k,
+                                           size_t n, uint64_t *out_ids, float *out_scores) {
+  trt_out o = {.n = n, .ids = out_ids, .top_scores = out_scores};
+  return score_features(s, "towerrt_score_features_topn", user, items, k, &o);
 }

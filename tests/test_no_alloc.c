@@ -234,6 +234,7 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
 
   /* Offline scoring: heads of the first user computed (that allocates),
    * then scored with towerrt_score_heads (that must not). */
+  uint64_t top_ids[1024];
   float *heads0 = malloc(towerrt_session_user_heads_size(s) * sizeof *heads0);
   CHECK(towerrt_user_heads(s, &user0, 1, heads0) == TOWERRT_OK, "%s", towerrt_session_error(s));
   expect ex[64];
@@ -270,6 +271,13 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
     failures += towerrt_score_features(pooled, &user0, &many, 100, scores) != TOWERRT_OK;
     failures += towerrt_score(int8, &user0, keys, 1000, scores) != TOWERRT_OK;
     calls += 5;
+    /* top-n: the heaps live in the session arena */
+    failures += towerrt_score_topn(s, &user0, keys, 1000, 100, top_ids, scores) != TOWERRT_OK;
+    failures += towerrt_score_topn(pooled, &user0, keys, 1000, 100, top_ids, scores) != TOWERRT_OK;
+    failures += towerrt_score_topn(int8, &user0, keys, 1000, 10, top_ids, scores) != TOWERRT_OK;
+    failures += towerrt_score_heads_topn(s, heads0, keys, 1000, 100, top_ids, scores) != TOWERRT_OK;
+    failures += towerrt_score_features_topn(pooled, &user0, &many, 100, 7, top_ids, scores) != TOWERRT_OK;
+    calls += 5;
     /* errors */
     if (rep == 0) n_ex = 0;
 #define EXPECT(call, status, label)                                      \
@@ -292,6 +300,8 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
     EXPECT(towerrt_score_features(s, &user0, &wrong, 5, scores), TOWERRT_ERR_SHAPE, "wrong item id count");
     EXPECT(towerrt_score_features(s, &user0, &many, 1001, scores), TOWERRT_ERR_LIMIT, "k above max_k (features)");
     if (ud) EXPECT(towerrt_score(s, &user_nan, keys, 10, scores), TOWERRT_ERR_NONFINITE, "NaN dense");
+    EXPECT(towerrt_score_topn(s, &user0, unknown, 1000, 10, top_ids, scores), TOWERRT_ERR_UNKNOWN_ITEM, "top-n: unknown item id");
+    EXPECT(towerrt_score_topn(s, &user0, keys, 1000, 1001, top_ids, scores), TOWERRT_ERR_LIMIT, "top-n: n above max_topn");
 #undef EXPECT
   }
   g_counting = 0; /* ---- end of the checked window ---- */
