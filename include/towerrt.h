@@ -8,8 +8,11 @@
  *
  * Thread safety: a towerrt_model and a towerrt_items are immutable after
  * load and may be shared by any number of threads. A towerrt_session is
- * owned by one thread at a time; create one per caller thread. Scoring
- * allocates no memory: the session's arena is planned at creation.
+ * owned by one thread at a time; create one per caller thread (the one
+ * exception: towerrt_session_set_items may be called from any thread).
+ * Scoring allocates no memory: the session's arena is planned at creation.
+ * Item stores are reference-counted: each session using one holds a
+ * reference, so towerrt_items_free may come before the sessions' end.
  */
 #ifndef TOWERRT_H
 #define TOWERRT_H
@@ -159,6 +162,8 @@ TOWERRT_API towerrt_status towerrt_items_build(const towerrt_model *model,
                                                const char *path);
 TOWERRT_API towerrt_status towerrt_items_load(const char *path, const towerrt_options *opts,
                                               towerrt_items **out);
+/* Drops the caller's reference to the store. Sessions (and requests in
+ * flight) hold their own: the store is unmapped when the last one goes. */
 TOWERRT_API void towerrt_items_free(towerrt_items *items);
 TOWERRT_API size_t towerrt_items_count(const towerrt_items *items);
 
@@ -203,6 +208,18 @@ TOWERRT_API towerrt_status towerrt_session_create(const towerrt_model *model,
 TOWERRT_API void towerrt_session_free(towerrt_session *session);
 /* Message of the last failing call on this session ("" if none). */
 TOWERRT_API const char *towerrt_session_error(const towerrt_session *session);
+/* Replaces the session's item store (a catalog update): the next request
+ * scores against `items` (NULL: none, by features only). May be called from
+ * any thread, also while the session's owner is scoring: a request in
+ * flight keeps the store it started with (it holds a reference) until it
+ * returns. The session takes a reference to `items` and drops the one it
+ * held on the old store, so the caller may towerrt_items_free its own
+ * references right after. Checked as at creation: TOWERRT_ERR_MISMATCH for
+ * a store of other head shapes or, unless the session was created with
+ * allow_foreign_items, another model's fingerprint (the session then keeps
+ * its store); TOWERRT_ERR_INVALID_ARGUMENT for a NULL session. The message
+ * is the calling thread's (towerrt_last_error), not the session's. */
+TOWERRT_API towerrt_status towerrt_session_set_items(towerrt_session *session, const towerrt_items *items);
 
 /* Scores k candidates given by item-store id for one user; scores[k]. */
 TOWERRT_API towerrt_status towerrt_score(towerrt_session *session, const towerrt_features *user,

@@ -202,6 +202,7 @@ towerrt_status towerrt_items_load(const char *path, const towerrt_options *opts,
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.struct_size is %u, expected %zu: call towerrt_options_init", opts->struct_size, sizeof *opts);
   towerrt_items *s = calloc(1, sizeof *s);
   if (!s) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  atomic_init(&s->refs, 1);
   towerrt_status st = load(s, path, opts);
   if (st) {
     trt_fail_context(st, path);
@@ -212,13 +213,23 @@ towerrt_status towerrt_items_load(const char *path, const towerrt_options *opts,
   return TOWERRT_OK;
 }
 
-void towerrt_items_free(towerrt_items *s) {
-  if (!s) return;
+void trt_items_retain(const towerrt_items *s) {
+  if (s) atomic_fetch_add_explicit(&((towerrt_items *)s)->refs, 1, memory_order_relaxed);
+}
+
+static void destroy(towerrt_items *s) {
   for (uint32_t i = 0; i < 64; i++)
     if (s->node_heads[i] && s->node_bound[i] != -2)
       trt_pool_release(s->pool, (void *)s->node_heads[i], (size_t)(s->count * s->row_stride), s->node_bound[i]);
   trt_unmap_file(&s->file);
   free(s);
 }
+
+void trt_items_release(const towerrt_items *s) {
+  /* acq_rel: every use of the store by the other holders happens before the free */
+  if (s && atomic_fetch_sub_explicit(&((towerrt_items *)s)->refs, 1, memory_order_acq_rel) == 1) destroy((towerrt_items *)s);
+}
+
+void towerrt_items_free(towerrt_items *s) { trt_items_release(s); }
 
 size_t towerrt_items_count(const towerrt_items *s) { return s ? (size_t)s->count : 0; }

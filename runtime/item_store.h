@@ -3,6 +3,8 @@
 #ifndef TOWERRT_ITEM_STORE_H
 #define TOWERRT_ITEM_STORE_H
 
+#include <stdatomic.h>
+
 #include "container.h"
 #include "mapped_file.h"
 #include "towerrt.h"
@@ -17,6 +19,9 @@
 enum { TRT_ITEMS_F32 = 0, TRT_ITEMS_BF16 = 1, TRT_ITEMS_S8 = 2 };
 
 struct towerrt_items {
+  /* References: the loader's (dropped by towerrt_items_free), one per
+   * session using it, one per request in flight. Freed at zero. */
+  atomic_uint refs;
   trt_mapped_file file;
   trt_container container;
   trt_meta meta;
@@ -37,6 +42,10 @@ struct towerrt_items {
 uint64_t trt_splitmix64(uint64_t x);
 /* The heads a session on node `node` reads. */
 const void *trt_items_heads_for_node(const towerrt_items *s, uint32_t node);
+/* Takes / drops a reference (the last drop frees the store). Callable on
+ * a const store: the count is the one mutable part of a loaded store. */
+void trt_items_retain(const towerrt_items *s);
+void trt_items_release(const towerrt_items *s);
 /* Row of an external id, or TRT_EMPTY_ROW. */
 uint32_t trt_items_find(const towerrt_items *s, uint64_t id);
 

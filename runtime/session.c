@@ -4,6 +4,7 @@
  * the thread count, so scores are bitwise identical) that the caller and
  * the workers of one NUMA node share. */
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,13 @@ typedef struct trt_serve_slot {
 
 struct towerrt_session {
   const towerrt_model *model;
+  /* The store of the next request: towerrt_session_set_items may replace it
+   * from another thread while a request runs, hence the lock. The session
+   * holds a reference to it. */
+  pthread_mutex_t items_mu;
+  const towerrt_items *current;
+  uint32_t allow_foreign;
+  /* The store of the request in flight (a reference held until it returns). */
   const towerrt_items *items;
   uint32_t max_k, fe_mask, output_logits;
   uint32_t max_topn, skip_unknown;
@@ -168,26 +176,65 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
   towerrt_session *s = calloc(1, sizeof *s);
   if (!s) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   const trt_placed_towers *placed = node < TRT_MAX_NODES ? m->placed[node] : NULL;
-  *s = (towerrt_session){.model = m, .items = items, .max_k = o->max_k, .fe_mask = mask, .output_logits = o->output_logits != 0,
+  *s = (towerrt_session){.model = m, .current = items, .allow_foreign = o->allow_foreign_items != 0, .max_k = o->max_k, .fe_mask = mask, .output_logits = o->output_logits != 0,
                          .max_topn = o->max_topn < o->max_k ? o->max_topn : o->max_k, .skip_unknown = o->skip_unknown_items != 0,
                          .pool = pool, .threads = o->threads, .node = node,
-                         .user = placed ? &placed->user : &m->user, .item = placed ? &placed->item : &m->item,
-                         .item_heads = items ? trt_items_heads_for_node(items, node) : NULL};
+                         .user = placed ? &placed->user : &m->user, .item = placed ? &placed->item : &m->item};
+  pthread_mutex_init(&s->items_mu, NULL);
+  trt_items_retain(items);
   if ((st = make_arena(s))) {
     towerrt_session_free(s);
     return st;
   }
-  if (items && items->dtype == TRT_ITEMS_S8)
-    s->u8s8 = (trt_maxsim_u8s8_params){.user = s->ws[0].user_u8, .user_zp = s->ws[0].user_zp, .user_scale = s->ws[0].user_scale,
-                                       .n_user = (size_t)__builtin_popcount(mask) * m->heads_user, .items = s->item_heads,
-                                       .item_stride = (size_t)items->row_stride, .colsum = items->colsums, .colsum_stride = items->heads,
-                                       .item_scale = items->scales, .n_item = m->heads_item, .dim = m->head_dim};
   *out = s;
   return TOWERRT_OK;
 }
 
+towerrt_status towerrt_session_set_items(towerrt_session *s, const towerrt_items *items) {
+  if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_session_set_items: session is NULL");
+  towerrt_options o;
+  towerrt_options_init(&o);
+  o.allow_foreign_items = s->allow_foreign;
+  towerrt_status st = check_items(s->model, items, &o);
+  /* not recorded on the session: its message belongs to the thread that scores */
+  if (st) return st;
+  trt_items_retain(items);
+  pthread_mutex_lock(&s->items_mu);
+  const towerrt_items *old = s->current;
+  s->current = items;
+  pthread_mutex_unlock(&s->items_mu);
+  trt_items_release(old);
+  return TOWERRT_OK;
+}
+
+/* The request's store: a reference taken on the current one, and what the
+ * kernels read of it (this node's copy of the heads, the int8 parameters). */
+static const towerrt_items *acquire_items(towerrt_session *s) {
+  pthread_mutex_lock(&s->items_mu);
+  const towerrt_items *it = s->current;
+  trt_items_retain(it);
+  pthread_mutex_unlock(&s->items_mu);
+  s->items = it;
+  if (!it) return NULL;
+  const towerrt_model *m = s->model;
+  s->item_heads = trt_items_heads_for_node(it, s->node);
+  if (it->dtype == TRT_ITEMS_S8)
+    s->u8s8 = (trt_maxsim_u8s8_params){.user = s->ws[0].user_u8, .user_zp = s->ws[0].user_zp, .user_scale = s->ws[0].user_scale,
+                                       .n_user = (size_t)__builtin_popcount(s->fe_mask) * m->heads_user, .items = s->item_heads,
+                                       .item_stride = (size_t)it->row_stride, .colsum = it->colsums, .colsum_stride = it->heads,
+                                       .item_scale = it->scales, .n_item = m->heads_item, .dim = m->head_dim};
+  return it;
+}
+
+static void release_items(towerrt_session *s) {
+  trt_items_release(s->items);
+  s->items = NULL;
+}
+
 void towerrt_session_free(towerrt_session *s) {
   if (!s) return;
+  trt_items_release(s->current);
+  pthread_mutex_destroy(&s->items_mu);
   trt_mm_free(s->mm);
   free(s->serve_arena);
   free(s->slots);
@@ -418,13 +465,19 @@ static towerrt_status run(towerrt_session *s, size_t k, size_t block, trt_task_f
   return TOWERRT_OK;
 }
 
-/* The k candidates by id, the user heads being in ws[0].user_heads. */
+/* The k candidates by id, the user heads being in ws[0].user_heads; the
+ * store was acquired by the caller. */
 static towerrt_status score_ids(towerrt_session *s, const uint64_t *item_ids, size_t k, const trt_out *o) {
   towerrt_status st;
   if ((st = check_user_heads(s))) return out_fail(s, st, o, k);
   convert_user_heads(s);
   s->req_ids = item_ids;
   return run(s, k, TRT_ID_BLOCK, task_by_id, o);
+}
+
+static towerrt_status no_items(towerrt_session *s, const trt_out *o, size_t k, const char *hint) {
+  release_items(s);
+  return out_fail(s, trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store%s", hint), o, k);
 }
 
 /* By id, from the user's features: towerrt_score and towerrt_score_topn. */
@@ -434,10 +487,12 @@ static towerrt_status score_user_ids(towerrt_session *s, const char *fn, const t
   s->last_skipped = 0;
   towerrt_status st = check_request(s, user, item_ids, k, o->scores ? o->scores : o->top_scores);
   if (!st && !o->scores) st = check_topn(s, o);
-  if (!st && !s->items) st = trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store: score by features, or create it with one");
   if (st) return out_fail(s, st, o, k);
+  if (!acquire_items(s)) return no_items(s, o, k, ": score by features, or give it one (towerrt_session_set_items)");
   trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
-  return score_ids(s, item_ids, k, o);
+  st = score_ids(s, item_ids, k, o);
+  release_items(s);
+  return st;
 }
 
 towerrt_status towerrt_score(towerrt_session *s, const towerrt_features *user, const uint64_t *item_ids, size_t k, float *scores) {
@@ -479,10 +534,12 @@ static towerrt_status score_heads(towerrt_session *s, const char *fn, const floa
   s->last_skipped = 0;
   towerrt_status st = check_candidates(s, heads, "heads", item_ids, k, o->scores ? o->scores : o->top_scores);
   if (!st && !o->scores) st = check_topn(s, o);
-  if (!st && !s->items) st = trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store");
   if (st) return out_fail(s, st, o, k);
+  if (!acquire_items(s)) return no_items(s, o, k, "");
   memcpy(s->ws[0].user_heads, heads, towerrt_session_user_heads_size(s) * sizeof(float));
-  return score_ids(s, item_ids, k, o);
+  st = score_ids(s, item_ids, k, o);
+  release_items(s);
+  return st;
 }
 
 towerrt_status towerrt_score_heads(towerrt_session *s, const float *heads, const uint64_t *item_ids, size_t k, float *scores) {

@@ -62,6 +62,11 @@ towerrt_test(test_concurrency)
 add_test(NAME concurrency COMMAND test_concurrency ${TOWERRT_GOLDEN_DIRS})
 set_tests_properties(concurrency PROPERTIES LABELS threads)
 
+# Item stores swapped live under scoring threads (towerrt_session_set_items).
+towerrt_test(test_swap)
+add_test(NAME swap COMMAND test_swap ${golden_first} ${golden_second})
+set_tests_properties(swap PROPERTIES LABELS threads TIMEOUT 60)
+
 # ---- libFuzzer binaries (clang) -------------------------------------------------
 if(TOWERRT_FUZZ)
   if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")

@@ -1,0 +1,150 @@
+/* towerrt_topn_bench [PRESET (reference)] [N (100)] [REPS (7)]: the cost of
+ * ranked top-n, fused (towerrt_score_topn) against scoring then ranking the
+ * k scores afterwards, at k = 1,000 / 10,000 / 100,000 candidates drawn
+ * from the synthetic catalog (tb_synth_prepare, cached under $TMPDIR), one
+ * thread, on the f32 store and its int8 copy. Per k and store, the median
+ * over REPS of:
+ *   score          towerrt_score alone (the floor)
+ *   score+sort     towerrt_score, then qsort of the k (score, id, position)
+ *                  triples: the stable sort top-n is defined by
+ *   score+select   towerrt_score, then a bounded heap over the k scores
+ *                  (the best a caller can do with a second pass)
+ *   topn           towerrt_score_topn (selection inside the scoring pass)
+ * The tiny preset makes scoring cheap, so the selection's own cost shows. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/synthetic_model.h"
+#include "runtime/topn.h"
+#include "towerrt.h"
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static int cmp_rank(const void *pa, const void *pb) {
+  const trt_rank *a = pa, *b = pb;
+  return trt_rank_before(a, b) ? -1 : trt_rank_before(b, a) ? 1 : 0;
+}
+
+typedef struct bench_req {
+  towerrt_session *s;
+  towerrt_features user;
+  const uint64_t *ids;
+  size_t k, n;
+  float *scores, *top;
+  uint64_t *top_ids;
+  trt_rank *ranks;
+} bench_req;
+
+static int run_score(bench_req *r) { return towerrt_score(r->s, &r->user, r->ids, r->k, r->scores) != TOWERRT_OK; }
+
+static int run_sort(bench_req *r) {
+  if (run_score(r)) return 1;
+  for (size_t i = 0; i < r->k; i++) r->ranks[i] = (trt_rank){r->scores[i], (uint32_t)i, r->ids[i]};
+  qsort(r->ranks, r->k, sizeof *r->ranks, cmp_rank);
+  for (size_t i = 0; i < r->n; i++) r->top_ids[i] = r->ranks[i].id, r->top[i] = r->ranks[i].score;
+  return 0;
+}
+
+static int run_select(bench_req *r) {
+  if (run_score(r)) return 1;
+  trt_topn h;
+  trt_topn_reset(&h, r->ranks, r->n);
+  for (size_t i = 0; i < r->k; i++) {
+    trt_rank x = {r->scores[i], (uint32_t)i, r->ids[i]};
+    if (h.size == h.cap && !trt_rank_before(&x, &h.e[0])) continue;
+    trt_topn_push(&h, x);
+  }
+  trt_topn_emit(&h, r->n, r->top_ids, r->top);
+  return 0;
+}
+
+static int run_topn(bench_req *r) { return towerrt_score_topn(r->s, &r->user, r->ids, r->k, r->n, r->top_ids, r->top) != TOWERRT_OK; }
+
+/* Median seconds of reps calls (after one warm-up call). */
+static double median_of(int (*fn)(bench_req *), bench_req *r, int reps) {
+  double t[64];
+  if (fn(r)) return -1;
+  for (int i = 0; i < reps && i < 64; i++) {
+    double t0 = now();
+    if (fn(r)) return -1;
+    t[i] = now() - t0;
+  }
+  qsort(t, (size_t)reps, sizeof *t, cmp_double);
+  return t[reps / 2];
+}
+
+int main(int argc, char **argv) {
+  const char *preset = argc > 1 ? argv[1] : "reference";
+  size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 100;
+  int reps = argc > 3 ? atoi(argv[3]) : 7;
+  tb_synth_config c;
+  if (!tb_synth_preset(&c, preset) || n == 0 || reps < 1 || reps > 64) {
+    fprintf(stderr, "usage: towerrt_topn_bench [reference|tiny] [N >= 1] [REPS 1..64]\n");
+    return 2;
+  }
+  c.catalog = 100000;
+  char dir[4096], mp[4200], ip[4200], qp[4300], desc[512];
+  tb_synth_default_dir(&c, dir, sizeof dir);
+  /* the int8 copy is this run's own file: the cache folder may be shared */
+  const char *tmp = getenv("TMPDIR");
+  snprintf(qp, sizeof qp, "%s/towerrt-topn-bench-int8-%ld.twi", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+  towerrt_model *m = NULL;
+  towerrt_items *items[2] = {NULL, NULL};
+  towerrt_options o;
+  towerrt_options_init(&o);
+  o.verify_checksums = 0;
+  o.max_topn = (uint32_t)n;
+  if (tb_synth_prepare(&c, dir, 1, mp, ip, sizeof mp, stderr) || towerrt_model_load(mp, &o, &m) || towerrt_items_load(ip, &o, &items[0]) ||
+      towerrt_items_quantize(items[0], TOWERRT_PRECISION_INT8, qp) || towerrt_items_load(qp, &o, &items[1])) {
+    fprintf(stderr, "towerrt_topn_bench: %s\n", towerrt_last_error());
+    return 1;
+  }
+  tb_synth_describe(&c, desc, sizeof desc);
+  size_t slots = towerrt_model_id_slots(m, TOWERRT_USER), width = towerrt_model_dense_width(m, TOWERRT_USER), kmax = 100000;
+  int64_t *uids = calloc(slots + 1, sizeof *uids);
+  float *dense = calloc(width + 1, sizeof *dense);
+  uint64_t *ids = malloc(kmax * sizeof *ids);
+  for (size_t i = 0; i < kmax; i++) ids[i] = tb_synth_item_id((i * 7919) % c.catalog); /* every row once, shuffled */
+  for (size_t i = 0; i < width; i++) dense[i] = 0.5f;
+  bench_req r = {.user = {uids, slots, dense, width}, .ids = ids, .n = n, .scores = malloc(kmax * sizeof(float)),
+                 .top = malloc(kmax * sizeof(float)), .top_ids = malloc(kmax * sizeof(uint64_t)), .ranks = malloc(kmax * sizeof(trt_rank))};
+  printf("# towerrt_topn_bench %s: %s, kernels %s, n = %zu, 1 thread, median of %d\n", preset, desc, towerrt_model_isa(m), n, reps);
+  printf("%-5s %7s %12s %12s %12s %12s %10s %10s\n", "store", "k", "score_ms", "sort_ms", "select_ms", "topn_ms", "topn/score", "sort/topn");
+  const char *names[2] = {"f32", "int8"};
+  for (int p = 0; p < 2; p++) {
+    if (towerrt_session_create(m, items[p], &o, &r.s)) {
+      fprintf(stderr, "towerrt_topn_bench: %s\n", towerrt_last_error());
+      return 1;
+    }
+    for (size_t k = 1000; k <= kmax; k *= 10) {
+      r.k = k;
+      int rr = k == kmax && !strcmp(preset, "reference") ? (reps < 5 ? reps : 5) : reps;
+      double ts = median_of(run_score, &r, rr), tq = median_of(run_sort, &r, rr), tl = median_of(run_select, &r, rr),
+             tt = median_of(run_topn, &r, rr);
+      if (ts < 0 || tq < 0 || tl < 0 || tt < 0) {
+        fprintf(stderr, "towerrt_topn_bench: %s\n", towerrt_session_error(r.s));
+        return 1;
+      }
+      printf("%-5s %7zu %12.4f %12.4f %12.4f %12.4f %10.3f %10.3f\n", names[p], k, ts * 1e3, tq * 1e3, tl * 1e3, tt * 1e3, tt / ts, tq / tt);
+      fflush(stdout);
+    }
+    towerrt_session_free(r.s);
+  }
+  towerrt_items_free(items[0]);
+  towerrt_items_free(items[1]);
+  towerrt_model_free(m);
+  remove(qp);
+  return 0;
+}
