@@ -80,6 +80,21 @@ typedef enum towerrt_placement {
   TOWERRT_PLACE_INTERLEAVE = 2  /* one copy, pages interleaved over the pool's nodes */
 } towerrt_placement;
 
+/* How much of an item store towerrt_items_load reads (load-time option
+ * items_verify; docs/errors.md says what each level checks). */
+typedef enum towerrt_items_verify {
+  /* Default. Header and section table CRCs, every section's CRC (unless
+   * verify_checksums = 0), META, sizes, and every row: finite heads, int8
+   * scales and column sums, every id-map slot. Reads the whole file. */
+  TOWERRT_ITEMS_VERIFY_ALL = 0,
+  /* Trusted files: the header, section table, META and every size/offset
+   * are still checked (a truncated or foreign file is still refused), but
+   * no data section is read: no CRCs of them, no row checks. Load time no
+   * longer grows with the catalog; pages are read on first use. Corrupt rows
+   * then give wrong scores (never reads outside the file). */
+  TOWERRT_ITEMS_VERIFY_STRUCTURE = 1
+} towerrt_items_verify;
+
 /* Options. Always initialise with towerrt_options_init, then change fields:
  * struct_size lets later versions add fields without breaking callers. */
 typedef struct towerrt_options {
@@ -113,6 +128,7 @@ typedef struct towerrt_options {
                                   fails the request (TOWERRT_ERR_UNKNOWN_ITEM);
                                   1: it is skipped (NaN score, left out of top-n) and
                                   counted (towerrt_session_last_skipped) */
+  uint32_t items_verify;       /* load: a towerrt_items_verify (default ALL) */
 } towerrt_options;
 
 TOWERRT_API void towerrt_options_init(towerrt_options *opts);

@@ -24,7 +24,9 @@ uint32_t trt_items_find(const towerrt_items *s, uint64_t id) {
     const unsigned char *slot = s->slots + i * 16;
     uint32_t row = trt_rd32(slot + 8);
     if (row == TRT_EMPTY_ROW) return TRT_EMPTY_ROW;
-    if (trt_rd64(slot) == id) return row;
+    /* row < count: never false after a full load, but a trusted
+     * (structure-only) load has not walked the map */
+    if (trt_rd64(slot) == id) return row < s->count ? row : TRT_EMPTY_ROW;
   }
   return TRT_EMPTY_ROW;
 }
@@ -68,11 +70,12 @@ static towerrt_status read_meta(towerrt_items *s) {
   return TOWERRT_OK;
 }
 
-static towerrt_status check_heads(towerrt_items *s, const trt_section *h) {
+static towerrt_status check_heads(towerrt_items *s, const trt_section *h, int rows) {
   if (h->size / s->row_stride < s->count || h->size != s->count * s->row_stride)
     return trt_fail(TOWERRT_ERR_FORMAT, "ITEM_HEADS holds %llu bytes, %llu rows x %llu bytes expected", (unsigned long long)h->size,
                     (unsigned long long)s->count, (unsigned long long)s->row_stride);
   s->heads_data = h->data;
+  if (!rows) return TOWERRT_OK;
   size_t per_row = (size_t)s->heads * s->head_dim;
   for (uint64_t r = 0; r < s->count && s->dtype != TRT_ITEMS_S8; r++) {
     const unsigned char *row = h->data + r * s->row_stride;
@@ -88,7 +91,7 @@ static towerrt_status check_heads(towerrt_items *s, const trt_section *h) {
 
 /* s8 stores: a finite scale >= 0 per row, and column sums that match the
  * rows (they feed the zero-point correction: a wrong one is a wrong score). */
-static towerrt_status check_s8(towerrt_items *s) {
+static towerrt_status check_s8(towerrt_items *s, int rows) {
   const trt_section *sc, *cs;
   towerrt_status st;
   if ((st = trt_container_require(&s->container, TRT_SEC_ITEM_SCALES, "ITEM_SCALES", &sc))) return st;
@@ -98,7 +101,7 @@ static towerrt_status check_s8(towerrt_items *s) {
                     (unsigned long long)sc->size, (unsigned long long)cs->size, (unsigned long long)s->count, s->heads);
   s->scales = (const float *)sc->data;
   s->colsums = (const int32_t *)cs->data;
-  for (uint64_t r = 0; r < s->count; r++) {
+  for (uint64_t r = 0; rows && r < s->count; r++) {
     if (!(s->scales[r] >= 0.0f) || !isfinite(s->scales[r]))
       return trt_fail(TOWERRT_ERR_NONFINITE, "item row %llu: scale %g is not a finite non-negative number", (unsigned long long)r, (double)s->scales[r]);
     const int8_t *row = (const int8_t *)s->heads_data + r * s->row_stride;
@@ -114,7 +117,7 @@ static towerrt_status check_s8(towerrt_items *s) {
 }
 
 /* Every row once, every id reachable from its home slot, unique ids. */
-static towerrt_status check_id_map(towerrt_items *s, const trt_section *m) {
+static towerrt_status check_id_map(towerrt_items *s, const trt_section *m, int rows) {
   if (m->size < 16) return trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP section of %llu bytes has no header", (unsigned long long)m->size);
   s->n_slots = trt_rd64(m->data);
   if (s->n_slots < 2 * s->count || (s->n_slots & (s->n_slots - 1)) || s->n_slots > (m->size - 16) / 16 ||
@@ -122,6 +125,7 @@ static towerrt_status check_id_map(towerrt_items *s, const trt_section *m) {
     return trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP: %llu slots for %llu items in %llu bytes (power of two >= 2 x items expected)",
                     (unsigned long long)s->n_slots, (unsigned long long)s->count, (unsigned long long)m->size);
   s->slots = m->data + 16;
+  if (!rows) return TOWERRT_OK;
   unsigned char *seen = calloc((size_t)(s->count + 7) / 8, 1);
   if (!seen) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory checking the id map");
   towerrt_status st = TOWERRT_OK;
@@ -181,16 +185,20 @@ static towerrt_status place(towerrt_items *s, const towerrt_pool *pool, uint32_t
 static towerrt_status load(towerrt_items *s, const char *path, const towerrt_options *o) {
   towerrt_status st = trt_map_file(path, &s->file);
   if (st) return st;
-  if ((st = trt_container_open(s->file.data, s->file.size, "TWRITEMS", o ? o->verify_checksums != 0 : 1, &s->container))) return st;
+  uint32_t level = o ? o->items_verify : TOWERRT_ITEMS_VERIFY_ALL;
+  if (level > TOWERRT_ITEMS_VERIFY_STRUCTURE)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.items_verify %u is not a towerrt_items_verify", level);
+  int rows = level == TOWERRT_ITEMS_VERIFY_ALL, crcs = rows && (o ? o->verify_checksums != 0 : 1);
+  if ((st = trt_container_open(s->file.data, s->file.size, "TWRITEMS", crcs, &s->container))) return st;
   const trt_section *meta, *heads, *map;
   if ((st = trt_container_require(&s->container, TRT_SEC_META, "META", &meta))) return st;
   if ((st = trt_container_require(&s->container, TRT_SEC_ITEM_HEADS, "ITEM_HEADS", &heads))) return st;
   if ((st = trt_container_require(&s->container, TRT_SEC_ID_MAP, "ID_MAP", &map))) return st;
   if ((st = trt_meta_parse(meta, &s->meta))) return st;
   if ((st = read_meta(s))) return st;
-  if ((st = check_heads(s, heads))) return st;
-  if (s->dtype == TRT_ITEMS_S8 && (st = check_s8(s))) return st;
-  if ((st = check_id_map(s, map))) return st;
+  if ((st = check_heads(s, heads, rows))) return st;
+  if (s->dtype == TRT_ITEMS_S8 && (st = check_s8(s, rows))) return st;
+  if ((st = check_id_map(s, map, rows))) return st;
   return o ? place(s, o->pool, o->placement) : TOWERRT_OK;
 }
 
