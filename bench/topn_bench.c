@@ -72,17 +72,25 @@ static int run_select(bench_req *r) {
 
 static int run_topn(bench_req *r) { return towerrt_score_topn(r->s, &r->user, r->ids, r->k, r->n, r->top_ids, r->top) != TOWERRT_OK; }
 
-/* Median seconds of reps calls (after one warm-up call). */
-static double median_of(int (*fn)(bench_req *), bench_req *r, int reps) {
-  double t[64];
-  if (fn(r)) return -1;
-  for (int i = 0; i < reps && i < 64; i++) {
-    double t0 = now();
-    if (fn(r)) return -1;
-    t[i] = now() - t0;
+/* Median seconds of each of the four ways over reps rounds; each round
+ * runs all four one after the other, so a slow phase of a shared machine
+ * hits them alike. One warm-up round first. */
+static int medians(bench_req *r, int reps, double med[4]) {
+  int (*fns[4])(bench_req *) = {run_score, run_sort, run_select, run_topn};
+  double t[4][64];
+  for (int f = 0; f < 4; f++)
+    if (fns[f](r)) return -1;
+  for (int i = 0; i < reps && i < 64; i++)
+    for (int f = 0; f < 4; f++) {
+      double t0 = now();
+      if (fns[f](r)) return -1;
+      t[f][i] = now() - t0;
+    }
+  for (int f = 0; f < 4; f++) {
+    qsort(t[f], (size_t)reps, sizeof(double), cmp_double);
+    med[f] = t[f][reps / 2];
   }
-  qsort(t, (size_t)reps, sizeof *t, cmp_double);
-  return t[reps / 2];
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -131,12 +139,12 @@ int main(int argc, char **argv) {
     for (size_t k = 1000; k <= kmax; k *= 10) {
       r.k = k;
       int rr = k == kmax && !strcmp(preset, "reference") ? (reps < 5 ? reps : 5) : reps;
-      double ts = median_of(run_score, &r, rr), tq = median_of(run_sort, &r, rr), tl = median_of(run_select, &r, rr),
-             tt = median_of(run_topn, &r, rr);
-      if (ts < 0 || tq < 0 || tl < 0 || tt < 0) {
+      double med[4];
+      if (medians(&r, rr, med)) {
         fprintf(stderr, "towerrt_topn_bench: %s\n", towerrt_session_error(r.s));
         return 1;
       }
+      double ts = med[0], tq = med[1], tl = med[2], tt = med[3];
       printf("%-5s %7zu %12.4f %12.4f %12.4f %12.4f %10.3f %10.3f\n", names[p], k, ts * 1e3, tq * 1e3, tl * 1e3, tt * 1e3, tt / ts, tq / tt);
       fflush(stdout);
     }
