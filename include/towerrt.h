@@ -275,7 +275,8 @@ TOWERRT_API towerrt_status towerrt_score_heads(towerrt_session *session, const f
  * mode a non-finite score fails the call (TOWERRT_ERR_NONFINITE) as in
  * towerrt_score; skipped unknown candidates (options.skip_unknown_items) are
  * left out. When fewer than n candidates remain (n > k, or skipped ones),
- * the slots past them hold TOWERRT_NO_ID and NaN.
+ * the slots past them hold TOWERRT_NO_ID and NaN: test the score (a ranked
+ * entry's is always finite), since UINT64_MAX may also be a real item id.
  * Errors: those of towerrt_score, plus TOWERRT_ERR_INVALID_ARGUMENT (n = 0,
  * NULL outputs) and TOWERRT_ERR_LIMIT (n above the session's max_topn).
  * On failure every out_scores[i] is NaN and every out_ids[i] TOWERRT_NO_ID. */
