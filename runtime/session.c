@@ -176,7 +176,8 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
   towerrt_session *s = calloc(1, sizeof *s);
   if (!s) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   const trt_placed_towers *placed = node < TRT_MAX_NODES ? m->placed[node] : NULL;
-  *s = (towerrt_session){.model = m, .current = items, .allow_foreign = o->allow_foreign_items != 0, .max_k = o->max_k, .fe_mask = mask, .output_logits = o->output_logits != 0,
+  *s = (towerrt_session){.model = m, .current = items, .allow_foreign = o->allow_foreign_items != 0,
+                         .max_k = o->max_k, .fe_mask = mask, .output_logits = o->output_logits != 0,
                          .max_topn = o->max_topn < o->max_k ? o->max_topn : o->max_k, .skip_unknown = o->skip_unknown_items != 0,
                          .pool = pool, .threads = o->threads, .node = node,
                          .user = placed ? &placed->user : &m->user, .item = placed ? &placed->item : &m->item};
