@@ -1,4 +1,4 @@
-/* towerrt_topn_bench [PRESET (reference)] [N (100)] [REPS (7)]: the cost of
+/* towerrt_topn_bench [PRESET (reference)] [N (100)] [REPS (7)] [K_LAST (100000)]: the cost of
  * ranked top-n, fused (towerrt_score_topn) against scoring then ranking the
  * k scores afterwards, at k = 1,000 / 10,000 / 100,000 candidates drawn
  * from the synthetic catalog (tb_synth_prepare, cached under $TMPDIR), one
@@ -10,6 +10,7 @@
  *   score+select   towerrt_score, then a bounded heap over the k scores
  *                  (the best a caller can do with a second pass)
  *   topn           towerrt_score_topn (selection inside the scoring pass)
+ * (and the minimum: the least disturbed round on a shared machine).
  * The tiny preset makes scoring cheap, so the selection's own cost shows. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +76,7 @@ static int run_topn(bench_req *r) { return towerrt_score_topn(r->s, &r->user, r-
 /* Median seconds of each of the four ways over reps rounds; each round
  * runs all four one after the other, so a slow phase of a shared machine
  * hits them alike. One warm-up round first. */
-static int medians(bench_req *r, int reps, double med[4]) {
+static int medians(bench_req *r, int reps, double med[4], double best[4]) {
   int (*fns[4])(bench_req *) = {run_score, run_sort, run_select, run_topn};
   double t[4][64];
   for (int f = 0; f < 4; f++)
@@ -89,6 +90,7 @@ static int medians(bench_req *r, int reps, double med[4]) {
   for (int f = 0; f < 4; f++) {
     qsort(t[f], (size_t)reps, sizeof(double), cmp_double);
     med[f] = t[f][reps / 2];
+    best[f] = t[f][0];
   }
   return 0;
 }
@@ -97,9 +99,10 @@ int main(int argc, char **argv) {
   const char *preset = argc > 1 ? argv[1] : "reference";
   size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 100;
   int reps = argc > 3 ? atoi(argv[3]) : 7;
+  size_t k_last = argc > 4 ? strtoul(argv[4], NULL, 10) : 100000;
   tb_synth_config c;
   if (!tb_synth_preset(&c, preset) || n == 0 || reps < 1 || reps > 64) {
-    fprintf(stderr, "usage: towerrt_topn_bench [reference|tiny] [N >= 1] [REPS 1..64]\n");
+    fprintf(stderr, "usage: towerrt_topn_bench [reference|tiny] [N >= 1] [REPS 1..64] [K_LAST]\n");
     return 2;
   }
   c.catalog = 100000;
@@ -136,16 +139,17 @@ int main(int argc, char **argv) {
       fprintf(stderr, "towerrt_topn_bench: %s\n", towerrt_last_error());
       return 1;
     }
-    for (size_t k = 1000; k <= kmax; k *= 10) {
+    for (size_t k = 1000; k <= kmax && k <= k_last; k *= 10) {
       r.k = k;
       int rr = k == kmax && !strcmp(preset, "reference") ? (reps < 5 ? reps : 5) : reps;
-      double med[4];
-      if (medians(&r, rr, med)) {
+      double med[4], best[4];
+      if (medians(&r, rr, med, best)) {
         fprintf(stderr, "towerrt_topn_bench: %s\n", towerrt_session_error(r.s));
         return 1;
       }
       double ts = med[0], tq = med[1], tl = med[2], tt = med[3];
-      printf("%-5s %7zu %12.4f %12.4f %12.4f %12.4f %10.3f %10.3f\n", names[p], k, ts * 1e3, tq * 1e3, tl * 1e3, tt * 1e3, tt / ts, tq / tt);
+      printf("%-5s %7zu %12.4f %12.4f %12.4f %12.4f %10.3f %10.3f   min %.4f %.4f %.4f %.4f\n", names[p], k, ts * 1e3, tq * 1e3, tl * 1e3,
+             tt * 1e3, tt / ts, tq / tt, best[0] * 1e3, best[1] * 1e3, best[2] * 1e3, best[3] * 1e3);
       fflush(stdout);
     }
     towerrt_session_free(r.s);
