@@ -291,7 +291,7 @@ static towerrt_status compile_node(compile_state *cs, uint32_t ni, const node *n
 }
 
 /* Per-side field layout: single-id, then multi-id, then dense (shared with
- * the two-tower family's compiler, runtime/arch_graph.c). */
+ * the two-tower family's compiler, runtime/family_twotower_graph.c). */
 towerrt_status trt_plan_fields(towerrt_model *m, uint32_t side) {
   trt_tower *t = side ? &m->item : &m->user;
   uint32_t last_kind = 0, seen = 0;

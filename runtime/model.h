@@ -120,9 +120,10 @@ struct towerrt_model {
   const towerrt_pool *pool;
   uint32_t placement;
   trt_placed_towers *placed[TRT_MAX_NODES];
-  /* Two-tower family hook (DSSM, DAT: runtime/arch_family.h, docs/family.md):
-   * NULL for IntTower; set by trt_arch_compile for a family model. */
-  struct trt_arch_model *arch;
+  /* The model's family (runtime/family.h: IntTower, DSSM, DAT) and the
+   * family's own compiled state (NULL for IntTower). */
+  const struct trt_family *family;
+  void *family_data;
 };
 
 /* model_file.c: parse and validate FIELDS and TENSORS. */

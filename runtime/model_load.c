@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch_family.h"
+#include "family.h"
 #include "model.h"
 #include "status.h"
 
@@ -27,69 +27,6 @@ void towerrt_options_init(towerrt_options *o) {
   o->numa_node = -1;
 }
 
-static int meta_string_is(const trt_meta *meta, const char *key, const char *want, int *found) {
-  trt_meta_value v;
-  *found = trt_meta_find(meta, key, &v) && v.type == TRT_META_STRING;
-  return *found && v.len == strlen(want) && memcmp(v.str, want, v.len) == 0;
-}
-
-/* `quantization` names the user tower's weight dtype (none = f32), and
- * every user layer must have it: a mixed file is not one we wrote. */
-static towerrt_status check_quantization(const towerrt_model *m) {
-  static const char *const names[3] = {"none", "bf16", "int8"};
-  static const uint32_t dtypes[3] = {TRT_DTYPE_F32, TRT_DTYPE_BF16, TRT_DTYPE_S8};
-  int found, which = 0;
-  while (which < 3 && !meta_string_is(&m->meta, "quantization", names[which], &found)) which++;
-  if (!found) which = 0;
-  else if (which == 3) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "META quantization must be 'none', 'bf16' or 'int8'");
-  const trt_tower *t = &m->user;
-  for (uint32_t L = 0; L < TRT_MAX_LAYERS; L++) {
-    const trt_dense_layer *d = L < t->n_layers ? &t->layers[L] : NULL, *fe = (t->fe_present >> L) & 1u ? &t->fe[L] : NULL;
-    for (int j = 0; j < 2; j++) {
-      const trt_dense_layer *x = j ? fe : d;
-      if (x && x->wtype != dtypes[which])
-        return trt_fail(TOWERRT_ERR_FORMAT, "user %s %u: weight '%s' has dtype %u but META quantization is '%s'", j ? "FE projection" : "layer",
-                        L, m->tensors[x->src_weight].name, x->wtype, names[which]);
-    }
-  }
-  return TOWERRT_OK;
-}
-
-/* META must agree with what the graph says. */
-static towerrt_status check_meta(towerrt_model *m) {
-  int found;
-  if (!meta_string_is(&m->meta, "general.architecture", "inttower", &found))
-    return trt_fail(found ? TOWERRT_ERR_UNSUPPORTED : TOWERRT_ERR_FORMAT,
-                    found ? "general.architecture is not 'inttower' (the only one this build serves)"
-                          : "META lacks general.architecture");
-  m->output_sigmoid = 1;
-  if (!meta_string_is(&m->meta, "inttower.output", "sigmoid", &found) && found) {
-    if (!meta_string_is(&m->meta, "inttower.output", "identity", &found))
-      return trt_fail(TOWERRT_ERR_UNSUPPORTED, "inttower.output must be 'sigmoid' or 'identity'");
-    m->output_sigmoid = 0;
-  }
-  towerrt_status st = check_quantization(m);
-  if (st) return st;
-  trt_meta_value v;
-  if (trt_meta_find(&m->meta, "inttower.fe_layers", &v)) {
-    uint32_t mask = 0;
-    if (v.type != TRT_META_INT_ARRAY) return trt_fail(TOWERRT_ERR_FORMAT, "inttower.fe_layers is not an int array");
-    for (uint32_t i = 0; i < v.len; i++) {
-      int64_t L = trt_meta_array_at(&v, i);
-      if (L < 0 || L >= TRT_MAX_LAYERS) return trt_fail(TOWERRT_ERR_FORMAT, "inttower.fe_layers[%u] = %lld out of range", i, (long long)L);
-      mask |= 1u << L;
-    }
-    if (mask != m->trained_fe_mask)
-      return trt_fail(TOWERRT_ERR_FORMAT, "inttower.fe_layers (mask 0x%x) disagrees with the graph's MAXSIM nodes (mask 0x%x)", mask, m->trained_fe_mask);
-  }
-  static const char *const keys[3] = {"inttower.user_heads", "inttower.item_heads", "inttower.head_dim"};
-  const uint32_t have[3] = {m->heads_user, m->heads_item, m->head_dim};
-  for (int i = 0; i < 3; i++)
-    if (trt_meta_find(&m->meta, keys[i], &v) && (v.type != TRT_META_INT || v.i != (int64_t)have[i]))
-      return trt_fail(TOWERRT_ERR_SHAPE, "%s = %lld, but the FE projections give %u", keys[i], (long long)v.i, have[i]);
-  return TOWERRT_OK;
-}
-
 static towerrt_status load(towerrt_model *m, const char *path, const towerrt_options *o) {
   towerrt_status st = trt_map_file(path, &m->file);
   if (st) return st;
@@ -99,15 +36,11 @@ static towerrt_status load(towerrt_model *m, const char *path, const towerrt_opt
   if ((st = trt_container_require(&m->container, TRT_SEC_META, "META", &meta))) return st;
   if ((st = trt_meta_parse(meta, &m->meta))) return st;
   if ((st = trt_model_parse_tables(m))) return st;
-  /* Two-tower family hook (dssm, dat: runtime/arch_family.h): its own graph
-   * compiler and META checks, and a field concatenation in the Light-SE
-   * slot of its kernel table. */
-  int family = trt_arch_is_family(&m->meta);
-  if ((st = family ? trt_arch_compile(m) : trt_model_compile(m))) return st;
-  if (!family && (st = check_meta(m))) return st;
-  m->item_fingerprint = family ? trt_arch_item_fingerprint(m) : trt_model_item_fingerprint(m);
+  if ((st = trt_family_find(&m->meta, &m->family))) return st;
+  if ((st = m->family->compile(m))) return st;
+  m->item_fingerprint = m->family->item_fingerprint(m);
   if ((st = trt_select_kernels(o ? o->isa : NULL, &m->kernels))) return st;
-  if (family) trt_arch_bind_kernels(m);
+  if (m->family->bind_kernels) m->family->bind_kernels(m);
   return o ? trt_model_place(m, o->pool, o->placement) : TOWERRT_OK;
 }
 
@@ -136,7 +69,7 @@ void towerrt_model_free(towerrt_model *m) {
   free(m->fields);
   free(m->tensors);
   free(m->owned);
-  trt_arch_free(m); /* two-tower family hook */
+  if (m->family && m->family->free) m->family->free(m);
   free(m);
 }
 

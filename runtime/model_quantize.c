@@ -18,6 +18,7 @@
 
 #include "container_write.h"
 #include "model.h"
+#include "family.h"
 #include "quantize_heads.h"
 #include "status.h"
 #include "tower_exec.h"
@@ -336,7 +337,9 @@ static towerrt_status check_request(const towerrt_model *m, towerrt_precision pr
   if (!m || !path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_model_quantize: model and path must not be NULL");
   if (prec != TOWERRT_PRECISION_BF16 && prec != TOWERRT_PRECISION_INT8)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_model_quantize: precision %d is not bf16 or int8", (int)prec);
-  if (m->arch) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_model_quantize: only IntTower models are quantized (DSSM/DAT: docs/family.md)");
+  if (!m->family->quantize_user_tower)
+    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_model_quantize: %s models are not quantized, only IntTower (docs/family.md)",
+                    m->family->name);
   if (trt_dense_quantized(&m->user.layers[0]))
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_model_quantize: the model is already quantized");
   return TOWERRT_OK;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch_family.h"
+#include "family.h"
 #include "item_store.h"
 #include "onednn_matmul.h"
 #include "pool.h"
@@ -168,7 +168,7 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
   trt_node_pool *pool;
   uint32_t node;
   /* two-tower family hook: options only IntTower has (fe_layer_mask) */
-  towerrt_status st = m->arch ? trt_arch_check_session(m, o) : TOWERRT_OK;
+  towerrt_status st = m->family->check_session ? m->family->check_session(m, o) : TOWERRT_OK;
   if (!st) st = check_mask(m, mask);
   if (!st) st = check_items(m, items, o);
   if (!st) st = choose_node(o, &pool, &node);
@@ -327,8 +327,10 @@ static void score_rows(towerrt_session *s, const trt_workspace *ws, size_t n, fl
     default: m->kernels.maxsim_f32(w0->user_heads, n_user_heads(s), s->item_heads, stride, ws->rows, n, m->heads_item, m->head_dim, out);
   }
   /* two-tower family hook: the kernel gave <u, i>; cosine / scale per candidate */
-  if (m->arch)
-    trt_arch_scores(m, w0->user_heads, s->item_heads, s->items->dtype, (size_t)s->items->row_stride, s->items->scales, ws->rows, n, out);
+  if (m->family->finish_scores) {
+    trt_score_block blk = {w0->user_heads, s->item_heads, s->items->dtype, (size_t)s->items->row_stride, s->items->scales, ws->rows, n};
+    m->family->finish_scores(m, &blk, out);
+  }
   finish(s, out, n);
 }
 
@@ -398,8 +400,10 @@ static void task_by_features(void *ctx, uint32_t task, uint32_t slot) {
   trt_item_forward(m, s->item, ws, it->ids + c0 * m->item.id_slots, it->dense ? it->dense + c0 * m->item.dense_width : NULL, b);
   m->kernels.maxsim_f32(s->ws[0].user_heads, n_user_heads(s), ws->item_heads, (size_t)m->heads_item * m->head_dim, NULL, b,
                         m->heads_item, m->head_dim, out);
-  if (m->arch) /* two-tower family hook, as in task_by_id */
-    trt_arch_scores(m, s->ws[0].user_heads, ws->item_heads, TRT_ITEMS_F32, (size_t)m->head_dim * sizeof(float), NULL, NULL, b, out);
+  if (m->family->finish_scores) {
+    trt_score_block blk = {s->ws[0].user_heads, ws->item_heads, TRT_ITEMS_F32, (size_t)m->heads_item * m->head_dim * sizeof(float), NULL, NULL, b};
+    m->family->finish_scores(m, &blk, out);
+  }
   finish(s, out, b);
   size_t per = (size_t)m->heads_item * m->head_dim;
   for (size_t c = 0; c < b; c++)

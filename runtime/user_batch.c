@@ -10,6 +10,7 @@
 
 #include "onednn_matmul.h"
 #include "status.h"
+#include "family.h"
 #include "tower_exec.h"
 
 #define USERS_PER_BATCH 64u
@@ -17,7 +18,7 @@
 /* The load checks that every user layer has the precision META names
  * (model_load.c, check_quantization), so layer 0 speaks for the tower. */
 static int batchable(const towerrt_model *m, const trt_tower *t) {
-  return trt_mm_available() && !m->arch && !trt_dense_quantized(&t->layers[0]);
+  return trt_mm_available() && m->family->batched_user_tower && !trt_dense_quantized(&t->layers[0]);
 }
 
 typedef struct batch_buffers {

@@ -15,7 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "arch_family.h"
+#include "family_twotower.h"
 #include "item_store.h"
 #include "status.h"
 
@@ -28,9 +28,9 @@ static void fields_concat_f32(const float *e, size_t n_fields, size_t dim, const
   memcpy(out, e, n_fields * dim * sizeof *out);
 }
 
-void trt_arch_bind_kernels(towerrt_model *m) { m->kernels.lightse_f32 = fields_concat_f32; }
+void trt_twotower_bind_kernels(towerrt_model *m) { m->kernels.lightse_f32 = fields_concat_f32; }
 
-towerrt_status trt_arch_check_session(const towerrt_model *m, const towerrt_options *o) {
+towerrt_status trt_twotower_check_session(const towerrt_model *m, const towerrt_options *o) {
   if (o->fe_layer_mask && o->fe_layer_mask != m->trained_fe_mask)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "fe_layer_mask 0x%x: a two-tower family model has no FE layers to choose from "
                     "(leave it 0)", o->fe_layer_mask);
@@ -83,21 +83,20 @@ static float norm_s8(const int8_t *x, size_t n, float scale) {
   return (float)(sqrt((double)s) * (double)scale);
 }
 
-void trt_arch_scores(const towerrt_model *m, const float *user, const void *items, uint32_t dtype, size_t row_bytes,
-                     const float *row_scales, const uint32_t *rows, size_t k, float *scores) {
-  const trt_arch_model *a = m->arch;
+void trt_twotower_finish_scores(const towerrt_model *m, const trt_score_block *blk, float *scores) {
+  const trt_twotower_model *a = m->family_data;
   const float gamma = a->gamma;
   if (a->similarity == TRT_SIM_DOT) {
-    for (size_t c = 0; c < k; c++) scores[c] *= gamma;
+    for (size_t c = 0; c < blk->k; c++) scores[c] *= gamma;
     return;
   }
   const size_t d = a->dim;
-  const float nu = norm_f32(user, d);
-  for (size_t c = 0; c < k; c++) {
-    size_t r = rows ? rows[c] : c;
-    const unsigned char *row = (const unsigned char *)items + r * row_bytes;
-    float ni = dtype == TRT_ITEMS_BF16 ? norm_bf16((const uint16_t *)(const void *)row, d)
-               : dtype == TRT_ITEMS_S8 ? norm_s8((const int8_t *)(const void *)row, d, row_scales[r])
+  const float nu = norm_f32(blk->user, d);
+  for (size_t c = 0; c < blk->k; c++) {
+    size_t r = blk->rows ? blk->rows[c] : c;
+    const unsigned char *row = (const unsigned char *)blk->items + r * blk->row_bytes;
+    float ni = blk->dtype == TRT_ITEMS_BF16 ? norm_bf16((const uint16_t *)(const void *)row, d)
+               : blk->dtype == TRT_ITEMS_S8 ? norm_s8((const int8_t *)(const void *)row, d, blk->row_scales[r])
                                        : norm_f32((const float *)(const void *)row, d);
     /* as the reference, in f32: <u,i> / (|u| * |i| + 1e-8), clamped; a NaN stays NaN */
     float cs = scores[c] / (nu * ni + 1e-8f);

@@ -13,28 +13,30 @@
  *     so the shared forward passes produce exactly the tower outputs;
  *   - there is no Light-SE: the model's kernel table carries a plain
  *     concatenation of the field embeddings in the Light-SE slot
- *     (trt_arch_bind_kernels);
+ *     (trt_twotower_bind_kernels);
  *   - the score is the batched dot product of the MaxSim kernel with one
  *     user head and one item head, finished per candidate by
- *     trt_arch_scores (cosine: / (|u| |i| + 1e-8), clamp, x gamma).
+ *     trt_twotower_finish_scores (cosine: / (|u| |i| + 1e-8), clamp,
+ *     x gamma).
  *
  * Everything here is internal (runtime/); the public API is unchanged. */
-#ifndef TOWERRT_ARCH_FAMILY_H
-#define TOWERRT_ARCH_FAMILY_H
+#ifndef TOWERRT_FAMILY_TWOTOWER_H
+#define TOWERRT_FAMILY_TWOTOWER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "family.h"
 #include "model.h"
 
 /* GRAPH ops of the family (docs/format.md op table). */
 enum { TRT_OP_SIMILARITY = 9, TRT_OP_AUGMENT = 10 };
 
-enum { TRT_ARCH_DSSM = 1, TRT_ARCH_DAT = 2 };
+enum { TRT_TWOTOWER_DSSM = 1, TRT_TWOTOWER_DAT = 2 };
 /* SIMILARITY attrs[1] */
 enum { TRT_SIM_COSINE = 0, TRT_SIM_DOT = 1 };
 
-typedef struct trt_arch_model {
+typedef struct trt_twotower_model {
   uint32_t kind;       /* TRT_ARCH_* */
   uint32_t similarity; /* TRT_SIM_* */
   float gamma;         /* reference Cosine_Similarity gamma (dot: a plain scale) */
@@ -44,35 +46,31 @@ typedef struct trt_arch_model {
   uint32_t aug_width[2]; /* DAT constant augmented vector per side (0: none), folded into layer 0 */
   int32_t aug_tensor[2];
   uint32_t aug_input[2]; /* DAT augmented vector given per request: width of the dense field (dat.augment = input) */
-} trt_arch_model;
+} trt_twotower_model;
 
-/* 1 if META general.architecture names a family model (dssm, dat). */
-int trt_arch_is_family(const trt_meta *meta);
-
-/* arch_graph.c: checks META and the GRAPH (the family pattern), binds and
- * folds the weights, fills m->user, m->item, heads, out_bias; sets m->arch. */
-towerrt_status trt_arch_compile(towerrt_model *m);
+/* family_twotower_graph.c: checks META and the GRAPH (the family pattern),
+ * binds and folds the weights, fills m->user, m->item, heads, out_bias;
+ * its trt_twotower_model in m->family_data. */
+towerrt_status trt_twotower_compile(towerrt_model *m);
 /* CRC-32 of the item side's tensors (docs/format.md: every tensor an
  * item-side node references, and the item fields' tables). */
-uint32_t trt_arch_item_fingerprint(const towerrt_model *m);
-void trt_arch_free(towerrt_model *m);
+uint32_t trt_twotower_item_fingerprint(const towerrt_model *m);
+void trt_twotower_free(towerrt_model *m);
 
-/* arch_score.c: after kernel selection, puts the field concatenation in the
- * Light-SE slot of the model's kernel table. */
-void trt_arch_bind_kernels(towerrt_model *m);
+/* family_twotower_score.c: after kernel selection, puts the field
+ * concatenation in the Light-SE slot of the model's kernel table. */
+void trt_twotower_bind_kernels(towerrt_model *m);
 /* Session options that have no meaning for the family (fe_layer_mask). */
-towerrt_status trt_arch_check_session(const towerrt_model *m, const towerrt_options *o);
+towerrt_status trt_twotower_check_session(const towerrt_model *m, const towerrt_options *o);
 /* Turns the k dot products in scores[] (from the MaxSim kernel with one
  * user and one item head) into the family's score before the prediction
- * layer. user: the f32 user vector (dim). items: item rows, row r at
- * items + r * row_bytes, in the store's dtype (TRT_ITEMS_F32 / BF16 / S8;
- * s8 rows scaled by row_scales[r]); candidate c is row rows[c] (or c if
- * rows is NULL). Allocates nothing; NaN stays NaN. */
-void trt_arch_scores(const towerrt_model *m, const float *user, const void *items, uint32_t dtype, size_t row_bytes,
-                     const float *row_scales, const uint32_t *rows, size_t k, float *scores);
+ * layer: cosine or a scaled dot product, the item norms from the rows the
+ * kernel read (s8 rows scaled by their row scale). Allocates nothing; NaN
+ * stays NaN. */
+void trt_twotower_finish_scores(const towerrt_model *m, const trt_score_block *b, float *scores);
 
-/* arch_describe.c: the plan part of towerrt_model_describe. Writes at most
- * cap bytes (NUL-terminated when cap > 0); returns the full length. */
-size_t trt_arch_describe_plan(const towerrt_model *m, char *buf, size_t cap);
+/* family_twotower_describe.c: the heads line and the plan (towerrt info). */
+void trt_twotower_describe_heads(const towerrt_model *m, trt_text_buf *o);
+void trt_twotower_describe_plan(const towerrt_model *m, trt_text_buf *o);
 
 #endif

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch_family.h"
+#include "family_twotower.h"
 #include "crc32.h"
 #include "status.h"
 
@@ -36,7 +36,7 @@ typedef struct flayer {
 
 typedef struct fstate {
   towerrt_model *m;
-  trt_arch_model *a;
+  trt_twotower_model *a;
   struct {
     int kind;
     uint32_t side;
@@ -70,11 +70,6 @@ static int meta_str(const trt_meta *meta, const char *key, const char *want, int
   return *found && v.len == strlen(want) && memcmp(v.str, want, v.len) == 0;
 }
 
-int trt_arch_is_family(const trt_meta *meta) {
-  int found;
-  return meta_str(meta, "general.architecture", "dssm", &found) || meta_str(meta, "general.architecture", "dat", &found);
-}
-
 /* The f32 tensor `ti` with d0 elements (d1 == 0: 1-D or scalar) or shape (d0, d1). */
 static towerrt_status want_tensor(const towerrt_model *m, uint32_t ni, int32_t ti, const char *role, uint32_t d0, uint32_t d1) {
   if (ti < 0 || (uint32_t)ti >= m->n_tensors)
@@ -103,7 +98,7 @@ static int is_value(const fstate *fs, int32_t v, int kind, uint32_t side) {
 
 static towerrt_status node_augment(fstate *fs, uint32_t ni, const fnode *n) {
   const trt_tower *t = n->side ? &fs->m->item : &fs->m->user;
-  if (fs->a->kind != TRT_ARCH_DAT)
+  if (fs->a->kind != TRT_TWOTOWER_DAT)
     return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: AUGMENT (DAT's augmented vector) in a model whose architecture is not 'dat'", ni);
   if (fs->a->aug_width[n->side]) return trt_fail(TOWERRT_ERR_FORMAT, "graph node %u: a second %s AUGMENT", ni, trt_side_name(n->side));
   if (!is_value(fs, n->in[0], V_EMBED, n->side))
@@ -238,7 +233,7 @@ static towerrt_status check_complete(fstate *fs) {
 /* META must agree with the graph. */
 static towerrt_status check_meta(fstate *fs) {
   towerrt_model *m = fs->m;
-  trt_arch_model *a = fs->a;
+  trt_twotower_model *a = fs->a;
   int found;
   m->output_sigmoid = 1;
   if (!meta_str(&m->meta, "two_tower.output", "sigmoid", &found) && found) {
@@ -256,7 +251,7 @@ static towerrt_status check_meta(fstate *fs) {
     return trt_fail(TOWERRT_ERR_FORMAT, "two_tower.gamma disagrees with the graph's SIMILARITY node (gamma %g)", (double)a->gamma);
   if (trt_meta_find(&m->meta, "two_tower.dim", &v) && (v.type != TRT_META_INT || v.i != (int64_t)a->dim))
     return trt_fail(TOWERRT_ERR_SHAPE, "two_tower.dim = %lld, but the graph's vectors have %u values", (long long)v.i, a->dim);
-  if (a->kind == TRT_ARCH_DAT) {
+  if (a->kind == TRT_TWOTOWER_DAT) {
     /* dat.augment: 'constant' (AUGMENT nodes on both sides, folded into
      * layer 0) or 'input' (dense fields user_aug_vector / item_aug_vector). */
     int constant = meta_str(&m->meta, "dat.augment", "constant", &found);
@@ -287,7 +282,7 @@ static size_t padded(size_t floats) { return (floats + 15) & ~(size_t)15; }
  * + eps) (s = 1, no mean/beta without BN), in double, into w (out x in'),
  * b. Layer 0 of a side with a constant augmented vector drops the aug
  * columns (they sit right after the id embeddings) and folds W_aug a. */
-static towerrt_status fold(const towerrt_model *m, const trt_arch_model *a, uint32_t side, uint32_t L, const flayer *fl, float *w,
+static towerrt_status fold(const towerrt_model *m, const trt_twotower_model *a, uint32_t side, uint32_t L, const flayer *fl, float *w,
                            float *b, uint32_t *in_out) {
   const trt_tower *t = side ? &m->item : &m->user;
   const float *W = m->tensors[fl->w].data;
@@ -322,7 +317,7 @@ static towerrt_status fold(const towerrt_model *m, const trt_arch_model *a, uint
  * side's FE projection (user slot N-1, item slot 0). */
 static towerrt_status fold_all(fstate *fs) {
   towerrt_model *m = fs->m;
-  trt_arch_model *a = fs->a;
+  trt_twotower_model *a = fs->a;
   size_t total = 0;
   for (uint32_t s = 0; s < 2; s++)
     for (uint32_t L = 0; L < a->depth[s]; L++) total += padded((size_t)fs->layers[s][L].out * (fs->layers[s][L].in + 1));
@@ -359,15 +354,15 @@ static towerrt_status fold_all(fstate *fs) {
   return TOWERRT_OK;
 }
 
-towerrt_status trt_arch_compile(towerrt_model *m) {
+towerrt_status trt_twotower_compile(towerrt_model *m) {
   const trt_section *g;
   towerrt_status st = trt_container_require(&m->container, TRT_SEC_GRAPH, "GRAPH", &g);
   if (st) return st;
-  trt_arch_model *a = calloc(1, sizeof *a);
+  trt_twotower_model *a = calloc(1, sizeof *a);
   if (!a) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
-  m->arch = a;
+  m->family_data = a;
   int found;
-  a->kind = meta_str(&m->meta, "general.architecture", "dat", &found) ? TRT_ARCH_DAT : TRT_ARCH_DSSM;
+  a->kind = meta_str(&m->meta, "general.architecture", "dat", &found) ? TRT_TWOTOWER_DAT : TRT_TWOTOWER_DSSM;
   a->aug_tensor[0] = a->aug_tensor[1] = -1;
   if ((st = trt_plan_fields(m, TOWERRT_USER)) || (st = trt_plan_fields(m, TOWERRT_ITEM))) return st;
   if (g->size < 8) return trt_fail(TOWERRT_ERR_FORMAT, "GRAPH section has no count");
@@ -392,7 +387,7 @@ towerrt_status trt_arch_compile(towerrt_model *m) {
   return st;
 }
 
-uint32_t trt_arch_item_fingerprint(const towerrt_model *m) {
+uint32_t trt_twotower_item_fingerprint(const towerrt_model *m) {
   const trt_section *g = &m->container.sections[TRT_SEC_GRAPH];
   uint32_t n_nodes = trt_rd32(g->data), crc = 0;
   for (uint32_t ti = 0; ti < m->n_tensors; ti++) {
@@ -408,8 +403,7 @@ uint32_t trt_arch_item_fingerprint(const towerrt_model *m) {
   return crc;
 }
 
-void trt_arch_free(towerrt_model *m) {
-  if (!m) return;
-  free(m->arch);
-  m->arch = NULL;
+void trt_twotower_free(towerrt_model *m) {
+  free(m->family_data);
+  m->family_data = NULL;
 }
