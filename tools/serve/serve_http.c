@@ -294,13 +294,14 @@ int http_start(const serve_config *cfg, unsigned *bound_port) {
     return 0;
   }
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-  g_daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, handler, NULL,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout_s,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->conn_limit,
-                              MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-                              MHD_OPTION_END);
+  struct MHD_OptionItem ops[] = {
+    {MHD_OPTION_SOCK_ADDR, 0, &addr},
+    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->conn_timeout_s, NULL},
+    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->conn_limit, NULL},
+    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL},
+    {cfg->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)cfg->http_threads, NULL},
+    {MHD_OPTION_END, 0, NULL}};
+  g_daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, handler, NULL, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
   if (!g_daemon) return 0;
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(g_daemon, MHD_DAEMON_INFO_BIND_PORT);
   *bound_port = info ? info->port : cfg->port;
