@@ -316,6 +316,10 @@ def part_reload(towerrt, work):
     check(st == 503, f"infer on an unloaded model: {st}")
     st, _ = srv.json("POST", "/v2/repository/models/basic_single/load")
     check(st == 200 and served_version(srv, "basic_single") == "2", "load after unload")
+    st, err = srv.json("POST", "/v2/repository/models/no_such_model/load")
+    check(st == 400 and "no model folder" in err["error"], f"load of a missing model: {st} {err}")
+    st, _ = srv.json("GET", "/v2/health/ready")
+    check(st == 200, f"ready after a failed admin load of a missing model: {st}")
     finish(srv)
     # SIGHUP: polling off, the new version appears only after the signal
     srv = Server(towerrt, repo, work, "--threads", "1", "--poll-ms", "0", tag="sighup")

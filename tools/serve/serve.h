@@ -64,6 +64,7 @@ enum {
   SF_TIMEOUT,                             /* queued past the request timeout */
   SF_NOT_READY,                           /* no version loaded / draining */
   SF_TOO_LARGE,                           /* body above the limit */
+  SF_NOT_FOUND,                           /* a version that is not being served */
   SF_COUNT
 };
 typedef struct serve_model_stats {

@@ -167,7 +167,6 @@ static MHD_RESULT repository(struct MHD_Connection *c, const char *url, const ch
   name[n] = 0;
   if (!strcmp(p + n, "/load")) {
     char err[1024];
-    if (strchr(name, '.') == name || strchr(name, '/')) return send_error(c, 400, "bad model name '%s'", name);
     if (!repo_scan(name, 1, err, sizeof err)) return send_error(c, 400, "%s", err);
     return send_buf(c, 200, NULL, 0, "application/json", 0, 0);
   }

@@ -172,8 +172,9 @@ static int serve(const serve_config *c) {
   slog("info", "draining", "in_flight", buf, NULL);
   int drained = drain(c->drain_s);
   repo_stop_poller();
+  workers_stop(); /* answers whatever is still queued (only past --drain-timeout) */
+  if (!drained) drain(2);
   http_stop();
-  workers_stop();
   repo_close();
   slog(drained ? "info" : "warning", drained ? "stopped" : "stopped_undrained", NULL);
   return 0;

@@ -39,6 +39,7 @@ const char *failure_name(int f) {
     case SF_TIMEOUT: return "TIMEOUT";
     case SF_NOT_READY: return "NOT_READY";
     case SF_TOO_LARGE: return "TOO_LARGE";
+    case SF_NOT_FOUND: return "NOT_FOUND";
     default: return towerrt_status_name((towerrt_status)f);
   }
 }

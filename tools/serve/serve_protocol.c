@@ -146,7 +146,7 @@ static int parse_shape(ctx *c, int in, json_object *shape, size_t *count) {
     else d[i] = json_object_get_int64(e);
   }
   if (dims == 2 && d[0] == 1) d[0] = d[1], dims = 1;
-  if (dims != 1 || d[0] < 0)
+  if (dims != 1 || d[0] < 0 || d[0] > (1LL << 40))
     return BAD(c, TOWERRT_ERR_SHAPE, "TOWERRT_ERR_SHAPE: input '%s' needs shape [n] or [1, n]", k_input_names[in]);
   *count = (size_t)d[0];
   return 1;

@@ -196,6 +196,10 @@ serve_model *repo_find(const char *name) {
 
 /* Brings one model to its latest version (g_load_lock held). */
 static int scan_model(const char *name, int force, char *err, size_t cap) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/%s", g_cfg->repo_dir, name);
+  if (!valid_name(name) || !is_dir(dir)) /* no entry for a name without a folder */
+    return snprintf(err, cap, "no model folder '%s' in the repository %s", name, g_cfg->repo_dir), 0;
   pthread_mutex_lock(&g_lock);
   serve_model *m = entry(name, 1);
   long cur = m && m->current ? m->current->version : -1;

@@ -31,7 +31,7 @@ static void run_job(serve_job *job, unsigned worker, serve_scratch *scratch) {
   } else if (!m) {
     response_error(&job->resp, 404, -1, "model '%s' is not in the repository", job->model);
   } else if (!v && job->version >= 0) {
-    response_error(&job->resp, 404, -1, "model '%s' version %ld is not being served", job->model, job->version);
+    response_error(&job->resp, 404, SF_NOT_FOUND, "model '%s' version %ld is not being served", job->model, job->version);
   } else if (!v) {
     response_error(&job->resp, 503, SF_NOT_READY, "model '%s' has no version loaded", job->model);
   } else {
