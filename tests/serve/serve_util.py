@@ -2,6 +2,7 @@
 the golden fixtures, the library's own scores as the oracle (`towerrt
 score`), a server on an ephemeral loopback port, and small HTTP helpers.
 Standard library only (prometheus_client where the metrics are parsed)."""
+import atexit
 import http.client
 import json
 import os
@@ -92,12 +93,18 @@ class Server:
         cmd = [towerrt, "serve", "--model-repository", repo, "--http-port", "0", "--port-file", self.port_file,
                *args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        atexit.register(self._kill)  # a failing test leaves no server behind
         deadline = time.time() + 60
         while not os.path.exists(self.port_file):
             if self.proc.poll() is not None or time.time() > deadline:
                 raise AssertionError(f"server did not start: {self.logtext()}")
             time.sleep(0.02)
         self.port = int(open(self.port_file).read())
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def logtext(self):
         if not self.log.closed:

@@ -316,6 +316,19 @@ def part_reload(towerrt, work):
     check(st == 503, f"infer on an unloaded model: {st}")
     st, _ = srv.json("POST", "/v2/repository/models/basic_single/load")
     check(st == 200 and served_version(srv, "basic_single") == "2", "load after unload")
+    # config.json is read at each load: limits and the trusted load level
+    with open(os.path.join(vdir, "config.json"), "w") as f:
+        json.dump({"max_k": 4, "max_topn": 2, "items_verify": "structure"}, f)
+    st, _ = srv.json("POST", "/v2/repository/models/basic_single/load")
+    st, meta = srv.json("GET", "/v2/models/basic_single")
+    check(meta["parameters"]["max_k"] == 4 and meta["parameters"]["max_topn"] == 2, meta)
+    expect_error(srv, "/v2/models/basic_single/infer", infer_body(uids, dense, [cand[0]] * 5), 400, "TOWERRT_ERR_LIMIT")
+    with open(os.path.join(vdir, "config.json"), "w") as f:
+        f.write('{"max_k": 4, "colour": 1}')
+    st, err = srv.json("POST", "/v2/repository/models/basic_single/load")
+    check(st == 400 and "colour" in err["error"], f"bad config.json: {st} {err}")
+    check(served_version(srv, "basic_single") == "2", "a bad config.json keeps the old version serving")
+    os.remove(os.path.join(vdir, "config.json"))
     st, err = srv.json("POST", "/v2/repository/models/no_such_model/load")
     check(st == 400 and "no model folder" in err["error"], f"load of a missing model: {st} {err}")
     st, _ = srv.json("GET", "/v2/health/ready")

@@ -1,6 +1,6 @@
 /* The model repository: one folder per model, numbered version folders in
  * it, each holding model.twr and items.twi; an optional config.json per
- * model (max_k, max_topn, skip_unknown_items, isa). The highest version
+ * model (max_k, max_topn, skip_unknown_items, items_verify). The highest version
  * present is served. A new one is loaded beside the one serving (model,
  * store, one session per worker) and switched in under the lock; requests
  * in flight hold a reference to the old one, which is freed when the last
@@ -109,10 +109,15 @@ static int read_config(const char *name, towerrt_options *o, char *err, size_t c
   int ok = 1;
   json_object_object_foreach(j, key, val) {
     (void)val;
-    if (strcmp(key, "max_k") && strcmp(key, "max_topn") && strcmp(key, "skip_unknown_items")) {
-      snprintf(err, cap, "TOWERRT_ERR_FORMAT: %s: unknown key '%s' (max_k, max_topn, skip_unknown_items)", path, key);
+    if (strcmp(key, "max_k") && strcmp(key, "max_topn") && strcmp(key, "skip_unknown_items") && strcmp(key, "items_verify")) {
+      snprintf(err, cap, "TOWERRT_ERR_FORMAT: %s: unknown key '%s' (max_k, max_topn, skip_unknown_items, items_verify)", path, key);
       ok = 0;
     }
+  }
+  if (ok && json_object_object_get_ex(j, "items_verify", &v)) { /* "all" (default) or "structure" (trusted files) */
+    const char *lv = json_object_get_string(v);
+    if (!strcmp(lv, "structure")) o->items_verify = TOWERRT_ITEMS_VERIFY_STRUCTURE;
+    else if (strcmp(lv, "all")) ok = 0, snprintf(err, cap, "TOWERRT_ERR_FORMAT: %s: items_verify is \"all\" or \"structure\", not '%s'", path, lv);
   }
   if (ok && json_object_object_get_ex(j, "max_k", &v)) o->max_k = (uint32_t)json_object_get_int64(v);
   if (ok && json_object_object_get_ex(j, "max_topn", &v)) o->max_topn = (uint32_t)json_object_get_int64(v);
