@@ -106,7 +106,7 @@ typedef struct serve_model {
   serve_version *current; /* guarded by the repository lock */
   model_state state;
   long failed_version;    /* last version that failed to load, or -1 */
-  long long failed_sig;   /* its files' signature: retried when they change */
+  unsigned long long failed_sig; /* its files' signature: retried when they change */
   char reason[512];       /* why it failed */
   serve_model_stats stats;
 } serve_model;

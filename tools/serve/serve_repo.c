@@ -76,15 +76,16 @@ static long latest_version(const char *name) {
 
 /* Sizes and modification times of a version's files: a failed version is
  * tried again only when this changes. */
-static long long version_signature(const char *name, long version) {
+static unsigned long long version_signature(const char *name, long version) {
   static const char *files[] = {"model.twr", "items.twi", "../config.json"};
-  long long sig = 0;
+  unsigned long long sig = 0; /* unsigned: wraps by definition */
   for (size_t i = 0; i < 3; i++) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s/%ld/%s", g_cfg->repo_dir, name, version, files[i]);
     struct stat st;
     if (stat(path, &st) == 0)
-      sig = sig * 1000003 + (long long)st.st_size * 31 + (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+      sig = sig * 1000003u + (unsigned long long)st.st_size * 31u +
+            (unsigned long long)st.st_mtim.tv_sec * 1000000000u + (unsigned long long)st.st_mtim.tv_nsec;
   }
   return sig;
 }
@@ -222,7 +223,7 @@ static int scan_model(const char *name, int force, char *err, size_t cap) {
     pthread_mutex_unlock(&g_lock);
     return !force;
   }
-  long long sig = version_signature(name, v);
+  unsigned long long sig = version_signature(name, v);
   if (!force && v == cur) return 1;
   if (!force && v == m->failed_version && sig == m->failed_sig) return 1;
   char why[512] = "";
