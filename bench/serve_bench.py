@@ -9,7 +9,9 @@ MODEL_DIR holds model.twr and items.twi of `towerrt bench --synthetic
             bodies; server --threads 1), alternated ROUNDS times: medians
   rps       wrk -t2 -c4, server --threads 1 and 2
   binary    JSON vs binary tensor bodies at k = 1,000 / 10,000 / 100,000
-            (Python http.client, one connection, median of the requests)
+            (Python http.client, one connection, median of the requests),
+            on the reference model and on the golden fixture basic_single
+            (a toy model: there the protocol is most of the time)
 Timings depend on the machine's load: the script prints the load average."""
 import csv
 import http.client
@@ -24,7 +26,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "serve"))
-from serve_util import Server  # noqa: E402
+from serve_util import Server, build_repository  # noqa: E402
 
 USER_VOCAB = [6041, 3, 8, 22]
 
@@ -47,14 +49,15 @@ def json_body(uids, dense, cand):
         {"name": "candidate_ids", "datatype": "UINT64", "shape": [len(cand)], "data": cand}]})
 
 
-def binary_body(uids, dense, cand):
+def binary_body(uids, dense, cand, user_width=4):
     head = json.dumps({"inputs": [
-        {"name": "user_ids", "datatype": "INT64", "shape": [1, 4], "parameters": {"binary_data_size": 32}},
+        {"name": "user_ids", "datatype": "INT64", "shape": [1, user_width],
+         "parameters": {"binary_data_size": 8 * user_width}},
         {"name": "user_dense", "datatype": "FP32", "shape": [1, 1], "parameters": {"binary_data_size": 4}},
         {"name": "candidate_ids", "datatype": "UINT64", "shape": [len(cand)],
          "parameters": {"binary_data_size": 8 * len(cand)}}],
         "outputs": [{"name": "scores", "parameters": {"binary_data": True}}]}).encode()
-    raw = struct.pack("<4q", *uids) + struct.pack("<f", dense[0]) + struct.pack(f"<{len(cand)}Q", *cand)
+    raw = struct.pack(f"<{user_width}q", *uids) + struct.pack("<f", dense[0]) + struct.pack(f"<{len(cand)}Q", *cand)
     return head + raw, len(head)
 
 
@@ -127,28 +130,39 @@ def main():
         print(f"  {k:12s} {v:.3f}")
     print(f"  HTTP overhead at p50: {med['http_p50'] - med['inproc_p50']:.3f} ms "
           f"({100 * (med['http_p50'] / med['inproc_p50'] - 1):.1f}% of in-process p50)")
-    # JSON vs binary tensors, large k
-    conn = http.client.HTTPConnection("127.0.0.1", srv1.port, timeout=120)
-    print("\nJSON vs binary tensors (server --threads 1, median ms of a round trip, body built beforehand):")
+    binary_vs_json(srv1.port, "reference", lambda k: request(rng, k))
+    srv1.stop()
+    repo, oracle = build_repository(towerrt, os.path.join(work, "toy"), ["basic_single"])
+    uids, dense, cand = oracle["basic_single"][0][4]
+    toy = Server(towerrt, repo, work, "--threads", "1", tag="toy")
+    dense = [float(x) for x in dense]
+    binary_vs_json(toy.port, "basic_single", lambda k: (uids, dense, [cand[i % len(cand)] for i in range(k)]),
+                   user_width=len(uids))
+    toy.stop()
+
+
+def binary_vs_json(port, model, make, user_width=4):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    print(f"\nJSON vs binary tensors, model {model} (server --threads 1, median ms of a round trip, "
+          "bodies built beforehand, responses read but not parsed):")
     for k in (1000, 10000, 100000):
-        q = request(rng, k)
-        jb = json_body(*q).encode()
-        bb, hl = binary_body(*q)
+        q = make(k)
+        jb = json_body(*q).replace('"shape": [1, 4]', f'"shape": [1, {user_width}]').encode()
+        bb, hl = binary_body(*q, user_width=user_width)
         times = {"json": [], "binary": []}
         n = 30 if k < 100000 else 9
         for _ in range(n):
             for kind, body, hdr in (("json", jb, {}), ("binary", bb, {"Inference-Header-Content-Length": str(hl)})):
                 t0 = time.perf_counter()
-                conn.request("POST", "/v2/models/reference/infer", body=body, headers=hdr)
+                conn.request("POST", f"/v2/models/{model}/infer", body=body, headers=hdr)
                 r = conn.getresponse()
                 r.read()
                 times[kind].append((time.perf_counter() - t0) * 1e3)
-                assert r.status == 200
+                assert r.status == 200, r.status
         j, b = statistics.median(times["json"]), statistics.median(times["binary"])
         print(f"  k={k:6d}: JSON {j:8.2f} ms ({len(jb)} B), binary {b:8.2f} ms ({len(bb)} B), "
-              f"JSON/binary {j / b:.3f}", flush=True)
+              f"JSON/binary {j / b:.2f}", flush=True)
     conn.close()
-    srv1.stop()
 
 
 if __name__ == "__main__":

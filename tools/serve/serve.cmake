@@ -7,7 +7,7 @@ pkg_check_modules(JSONC IMPORTED_TARGET json-c)
 if(MHD_FOUND AND JSONC_FOUND)
   add_library(towerrt_serve STATIC
     tools/serve/serve_main.c tools/serve/serve_http.c tools/serve/serve_protocol.c tools/serve/serve_repo.c
-    tools/serve/serve_workers.c tools/serve/serve_metrics.c tools/serve/serve_log.c tools/serve/serve_buf.c)
+    tools/serve/serve_workers.c tools/serve/serve_metrics.c tools/serve/serve_log.c tools/serve/serve_buf.c tools/serve/serve_float.c)
   target_include_directories(towerrt_serve PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/tools/serve)
   # Messages and paths are cut to their buffers on purpose (snprintf).
   target_compile_options(towerrt_serve PRIVATE ${TOWERRT_WARNINGS} -Wno-format-truncation)

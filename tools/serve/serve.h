@@ -50,6 +50,10 @@ void sb_put(sbuf *b, const char *s, size_t n);
 void sb_json_string(sbuf *b, const char *s); /* quoted and escaped */
 int sb_reserve(sbuf *b, size_t more);
 
+/* A float as 9 significant digits in %g's layout that reads back as the
+ * same float (serve_float.c); out holds at least 17 bytes. Returns the length. */
+int format_float9(float f, char *out);
+
 /* ---- logging (serve_log.c) ----------------------------------------------- */
 void slog_init(int json);
 /* One line: level, event, then key/value string pairs ending with NULL. */

@@ -1,7 +1,7 @@
 /* The Open Inference Protocol (KServe v2) for towerrt models: JSON parsed
  * with json-c (64-bit integers exact: item ids above 2^53 round-trip),
- * written by hand into a buffer (scores as %.9g, which round-trips a
- * float32). The binary tensor data extension (Triton's, used by default by
+ * written by hand into a buffer (scores with 9 significant digits, which
+ * read back as the same float32: serve_float.c). The binary tensor data extension (Triton's, used by default by
  * tritonclient) is read and written too: the body then starts with
  * Inference-Header-Content-Length bytes of JSON and the tensors follow as
  * raw little-endian bytes, in the order of the inputs / outputs that carry
@@ -320,7 +320,7 @@ static void put_floats(sbuf *b, const float *x, size_t n) {
   char *p = b->p + b->len;
   for (size_t i = 0; i < n; i++) {
     if (i) *p++ = ',';
-    if (isfinite(x[i])) p += snprintf(p, 17, "%.9g", (double)x[i]);
+    if (isfinite(x[i])) p += format_float9(x[i], p);
     else memcpy(p, "null", 4), p += 4; /* skipped candidates (NaN): JSON has no NaN */
   }
   b->len = (size_t)(p - b->p);
