@@ -7,7 +7,11 @@ MODEL_DIR holds model.twr and items.twi of `towerrt bench --synthetic
             candidates from the store: in-process (`towerrt bench`, one
             thread) and through HTTP (wrk -t1 -c1 with a pool of 256 JSON
             bodies; server --threads 1), alternated ROUNDS times: medians
-  rps       wrk -t2 -c4, server --threads 1 and 2
+            The server also reports the time of its library calls
+            (towerrt_score_duration_seconds): the client's mean latency
+            minus that mean is the server's overhead on the same requests
+            in the same run, which the machine's load cannot skew.
+  rps       wrk -t2 -c4, server --threads 1 and 2; in-process 1/p50
   binary    JSON vs binary tensor bodies at k = 1,000 / 10,000 / 100,000
             (Python http.client, one connection, median of the requests),
             on the reference model and on the golden fixture basic_single
@@ -73,7 +77,22 @@ def wrk(url, script, threads, conns, seconds):
         raise SystemExit("wrk saw errors:\n" + out)
     p = {m.group(1): ms(m.group(2)) for m in re.finditer(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return p["50"], p["99"], rps
+    avg = ms(re.search(r"Latency\s+(\S+)", out).group(1))
+    return p["50"], p["99"], rps, avg
+
+
+def server_sums(port, model="reference"):
+    """(sum, count) of the server's score and infer duration histograms."""
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    v = {}
+    for fam in ("score", "infer"):
+        for part in ("sum", "count"):
+            m = re.search(rf'^towerrt_{fam}_duration_seconds_{part}{{model="{model}"}} (\S+)', text, re.M)
+            v[fam, part] = float(m.group(1))
+    return v
 
 
 def inproc(towerrt, mdir, seconds, work):
@@ -107,29 +126,41 @@ def main():
                 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 'request = function() return wrk.format(nil, nil, nil, b[math.random(#b)]) end\n')
     print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs")
-    res = {"inproc_p50": [], "inproc_p99": [], "http_p50": [], "http_p99": [], "rps1": [], "rps2": []}
+    res = {"inproc_p50": [], "inproc_p99": [], "http_p50": [], "http_p99": [], "http_avg": [],
+           "server_score_avg": [], "server_total_avg": [], "rps1": [], "rps2": []}
     srv1 = Server(towerrt, os.path.join(work, "repo"), work, "--threads", "1", tag="bench1")
     url1 = f"http://127.0.0.1:{srv1.port}/v2/models/reference/infer"
     for r in range(rounds):
         p50, p99 = inproc(towerrt, mdir, seconds, work)
         res["inproc_p50"].append(p50), res["inproc_p99"].append(p99)
-        p50, p99, _ = wrk(url1, script, 1, 1, seconds)
-        res["http_p50"].append(p50), res["http_p99"].append(p99)
+        before = server_sums(srv1.port)
+        p50, p99, _, avg = wrk(url1, script, 1, 1, seconds)
+        after = server_sums(srv1.port)
+        n = after["score", "count"] - before["score", "count"]
+        score_avg = (after["score", "sum"] - before["score", "sum"]) / n * 1e3
+        total_avg = (after["infer", "sum"] - before["infer", "sum"]) / n * 1e3
+        res["http_p50"].append(p50), res["http_p99"].append(p99), res["http_avg"].append(avg)
+        res["server_score_avg"].append(score_avg), res["server_total_avg"].append(total_avg)
         print(f"round {r}: in-process p50 {res['inproc_p50'][-1]:.2f} p99 {res['inproc_p99'][-1]:.2f} ms | "
-              f"HTTP p50 {p50:.2f} p99 {p99:.2f} ms", flush=True)
+              f"HTTP p50 {p50:.2f} p99 {p99:.2f} mean {avg:.3f} ms; in the server: library calls {score_avg:.3f}, "
+              f"arrival to response {total_avg:.3f} ms (mean of {int(n)})", flush=True)
     srv2 = Server(towerrt, os.path.join(work, "repo"), work, "--threads", "2", tag="bench2")
     url2 = f"http://127.0.0.1:{srv2.port}/v2/models/reference/infer"
     for r in range(rounds):
         res["rps1"].append(wrk(url1, script, 2, 4, seconds)[2])
         res["rps2"].append(wrk(url2, script, 2, 4, seconds)[2])
+        res.setdefault("inproc_rps1", []).append(1e3 / inproc(towerrt, mdir, seconds, work)[0])
         print(f"round {r}: requests/s, 1 worker {res['rps1'][-1]:.1f}, 2 workers {res['rps2'][-1]:.1f}", flush=True)
     srv2.stop()
     med = {k: statistics.median(v) for k, v in res.items()}
     print("\nmedians over rounds:")
     for k, v in med.items():
         print(f"  {k:12s} {v:.3f}")
-    print(f"  HTTP overhead at p50: {med['http_p50'] - med['inproc_p50']:.3f} ms "
+    print(f"  HTTP p50 - in-process p50 (separate runs): {med['http_p50'] - med['inproc_p50']:.3f} ms "
           f"({100 * (med['http_p50'] / med['inproc_p50'] - 1):.1f}% of in-process p50)")
+    print(f"  same requests, same run: client mean {med['http_avg']:.3f} ms - library calls mean "
+          f"{med['server_score_avg']:.3f} ms = {med['http_avg'] - med['server_score_avg']:.3f} ms "
+          f"({100 * (med['http_avg'] / med['server_score_avg'] - 1):.1f}%)")
     binary_vs_json(srv1.port, "reference", lambda k: request(rng, k))
     srv1.stop()
     repo, oracle = build_repository(towerrt, os.path.join(work, "toy"), ["basic_single"])

@@ -248,6 +248,8 @@ def part_metrics(towerrt, work):
     inf = sample("towerrt_infer_duration_seconds", "_bucket", model="basic_single", le="+Inf")
     check(count == inf == sent["basic_single"] + 4, f"histogram count {count}, +Inf {inf}")
     check(fam["towerrt_infer_duration_seconds"].type == "histogram", "histogram type")
+    scored = sample("towerrt_score_duration_seconds", "_count", model="basic_single")
+    check(scored == sent["basic_single"], f"score histogram counts {scored} successes, {sent['basic_single']} sent")
     check(sample("towerrt_queue_depth") == 0 and sample("towerrt_requests_in_flight") == 0, "gauges")
     check(sample("towerrt_http_responses", "_total", code="200") >= sum(sent.values()), "http 200s")
     print(f"metrics: {len(fam)} families parsed by prometheus_client; counts match {sum(sent.values())} requests")

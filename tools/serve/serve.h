@@ -77,12 +77,16 @@ typedef struct serve_model_stats {
   uint64_t failures[SF_COUNT];
   uint64_t lat_buckets[SM_LAT_BUCKETS + 1]; /* last: +Inf */
   double lat_sum;
+  uint64_t score_buckets[SM_LAT_BUCKETS + 1]; /* the library calls alone */
+  double score_sum;
   uint64_t candidates;
   uint64_t loads, load_failures;
   long loaded_version; /* -1: none */
 } serve_model_stats;
 void stats_init(serve_model_stats *s);
-void stats_request(serve_model_stats *s, int failure /* -1: ok */, double seconds, size_t candidates);
+/* score_seconds: time in the library's scoring calls (successful requests). */
+void stats_request(serve_model_stats *s, int failure /* -1: ok */, double seconds, double score_seconds,
+                   size_t candidates);
 const char *failure_name(int failure);
 /* Global gauges and counters. */
 extern atomic_long g_queue_depth, g_in_flight;
@@ -147,6 +151,7 @@ typedef struct serve_response {
   size_t header_len;  /* binary tensor data: the JSON part's length, else 0 */
   int failure;        /* -1 or a failure kind for the metrics */
   size_t candidates;
+  double score_seconds; /* in towerrt_score / towerrt_score_topn */
 } serve_response;
 
 /* Per-worker scratch (grown when a model with a larger max_k arrives). */

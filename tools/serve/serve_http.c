@@ -126,7 +126,7 @@ static MHD_RESULT infer(req_ctx *rx, struct MHD_Connection *c, const char *name,
   if (workers_submit(job) < 0) {
     serve_model *m = repo_find(name);
     response_error(&job->resp, 503, SF_OVERLOADED, "server overloaded: %u requests already queued", g_cfg->queue_max);
-    if (m) stats_request(&m->stats, SF_OVERLOADED, now_seconds() - rx->t_arrival, 0);
+    if (m) stats_request(&m->stats, SF_OVERLOADED, now_seconds() - rx->t_arrival, 0, 0);
     atomic_store(&rx->state, RX_DONE);
     MHD_resume_connection(c);
   }

@@ -44,13 +44,20 @@ const char *failure_name(int f) {
   }
 }
 
-void stats_request(serve_model_stats *s, int failure, double seconds, size_t candidates) {
+static size_t bucket(double seconds) {
   size_t b = 0;
   while (b < SM_LAT_BUCKETS && seconds > k_lat_bounds[b]) b++;
+  return b;
+}
+
+void stats_request(serve_model_stats *s, int failure, double seconds, double score_seconds, size_t candidates) {
+  size_t b = bucket(seconds), sb = bucket(score_seconds);
   pthread_mutex_lock(&s->mu);
   if (failure < 0) {
     s->requests_ok++;
     s->candidates += candidates;
+    s->score_buckets[sb]++;
+    s->score_sum += score_seconds;
   } else {
     s->failures[failure]++;
   }
@@ -61,6 +68,19 @@ void stats_request(serve_model_stats *s, int failure, double seconds, size_t can
 
 static void help(sbuf *b, const char *name, const char *type, const char *text) {
   sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+static void histogram(sbuf *b, const char *name, const char *model, const uint64_t *buckets, double sum) {
+  uint64_t cum = 0;
+  for (int i = 0; i <= SM_LAT_BUCKETS; i++) {
+    cum += buckets[i];
+    if (i < SM_LAT_BUCKETS)
+      sb_printf(b, "%s_bucket{model=\"%s\",le=\"%g\"} %llu\n", name, model, k_lat_bounds[i], (unsigned long long)cum);
+    else
+      sb_printf(b, "%s_bucket{model=\"%s\",le=\"+Inf\"} %llu\n", name, model, (unsigned long long)cum);
+  }
+  sb_printf(b, "%s_sum{model=\"%s\"} %.9g\n", name, model, sum);
+  sb_printf(b, "%s_count{model=\"%s\"} %llu\n", name, model, (unsigned long long)cum);
 }
 
 /* One metric family per pass over the models (the format wants a family's
@@ -93,20 +113,12 @@ static void model_samples(serve_model *m, void *arg) {
         sb_printf(b, "towerrt_infer_failures_total{model=\"%s\",status=\"%s\"} %llu\n", n, failure_name(f),
                   (unsigned long long)s.failures[f]);
       break;
-    case 2: {
-      uint64_t cum = 0;
-      for (int i = 0; i < SM_LAT_BUCKETS; i++) {
-        cum += s.lat_buckets[i];
-        sb_printf(b, "towerrt_infer_duration_seconds_bucket{model=\"%s\",le=\"%g\"} %llu\n", n, k_lat_bounds[i],
-                  (unsigned long long)cum);
-      }
-      cum += s.lat_buckets[SM_LAT_BUCKETS];
-      sb_printf(b, "towerrt_infer_duration_seconds_bucket{model=\"%s\",le=\"+Inf\"} %llu\n", n,
-                (unsigned long long)cum);
-      sb_printf(b, "towerrt_infer_duration_seconds_sum{model=\"%s\"} %.9g\n", n, s.lat_sum);
-      sb_printf(b, "towerrt_infer_duration_seconds_count{model=\"%s\"} %llu\n", n, (unsigned long long)cum);
+    case 2:
+      histogram(b, "towerrt_infer_duration_seconds", n, s.lat_buckets, s.lat_sum);
       break;
-    }
+    case 7:
+      histogram(b, "towerrt_score_duration_seconds", n, s.score_buckets, s.score_sum);
+      break;
     case 3:
       sb_printf(b, "towerrt_candidates_scored_total{model=\"%s\"} %llu\n", n, (unsigned long long)s.candidates);
       break;
@@ -132,8 +144,9 @@ char *metrics_render(size_t *len) {
     {"towerrt_model_loaded_version", "gauge", "Version being served (-1: none)."},
     {"towerrt_model_loads_total", "counter", "Successful version loads."},
     {"towerrt_model_load_failures_total", "counter", "Version loads that failed (the old version kept serving)."},
+    {"towerrt_score_duration_seconds", "histogram", "Time in the library's scoring calls of successful requests, by model."},
   };
-  for (int i = 0; i < 7; i++) {
+  for (int i = 0; i < 8; i++) {
     help(&b, fam[i][0], fam[i][1], fam[i][2]);
     pass p = {&b, i};
     repo_each(model_samples, &p);

@@ -304,12 +304,14 @@ static int score(ctx *c, infer_req *q, serve_version *v, towerrt_session *ses, s
   towerrt_features user = {s->user_ids, v->id_slots, v->dense_width ? s->user_dense : NULL, v->dense_width};
   size_t k = q->count[IN_CANDIDATES];
   towerrt_status st = TOWERRT_OK;
+  double t0 = now_seconds();
   if (q->want[OUT_SCORES]) st = towerrt_score(ses, &user, s->ids, k, s->scores);
   if (st == TOWERRT_OK && q->top_n > 0) {
     st = towerrt_score_topn(ses, &user, s->ids, k, (size_t)q->top_n, s->top_ids, s->top_scores);
     *ranked = 0;
     while (*ranked < (size_t)q->top_n && isfinite(s->top_scores[*ranked])) (*ranked)++;
   }
+  c->r->score_seconds = now_seconds() - t0;
   if (st != TOWERRT_OK)
     return fail(c, status_code(st), st, "%s: %s", towerrt_status_name(st), towerrt_session_error(ses));
   return 1;

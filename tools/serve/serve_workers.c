@@ -37,7 +37,9 @@ static void run_job(serve_job *job, unsigned worker, serve_scratch *scratch) {
   } else {
     protocol_infer(v, worker, scratch, job->body, job->len, job->json_len, &job->resp);
   }
-  if (m) stats_request(&m->stats, job->resp.failure, now_seconds() - job->t_arrival, job->resp.candidates);
+  if (m)
+    stats_request(&m->stats, job->resp.failure, now_seconds() - job->t_arrival, job->resp.score_seconds,
+                  job->resp.candidates);
   version_release(v);
 }
 
