@@ -104,8 +104,28 @@ def slow_client(srv, seconds):
     return data, closed_after
 
 
+def usage_errors(towerrt, repo):
+    """The command line: --help, a missing repository, bad values, unknown options."""
+    import subprocess
+    def run(*args):
+        return subprocess.run([towerrt, "serve", *args], capture_output=True, text=True, timeout=60)
+    r = run("--help")
+    check(r.returncode == 0 and "--model-repository" in r.stdout, f"--help: {r.returncode}")
+    for args, needle in ((("--http-port", "0"), "--model-repository"),
+                         (("--model-repository", repo, "--http-port", "70000"), "--http-port"),
+                         (("--model-repository", repo, "--threads", "x"), "--threads"),
+                         (("--model-repository", repo, "--log-format", "xml"), "--log-format"),
+                         (("--model-repository", repo, "--frobnicate"), "--frobnicate"),
+                         (("--model-repository", repo, "extra"), "extra")):
+        r = run(*args)
+        check(r.returncode == 2 and needle in r.stderr, f"{args}: exit {r.returncode}, stderr {r.stderr!r}")
+    r = run("--model-repository", repo + "/missing", "--http-port", "0")
+    check(r.returncode == 1 and "missing" in r.stderr, f"missing repository: exit {r.returncode} {r.stderr!r}")
+
+
 def part_errors(towerrt, work):
     repo, oracle = build_repository(towerrt, work, ["basic_single"])
+    usage_errors(towerrt, repo)
     (uids, dense, cand), want = oracle["basic_single"][0][2], oracle["basic_single"][1][2]
     srv = Server(towerrt, repo, work, "--threads", "1", "--max-k", "8", "--max-topn", "4", "--max-body", "65536",
                  "--connection-timeout", "2")

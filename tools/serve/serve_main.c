@@ -87,7 +87,8 @@ static int parse(int argc, char **argv, serve_config *c) {
       case 'T': ok = num("http-threads", optarg, 1, 64, &v) && ((c->http_threads = (unsigned)v), 1); break;
       case 'q': ok = num("queue", optarg, 1, 1000000, &v) && ((c->queue_max = (unsigned)v), 1); break;
       case 'o': ok = num("request-timeout-ms", optarg, 1, 3600000, &v) && ((c->timeout_ms = (unsigned)v), 1); break;
-      case 'b': ok = num("max-body", optarg, 1024, 1ull << 31, &v) && ((c->max_body = (size_t)v), 1); break;
+      /* below 2^31: json-c takes the JSON length as an int */
+      case 'b': ok = num("max-body", optarg, 1024, (1ull << 31) - 1, &v) && ((c->max_body = (size_t)v), 1); break;
       case 'c': ok = num("connection-timeout", optarg, 1, 3600, &v) && ((c->conn_timeout_s = (unsigned)v), 1); break;
       case 'C': ok = num("max-connections", optarg, 1, 100000, &v) && ((c->conn_limit = (unsigned)v), 1); break;
       case 'l': ok = num("poll-ms", optarg, 0, 3600000, &v) && ((c->poll_ms = (unsigned)v), 1); break;
