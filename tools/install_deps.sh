@@ -8,7 +8,9 @@ PACKAGES=(build-essential cmake pkg-config python3 clang llvm
           libhwloc-dev libdnnl-dev libbenchmark-dev gnuplot-nox
           gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
           valgrind libudev-dev python3-pip  # libudev-dev: hwloc's static link (pkg-config --static)
-          python3-venv python3-dev)  # the Python package's fresh-venv test (ctest python_venv)
+          python3-venv python3-dev  # the Python package's fresh-venv test (ctest python_venv)
+          libmicrohttpd-dev libjson-c-dev  # towerrt serve (tools/serve/): HTTP server, JSON
+          wrk python3-prometheus-client curl)  # serve tests: load generator, metrics parser
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

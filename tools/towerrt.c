@@ -12,6 +12,9 @@
 #endif
 #include "towerrt.h"
 #include "tools/cli.h"
+#ifdef TOWERRT_HAVE_SERVE
+int towerrt_serve_main(int argc, char **argv); /* tools/serve/ */
+#endif
 
 
 int fail(towerrt_status st, const char *msg) {
@@ -60,6 +63,9 @@ static void usage(FILE *f) {
              "  merge-items  merge shard stores (or stores of one model) into one item store\n"
              "  score        score a file of requests (candidates by id or by features)\n"
              "  quantize     rewrite an item store, or a model's user tower, in int8 or bf16\n"
+#ifdef TOWERRT_HAVE_SERVE
+             "  serve        KServe v2 / Open Inference Protocol HTTP server over a model repository\n"
+#endif
 #ifdef TOWERRT_HAVE_BENCH
              "  bench        latency curves, per-op profile, roofline (towerrt bench --help)\n"
 #endif
@@ -89,6 +95,9 @@ int main(int argc, char **argv) {
     printf("towerrt %s\n", towerrt_version_string());
     return 0;
   }
+#ifdef TOWERRT_HAVE_SERVE
+  if (!strcmp(argv[1], "serve")) return towerrt_serve_main(argc - 1, argv + 1);
+#endif
 #ifdef TOWERRT_HAVE_BENCH
   if (!strcmp(argv[1], "bench")) return towerrt_bench_main(argc - 1, argv + 1);
 #endif
