@@ -41,8 +41,8 @@ enum { P_F32 = 0, P_BF16 = 1, P_INT8 = 2 };
 
 static int store_precision(const towerrt_items *it) {
 #ifdef TB_HAVE_PRECISION
-  if (it->dtype == TRT_ITEMS_BF16) return P_BF16;
-  if (it->dtype == TRT_ITEMS_S8) return P_INT8;
+  if (it->dtype == TOWERRT_PRECISION_BF16) return P_BF16;
+  if (it->dtype == TOWERRT_PRECISION_INT8) return P_INT8;
 #else
   (void)it;
 #endif

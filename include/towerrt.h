@@ -190,6 +190,11 @@ typedef enum towerrt_precision {
   TOWERRT_PRECISION_INT8 = 2  /* s8 heads, one scale per item; user heads u8 per request */
 } towerrt_precision;
 TOWERRT_API towerrt_precision towerrt_items_precision(const towerrt_items *items);
+/* "f32", "bf16", "int8" (NULL for another value), and back: the one
+ * spelling of the precisions in the CLI, the server and the Python
+ * package. parse fails with TOWERRT_ERR_INVALID_ARGUMENT naming the text. */
+TOWERRT_API const char *towerrt_precision_name(towerrt_precision precision);
+TOWERRT_API towerrt_status towerrt_precision_parse(const char *name, towerrt_precision *out);
 /* Writes a copy of an f32 store at another precision (docs/quantization.md). */
 TOWERRT_API towerrt_status towerrt_items_quantize(const towerrt_items *items, towerrt_precision precision,
                                                   const char *path);

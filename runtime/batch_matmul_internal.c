@@ -39,7 +39,7 @@ static size_t pad64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 towerrt_status trt_bmm_create(const towerrt_kernels *k, int precision, size_t max_rows, size_t max_in, trt_bmm **out) {
   *out = NULL;
-  if (precision != TRT_MM_BF16 && precision != TRT_MM_INT8)
+  if (precision != TOWERRT_PRECISION_BF16 && precision != TOWERRT_PRECISION_INT8)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "internal batch matmul: precision %d is not bf16 or int8", precision);
   trt_bmm *b = calloc(1, sizeof *b);
   if (!b) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
@@ -47,7 +47,7 @@ towerrt_status trt_bmm_create(const towerrt_kernels *k, int precision, size_t ma
   b->precision = precision;
   b->max_rows = max_rows;
   b->max_in = max_in;
-  size_t x_bytes = precision == TRT_MM_BF16 ? max_rows * max_in * 2 : max_rows * pad64(max_in);
+  size_t x_bytes = precision == TOWERRT_PRECISION_BF16 ? max_rows * max_in * 2 : max_rows * pad64(max_in);
   b->x = aligned_alloc(64, pad64(x_bytes ? x_bytes : 1));
   b->x_zp = malloc((max_rows ? max_rows : 1) * sizeof *b->x_zp);
   b->x_scale = malloc((max_rows ? max_rows : 1) * sizeof *b->x_scale);
@@ -119,7 +119,7 @@ static towerrt_status get_layer(trt_bmm *b, const trt_dense_layer *d, bmm_layer 
   memset(L, 0, sizeof *L);
   L->w = d->w;
   towerrt_status st = TOWERRT_OK;
-  if (b->precision == TRT_MM_BF16) {
+  if (b->precision == TOWERRT_PRECISION_BF16) {
     if (!(L->w_bf16 = malloc((size_t)d->out * d->in * sizeof(uint16_t))))
       st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a %u x %u layer", d->out, d->in);
     else trt_f32_to_bf16_array(d->w, (size_t)d->out * d->in, L->w_bf16);
@@ -208,7 +208,7 @@ towerrt_status trt_bmm_dense(trt_bmm *b, const trt_dense_layer *d, int x_nonneg,
     }
     dst = b->y;
   }
-  if (b->precision == TRT_MM_BF16) {
+  if (b->precision == TOWERRT_PRECISION_BF16) {
     uint16_t *xb = b->x;
     for (size_t r = 0; r < n; r++) trt_f32_to_bf16_array(x + r * ldx, d->in, xb + r * d->in);
     b->k->dense_bf16(xb, n, d->in, L->w_bf16, d->b, d->out, d->relu, dst);

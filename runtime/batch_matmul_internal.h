@@ -26,7 +26,7 @@
 
 typedef struct trt_bmm trt_bmm;
 
-/* precision: TRT_MM_BF16 or TRT_MM_INT8 (onednn_matmul.h). Weights are
+/* precision: TOWERRT_PRECISION_BF16 or TOWERRT_PRECISION_INT8 (onednn_matmul.h). Weights are
  * converted on a layer's first call and kept; max_rows and max_in size the
  * per-call activation buffers. */
 towerrt_status trt_bmm_create(const towerrt_kernels *k, int precision, size_t max_rows, size_t max_in, trt_bmm **out);

@@ -95,8 +95,8 @@ void trt_twotower_finish_scores(const towerrt_model *m, const trt_score_block *b
   for (size_t c = 0; c < blk->k; c++) {
     size_t r = blk->rows ? blk->rows[c] : c;
     const unsigned char *row = (const unsigned char *)blk->items + r * blk->row_bytes;
-    float ni = blk->dtype == TRT_ITEMS_BF16 ? norm_bf16((const uint16_t *)(const void *)row, d)
-               : blk->dtype == TRT_ITEMS_S8 ? norm_s8((const int8_t *)(const void *)row, d, blk->row_scales[r])
+    float ni = blk->dtype == TOWERRT_PRECISION_BF16 ? norm_bf16((const uint16_t *)(const void *)row, d)
+               : blk->dtype == TOWERRT_PRECISION_INT8 ? norm_s8((const int8_t *)(const void *)row, d, blk->row_scales[r])
                                        : norm_f32((const float *)(const void *)row, d);
     /* as the reference, in f32: <u,i> / (|u| * |i| + 1e-8), clamped; a NaN stays NaN */
     float cs = scores[c] / (nu * ni + 1e-8f);

@@ -77,11 +77,11 @@ static towerrt_status check_heads(towerrt_items *s, const trt_section *h, int ro
   s->heads_data = h->data;
   if (!rows) return TOWERRT_OK;
   size_t per_row = (size_t)s->heads * s->head_dim;
-  for (uint64_t r = 0; r < s->count && s->dtype != TRT_ITEMS_S8; r++) {
+  for (uint64_t r = 0; r < s->count && s->dtype != TOWERRT_PRECISION_INT8; r++) {
     const unsigned char *row = h->data + r * s->row_stride;
     for (size_t i = 0; i < per_row; i++) {
       /* f32, or bf16 = the upper half of an f32: non-finite iff the exponent is all ones */
-      uint32_t bits = s->dtype == TRT_ITEMS_F32 ? trt_rd32(row + 4 * i) : (uint32_t)trt_rd16(row + 2 * i) << 16;
+      uint32_t bits = s->dtype == TOWERRT_PRECISION_F32 ? trt_rd32(row + 4 * i) : (uint32_t)trt_rd16(row + 2 * i) << 16;
       if ((bits & 0x7F800000u) == 0x7F800000u)
         return trt_fail(TOWERRT_ERR_NONFINITE, "item row %llu, element %zu is %s", (unsigned long long)r, i, (bits & 0x7FFFFFu) ? "NaN" : "Inf");
     }
@@ -197,7 +197,7 @@ static towerrt_status load(towerrt_items *s, const char *path, const towerrt_opt
   if ((st = trt_meta_parse(meta, &s->meta))) return st;
   if ((st = read_meta(s))) return st;
   if ((st = check_heads(s, heads, rows))) return st;
-  if (s->dtype == TRT_ITEMS_S8 && (st = check_s8(s, rows))) return st;
+  if (s->dtype == TOWERRT_PRECISION_INT8 && (st = check_s8(s, rows))) return st;
   if ((st = check_id_map(s, map, rows))) return st;
   return o ? place(s, o->pool, o->placement) : TOWERRT_OK;
 }

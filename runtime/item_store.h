@@ -16,8 +16,6 @@
  * load-time validation walk a whole run of slots (quadratic load). */
 #define TRT_ID_MAP_MAX_PROBE 256u
 
-enum { TRT_ITEMS_F32 = 0, TRT_ITEMS_BF16 = 1, TRT_ITEMS_S8 = 2 };
-
 struct towerrt_items {
   /* References: the loader's (dropped by towerrt_items_free), one per
    * session using it, one per request in flight. Freed at zero. */
@@ -27,7 +25,7 @@ struct towerrt_items {
   trt_meta meta;
   uint64_t count, n_slots, row_stride; /* row_stride in bytes */
   uint32_t heads, head_dim, fingerprint;
-  uint32_t dtype, elem_size; /* TRT_ITEMS_*; bytes per head value */
+  uint32_t dtype, elem_size; /* towerrt_precision of the heads; bytes per head value */
   const void *heads_data;
   const float *scales;   /* s8: one scale per row */
   const int32_t *colsums; /* s8: heads column sums per row */

@@ -152,7 +152,7 @@ struct trt_items_builder {
 void trt_build_options_init(trt_build_options *o) {
   memset(o, 0, sizeof *o);
   o->engine = TRT_ENGINE_AUTO;
-  o->precision = TRT_MM_F32;
+  o->precision = TOWERRT_PRECISION_F32;
 }
 
 uint32_t trt_item_shard(uint64_t id, uint32_t n) { return n ? (uint32_t)((trt_splitmix64(id) >> 32) % n) : 0; }
@@ -307,7 +307,7 @@ static void *alloc64(size_t n_bytes) {
 /* The batched engines (oneDNN, or internal bf16 / int8) run the tower
  * layer by layer over a full batch; the internal f32 engine runs blocks of
  * TRT_ITEM_BLOCK rows through trt_item_forward, as the sessions do. */
-static int batched(const trt_items_builder *b) { return b->engine == TRT_ENGINE_ONEDNN || b->o.precision != TRT_MM_F32; }
+static int batched(const trt_items_builder *b) { return b->engine == TRT_ENGINE_ONEDNN || b->o.precision != TOWERRT_PRECISION_F32; }
 
 /* Engine state of a worker, made in its own thread (oneDNN takes the
  * calling thread's OpenMP setting: one thread per batch). */
@@ -559,7 +559,7 @@ static int mm_weight_max(void) { return 127; }
 static const char *mm_describe(void) { return "this towerrt was built without oneDNN"; }
 #endif
 
-static const char *precision_name(int p) { return p == TRT_MM_INT8 ? "int8" : p == TRT_MM_BF16 ? "bf16" : "f32"; }
+static const char *precision_name(int p) { return towerrt_precision_name((towerrt_precision)p); }
 
 static towerrt_status resolve_engine(trt_items_builder *b) {
   int e = b->o.engine;
@@ -573,7 +573,7 @@ static towerrt_status resolve_engine(trt_items_builder *b) {
   }
   if (e != TRT_ENGINE_AUTO && e != TRT_ENGINE_INTERNAL && e != TRT_ENGINE_ONEDNN)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build engine %d is not auto, internal or onednn", b->o.engine);
-  if (b->o.precision != TRT_MM_F32 && b->o.precision != TRT_MM_INT8 && b->o.precision != TRT_MM_BF16)
+  if (b->o.precision != TOWERRT_PRECISION_F32 && b->o.precision != TOWERRT_PRECISION_INT8 && b->o.precision != TOWERRT_PRECISION_BF16)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build precision %d is not f32, bf16 or int8", b->o.precision);
 #ifdef TRT_UNDER_TSAN
   /* libdnnl is not instrumented (its primitive cache is shared by the
@@ -601,7 +601,7 @@ static towerrt_status resolve_engine(trt_items_builder *b) {
   if (e == TRT_ENGINE_ONEDNN)
     snprintf(b->engine_name, sizeof b->engine_name, "onednn %s, batch %zu, %u thread(s), %s%s", precision_name(b->o.precision),
              b->batch, b->n_workers, mm_describe(),
-             b->o.precision == TRT_MM_INT8 && mm_weight_max() < 127 ? ", 7-bit weights (no VNNI)" : "");
+             b->o.precision == TOWERRT_PRECISION_INT8 && mm_weight_max() < 127 ? ", 7-bit weights (no VNNI)" : "");
   else
     snprintf(b->engine_name, sizeof b->engine_name, "internal %s %s, batch %zu, %u thread(s)%s%.120s%s", b->m->kernels.name,
              precision_name(b->o.precision), b->batch, b->n_workers, b->fallback[0] ? " (" : "", b->fallback,
@@ -610,14 +610,13 @@ static towerrt_status resolve_engine(trt_items_builder *b) {
 }
 
 TOWERRT_API size_t towerrt_items_build_engine(const towerrt_model *m, towerrt_precision precision, char *buf, size_t cap) {
-  static const int mm_precision[] = {TRT_MM_F32, TRT_MM_BF16, TRT_MM_INT8};
   char text[sizeof ((trt_items_builder *)0)->engine_name + 32];
   trt_items_builder *b = calloc(1, sizeof *b);
   if (!m || (unsigned)precision > 2) snprintf(text, sizeof text, "invalid model or precision");
   else if (!b) snprintf(text, sizeof text, "out of memory");
   else {
     trt_build_options_init(&b->o);
-    b->o.precision = mm_precision[precision];
+    b->o.precision = precision;
     b->m = m;
     b->batch = DEFAULT_BATCH;
     b->n_workers = 1;

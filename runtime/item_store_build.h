@@ -38,7 +38,7 @@ typedef struct trt_build_options {
                          ThreadSanitizer), else the internal kernels; the
                          environment variable TOWERRT_BUILD_ENGINE=internal|onednn
                          overrides AUTO. */
-  int precision;      /* TRT_MM_F32 (default), TRT_MM_BF16 or TRT_MM_INT8
+  int precision;      /* TOWERRT_PRECISION_F32 (default), TOWERRT_PRECISION_BF16 or TOWERRT_PRECISION_INT8
                          (oneDNN only; onednn_matmul.h). int8 quantizes each
                          batch with its own scales, so an int8 store is not
                          position-invariant (shards merged != single build) */

@@ -57,7 +57,7 @@ static towerrt_status write_section(trt_writer *w, uint32_t kind, const void *p,
 
 towerrt_status towerrt_items_quantize(const towerrt_items *s, towerrt_precision prec, const char *path) {
   if (!s || !path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: items and path must not be NULL");
-  if (s->dtype != TRT_ITEMS_F32) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_items_quantize: the source store must be f32");
+  if (s->dtype != TOWERRT_PRECISION_F32) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_items_quantize: the source store must be f32");
   if (prec != TOWERRT_PRECISION_BF16 && prec != TOWERRT_PRECISION_INT8)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: precision %d is not bf16 or int8", (int)prec);
   int s8 = prec == TOWERRT_PRECISION_INT8;
@@ -85,7 +85,21 @@ towerrt_status towerrt_items_quantize(const towerrt_items *s, towerrt_precision 
 }
 
 towerrt_precision towerrt_items_precision(const towerrt_items *s) {
-  return !s ? TOWERRT_PRECISION_F32 : s->dtype == TRT_ITEMS_S8 ? TOWERRT_PRECISION_INT8
-         : s->dtype == TRT_ITEMS_BF16                         ? TOWERRT_PRECISION_BF16
+  return !s ? TOWERRT_PRECISION_F32 : s->dtype == TOWERRT_PRECISION_INT8 ? TOWERRT_PRECISION_INT8
+         : s->dtype == TOWERRT_PRECISION_BF16 ? TOWERRT_PRECISION_BF16
                                                                : TOWERRT_PRECISION_F32;
+}
+
+static const char *const precision_names[] = {"f32", "bf16", "int8"};
+
+const char *towerrt_precision_name(towerrt_precision p) { return (unsigned)p < 3 ? precision_names[p] : NULL; }
+
+towerrt_status towerrt_precision_parse(const char *name, towerrt_precision *out) {
+  if (!name || !out) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_precision_parse: NULL argument");
+  for (unsigned p = 0; p < 3; p++)
+    if (!strcmp(name, precision_names[p])) {
+      *out = (towerrt_precision)p;
+      return TOWERRT_OK;
+    }
+  return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "precision '%.40s': expected f32, bf16 or int8", name);
 }

@@ -139,7 +139,7 @@ static void set_threads(unsigned threads) {
 towerrt_status trt_mm_create(unsigned threads, int precision, trt_mm **out) {
   if (!out) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_mm_create: out is NULL");
   *out = NULL;
-  if (precision != TRT_MM_F32 && precision != TRT_MM_INT8 && precision != TRT_MM_BF16)
+  if (precision != TOWERRT_PRECISION_F32 && precision != TOWERRT_PRECISION_INT8 && precision != TOWERRT_PRECISION_BF16)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_mm_create: precision %d is not f32, int8 or bf16", precision);
   trt_mm *mm = calloc(1, sizeof *mm);
   if (!mm) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
@@ -200,10 +200,10 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 static towerrt_status plain_weights(const mm_weights *wt, dnnl_engine_t eng, dnnl_memory_t *mem, void **owned, float *scale) {
   dnnl_dims_t dims = {wt->in, wt->out};
   dnnl_memory_desc_t md;
-  DN(dnnl_memory_desc_init_by_tag(&md, 2, dims, wt->precision == TRT_MM_INT8 ? dnnl_s8 : dnnl_f32, dnnl_ba), "weights md");
+  DN(dnnl_memory_desc_init_by_tag(&md, 2, dims, wt->precision == TOWERRT_PRECISION_INT8 ? dnnl_s8 : dnnl_f32, dnnl_ba), "weights md");
   *owned = NULL;
   void *data = (void *)wt->w;
-  if (wt->precision == TRT_MM_INT8) {
+  if (wt->precision == TOWERRT_PRECISION_INT8) {
     int8_t *q = malloc((size_t)wt->in * wt->out);
     if (!q) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory quantizing a %u x %u layer", wt->out, wt->in);
     trt_quantize_weights_s8(wt->w, wt->out, wt->in, mm_weight_max(), q, wt->in, NULL, scale);
@@ -231,7 +231,7 @@ static towerrt_status get_weights(trt_mm *mm, const trt_dense_layer *d, const dn
   w->out = d->out;
   w->precision = mm->precision;
   w->md = *md;
-  if (mm->precision == TRT_MM_INT8 && !(w->scale = malloc(d->out * sizeof(float))))
+  if (mm->precision == TOWERRT_PRECISION_INT8 && !(w->scale = malloc(d->out * sizeof(float))))
     return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   dnnl_memory_t plain = NULL;
   void *owned = NULL;
@@ -267,7 +267,7 @@ static towerrt_status get_weights(trt_mm *mm, const trt_dense_layer *d, const dn
 }
 
 static towerrt_status create_entry(trt_mm *mm, const trt_dense_layer *d, int x_u8, size_t n, size_t ldx, size_t ldy, mm_entry *e) {
-  const int int8 = mm->precision == TRT_MM_INT8, bf16 = mm->precision == TRT_MM_BF16;
+  const int int8 = mm->precision == TOWERRT_PRECISION_INT8, bf16 = mm->precision == TOWERRT_PRECISION_BF16;
   const dnnl_data_type_t low = int8 ? (x_u8 ? dnnl_u8 : dnnl_s8) : bf16 ? dnnl_bf16 : dnnl_f32;
   memset(e, 0, sizeof *e);
   e->w = d->w;
@@ -334,7 +334,7 @@ static towerrt_status create_entry(trt_mm *mm, const trt_dense_layer *d, int x_u
  * primitive descriptor (no weights, nothing executed) for each input type
  * the builds use. */
 towerrt_status trt_mm_probe(int precision) {
-  const int int8 = precision == TRT_MM_INT8, bf16 = precision == TRT_MM_BF16;
+  const int int8 = precision == TOWERRT_PRECISION_INT8, bf16 = precision == TOWERRT_PRECISION_BF16;
   const dnnl_data_type_t wt = int8 ? dnnl_s8 : bf16 ? dnnl_bf16 : dnnl_f32;
   const dnnl_data_type_t srcs[2] = {int8 ? dnnl_u8 : wt, int8 ? dnnl_s8 : wt};
   const char *name = int8 ? "an int8" : bf16 ? "a bf16" : "an f32";
@@ -399,7 +399,7 @@ towerrt_status trt_mm_dense(trt_mm *mm, const trt_dense_layer *d, int x_nonneg, 
   if (n == 0) return TOWERRT_OK;
   if (ldx < d->in || ldy < d->out)
     return trt_fail(TOWERRT_ERR_SHAPE, "trt_mm_dense: row strides %zu / %zu below the layer's %u x %u", ldx, ldy, d->out, d->in);
-  const int int8 = mm->precision == TRT_MM_INT8, bf16 = mm->precision == TRT_MM_BF16;
+  const int int8 = mm->precision == TOWERRT_PRECISION_INT8, bf16 = mm->precision == TOWERRT_PRECISION_BF16;
   const int x_u8 = int8 && x_nonneg;
   mm_entry *e = NULL;
   towerrt_status st = get_entry(mm, d, x_u8, n, int8 || bf16 ? d->in : ldx, ldy, &e);

@@ -28,8 +28,8 @@ typedef struct trt_mm trt_mm;
  * fp32 accumulation, bias and output (2x the fp32 GEMM rate on CPUs with
  * AVX512-BF16 or AMX). int8: s8 weights (per-output-channel scales), each
  * layer's input quantized with one scale per call (u8 after a ReLU, else
- * s8): results then depend on the other rows of the call. */
-enum { TRT_MM_F32 = 0, TRT_MM_INT8 = 1, TRT_MM_BF16 = 2 };
+ * s8): results then depend on the other rows of the call. Precisions are
+ * the public towerrt_precision values. */
 
 /* 1 when this build has oneDNN. */
 int trt_mm_available(void);
@@ -47,7 +47,7 @@ int trt_mm_weight_max(void);
 
 /* threads: 0 keeps oneDNN's default (all cores), else the number of
  * threads oneDNN uses on the calling thread (OpenMP builds of oneDNN).
- * precision: TRT_MM_F32, TRT_MM_BF16 or TRT_MM_INT8. */
+ * precision: TOWERRT_PRECISION_F32, TOWERRT_PRECISION_BF16 or TOWERRT_PRECISION_INT8. */
 towerrt_status trt_mm_create(unsigned threads, int precision, trt_mm **out);
 void trt_mm_free(trt_mm *mm);
 

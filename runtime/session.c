@@ -219,7 +219,7 @@ static const towerrt_items *acquire_items(towerrt_session *s) {
   if (!it) return NULL;
   const towerrt_model *m = s->model;
   s->item_heads = trt_items_heads_for_node(it, s->node);
-  if (it->dtype == TRT_ITEMS_S8)
+  if (it->dtype == TOWERRT_PRECISION_INT8)
     s->u8s8 = (trt_maxsim_u8s8_params){.user = s->ws[0].user_u8, .user_zp = s->ws[0].user_zp, .user_scale = s->ws[0].user_scale,
                                        .n_user = (size_t)__builtin_popcount(s->fe_mask) * m->heads_user, .items = s->item_heads,
                                        .item_stride = (size_t)it->row_stride, .colsum = it->colsums, .colsum_stride = it->heads,
@@ -320,8 +320,8 @@ static void score_rows(towerrt_session *s, const trt_workspace *ws, size_t n, fl
   const trt_workspace *w0 = &s->ws[0];
   size_t stride = (size_t)(s->items->row_stride / s->items->elem_size);
   switch (s->items->dtype) {
-    case TRT_ITEMS_S8: m->kernels.maxsim_u8s8(&s->u8s8, ws->rows, n, out); break;
-    case TRT_ITEMS_BF16:
+    case TOWERRT_PRECISION_INT8: m->kernels.maxsim_u8s8(&s->u8s8, ws->rows, n, out); break;
+    case TOWERRT_PRECISION_BF16:
       m->kernels.maxsim_bf16(w0->user_bf16, n_user_heads(s), s->item_heads, stride, ws->rows, n, m->heads_item, m->head_dim, out);
       break;
     default: m->kernels.maxsim_f32(w0->user_heads, n_user_heads(s), s->item_heads, stride, ws->rows, n, m->heads_item, m->head_dim, out);
@@ -385,8 +385,8 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
 static void convert_user_heads(towerrt_session *s) {
   trt_workspace *w0 = &s->ws[0];
   size_t n = n_user_heads(s), dim = s->model->head_dim;
-  if (s->items->dtype == TRT_ITEMS_BF16) trt_f32_to_bf16_array(w0->user_heads, n * dim, w0->user_bf16);
-  if (s->items->dtype == TRT_ITEMS_S8) s->model->kernels.quantize_u8(w0->user_heads, n, dim, w0->user_u8, w0->user_zp, w0->user_scale);
+  if (s->items->dtype == TOWERRT_PRECISION_BF16) trt_f32_to_bf16_array(w0->user_heads, n * dim, w0->user_bf16);
+  if (s->items->dtype == TOWERRT_PRECISION_INT8) s->model->kernels.quantize_u8(w0->user_heads, n, dim, w0->user_u8, w0->user_zp, w0->user_scale);
 }
 
 /* One block of TRT_ITEM_BLOCK candidates by features (item tower online). */
@@ -401,7 +401,7 @@ static void task_by_features(void *ctx, uint32_t task, uint32_t slot) {
   m->kernels.maxsim_f32(s->ws[0].user_heads, n_user_heads(s), ws->item_heads, (size_t)m->heads_item * m->head_dim, NULL, b,
                         m->heads_item, m->head_dim, out);
   if (m->family->finish_scores) {
-    trt_score_block blk = {s->ws[0].user_heads, ws->item_heads, TRT_ITEMS_F32, (size_t)m->heads_item * m->head_dim * sizeof(float), NULL, NULL, b};
+    trt_score_block blk = {s->ws[0].user_heads, ws->item_heads, TOWERRT_PRECISION_F32, (size_t)m->heads_item * m->head_dim * sizeof(float), NULL, NULL, b};
     m->family->finish_scores(m, &blk, out);
   }
   finish(s, out, b);

@@ -79,7 +79,7 @@ towerrt_status trt_user_heads_batch(const towerrt_model *m, const trt_tower *t, 
   towerrt_status st = bb.x0 && bb.a && bb.b && out ? TOWERRT_OK : trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a batch of %zu users", B);
   /* The oneDNN primitives live with the caller's session: created on its
    * first call (tens of ms), reused by every later one. */
-  if (!st && !bb.mm && !(st = trt_mm_create(1, TRT_MM_F32, &bb.mm))) *mm = bb.mm;
+  if (!st && !bb.mm && !(st = trt_mm_create(1, TOWERRT_PRECISION_F32, &bb.mm))) *mm = bb.mm;
   for (size_t r0 = 0; r0 < n && !st; r0 += B) {
     size_t nb = n - r0 < B ? n - r0 : B;
     for (size_t r = 0; r < nb; r++)

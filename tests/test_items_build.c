@@ -233,19 +233,19 @@ static void bound_layer(const trt_dense_layer *d, int precision, size_t rows, co
     for (uint32_t o = 0; o < d->out; o++) {
       const float *w = d->w + (size_t)o * d->in;
       double sw = 0;
-      if (precision == TRT_MM_INT8)
+      if (precision == TOWERRT_PRECISION_INT8)
         for (uint32_t i = 0; i < d->in; i++) sw = fmax(sw, fabs(w[i]) / 63.0);
       double acc = d->b ? d->b[o] : 0, err = 0, mag = 0;
       for (uint32_t i = 0; i < d->in; i++) {
         double aw = fabs(w[i]), ax = fabs(xr[i]);
-        double ri = precision == TRT_MM_BF16 ? u * (ax + er[i]) : s / 2;
-        double ci = precision == TRT_MM_BF16 ? u * aw : sw / 2;
+        double ri = precision == TOWERRT_PRECISION_BF16 ? u * (ax + er[i]) : s / 2;
+        double ci = precision == TOWERRT_PRECISION_BF16 ? u * aw : sw / 2;
         double di = er[i] + ri, wq = aw + ci;
         acc += (double)w[i] * xr[i];
         err += wq * di + ci * ax;
         mag += wq * (ax + di);
       }
-      double g = precision == TRT_MM_BF16 ? (d->in + 2) * eps : 4 * eps;
+      double g = precision == TOWERRT_PRECISION_BF16 ? (d->in + 2) * eps : 4 * eps;
       y[r * d->out + o] = d->relu && acc < 0 ? 0 : acc;
       ey[r * d->out + o] = err + g * mag;
     }
@@ -382,7 +382,7 @@ static void test_parity(const catalog *c) {
    * these rows): the bound costs a double-precision tower per row. */
   size_t n_sub = c->rows.n_keys < 256 ? c->rows.n_keys : 256;
   for (int p = 0; p < 2; p++) {
-    int precision = p ? TRT_MM_INT8 : TRT_MM_BF16;
+    int precision = p ? TOWERRT_PRECISION_INT8 : TOWERRT_PRECISION_BF16;
     const char *pname = p ? "int8" : "bf16";
     for (int engine = TRT_ENGINE_AUTO; engine <= TRT_ENGINE_INTERNAL; engine++) {
       char what[64], file[32];
@@ -598,7 +598,7 @@ static void test_shard_rule(void) {
 static void test_primitive_cache(const catalog *c) {
   if (!trt_mm_available()) return;
   trt_mm *mm = NULL;
-  CHECK(!trt_mm_create(1, TRT_MM_F32, &mm), "%s", towerrt_last_error());
+  CHECK(!trt_mm_create(1, TOWERRT_PRECISION_F32, &mm), "%s", towerrt_last_error());
   if (!mm) return;
   const trt_dense_layer *d = &c->m->item.layers[0];
   size_t B = 64;
@@ -657,12 +657,12 @@ int main(int argc, char **argv) {
     const catalog *c = &cats[i];
     printf("%s: %zu items\n", c->dir, c->rows.n_keys);
     test_streaming(c, TRT_ENGINE_INTERNAL);
-    test_shards(c, TRT_ENGINE_INTERNAL, TRT_MM_F32);
-    test_shards(c, TRT_ENGINE_INTERNAL, TRT_MM_BF16);
+    test_shards(c, TRT_ENGINE_INTERNAL, TOWERRT_PRECISION_F32);
+    test_shards(c, TRT_ENGINE_INTERNAL, TOWERRT_PRECISION_BF16);
     if (trt_mm_available() && !UNDER_TSAN) {
       test_streaming(c, TRT_ENGINE_ONEDNN);
-      test_shards(c, TRT_ENGINE_ONEDNN, TRT_MM_F32);
-      test_shards(c, TRT_ENGINE_AUTO, TRT_MM_BF16); /* oneDNN where it makes bf16, else internal */
+      test_shards(c, TRT_ENGINE_ONEDNN, TOWERRT_PRECISION_F32);
+      test_shards(c, TRT_ENGINE_AUTO, TOWERRT_PRECISION_BF16); /* oneDNN where it makes bf16, else internal */
       test_parity(c);
       test_primitive_cache(c);
     }

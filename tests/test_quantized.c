@@ -47,12 +47,12 @@ static double oracle_logit(const towerrt_model *m, const towerrt_items *it, cons
     for (size_t h = 0; h < H; h++) {
       double d = 0;
       for (size_t i = 0; i < p; i++) {
-        if (it->dtype == TRT_ITEMS_S8)
+        if (it->dtype == TOWERRT_PRECISION_INT8)
           d += ((double)uq[u * p + i] - zp[u]) * (double)((const int8_t *)base)[h * p + i];
         else
           d += (double)bf16_value(trt_f32_to_bf16(user[u * p + i])) * bf16_value(((const uint16_t *)base)[h * p + i]);
       }
-      if (it->dtype == TRT_ITEMS_S8) d *= (double)us[u] * it->scales[row];
+      if (it->dtype == TOWERRT_PRECISION_INT8) d *= (double)us[u] * it->scales[row];
       best = fmax(best, d);
     }
     score += best;

@@ -136,9 +136,8 @@ int cmd_build_items(const cli_args *a) {
     }
   }
   if (a->precision) {
-    if (!strcmp(a->precision, "f32")) bo.precision = TRT_MM_F32;
-    else if (!strcmp(a->precision, "bf16")) bo.precision = TRT_MM_BF16;
-    else if (!strcmp(a->precision, "int8")) bo.precision = TRT_MM_INT8;
+    towerrt_precision p;
+    if (!towerrt_precision_parse(a->precision, &p)) bo.precision = p;
     else {
       fprintf(stderr, "towerrt build-items: --precision wants f32, bf16 or int8 (got '%s') (towerrt build-items --help)\n", a->precision);
       return EXIT_USAGE;

@@ -53,11 +53,10 @@ int cmd_info(const cli_args *a) {
   printf("request layout: user %zu id slots + %zu dense; item %zu id slots + %zu dense\n", towerrt_model_id_slots(m, TOWERRT_USER),
          towerrt_model_dense_width(m, TOWERRT_USER), towerrt_model_id_slots(m, TOWERRT_ITEM), towerrt_model_dense_width(m, TOWERRT_ITEM));
   free(text);
-  static const char *const precisions[] = {"f32", "bf16", "int8"};
   for (int p = 0; p < 3; p++) {
     char engine[512];
     towerrt_items_build_engine(m, (towerrt_precision)p, engine, sizeof engine);
-    printf("item-store builds, %-4s: %s\n", precisions[p], engine);
+    printf("item-store builds, %-4s: %s\n", towerrt_precision_name((towerrt_precision)p), engine);
   }
   if (pool) print_placement(pool, m, items, a->placement);
   towerrt_items_free(items);

@@ -143,9 +143,7 @@ int cmd_quantize(const cli_args *a) {
     return EXIT_USAGE;
   }
   towerrt_precision prec;
-  if (!strcmp(a->precision, "int8")) prec = TOWERRT_PRECISION_INT8;
-  else if (!strcmp(a->precision, "bf16")) prec = TOWERRT_PRECISION_BF16;
-  else {
+  if (towerrt_precision_parse(a->precision, &prec) || prec == TOWERRT_PRECISION_F32) {
     fprintf(stderr, "towerrt quantize: --precision wants int8 or bf16 (got '%s') (towerrt quantize --help)\n", a->precision);
     return EXIT_USAGE;
   }

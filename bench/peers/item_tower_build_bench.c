@@ -55,8 +55,8 @@ int main(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) o.batch = (uint32_t)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-    else if (!strcmp(argv[i], "--int8")) o.precision = TRT_MM_INT8;
-    else if (!strcmp(argv[i], "--bf16")) o.precision = TRT_MM_BF16;
+    else if (!strcmp(argv[i], "--int8")) o.precision = TOWERRT_PRECISION_INT8;
+    else if (!strcmp(argv[i], "--bf16")) o.precision = TOWERRT_PRECISION_BF16;
     else {
       fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;
