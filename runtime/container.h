@@ -82,5 +82,13 @@ static inline uint64_t trt_rd64(const unsigned char *p) {
   return (uint64_t)trt_rd32(p) | ((uint64_t)trt_rd32(p + 4) << 32);
 }
 static inline uint16_t trt_rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+/* ... and the writer. */
+static inline void trt_wr32(unsigned char *p, uint32_t v) {
+  for (int k = 0; k < 4; k++) p[k] = (unsigned char)(v >> (8 * k));
+}
+static inline void trt_wr64(unsigned char *p, uint64_t v) {
+  trt_wr32(p, (uint32_t)v);
+  trt_wr32(p + 4, (uint32_t)(v >> 32));
+}
 
 #endif

@@ -29,8 +29,6 @@
 #include "family.h"
 #include "model.h"
 
-/* GRAPH ops of the family (docs/format.md op table). */
-enum { TRT_OP_SIMILARITY = 9, TRT_OP_AUGMENT = 10 };
 
 enum { TRT_TWOTOWER_DSSM = 1, TRT_TWOTOWER_DAT = 2 };
 /* SIMILARITY attrs[1] */

@@ -13,18 +13,11 @@
 #include "crc32.h"
 #include "status.h"
 
-#define NODE_RECORD 64u
-#define MAX_NODES 512u
 #define MAX_VALUES 1024
 
 enum { V_NONE = 0, V_EMBED, V_AUG, V_X, V_SCORE, V_PRED };
 
-typedef struct fnode {
-  uint32_t op, side, flags;
-  int32_t layer, in[2], out, t[6];
-  float eps;
-  int32_t attr[2];
-} fnode;
+typedef trt_graph_node fnode;
 
 /* One Linear of the file, before folding. */
 typedef struct flayer {
@@ -48,21 +41,6 @@ typedef struct fstate {
   int32_t sim_in[2];
 } fstate;
 
-
-static void read_node(const unsigned char *r, fnode *n) {
-  n->op = trt_rd32(r);
-  n->side = trt_rd32(r + 4);
-  n->layer = (int32_t)trt_rd32(r + 8);
-  n->flags = trt_rd32(r + 12);
-  n->in[0] = (int32_t)trt_rd32(r + 16);
-  n->in[1] = (int32_t)trt_rd32(r + 20);
-  n->out = (int32_t)trt_rd32(r + 24);
-  for (int i = 0; i < 6; i++) n->t[i] = (int32_t)trt_rd32(r + 28 + 4 * i);
-  uint32_t bits = trt_rd32(r + 52);
-  memcpy(&n->eps, &bits, 4);
-  n->attr[0] = (int32_t)trt_rd32(r + 56);
-  n->attr[1] = (int32_t)trt_rd32(r + 60);
-}
 
 static int meta_str(const trt_meta *meta, const char *key, const char *want, int *found) {
   trt_meta_value v;
@@ -365,11 +343,8 @@ towerrt_status trt_twotower_compile(towerrt_model *m) {
   a->kind = meta_str(&m->meta, "general.architecture", "dat", &found) ? TRT_TWOTOWER_DAT : TRT_TWOTOWER_DSSM;
   a->aug_tensor[0] = a->aug_tensor[1] = -1;
   if ((st = trt_plan_fields(m, TOWERRT_USER)) || (st = trt_plan_fields(m, TOWERRT_ITEM))) return st;
-  if (g->size < 8) return trt_fail(TOWERRT_ERR_FORMAT, "GRAPH section has no count");
-  uint32_t n_nodes = trt_rd32(g->data);
-  if (n_nodes > MAX_NODES || (uint64_t)n_nodes * NODE_RECORD > g->size - 8)
-    return trt_fail(TOWERRT_ERR_FORMAT, "GRAPH count %u does not fit the section (%llu bytes, limit %u nodes)", n_nodes,
-                    (unsigned long long)g->size, MAX_NODES);
+  uint32_t n_nodes;
+  if ((st = trt_graph_count(g, &n_nodes))) return st;
   fstate *fs = calloc(1, sizeof *fs);
   if (!fs) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   fs->m = m;
@@ -377,7 +352,7 @@ towerrt_status trt_twotower_compile(towerrt_model *m) {
   fs->last[0] = fs->last[1] = fs->sim_in[0] = fs->sim_in[1] = -1;
   for (uint32_t i = 0; i < n_nodes && !st; i++) {
     fnode n;
-    read_node(g->data + 8 + (size_t)i * NODE_RECORD, &n);
+    trt_graph_node_read(g, i, &n);
     st = compile_node(fs, i, &n);
   }
   if (!st) st = check_complete(fs);
@@ -395,7 +370,7 @@ uint32_t trt_twotower_item_fingerprint(const towerrt_model *m) {
     for (uint32_t f = 0; f < m->n_fields && !used; f++) used = m->fields[f].side == TOWERRT_ITEM && m->fields[f].table_index == (int32_t)ti;
     for (uint32_t i = 0; i < n_nodes && !used; i++) {
       fnode n;
-      read_node(g->data + 8 + (size_t)i * NODE_RECORD, &n);
+      trt_graph_node_read(g, i, &n);
       for (int j = 0; j < 6 && n.side == TOWERRT_ITEM; j++) used |= n.t[j] == (int32_t)ti;
     }
     if (used) crc = trt_crc32(crc, m->tensors[ti].data, (size_t)m->tensors[ti].nbytes);

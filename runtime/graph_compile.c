@@ -8,18 +8,11 @@
 #include "model.h"
 #include "status.h"
 
-#define NODE_RECORD 64u
-#define MAX_NODES 512u
 #define MAX_VALUES 1024
 
 enum { V_NONE = 0, V_EMBED, V_LIGHTSE, V_X, V_USER_FE, V_ITEM_FE, V_SCORE, V_PRED };
 
-typedef struct node {
-  uint32_t op, side, flags;
-  int32_t layer, in[2], out, t[6];
-  float eps;
-  int32_t attr[2];
-} node;
+typedef trt_graph_node node;
 
 typedef struct value_info {
   int kind;
@@ -39,21 +32,6 @@ typedef struct compile_state {
   int32_t linear_w[2][TRT_MAX_LAYERS], linear_b[2][TRT_MAX_LAYERS];
   int32_t fe_w[2][TRT_MAX_LAYERS], fe_b[2][TRT_MAX_LAYERS];
 } compile_state;
-
-static void read_node(const unsigned char *r, node *n) {
-  n->op = trt_rd32(r);
-  n->side = trt_rd32(r + 4);
-  n->layer = (int32_t)trt_rd32(r + 8);
-  n->flags = trt_rd32(r + 12);
-  n->in[0] = (int32_t)trt_rd32(r + 16);
-  n->in[1] = (int32_t)trt_rd32(r + 20);
-  n->out = (int32_t)trt_rd32(r + 24);
-  for (int i = 0; i < 6; i++) n->t[i] = (int32_t)trt_rd32(r + 28 + 4 * i);
-  uint32_t eps_bits = trt_rd32(r + 52);
-  memcpy(&n->eps, &eps_bits, 4);
-  n->attr[0] = (int32_t)trt_rd32(r + 56);
-  n->attr[1] = (int32_t)trt_rd32(r + 60);
-}
 
 /* The f32 tensor at index `ti` with shape (d0) or (d0, d1); d1 = 0 for 1-D. */
 static towerrt_status want_tensor(const towerrt_model *m, uint32_t ni, int32_t ti, const char *role,
@@ -474,17 +452,14 @@ towerrt_status trt_model_compile(towerrt_model *m) {
   if (st) return st;
   if ((st = trt_plan_fields(m, TOWERRT_USER)) || (st = trt_plan_fields(m, TOWERRT_ITEM))) return st;
   uint32_t n_nodes;
-  if (g->size < 8) return trt_fail(TOWERRT_ERR_FORMAT, "GRAPH section has no count");
-  n_nodes = trt_rd32(g->data);
-  if (n_nodes > MAX_NODES || (uint64_t)n_nodes * NODE_RECORD > g->size - 8)
-    return trt_fail(TOWERRT_ERR_FORMAT, "GRAPH count %u does not fit the section (%llu bytes, limit %u nodes)", n_nodes, (unsigned long long)g->size, MAX_NODES);
+  if ((st = trt_graph_count(g, &n_nodes))) return st;
   compile_state *cs = calloc(1, sizeof *cs);
   if (!cs) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   cs->m = m;
   cs->item_fe_input = -1;
   for (uint32_t i = 0; i < n_nodes && !st; i++) {
     node n;
-    read_node(g->data + 8 + (size_t)i * NODE_RECORD, &n);
+    trt_graph_node_read(g, i, &n);
     st = compile_node(cs, i, &n);
   }
   if (!st) st = check_complete(cs);
@@ -499,7 +474,7 @@ towerrt_status trt_model_compile(towerrt_model *m) {
 #include "crc32.h"
 uint32_t trt_model_item_fingerprint(const towerrt_model *m) {
   const trt_section *g = &m->container.sections[TRT_SEC_GRAPH];
-  uint32_t n_nodes = trt_rd32(g->data);
+  uint32_t n_nodes = trt_rd32(g->data); /* checked when the model was compiled */
   uint32_t crc = 0;
   for (uint32_t ti = 0; ti < m->n_tensors; ti++) {
     int used = 0;
@@ -507,7 +482,7 @@ uint32_t trt_model_item_fingerprint(const towerrt_model *m) {
       used = m->fields[f].side == TOWERRT_ITEM && m->fields[f].table_index == (int32_t)ti;
     for (uint32_t i = 0; i < n_nodes && !used; i++) {
       node n;
-      read_node(g->data + 8 + (size_t)i * NODE_RECORD, &n);
+      trt_graph_node_read(g, i, &n);
       for (int j = 0; j < 6 && n.side == TOWERRT_ITEM && n.op <= TRT_OP_FE_PROJ; j++) used |= n.t[j] == (int32_t)ti;
     }
     if (used) crc = trt_crc32(crc, m->tensors[ti].data, (size_t)m->tensors[ti].nbytes);

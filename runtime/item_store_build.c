@@ -75,9 +75,6 @@ static int put_u64(bytes *b, uint64_t v) { return put_u32(b, (uint32_t)v) && put
 static int meta_key(bytes *b, const char *k, uint8_t type) { return put_u16(b, (uint16_t)strlen(k)) && put_bytes(b, k, strlen(k)) && put_u8(b, type); }
 static int meta_int(bytes *b, const char *k, int64_t v) { return meta_key(b, k, 1) && put_u64(b, (uint64_t)v); }
 static int meta_str(bytes *b, const char *k, const char *v) { return meta_key(b, k, 3) && put_u32(b, (uint32_t)strlen(v)) && put_bytes(b, v, strlen(v)); }
-static void wr64(unsigned char *p, uint64_t v) { for (int k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k)); }
-static void wr32(unsigned char *p, uint32_t v) { for (int k = 0; k < 4; k++) p[k] = (unsigned char)(v >> (8 * k)); }
-
 static uint64_t align64(uint64_t x) { return (x + 63) & ~UINT64_C(63); }
 
 /* META has the same size whatever the counts, so ITEM_HEADS' offset is
@@ -208,7 +205,7 @@ static unsigned char *map_alloc(uint64_t n_slots) {
   unsigned char *p = malloc(16 + (size_t)n_slots * 16);
   if (!p) return NULL;
   memset(p, 0, 16 + (size_t)n_slots * 16);
-  wr64(p, n_slots);
+  trt_wr64(p, n_slots);
   for (uint64_t i = 0; i < n_slots; i++) memset(p + 16 + i * 16 + 8, 0xFF, 4);
   return p;
 }
@@ -230,8 +227,8 @@ static uint32_t map_insert(unsigned char *map, uint64_t n_slots, uint64_t id, ui
     unsigned char *slot = slots + i * 16;
     uint32_t r = trt_rd32(slot + 8);
     if (r == TRT_EMPTY_ROW) {
-      wr64(slot, id);
-      wr32(slot + 8, row);
+      trt_wr64(slot, id);
+      trt_wr32(slot + 8, row);
       return TRT_EMPTY_ROW;
     }
     if (trt_rd64(slot) == id) return r;

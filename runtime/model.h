@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "container.h"
+#include "graph_records.h"
 #include "kernels/kernels.h"
 #include "mapped_file.h"
 #include "towerrt.h"
@@ -19,16 +20,6 @@
 
 enum { TRT_FIELD_SINGLE = 0, TRT_FIELD_MULTI = 1, TRT_FIELD_DENSE = 2 };
 enum { TRT_DTYPE_F32 = 1, TRT_DTYPE_BF16 = 2, TRT_DTYPE_F16 = 3, TRT_DTYPE_S8 = 4, TRT_DTYPE_U8 = 5, TRT_DTYPE_S32 = 6 };
-enum {
-  TRT_OP_EMBED = 1,
-  TRT_OP_LIGHTSE = 2,
-  TRT_OP_CONCAT_DENSE = 3,
-  TRT_OP_LINEAR = 4,
-  TRT_OP_FE_PROJ = 5,
-  TRT_OP_MAXSIM = 6,
-  TRT_OP_SUM = 7,
-  TRT_OP_PREDICT = 8
-};
 
 typedef struct trt_field {
   char name[64];

@@ -23,7 +23,6 @@
 #include "status.h"
 #include "tower_exec.h"
 
-#define NODE_RECORD 64u
 #define FIELD_RECORD 96u
 #define TENSOR_RECORD 128u
 #define TRT_FLAG_ACT_QUANT 4u /* graph_compile.c */
@@ -109,15 +108,6 @@ static towerrt_status calibrate(qstate *q, const towerrt_features *users, size_t
 
 /* ---- the quantized layers ---------------------------------------------- */
 
-static void wr32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void wr64(unsigned char *p, uint64_t v) {
-  wr32(p, (uint32_t)v);
-  wr32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* Per output channel: scale = max|w| / 127 (1 for an all-zero row), q in -127..127. */
 static void quantize_rows_s8(const float *w, size_t out, size_t in, int8_t *q, float *scale) {
   for (size_t o = 0; o < out; o++) {
@@ -173,7 +163,7 @@ static int is_user_weight_node(uint32_t op, uint32_t side) { return side == TOWE
 
 /* Keeps, in order, every tensor that something other than a user LINEAR /
  * FE_PROJ reads (or that nothing reads); fills q->remap. */
-static towerrt_status keep_tensors(qstate *q, const unsigned char *nodes, uint32_t n_nodes) {
+static towerrt_status keep_tensors(qstate *q, const trt_section *g, uint32_t n_nodes) {
   const towerrt_model *m = q->m;
   unsigned char *user_only = calloc(m->n_tensors ? m->n_tensors : 1, 1), *other = calloc(m->n_tensors ? m->n_tensors : 1, 1);
   q->remap = malloc((m->n_tensors ? m->n_tensors : 1) * sizeof *q->remap);
@@ -182,12 +172,11 @@ static towerrt_status keep_tensors(qstate *q, const unsigned char *nodes, uint32
     return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   }
   for (uint32_t i = 0; i < n_nodes; i++) {
-    const unsigned char *r = nodes + (size_t)i * NODE_RECORD;
-    int uw = is_user_weight_node(trt_rd32(r), trt_rd32(r + 4));
-    for (int j = 0; j < 6; j++) {
-      int32_t ti = (int32_t)trt_rd32(r + 28 + 4 * j);
-      if (ti >= 0 && (uint32_t)ti < m->n_tensors) (uw ? user_only : other)[ti] = 1;
-    }
+    trt_graph_node n;
+    trt_graph_node_read(g, i, &n);
+    int uw = is_user_weight_node(n.op, n.side);
+    for (int j = 0; j < 6; j++)
+      if (n.t[j] >= 0 && (uint32_t)n.t[j] < m->n_tensors) (uw ? user_only : other)[n.t[j]] = 1;
   }
   for (uint32_t f = 0; f < m->n_fields; f++)
     if (m->fields[f].table_index >= 0) other[m->fields[f].table_index] = 1;
@@ -209,25 +198,22 @@ static towerrt_status keep_tensors(qstate *q, const unsigned char *nodes, uint32
   return st;
 }
 
-/* The GRAPH with tensor indices remapped and the user layers quantized. */
-static towerrt_status rewrite_graph(qstate *q, unsigned char *g, uint32_t n_nodes) {
+/* The GRAPH with tensor indices remapped and the user layers quantized,
+ * into graph (the section's bytes). */
+static towerrt_status rewrite_graph(qstate *q, const trt_section *g, unsigned char *graph, uint32_t n_nodes) {
   const towerrt_model *m = q->m;
   for (uint32_t i = 0; i < n_nodes; i++) {
-    unsigned char *r = g + 8 + (size_t)i * NODE_RECORD;
-    uint32_t op = trt_rd32(r), side = trt_rd32(r + 4), flags = trt_rd32(r + 12);
-    int32_t t[6], layer = (int32_t)trt_rd32(r + 8);
-    for (int j = 0; j < 6; j++) {
-      int32_t ti = (int32_t)trt_rd32(r + 28 + 4 * j);
-      t[j] = ti >= 0 && (uint32_t)ti < m->n_tensors ? q->remap[ti] : ti;
-    }
-    if (is_user_weight_node(op, side)) {
-      const trt_dense_layer *d = op == TRT_OP_LINEAR ? &m->user.layers[layer] : &m->user.fe[layer];
-      towerrt_status st = quantize_layer(q, d, (uint32_t)layer, t, &flags);
+    trt_graph_node n;
+    trt_graph_node_read(g, i, &n);
+    for (int j = 0; j < 6; j++)
+      if (n.t[j] >= 0 && (uint32_t)n.t[j] < m->n_tensors) n.t[j] = q->remap[n.t[j]];
+    if (is_user_weight_node(n.op, n.side)) {
+      const trt_dense_layer *d = n.op == TRT_OP_LINEAR ? &m->user.layers[n.layer] : &m->user.fe[n.layer];
+      towerrt_status st = quantize_layer(q, d, (uint32_t)n.layer, n.t, &n.flags);
       if (st) return st;
-      wr32(r + 12, flags);
-      wr32(r + 52, 0); /* eps: no BatchNorm left */
+      n.eps = 0.0f; /* no BatchNorm left */
     }
-    for (int j = 0; j < 6; j++) wr32(r + 28 + 4 * j, (uint32_t)t[j]);
+    trt_graph_node_encode(&n, graph + 8 + (size_t)i * TRT_GRAPH_RECORD);
   }
   return TOWERRT_OK;
 }
@@ -258,7 +244,7 @@ static towerrt_status write_meta(trt_writer *w, const towerrt_model *m, const ch
   trt_meta_put_str(&b, "quantization", precision, strlen(precision));
   count++;
   towerrt_status st = b.failed ? trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory") : TOWERRT_OK;
-  if (!st) wr32(b.p, count);
+  if (!st) trt_wr32(b.p, count);
   if (!st) st = trt_writer_begin(w, TRT_SEC_META);
   if (!st) st = trt_writer_put(w, b.p, b.len);
   if (!st) st = trt_writer_end(w);
@@ -274,7 +260,7 @@ static towerrt_status write_fields(trt_writer *w, const qstate *q) {
   memcpy(f, s->data, n);
   for (uint32_t i = 0; i < q->m->n_fields; i++) {
     int32_t ti = q->m->fields[i].table_index;
-    if (ti >= 0) wr32(f + 8 + (size_t)i * FIELD_RECORD + 88, (uint32_t)q->remap[ti]);
+    if (ti >= 0) trt_wr32(f + 8 + (size_t)i * FIELD_RECORD + 88, (uint32_t)q->remap[ti]);
   }
   towerrt_status st = trt_writer_begin(w, TRT_SEC_FIELDS);
   if (!st) st = trt_writer_put(w, f, n);
@@ -286,19 +272,19 @@ static towerrt_status write_fields(trt_writer *w, const qstate *q) {
 static towerrt_status write_tensors(trt_writer *w, qstate *q) {
   unsigned char *t = calloc(1, 8 + (size_t)q->n * TENSOR_RECORD);
   if (!t) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
-  wr32(t, q->n);
+  trt_wr32(t, q->n);
   uint64_t off = 0;
   for (uint32_t i = 0; i < q->n; i++) {
     out_tensor *o = &q->t[i];
     unsigned char *r = t + 8 + (size_t)i * TENSOR_RECORD;
     memcpy(r, o->name, strlen(o->name) + 1);
-    wr32(r + 80, o->dtype);
-    wr32(r + 84, o->ndim);
-    for (int d = 0; d < 4; d++) wr32(r + 88 + 4 * d, d < (int)o->ndim ? o->dims[d] : 0);
+    trt_wr32(r + 80, o->dtype);
+    trt_wr32(r + 84, o->ndim);
+    for (int d = 0; d < 4; d++) trt_wr32(r + 88 + 4 * d, d < (int)o->ndim ? o->dims[d] : 0);
     o->offset = off;
-    wr64(r + 104, off);
-    wr64(r + 112, o->nbytes);
-    wr32(r + 120, (uint32_t)o->scale_index);
+    trt_wr64(r + 104, off);
+    trt_wr64(r + 112, o->nbytes);
+    trt_wr32(r + 120, (uint32_t)o->scale_index);
     off += (o->nbytes + 63) & ~(uint64_t)63;
   }
   towerrt_status st = trt_writer_begin(w, TRT_SEC_TENSORS);
@@ -352,15 +338,15 @@ towerrt_status towerrt_model_quantize(const towerrt_model *m, towerrt_precision 
   qstate q = {.m = m, .prec = prec};
   if (prec == TOWERRT_PRECISION_INT8 && n_users) st = calibrate(&q, calibration_users, n_users);
   const trt_section *g = &m->container.sections[TRT_SEC_GRAPH];
-  uint32_t n_nodes = trt_rd32(g->data);
-  size_t graph_bytes = 8 + (size_t)n_nodes * NODE_RECORD;
+  uint32_t n_nodes = trt_rd32(g->data); /* checked when the model was compiled */
+  size_t graph_bytes = 8 + (size_t)n_nodes * TRT_GRAPH_RECORD;
   unsigned char *graph = st ? NULL : malloc(graph_bytes);
   if (!st && !graph) st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   if (!st) {
     memcpy(graph, g->data, graph_bytes);
-    st = keep_tensors(&q, graph + 8, n_nodes);
+    st = keep_tensors(&q, g, n_nodes);
   }
-  if (!st) st = rewrite_graph(&q, graph, n_nodes);
+  if (!st) st = rewrite_graph(&q, g, graph, n_nodes);
   if (!st) st = write_model(&q, graph, graph_bytes, path);
   for (uint32_t i = 0; i < q.n; i++) free(q.t[i].owned);
   free(q.t), free(q.remap), free(graph);
