@@ -195,7 +195,7 @@ towerrt_status tb_profile_run(const towerrt_model *m, const towerrt_items *it, u
     STEP(id.heads_check, t0);
 #ifdef TB_HAVE_PRECISION
     if (prec == P_BF16) trt_f32_to_bf16_array(ws.user_heads, n_user * m->head_dim, ws.user_bf16);
-    if (prec == P_INT8) kn->quantize_u8(ws.user_heads, n_user, m->head_dim, ws.user_u8, ws.user_zp, ws.user_scale);
+    if (prec == P_INT8) kn->quantize_u8(ws.user_heads, n_user, m->head_dim, kn->u8_max, ws.user_u8, ws.user_zp, ws.user_scale);
     if (prec != P_F32) STEP(id.convert, t0);
 #endif
     float bias = m->out_bias;

@@ -118,15 +118,21 @@ __attribute__((target("avx512f,avx512vnni"))) static double i8_vnni512(uint64_t 
 #undef SUM
 }
 
+/* vpmaddubsw + vpmaddwd + vpaddd, as a kernel does per 4 products of a
+ * lane. The accumulator is also the unsigned operand: with loop-invariant
+ * operands the compiler hoists both multiplies out of the loop and the
+ * "roof" measures vpaddd alone (it did, and read 212 GMAC/s on Zen 4). The
+ * chain is then 2 multiplies + an add long: 10 (16) chains cover it
+ * without spilling (16 ymm registers). */
 __attribute__((target("avx512f,avx512bw"))) static double i8_maddubs512(uint64_t n) {
 #define DECL(i) __m512i a##i = _mm512_set1_epi32(i);
-#define STEP(i) a##i = _mm512_add_epi32(a##i, _mm512_madd_epi16(_mm512_maddubs_epi16(x, y), ones));
+#define STEP(i) a##i = _mm512_add_epi32(a##i, _mm512_madd_epi16(_mm512_maddubs_epi16(a##i, y), ones));
 #define SUM(i) s = _mm512_add_epi32(s, a##i);
-  REP10(DECL)
-  const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2), ones = _mm512_set1_epi16(1);
-  for (uint64_t i = 0; i < n; i++) { REP10(STEP) }
+  REP16(DECL)
+  const __m512i y = _mm512_set1_epi8(-2), ones = _mm512_set1_epi16(1);
+  for (uint64_t i = 0; i < n; i++) { REP16(STEP) }
   __m512i s = _mm512_setzero_si512();
-  REP10(SUM)
+  REP16(SUM)
   return (double)_mm512_reduce_add_epi32(s);
 #undef DECL
 #undef STEP
@@ -135,13 +141,31 @@ __attribute__((target("avx512f,avx512bw"))) static double i8_maddubs512(uint64_t
 
 __attribute__((target("avx2"))) static double i8_maddubs256(uint64_t n) {
 #define DECL(i) __m256i a##i = _mm256_set1_epi32(i);
-#define STEP(i) a##i = _mm256_add_epi32(a##i, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones));
+#define STEP(i) a##i = _mm256_add_epi32(a##i, _mm256_madd_epi16(_mm256_maddubs_epi16(a##i, y), ones));
 #define SUM(i) s = _mm256_add_epi32(s, a##i);
   REP10(DECL)
-  const __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
+  const __m256i y = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
   for (uint64_t i = 0; i < n; i++) { REP10(STEP) }
   __m256i s = _mm256_setzero_si256();
   REP10(SUM)
+  int t[8];
+  _mm256_storeu_si256((__m256i *)t, s);
+  return (double)((long long)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7]);
+#undef DECL
+#undef STEP
+#undef SUM
+}
+
+/* AVX-VNNI: the VEX-encoded 256-bit vpdpbusd (Alder Lake, Zen 5, ...). */
+__attribute__((target("avx2,avxvnni"))) static double i8_avxvnni256(uint64_t n) {
+#define DECL(i) __m256i a##i = _mm256_set1_epi32(i);
+#define STEP(i) a##i = _mm256_dpbusd_avx_epi32(a##i, x, y);
+#define SUM(i) s = _mm256_add_epi32(s, a##i);
+  REP16(DECL)
+  const __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-2);
+  for (uint64_t i = 0; i < n; i++) { REP16(STEP) }
+  __m256i s = _mm256_setzero_si256();
+  REP16(SUM)
   int t[8];
   _mm256_storeu_si256((__m256i *)t, s);
   return (double)((long long)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7]);
@@ -173,6 +197,7 @@ static int cpu_has(const char *what) {
   if (!strcmp(what, "avx512vnni")) return __builtin_cpu_supports("avx512vnni");
   if (!strcmp(what, "avx512bf16")) return __builtin_cpu_supports("avx512bf16");
   if (!strcmp(what, "avx2")) return __builtin_cpu_supports("avx2");
+  if (!strcmp(what, "avxvnni")) return __builtin_cpu_supports("avxvnni");
   if (!strcmp(what, "fma")) return __builtin_cpu_supports("fma");
   return 0;
 }
@@ -243,7 +268,7 @@ double tb_peak_i8(double seconds, char *ins, size_t cap) {
   }
   if (cpu_has("avx512bw")) {
     set(ins, cap, "vpmaddubsw+vpmaddwd zmm (avx512bw)");
-    return time_loop(i8_maddubs512, 10.0 * 64.0, seconds);
+    return time_loop(i8_maddubs512, 16.0 * 64.0, seconds);
   }
   if (cpu_has("avx2")) {
     set(ins, cap, "vpmaddubsw+vpmaddwd ymm (avx2)");
@@ -374,7 +399,7 @@ typedef struct kctx {
   uint32_t *rows_hot, *rows_cold; /* 16 blocks of K_BLOCK rows each */
   float *user_f32;
   uint16_t *user_bf16;
-  uint8_t *user_u8;
+  uint8_t *user_u8, *user_bits; /* user_bits: random bytes, user_u8 = them in the set's 0..u8_max */
   int32_t *zp, *colsum;
   float *uscale, *iscale, *scores;
   size_t cold_rows; /* rows of the current dtype in the store */
@@ -458,12 +483,12 @@ static void measure_maxsim(tb_roofline *r, kctx *c, const char *kernel, const ch
     k->peak_gmacs = peak;
     k->bw_gbps = w ? r->bandwidth : 0.0; /* L2-resident rows: not a memory-bandwidth case */
     set(k->peak_what, sizeof k->peak_what, peak_what);
-    if (log) fprintf(log, "  %-12s %-12s %-44s %8.2f GMAC/s %7.2f GB/s\n", kernel, isa, shape, k->gmacs, k->gbps);
+    if (log) fprintf(log, "  %-14s %-12s %-44s %8.2f GMAC/s %7.2f GB/s\n", kernel, isa, shape, k->gmacs, k->gbps);
   }
 }
 
 static void measure_dense(tb_roofline *r, const char *isa, trt_dense_f32_fn fn, size_t n, size_t in, size_t out, const char *what,
-                          double seconds, FILE *log) {
+                          double peak, const char *peak_what, double seconds, FILE *log) {
   float *w = tb_alloc(in * out * sizeof(float)), *b = tb_alloc(out * sizeof(float));
   float *x = tb_alloc(n * in * sizeof(float)), *y = tb_alloc(n * out * sizeof(float));
   if (w && b && x && y) {
@@ -487,9 +512,9 @@ static void measure_dense(tb_roofline *r, const char *isa, trt_dense_f32_fn fn, 
     if (k) {
       k->gmacs = (double)calls * n * in * out / t * 1e-9;
       k->gbps = (double)calls * in * out * sizeof(float) / t * 1e-9;
-      k->peak_gmacs = r->best_f32;
+      k->peak_gmacs = peak;
       k->bw_gbps = 0.0; /* the weights (a few MB) are cache-resident after the first call */
-      set(k->peak_what, sizeof k->peak_what, "fp32 FMA");
+      set(k->peak_what, sizeof k->peak_what, peak_what);
       if (log) fprintf(log, "  %-12s %-12s %-44s %8.2f GMAC/s %7.2f GB/s\n", "dense_f32", isa, shape, k->gmacs, k->gbps);
     }
   }
@@ -508,27 +533,89 @@ static void add_peak(tb_roofline *r, const char *what, const char *ins, const ch
   p->value = v;
 }
 
+/* The roofs of one kernel set: the best instruction of each type that the
+ * set's kernels may use (an avx2 kernel is compared with the 256-bit roof,
+ * not with AVX-512 VNNI). */
+typedef struct isa_roofs {
+  double f32, i8, bf16;
+  const char *f32_what, *i8_what, *bf16_what;
+} isa_roofs;
+
+typedef struct machine_roofs {
+  double f32_zmm, f32_ymm, i8_vnni512, i8_avxvnni, i8_maddubs256, bf16_512;
+} machine_roofs;
+
+static isa_roofs roofs_for(const machine_roofs *m, const char *isa, const tb_roofline *best) {
+  isa_roofs o = {best->best_f32, best->best_i8, best->best_bf16 > 0 ? best->best_bf16 : best->best_f32,
+                 "fp32 FMA", "int8 dot", best->best_bf16 > 0 ? "bf16 dot" : "fp32 FMA"};
+  int y = !strcmp(isa, "avx2") || !strcmp(isa, "avx-vnni"), z = !strncmp(isa, "avx512", 6);
+  if (y && m->f32_ymm > 0) o.f32 = o.bf16 = m->f32_ymm, o.f32_what = o.bf16_what = "fp32 FMA ymm";
+  if (!strcmp(isa, "avx2") && m->i8_maddubs256 > 0) o.i8 = m->i8_maddubs256, o.i8_what = "int8 dot ymm";
+  if (!strcmp(isa, "avx-vnni") && m->i8_avxvnni > 0) o.i8 = m->i8_avxvnni, o.i8_what = "int8 dot ymm";
+  if (z && m->f32_zmm > 0) o.f32 = o.bf16 = m->f32_zmm, o.f32_what = o.bf16_what = "fp32 FMA";
+  if (z && strcmp(isa, "avx512") && m->i8_vnni512 > 0) o.i8 = m->i8_vnni512, o.i8_what = "int8 dot";
+  if (!strcmp(isa, "avx512") && m->i8_maddubs256 > 0) o.i8 = m->i8_maddubs256, o.i8_what = "int8 dot ymm"; /* its int8 kernels are avx2's */
+  if (!strcmp(isa, "avx512-bf16") && m->bf16_512 > 0) o.bf16 = m->bf16_512, o.bf16_what = "bf16 dot";
+  return o;
+}
+
+#ifdef TB_X86
+/* Every roof the CPU has, each under its own instruction; `only`: the one
+ * kernel set TOWERRT_ISA forces (NULL: all), whose roofs alone are listed. */
+static void measure_roofs(tb_roofline *r, machine_roofs *m, const char *only, double seconds, FILE *log) {
+  int any = !only, y = any || !strcmp(only, "avx2") || !strcmp(only, "avx-vnni") || !strcmp(only, "avx512");
+  int z = any || !strncmp(only, "avx512", 6);
+  struct {
+    int want;
+    const char *has1, *has2, *what, *ins;
+    loop_fn fn;
+    double per_iter, *out;
+  } t[] = {
+      {z, "avx512f", "avx512f", "fp32 FMA", "vfmadd231ps zmm (avx512f)", f32_avx512, 16.0 * 16.0, &m->f32_zmm},
+      {y, "avx2", "fma", "fp32 FMA ymm", "vfmadd231ps ymm (avx2+fma)", f32_avx2, 12.0 * 8.0, &m->f32_ymm},
+      {z && (any || strcmp(only, "avx512")), "avx512vnni", "avx512f", "int8 dot", "vpdpbusd zmm (avx512-vnni)", i8_vnni512, 16.0 * 64.0,
+       &m->i8_vnni512},
+      {any || !strcmp(only, "avx-vnni"), "avxvnni", "avx2", "int8 dot ymm", "{vex} vpdpbusd ymm (avx-vnni)", i8_avxvnni256, 16.0 * 32.0,
+       &m->i8_avxvnni},
+      {any || !strcmp(only, "avx2") || !strcmp(only, "avx512"), "avx2", "avx2", "int8 dot ymm", "vpmaddubsw+vpmaddwd ymm (avx2)",
+       i8_maddubs256, 10.0 * 32.0, &m->i8_maddubs256},
+      {z && (any || !strcmp(only, "avx512-bf16")), "avx512bf16", "avx512f", "bf16 dot", "vdpbf16ps zmm (avx512-bf16)", bf16_avx512,
+       16.0 * 32.0, &m->bf16_512},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    if (!t[i].want || !cpu_has(t[i].has1) || !cpu_has(t[i].has2)) continue;
+    *t[i].out = time_loop(t[i].fn, t[i].per_iter, seconds);
+    add_peak(r, t[i].what, t[i].ins, "GMAC/s", *t[i].out);
+    if (log) fprintf(log, "  peak %s: %.1f GMAC/s\n", t[i].ins, *t[i].out);
+  }
+  r->best_f32 = m->f32_zmm > m->f32_ymm ? m->f32_zmm : m->f32_ymm;
+  r->best_i8 = m->i8_vnni512 > 0 ? m->i8_vnni512 : m->i8_avxvnni > 0 ? m->i8_avxvnni : m->i8_maddubs256;
+  r->best_bf16 = m->bf16_512;
+}
+#endif
+
 towerrt_status tb_roofline_run(tb_roofline *r, double seconds, FILE *log) {
   memset(r, 0, sizeof *r);
   if (seconds <= 0) seconds = 0.2;
+  const char *only = getenv("TOWERRT_ISA");
+  if (only && (!*only || !strcmp(only, "auto"))) only = NULL;
+  if (only) {
+    towerrt_kernels probe;
+    if (!tb_kernels(only, &probe)) return trt_fail_context(TOWERRT_ERR_UNSUPPORTED, "TOWERRT_ISA");
+  }
+  machine_roofs mr;
+  memset(&mr, 0, sizeof mr);
+#ifdef TB_X86
+  measure_roofs(r, &mr, only, seconds, log);
+#else
   char ins[48];
   r->best_f32 = tb_peak_f32(seconds, ins, sizeof ins);
   add_peak(r, "fp32 FMA", ins, "GMAC/s", r->best_f32);
   if (log) fprintf(log, "  peak fp32 %s: %.1f GMAC/s\n", ins, r->best_f32);
-#ifdef TB_X86
-  /* the 256-bit roof too, for the avx2 kernels (some cores split zmm in two) */
-  if (cpu_has("avx512f") && cpu_has("avx2") && cpu_has("fma")) {
-    double v = time_loop(f32_avx2, 12.0 * 8.0, seconds);
-    add_peak(r, "fp32 FMA", "vfmadd231ps ymm (avx2+fma)", "GMAC/s", v);
-    if (log) fprintf(log, "  peak fp32 vfmadd231ps ymm (avx2+fma): %.1f GMAC/s\n", v);
-  }
-#endif
   r->best_i8 = tb_peak_i8(seconds, ins, sizeof ins);
   add_peak(r, "int8 dot", ins, "GMAC/s", r->best_i8);
   if (log) fprintf(log, "  peak int8 %s: %.1f GMAC/s\n", ins, r->best_i8);
-  r->best_bf16 = tb_peak_bf16(seconds, ins, sizeof ins);
-  add_peak(r, "bf16 dot", ins, "GMAC/s", r->best_bf16);
-  if (log) fprintf(log, "  peak bf16 %s: %.1f GMAC/s\n", ins, r->best_bf16);
+#endif
 
   kctx c;
   memset(&c, 0, sizeof c);
@@ -540,6 +627,7 @@ towerrt_status tb_roofline_run(tb_roofline *r, double seconds, FILE *log) {
   c.user_f32 = tb_alloc(K_USER * K_DIM * sizeof(float));
   c.user_bf16 = tb_alloc(K_USER * K_DIM * sizeof(uint16_t));
   c.user_u8 = tb_alloc(K_USER * K_DIM);
+  c.user_bits = tb_alloc(K_USER * K_DIM);
   c.zp = malloc(K_USER * sizeof *c.zp);
   c.uscale = malloc(K_USER * sizeof *c.uscale);
   c.scores = malloc(K_BLOCK * sizeof *c.scores);
@@ -547,7 +635,7 @@ towerrt_status tb_roofline_run(tb_roofline *r, double seconds, FILE *log) {
   c.colsum = malloc(max_rows_u8 * K_ITEM * sizeof *c.colsum);
   c.iscale = malloc(max_rows_u8 * sizeof *c.iscale);
   towerrt_status st = TOWERRT_OK;
-  if (!store || !c.rows_hot || !c.rows_cold || !c.user_f32 || !c.user_bf16 || !c.user_u8 || !c.zp || !c.uscale || !c.scores ||
+  if (!store || !c.rows_hot || !c.rows_cold || !c.user_f32 || !c.user_bf16 || !c.user_u8 || !c.user_bits || !c.zp || !c.uscale || !c.scores ||
       !c.colsum || !c.iscale) {
     st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the roofline buffers (%zu bytes)", c.store_bytes);
     goto done;
@@ -565,7 +653,7 @@ towerrt_status tb_roofline_run(tb_roofline *r, double seconds, FILE *log) {
     c.user_f32[i] = v;
     memcpy(&bits, &v, 4);
     c.user_bf16[i] = (uint16_t)(bits >> 16);
-    c.user_u8[i] = (uint8_t)tb_rng_below(&rng, 256);
+    c.user_bits[i] = (uint8_t)tb_rng_below(&rng, 256);
   }
   for (size_t u = 0; u < K_USER; u++) {
     c.zp[u] = 128;
@@ -584,23 +672,35 @@ towerrt_status tb_roofline_run(tb_roofline *r, double seconds, FILE *log) {
   (void)n_u8;
   for (size_t i = 0; i < n_isa; i++) {
     towerrt_kernels k;
+    if (only && strcmp(isas[i], only)) continue;
     if (!tb_kernels(isas[i], &k)) continue;
+    isa_roofs ro = roofs_for(&mr, k.name, r);
     if (k.maxsim_f32 && !seen(done_f32, &n_f32, (any_fn)k.maxsim_f32))
-      measure_maxsim(r, &c, "maxsim_f32", k.name, call_f32, (any_fn)k.maxsim_f32, K_ITEM * K_DIM * 4, r->best_f32, "fp32 FMA",
+      measure_maxsim(r, &c, "maxsim_f32", k.name, call_f32, (any_fn)k.maxsim_f32, K_ITEM * K_DIM * 4, ro.f32, ro.f32_what,
                      seconds, log);
 #ifdef TB_HAVE_MAXSIM_BF16
     if (k.maxsim_bf16 && !seen(done_bf16, &n_bf16, (any_fn)k.maxsim_bf16))
-      measure_maxsim(r, &c, "maxsim_bf16", k.name, call_bf16, (any_fn)k.maxsim_bf16, K_ITEM * K_DIM * 2,
-                     r->best_bf16 > 0 ? r->best_bf16 : r->best_f32, r->best_bf16 > 0 ? "bf16 dot" : "fp32 FMA", seconds, log);
-#endif
-#ifdef TB_HAVE_MAXSIM_U8S8
-    if (k.maxsim_u8s8 && !seen(done_u8, &n_u8, (any_fn)k.maxsim_u8s8))
-      measure_maxsim(r, &c, "maxsim_u8s8", k.name, call_u8s8, (any_fn)k.maxsim_u8s8, K_ITEM * K_DIM, r->best_i8, "int8 dot",
+      measure_maxsim(r, &c, "maxsim_bf16", k.name, call_bf16, (any_fn)k.maxsim_bf16, K_ITEM * K_DIM * 2, ro.bf16, ro.bf16_what,
                      seconds, log);
 #endif
+#ifdef TB_HAVE_MAXSIM_U8S8
+    if (k.maxsim_u8s8 && !seen(done_u8, &n_u8, (any_fn)k.maxsim_u8s8)) {
+      /* user bytes as the runtime quantizes them for this set (kernels.h, u8_max) */
+      for (size_t j = 0; j < K_USER * K_DIM; j++) c.user_u8[j] = (uint8_t)(c.user_bits[j] % ((unsigned)k.u8_max + 1u));
+      for (size_t u = 0; u < K_USER; u++) c.zp[u] = (k.u8_max + 1) / 2;
+      measure_maxsim(r, &c, "maxsim_u8s8", k.name, call_u8s8, (any_fn)k.maxsim_u8s8, K_ITEM * K_DIM, ro.i8, ro.i8_what,
+                     seconds, log);
+      if (k.u8_max < 255) { /* the same kernel on full-range bytes: its exact (widening) path, for comparison */
+        memcpy(c.user_u8, c.user_bits, K_USER * K_DIM);
+        for (size_t u = 0; u < K_USER; u++) c.zp[u] = 128;
+        measure_maxsim(r, &c, "maxsim_u8s8/u8", k.name, call_u8s8, (any_fn)k.maxsim_u8s8, K_ITEM * K_DIM, ro.i8, ro.i8_what,
+                       seconds, log);
+      }
+    }
+#endif
     if (k.dense_f32 && !seen(done_dense, &n_dense, (any_fn)k.dense_f32)) {
-      measure_dense(r, k.name, k.dense_f32, 1, 300, 2048, "user FE projection", seconds, log);
-      measure_dense(r, k.name, k.dense_f32, 32, 300, 2048, "item block FE projection", seconds, log);
+      measure_dense(r, k.name, k.dense_f32, 1, 300, 2048, "user FE projection", ro.f32, ro.f32_what, seconds, log);
+      measure_dense(r, k.name, k.dense_f32, 32, 300, 2048, "item block FE projection", ro.f32, ro.f32_what, seconds, log);
     }
   }
 done:
@@ -610,6 +710,7 @@ done:
   free(c.user_f32);
   free(c.user_bf16);
   free(c.user_u8);
+  free(c.user_bits);
   free(c.zp);
   free(c.uscale);
   free(c.scores);
@@ -625,14 +726,14 @@ void tb_roofline_print(const tb_roofline *r, FILE *f) {
   fprintf(f, "  %-12s %-36s %12s\n", "roof", "instruction", "value");
   for (size_t i = 0; i < r->n_peaks; i++)
     fprintf(f, "  %-12s %-36s %8.1f %s\n", r->peaks[i].what, r->peaks[i].instruction, r->peaks[i].value, r->peaks[i].unit);
-  fprintf(f, "\n  %-12s %-12s %-46s %9s %7s %8s %7s\n", "kernel", "isa", "shape", "GMAC/s", "%peak", "GB/s", "%bw");
+  fprintf(f, "\n  %-14s %-12s %-46s %9s %7s %8s %7s\n", "kernel", "isa", "shape", "GMAC/s", "%peak", "GB/s", "%bw");
   for (size_t i = 0; i < r->n_kernels; i++) {
     const tb_kernel_roof *k = &r->kernels[i];
     if (k->bw_gbps > 0)
-      fprintf(f, "  %-12s %-12s %-46s %9.2f %6.1f%% %8.2f %6.1f%%\n", k->kernel, k->isa, k->shape, k->gmacs,
+      fprintf(f, "  %-14s %-12s %-46s %9.2f %6.1f%% %8.2f %6.1f%%\n", k->kernel, k->isa, k->shape, k->gmacs,
               pct(k->gmacs, k->peak_gmacs), k->gbps, pct(k->gbps, k->bw_gbps));
     else
-      fprintf(f, "  %-12s %-12s %-46s %9.2f %6.1f%% %8.2f %7s\n", k->kernel, k->isa, k->shape, k->gmacs,
+      fprintf(f, "  %-14s %-12s %-46s %9.2f %6.1f%% %8.2f %7s\n", k->kernel, k->isa, k->shape, k->gmacs,
               pct(k->gmacs, k->peak_gmacs), k->gbps, "cache");
   }
   fprintf(f, "  (rates per second of CPU time of the measuring thread; %%peak: of the best roof above for the kernel's type;\n"

@@ -27,6 +27,7 @@ endif()
 # Per-ISA flags. The AVX-512 levels follow the tables in cpu_features.c:
 # avx512 = F/BW/VL/DQ (+ FMA), avx512-vnni adds VNNI, avx512-bf16 adds BF16.
 set(TOWERRT_FLAGS_AVX2 -mavx2 -mfma)
+set(TOWERRT_FLAGS_AVXVNNI -mavx2 -mfma -mavxvnni)
 set(TOWERRT_FLAGS_AVX512 -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512dq)
 set(TOWERRT_FLAGS_AVX512VNNI ${TOWERRT_FLAGS_AVX512} -mavx512vnni)
 set(TOWERRT_FLAGS_AVX512BF16 ${TOWERRT_FLAGS_AVX512VNNI} -mavx512bf16)
@@ -42,6 +43,7 @@ endfunction()
 if(TOWERRT_KERNELS_ARCH STREQUAL "x86")
   include(CheckCCompilerFlag)
   check_c_compiler_flag("-mavx512vnni -mavx512bf16" TOWERRT_CC_HAS_AVX512BF16)
+  check_c_compiler_flag("-mavxvnni" TOWERRT_CC_HAS_AVXVNNI)
   towerrt_kernel_files("${TOWERRT_FLAGS_AVX2}"
     kernels/x86/maxsim-f32-avx2.c kernels/x86/dense-f32-avx2.c
     kernels/x86/maxsim-bf16-avx2.c kernels/x86/maxsim-u8s8-avx2.c kernels/x86/quantize-u8-avx2.c
@@ -54,6 +56,12 @@ if(TOWERRT_KERNELS_ARCH STREQUAL "x86")
   towerrt_kernel_files("${TOWERRT_FLAGS_AVX512VNNI}" kernels/x86/maxsim-u8s8-avx512vnni.c
     kernels/x86/dense-u8s8-avx512vnni.c)
   set(TOWERRT_KERNEL_DEFS TOWERRT_KERNELS_X86=1)
+  if(TOWERRT_CC_HAS_AVXVNNI)
+    towerrt_kernel_files("${TOWERRT_FLAGS_AVXVNNI}" kernels/x86/maxsim-u8s8-avxvnni.c kernels/x86/dense-u8s8-avxvnni.c)
+    list(APPEND TOWERRT_KERNEL_DEFS TOWERRT_KERNELS_AVXVNNI=1)
+  else()
+    message(STATUS "towerrt: compiler lacks -mavxvnni, the avx-vnni kernels are not built")
+  endif()
   if(TOWERRT_CC_HAS_AVX512BF16)
     towerrt_kernel_files("${TOWERRT_FLAGS_AVX512BF16}" kernels/x86/maxsim-bf16-avx512bf16.c
       kernels/x86/dense-bf16-avx512bf16.c)

@@ -103,11 +103,12 @@ typedef void (*trt_dense_u8s8_fn)(const trt_dense_u8s8_params *p, const uint8_t 
 
 /* Per-head asymmetric u8 quantization (the user heads for an int8 store,
  * and the input of an s8 layer): for each of n_heads heads of dim values,
- * the range [min(0, min x), max(0, max x)] maps to 0..255: scale[u] =
- * range / 255, zp[u] = round(-min / scale[u]), q = clamp(round(x / scale[u])
- * + zp[u], 0, 255), rounding to nearest even. Every variant writes the same
- * bytes for finite input. */
-typedef void (*trt_quantize_u8_fn)(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp,
+ * the range [min(0, min x), max(0, max x)] maps to 0..qmax: scale[u] =
+ * range / qmax, zp[u] = round(-min / scale[u]), q = clamp(round(x / scale[u])
+ * + zp[u], 0, qmax), rounding to nearest even. qmax is 255, or 127 for the
+ * kernel sets whose int8 kernels take 7-bit activations (towerrt_kernels,
+ * u8_max). Every variant writes the same bytes for finite input. */
+typedef void (*trt_quantize_u8_fn)(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp,
                                    float *scale);
 
 typedef struct towerrt_kernels {
@@ -123,6 +124,13 @@ typedef struct towerrt_kernels {
   trt_dense_bf16_fn dense_bf16;
   trt_dense_u8s8_fn dense_u8s8;
   trt_quantize_u8_fn quantize_u8;
+  /* appended: the top of the u8 activation range the runtime quantizes to
+   * for this set's int8 kernels (user heads, s8 layers' inputs): 255, or
+   * 127 where the kernels use vpmaddubsw (AVX2 without VNNI). With u8 <= 127
+   * its i16 pair sums cannot saturate (kernels/x86/maxsim-u8s8-avx2.c); the
+   * kernels stay exact for any byte (a slower path where a byte > 127), so
+   * the oracle given the same bytes gives the same int32 sums. */
+  int u8_max;
 } towerrt_kernels;
 
 /* scalar oracle */
@@ -144,7 +152,7 @@ void trt_dense_bf16_scalar(const uint16_t *x, size_t n, size_t in, const uint16_
                            size_t out, int relu, float *y);
 void trt_dense_u8s8_scalar(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n,
                            const int32_t *x_zp, const float *x_scale, float *y);
-void trt_quantize_u8_scalar(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
+void trt_quantize_u8_scalar(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale);
 
 /* SIMD variants (kernels/x86, kernels/arm): compiled only for their
  * architecture, callable only where runtime/cpu_features.c says the CPU
@@ -176,6 +184,7 @@ void trt_maxsim_bf16_neon(const uint16_t *user, size_t n_user, const uint16_t *i
                           size_t dim, float *scores);
 void trt_maxsim_u8s8_avx2(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
                           float *scores);
+void trt_maxsim_u8s8_avxvnni(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k, float *scores);
 void trt_maxsim_u8s8_avx512vnni(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
                                 float *scores);
 void trt_maxsim_u8s8_neon(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
@@ -193,6 +202,8 @@ void trt_dense_bf16_neon(const uint16_t *x, size_t n, size_t in, const uint16_t 
                          int relu, float *y);
 void trt_dense_u8s8_avx2(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
                          const float *x_scale, float *y);
+void trt_dense_u8s8_avxvnni(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
+                             const float *x_scale, float *y);
 void trt_dense_u8s8_avx512vnni(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
                                const float *x_scale, float *y);
 void trt_dense_u8s8_neon(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
@@ -208,8 +219,8 @@ void trt_lightse_f32_avx512(const float *e, size_t n_fields, size_t dim, const f
                             float *out);
 void trt_lightse_f32_neon(const float *e, size_t n_fields, size_t dim, const float *w, const float *b, float *scratch,
                           float *out);
-void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
-void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
-void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
+void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale);
+void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale);
+void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale);
 
 #endif

@@ -16,22 +16,25 @@ static inline float trt_round_even(float v) {
   return (v + magic) - magic;
 }
 
-/* The head's scale from its range [lo <= 0, hi >= 0], and its zero point. */
-static inline float trt_u8_head_scale(float lo, float hi, float *zp) {
-  float s = (hi - lo) / 255.0f;
+/* The head's scale from its range [lo <= 0, hi >= 0] mapped to 0..qmax
+ * (255, or 127: kernels.h, trt_quantize_u8_fn), and its zero point. */
+static inline float trt_u8_head_scale(float lo, float hi, int qmax, float *zp) {
+  const float top = (float)qmax;
+  float s = (hi - lo) / top;
   if (!(s > 0.0f)) s = 1.0f; /* an all-zero head: any scale, q = zp = 0 */
   float z = trt_round_even(-lo / s);
   z = z > 0.0f ? z : 0.0f;
-  *zp = z < 255.0f ? z : 255.0f;
+  *zp = z < top ? z : top;
   return s;
 }
 
 /* q[d] for d in [d0, dim), one value at a time. */
-static inline void trt_u8_quantize_tail(const float *h, size_t d0, size_t dim, float s, float z, uint8_t *q) {
+static inline void trt_u8_quantize_tail(const float *h, size_t d0, size_t dim, float s, float z, int qmax, uint8_t *q) {
+  const float top = (float)qmax;
   for (size_t d = d0; d < dim; d++) {
     float v = trt_round_even(h[d] / s) + z;
     v = v > 0.0f ? v : 0.0f; /* so that a NaN becomes 0, never an out-of-range conversion */
-    q[d] = (uint8_t)(int32_t)(v < 255.0f ? v : 255.0f);
+    q[d] = (uint8_t)(int32_t)(v < top ? v : top);
   }
 }
 

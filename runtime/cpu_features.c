@@ -29,6 +29,7 @@ enum {
   F_BF16 = 1u << 3,    /* AVX512_BF16 */
   F_NEON = 1u << 4,    /* aarch64 Advanced SIMD */
   F_DOTPROD = 1u << 5, /* aarch64 SDOT/UDOT */
+  F_AVXVNNI = 1u << 6, /* AVX-VNNI: VEX-encoded 256-bit vpdpbusd (Alder Lake, Sierra Forest, Zen 5) */
 };
 
 typedef struct isa_entry {
@@ -47,35 +48,42 @@ static const isa_entry k_isas[] = {
     {F_AVX512 | F_VNNI | F_BF16,
      {.name = "avx512-bf16", REQUEST_OPS(avx512), .dense_bf16 = trt_dense_bf16_avx512bf16, .dense_u8s8 = trt_dense_u8s8_avx512vnni,
       .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512,
-      .maxsim_bf16 = trt_maxsim_bf16_avx512bf16, .maxsim_u8s8 = trt_maxsim_u8s8_avx512vnni}},
+      .maxsim_bf16 = trt_maxsim_bf16_avx512bf16, .maxsim_u8s8 = trt_maxsim_u8s8_avx512vnni, .u8_max = 255}},
 #endif
     {F_AVX512 | F_VNNI,
      {.name = "avx512-vnni", REQUEST_OPS(avx512), .dense_bf16 = trt_dense_bf16_avx512, .dense_u8s8 = trt_dense_u8s8_avx512vnni,
       .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512,
-      .maxsim_bf16 = trt_maxsim_bf16_avx512, .maxsim_u8s8 = trt_maxsim_u8s8_avx512vnni}},
+      .maxsim_bf16 = trt_maxsim_bf16_avx512, .maxsim_u8s8 = trt_maxsim_u8s8_avx512vnni, .u8_max = 255}},
     {F_AVX512,
      {.name = "avx512", REQUEST_OPS(avx512), .dense_bf16 = trt_dense_bf16_avx512, .dense_u8s8 = trt_dense_u8s8_avx2,
       .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512,
-      .maxsim_bf16 = trt_maxsim_bf16_avx512, .maxsim_u8s8 = trt_maxsim_u8s8_avx2}},
+      .maxsim_bf16 = trt_maxsim_bf16_avx512, .maxsim_u8s8 = trt_maxsim_u8s8_avx2, .u8_max = 127}},
+#if defined(TOWERRT_KERNELS_AVXVNNI)
+    {F_AVX2 | F_AVXVNNI,
+     {.name = "avx-vnni", REQUEST_OPS(avx2), .dense_bf16 = trt_dense_bf16_avx2, .dense_u8s8 = trt_dense_u8s8_avxvnni,
+      .dense_f32 = trt_dense_f32_avx2, .maxsim_f32 = trt_maxsim_f32_avx2,
+      .maxsim_bf16 = trt_maxsim_bf16_avx2, .maxsim_u8s8 = trt_maxsim_u8s8_avxvnni, .u8_max = 255}},
+#endif
+    /* vpmaddubsw int8 kernels: 7-bit activations (kernels.h, u8_max) */
     {F_AVX2,
      {.name = "avx2", REQUEST_OPS(avx2), .dense_bf16 = trt_dense_bf16_avx2, .dense_u8s8 = trt_dense_u8s8_avx2,
       .dense_f32 = trt_dense_f32_avx2, .maxsim_f32 = trt_maxsim_f32_avx2,
-      .maxsim_bf16 = trt_maxsim_bf16_avx2, .maxsim_u8s8 = trt_maxsim_u8s8_avx2}},
+      .maxsim_bf16 = trt_maxsim_bf16_avx2, .maxsim_u8s8 = trt_maxsim_u8s8_avx2, .u8_max = 127}},
 #endif
 #if defined(TOWERRT_KERNELS_ARM)
     {F_NEON | F_DOTPROD,
      {.name = "neon-dotprod", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neondotprod,
       .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
-      .maxsim_bf16 = trt_maxsim_bf16_neon, .maxsim_u8s8 = trt_maxsim_u8s8_neondotprod}},
+      .maxsim_bf16 = trt_maxsim_bf16_neon, .maxsim_u8s8 = trt_maxsim_u8s8_neondotprod, .u8_max = 255}},
     {F_NEON,
      {.name = "neon", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neon,
       .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
-      .maxsim_bf16 = trt_maxsim_bf16_neon, .maxsim_u8s8 = trt_maxsim_u8s8_neon}},
+      .maxsim_bf16 = trt_maxsim_bf16_neon, .maxsim_u8s8 = trt_maxsim_u8s8_neon, .u8_max = 255}},
 #endif
     {0,
      {.name = "scalar", REQUEST_OPS(scalar), .dense_bf16 = trt_dense_bf16_scalar, .dense_u8s8 = trt_dense_u8s8_scalar,
       .dense_f32 = trt_dense_f32_scalar, .maxsim_f32 = trt_maxsim_f32_scalar,
-      .maxsim_bf16 = trt_maxsim_bf16_scalar, .maxsim_u8s8 = trt_maxsim_u8s8_scalar}},
+      .maxsim_bf16 = trt_maxsim_bf16_scalar, .maxsim_u8s8 = trt_maxsim_u8s8_scalar, .u8_max = 255}},
 };
 #define N_ISAS (sizeof k_isas / sizeof k_isas[0])
 
@@ -99,7 +107,9 @@ static unsigned detect(void) {
   if (avx2 && os_zmm && f512 && dq && bw && vl) f |= F_AVX512;
   if ((f & F_AVX512) && ((c >> 11) & 1)) f |= F_VNNI;
   unsigned a1, b1, c1, d1;
-  if ((f & F_VNNI) && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && ((a1 >> 5) & 1)) f |= F_BF16;
+  int leaf71 = __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1);
+  if ((f & F_VNNI) && leaf71 && ((a1 >> 5) & 1)) f |= F_BF16;
+  if ((f & F_AVX2) && leaf71 && ((a1 >> 4) & 1)) f |= F_AVXVNNI; /* CPUID.(7,1):EAX[4] */
   return f;
 }
 #elif defined(TOWERRT_KERNELS_ARM) && defined(__aarch64__)

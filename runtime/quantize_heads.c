@@ -19,20 +19,26 @@ void trt_f32_to_bf16_array(const float *x, size_t n, uint16_t *out) {
 
 /* The oracle kernel (kernels/scalar/quantize-u8-scalar.c); sessions call
  * the selected kernel table's variant, which writes the same bytes. */
-void trt_quantize_user_u8(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale) {
-  trt_quantize_u8_scalar(x, n_heads, dim, q, zp, scale);
+void trt_quantize_user_u8(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale) {
+  trt_quantize_u8_scalar(x, n_heads, dim, qmax, q, zp, scale);
 }
 
-void trt_quantize_u8_static(const float *x, size_t n, float scale, int32_t zp, uint8_t *q) {
-  float inv = 1.0f / scale, z = (float)zp;
+void trt_quantize_u8_static(const float *x, size_t n, float scale, int32_t zp, int qmax, uint8_t *q) {
+  float inv = 1.0f / scale, z = (float)zp, top = (float)qmax;
   for (size_t i = 0; i < n; i++) {
     float v = x[i] * inv;
     v = v > -512.0f ? v : -512.0f; /* far outside the calibrated range (or NaN) */
     v = v < 512.0f ? v : 512.0f;
     v = trt_round_even(v) + z;
     v = v > 0.0f ? v : 0.0f;
-    q[i] = (uint8_t)(int32_t)(v < 255.0f ? v : 255.0f);
+    q[i] = (uint8_t)(int32_t)(v < top ? v : top);
   }
+}
+
+void trt_u8_params_for(int qmax, float *scale, int32_t *zp) {
+  if (qmax == 255) return;
+  *scale = *scale * 255.0f / (float)qmax;
+  *zp = (int32_t)trt_round_even((float)*zp * (float)qmax / 255.0f);
 }
 
 float trt_quantize_item_s8(const float *x, size_t heads, size_t dim, int8_t *q, int32_t *colsum) {

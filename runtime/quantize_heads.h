@@ -12,12 +12,18 @@ uint16_t trt_f32_to_bf16(float x);
 void trt_f32_to_bf16_array(const float *x, size_t n, uint16_t *out);
 
 /* Per user head, asymmetric u8: the range [min(0, min x), max(0, max x)]
- * over the head's dim values maps to 0..255; x ~ scale * (q - zp). */
-void trt_quantize_user_u8(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale);
+ * over the head's dim values maps to 0..qmax (the kernel set's u8_max:
+ * 255, or 127 on AVX2); x ~ scale * (q - zp). */
+void trt_quantize_user_u8(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale);
 
 /* A quantized layer's input with a calibrated (scale, zero point):
- * q = clamp(round(x / scale) + zp, 0, 255). */
-void trt_quantize_u8_static(const float *x, size_t n, float scale, int32_t zp, uint8_t *q);
+ * q = clamp(round(x / scale) + zp, 0, qmax) (qmax: kernels.h, u8_max). */
+void trt_quantize_u8_static(const float *x, size_t n, float scale, int32_t zp, int qmax, uint8_t *q);
+
+/* The calibrated (scale, zero point) of a 0..255 range, re-expressed for
+ * 0..qmax: the same real range [-zp * scale, (255 - zp) * scale] (up to
+ * the rounding of the zero point). Identity for qmax = 255. */
+void trt_u8_params_for(int qmax, float *scale, int32_t *zp);
 
 /* One item row (heads x dim): symmetric s8 with one scale max|x| / 127,
  * and the column sum of each head. Returns the scale. */

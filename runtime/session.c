@@ -386,7 +386,8 @@ static void convert_user_heads(towerrt_session *s) {
   trt_workspace *w0 = &s->ws[0];
   size_t n = n_user_heads(s), dim = s->model->head_dim;
   if (s->items->dtype == TOWERRT_PRECISION_BF16) trt_f32_to_bf16_array(w0->user_heads, n * dim, w0->user_bf16);
-  if (s->items->dtype == TOWERRT_PRECISION_INT8) s->model->kernels.quantize_u8(w0->user_heads, n, dim, w0->user_u8, w0->user_zp, w0->user_scale);
+  if (s->items->dtype == TOWERRT_PRECISION_INT8)
+    s->model->kernels.quantize_u8(w0->user_heads, n, dim, s->model->kernels.u8_max, w0->user_u8, w0->user_zp, w0->user_scale);
 }
 
 /* One block of TRT_ITEM_BLOCK candidates by features (item tower online). */

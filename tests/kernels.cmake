@@ -11,7 +11,7 @@ add_test(NAME kernels_simd COMMAND test_kernels_simd)
 set_tests_properties(kernels_simd PROPERTIES LABELS kernels)
 
 if(TOWERRT_KERNELS_ARCH STREQUAL "x86")
-  set(towerrt_native_isas avx512-bf16 avx512-vnni avx512 avx2)
+  set(towerrt_native_isas avx512-bf16 avx512-vnni avx512 avx-vnni avx2)
 elseif(TOWERRT_KERNELS_ARCH STREQUAL "arm")
   set(towerrt_native_isas neon-dotprod neon)
 endif()

@@ -12,7 +12,10 @@
  *               else <= 1e-5 * sum_u |term_u| for the fp32 sum order;
  *   dense bf16: as dense (products exact, sums reassociated);
  *   dense u8s8: equal with power-of-two scales, else one rounding;
- *   quantize_u8: the same bytes, zero points and scales;
+ *   quantize_u8: the same bytes, zero points and scales (qmax 255 and 127);
+ *   u8s8 with 7-bit user bytes (the AVX2 vpmaddubsw path, u8_max = 127),
+ *   random and adversarial extremes (127 x -128 in every pair: 16-bit pair
+ *   sums at their bounds): bit-exact against the oracle;
  *   embed_pool: the same bits; lightse: <= 1e-5 * |e| (the mean reassociated).
  * TOWERRT_ISA=name tests only that table (exit 77 = skipped if this CPU
  * cannot run it); TOWERRT_TEST_EXPECT_ISAS="a,b,scalar" checks detection;
@@ -187,6 +190,7 @@ static void test_maxsim_bf16(const towerrt_kernels *k, uint64_t *s, size_t iters
 /* Value ranges and scale kinds of one int8 case. */
 typedef struct q_case {
   int item_lo, item_hi; /* s8 item range */
+  int user_hi;          /* u8 user range 0..user_hi (0 means 255) */
   int pow2_scales;      /* scales 2^-e: every fp32 step exact when magnitudes allow */
   int one_user_scale;   /* all user heads share one scale (keeps the sum exact) */
 } q_case;
@@ -207,11 +211,12 @@ static q_data make_q(uint64_t *s, const shape *sh, const q_case *qc) {
   q.items = q.g.p;
   for (size_t i = 0; i < store_elems(sh); i++) q.items[i] = (int8_t)((int)test_rand_range(s, 0, (size_t)(qc->item_hi - qc->item_lo)) + qc->item_lo);
   q.user = malloc(sh->n_user * sh->dim + 1);
-  for (size_t i = 0; i < sh->n_user * sh->dim; i++) q.user[i] = (uint8_t)test_rand_range(s, 0, 255);
+  size_t user_hi = qc->user_hi ? (size_t)qc->user_hi : 255;
+  for (size_t i = 0; i < sh->n_user * sh->dim; i++) q.user[i] = (uint8_t)test_rand_range(s, 0, user_hi);
   q.zp = malloc(sh->n_user * sizeof *q.zp), q.uscale = malloc(sh->n_user * sizeof *q.uscale);
   float shared = rand_pow2(s);
   for (size_t u = 0; u < sh->n_user; u++) {
-    q.zp[u] = (int32_t)test_rand_range(s, 0, 255);
+    q.zp[u] = (int32_t)test_rand_range(s, 0, user_hi);
     q.uscale[u] = qc->one_user_scale ? shared : qc->pow2_scales ? rand_pow2(s) : test_rand_float(s, 1e-3f, 0.1f);
   }
   q.colsum = malloc(sh->n_rows * sh->n_item * sizeof *q.colsum), q.iscale = malloc(sh->n_rows * sizeof *q.iscale);
@@ -265,14 +270,56 @@ static void run_q(const towerrt_kernels *k, uint64_t *s, shape sh, const q_case 
   free_q(&q);
 }
 
+/* Extremes that put the 16-bit pair sums of vpmaddubsw at their bounds:
+ * user bytes from {0, 1, 126, 127} (all 127 when `all_max`), items from
+ * {-128, -127, 126, 127} (all -128 or all 127 by `item_mode`), zero points
+ * 0 or 127. Few heads, dim <= 256 and one power-of-two scale keep every
+ * fp32 step exact: the scores must equal the oracle's bit for bit. */
+static void run_q_extremes(const towerrt_kernels *k, uint64_t *s, size_t iter) {
+  static const uint8_t uv[4] = {0, 1, 126, 127};
+  static const int8_t iv[4] = {-128, -127, 126, 127};
+  shape sh = make_shape(s, iter);
+  if (sh.n_user > 4) sh.n_user = 4;
+  if (sh.dim > 256) sh.dim = 256;
+  sh.stride = sh.n_item * sh.dim + (iter % 3);
+  const q_case qc = {-128, 127, 127, 1, 1};
+  q_data q = make_q(s, &sh, &qc);
+  int all_max = iter % 2 == 0, item_mode = (int)(iter % 3);
+  for (size_t i = 0; i < sh.n_user * sh.dim; i++) q.user[i] = all_max ? 127 : uv[test_rand_range(s, 0, 3)];
+  for (size_t u = 0; u < sh.n_user; u++) q.zp[u] = iter % 4 < 2 ? 0 : 127;
+  for (size_t r = 0; r < sh.n_rows; r++)
+    for (size_t h = 0; h < sh.n_item; h++) {
+      int32_t sum = 0;
+      for (size_t d = 0; d < sh.dim; d++) {
+        int8_t v = item_mode == 0 ? -128 : item_mode == 1 ? 127 : iv[test_rand_range(s, 0, 3)];
+        q.items[r * sh.stride + h * sh.dim + d] = v;
+        sum += v;
+      }
+      q.colsum[r * sh.n_item + h] = sum;
+    }
+  trt_maxsim_u8s8_params p = {q.user, q.zp, q.uscale, sh.n_user, q.items, sh.stride, q.colsum, sh.n_item, q.iscale, sh.n_item, sh.dim};
+  uint32_t *rows = make_rows(s, &sh);
+  const uint32_t *r = sh.use_rows ? rows : NULL;
+  float *got = malloc(sh.k * sizeof *got), *want = malloc(sh.k * sizeof *want);
+  k->maxsim_u8s8(&p, r, sh.k, got);
+  trt_maxsim_u8s8_scalar(&p, r, sh.k, want);
+  for (size_t c = 0; c < sh.k; c++)
+    CHECK(got[c] == want[c], "%s maxsim_u8s8 (7-bit extremes, item mode %d) %zux%zux%zu k=%zu cand %zu: got %.9g want %.9g", k->name,
+          item_mode, sh.n_user, sh.n_item, sh.dim, sh.k, c, (double)got[c], (double)want[c]);
+  free(rows), free(got), free(want);
+  free_q(&q);
+}
+
 static void test_maxsim_u8s8(const towerrt_kernels *k, uint64_t *s, size_t iters) {
-  const q_case full = {-128, 127, 0, 0}, sym = {-127, 127, 0, 0};
+  const q_case full = {-128, 127, 0, 0, 0}, sym = {-127, 127, 0, 0, 0}, u7 = {-128, 127, 127, 0, 0};
   for (size_t iter = 0; iter < iters; iter++) {
     shape sh = make_shape(s, iter);
     run_q(k, s, sh, iter % 3 ? &full : &sym, 0);
+    run_q(k, s, sh, &u7, 0); /* the bytes of a u8_max = 127 table */
+    run_q_extremes(k, s, iter);
     /* One user head, full ranges, power-of-two scales: the score is one
      * exact product of the int32 max, so it must be bit-identical. */
-    const q_case one = {-128, 127, 1, 0};
+    const q_case one = {-128, 127, (int)(iter % 2) * 127, 1, 0}; /* 0..255 and 0..127 user bytes */
     shape sh1 = sh;
     sh1.n_user = 1;
     if (sh1.dim > 256) sh1.dim = 256; /* |D| < 2^24: exact in fp32 */
@@ -280,7 +327,7 @@ static void test_maxsim_u8s8(const towerrt_kernels *k, uint64_t *s, size_t iters
     run_q(k, s, sh1, &one, 1);
     /* Many heads, small item values, one shared power-of-two user scale:
      * every partial sum is an exact fp32, so the whole score is exact. */
-    const q_case small = {-8, 7, 1, 1};
+    const q_case small = {-8, 7, 0, 1, 1};
     shape shm = sh;
     if (shm.n_user > 32) shm.n_user = 32;
     if (shm.dim > 64) shm.dim = 64; /* 32 * 64 * 255 * 8 < 2^24 */
@@ -367,18 +414,22 @@ static void test_dense_u8s8(const towerrt_kernels *k, uint64_t *s, size_t iters)
     dense_shape(s, iter, 320, &n, &in, &out);
     size_t in_pad = (in + 63) & ~(size_t)63;
     int relu = (int)(iter % 2), with_bias = iter % 3 != 1, exact = iter % 4 == 3;
+    /* x bytes: 0..255 (the exact path), 0..127 (a u8_max = 127 table's
+     * vpmaddubsw path), or 127 (255) everywhere against extreme weights */
+    int x_mode = (int)(iter % 3), extreme = iter == 4 || iter % 9 == 8;
     guarded gx = guarded_alloc(n * in_pad), gw = guarded_alloc(out * in_pad);
     uint8_t *x = gx.p;
     int8_t *w = gw.p;
     int32_t *sum = malloc(out * sizeof *sum), *zp = malloc(n * sizeof *zp);
     float *ws = malloc(out * sizeof *ws), *xs = malloc(n * sizeof *xs), *b = malloc(out * sizeof *b);
     float *got = malloc(n * out * sizeof *got), *want = malloc(n * out * sizeof *want);
-    for (size_t i = 0; i < n * in_pad; i++) x[i] = (uint8_t)test_rand_range(s, 0, 255); /* the pad too: any byte */
+    for (size_t i = 0; i < n * in_pad; i++) /* the pad too: any byte of the range */
+      x[i] = extreme ? (iter == 4 ? 127 : 255) : (uint8_t)test_rand_range(s, 0, x_mode == 1 ? 127 : 255);
     for (size_t o = 0; o < out; o++) {
       int32_t acc = 0;
       for (size_t i = 0; i < in_pad; i++) {
         int8_t v = i < in ? (int8_t)((int)test_rand_range(s, 0, 254) - 127) : 0; /* -127..127, as quantized */
-        if (iter == 4 && i < in) v = (o & 1) ? 127 : -127; /* extremes: the largest |sums| */
+        if (extreme && i < in) v = (o & 1) ? 127 : -128; /* extremes: the largest |sums|, pair sums at the int16 bounds */
         w[o * in_pad + i] = v;
         acc += v;
       }
@@ -387,7 +438,7 @@ static void test_dense_u8s8(const towerrt_kernels *k, uint64_t *s, size_t iters)
       b[o] = exact ? (float)((int)test_rand_range(s, 0, 64) - 32) : test_rand_float(s, -1, 1);
     }
     for (size_t r = 0; r < n; r++) {
-      zp[r] = iter == 4 ? 0 : (int32_t)test_rand_range(s, 0, 255);
+      zp[r] = extreme ? 0 : (int32_t)test_rand_range(s, 0, x_mode == 1 ? 127 : 255);
       xs[r] = exact ? ldexpf(1.0f, -(int)test_rand_range(s, 4, 10)) : test_rand_float(s, 1e-3f, 1e-1f);
     }
     trt_dense_u8s8_params p = {w, sum, ws, with_bias ? b : NULL, in_pad, out, relu};
@@ -419,9 +470,12 @@ static void test_quantize_u8(const towerrt_kernels *k, uint64_t *s, size_t iters
       if (iter % 7 == 6 && i % 5 == 0) x[i] = 0.5f * (float)(int)test_rand_range(s, 0, 9); /* ties on the grid */
     }
     if (iter % 11 == 10) memset(x, 0, dim * sizeof *x); /* an all-zero head */
-    k->quantize_u8(x, heads, dim, qg, zg, sg);
-    trt_quantize_u8_scalar(x, heads, dim, qw, zw, sw);
-    CHECK(memcmp(qg, qw, heads * dim) == 0, "%s quantize_u8 %zu x %zu: bytes differ", k->name, heads, dim);
+    int qmax = iter % 2 ? 127 : 255;
+    k->quantize_u8(x, heads, dim, qmax, qg, zg, sg);
+    trt_quantize_u8_scalar(x, heads, dim, qmax, qw, zw, sw);
+    CHECK(memcmp(qg, qw, heads * dim) == 0, "%s quantize_u8 %zu x %zu qmax %d: bytes differ", k->name, heads, dim, qmax);
+    for (size_t i = 0; i < heads * dim; i++) CHECK(qg[i] <= qmax, "%s quantize_u8 qmax %d: byte %d", k->name, qmax, qg[i]);
+    for (size_t u = 0; u < heads; u++) CHECK(zg[u] >= 0 && zg[u] <= qmax, "%s quantize_u8 qmax %d: zero point %d", k->name, qmax, zg[u]);
     CHECK(memcmp(zg, zw, heads * sizeof *zg) == 0 && memcmp(sg, sw, heads * sizeof *sg) == 0,
           "%s quantize_u8 %zu x %zu: zero points or scales differ", k->name, heads, dim);
     free(sg), free(sw), free(qg), free(qw), free(zg), free(zw);
@@ -497,6 +551,21 @@ static void test_selection(void) {
   towerrt_status st = trt_select_kernels("no-such-isa", &k);
   CHECK(st == TOWERRT_ERR_UNSUPPORTED && strstr(towerrt_last_error(), "no-such-isa") && strstr(towerrt_last_error(), "scalar"),
         "unknown ISA: status %d, message '%s'", (int)st, towerrt_last_error());
+  /* Every table's activation range is one the int8 kernels are proven for. */
+  for (size_t i = 0; i < n && i < 16; i++) {
+    CHECK(trt_kernels_for_isa(names[i], &k) == TOWERRT_OK && (k.u8_max == 255 || k.u8_max == 127), "%s: u8_max %d", names[i], k.u8_max);
+    if (!strcmp(names[i], "avx2") || !strcmp(names[i], "avx512")) CHECK(k.u8_max == 127, "%s: vpmaddubsw needs u8_max 127", names[i]);
+  }
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+  /* avx-vnni is listed exactly where the CPU has AVX-VNNI (and the build has the kernels). */
+  int listed = 0;
+  for (size_t i = 0; i < n && i < 16; i++) listed |= !strcmp(names[i], "avx-vnni");
+  __builtin_cpu_init();
+  int has = __builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2");
+  printf("AVX-VNNI: cpu %s, avx-vnni table %s\n", has ? "yes" : "no", listed ? "listed" : "not listed");
+  CHECK(!listed || has, "avx-vnni listed on a CPU without AVX-VNNI");
+  if (has && !listed) printf("note: this CPU has AVX-VNNI but the build lacks the avx-vnni kernels (compiler without -mavxvnni)\n");
+#endif
   /* An ISA of the other architecture is never runnable here. */
 #if defined(__aarch64__)
   const char *foreign = "avx2";

@@ -40,7 +40,7 @@ static double oracle_logit(const towerrt_model *m, const towerrt_items *it, cons
   uint8_t *uq = malloc(n_user * p);
   int32_t *zp = malloc(n_user * sizeof *zp);
   float *us = malloc(n_user * sizeof *us);
-  trt_quantize_user_u8(user, n_user, p, uq, zp, us);
+  trt_quantize_user_u8(user, n_user, p, m->kernels.u8_max, uq, zp, us);
   double score = 0;
   for (size_t u = 0; u < n_user; u++) {
     double best = -INFINITY;

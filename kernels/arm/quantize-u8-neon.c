@@ -8,8 +8,8 @@
 #include "../kernels.h"
 #include "../quantize-u8-head.h"
 
-void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale) {
-  const float32x4_t zero = vdupq_n_f32(0.0f), top = vdupq_n_f32(255.0f);
+void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale) {
+  const float32x4_t zero = vdupq_n_f32(0.0f), top = vdupq_n_f32((float)qmax);
   for (size_t u = 0; u < n_heads; u++) {
     const float *h = x + u * dim;
     uint8_t *qu = q + u * dim;
@@ -22,7 +22,7 @@ void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, uint8_t *q
     }
     float lo = vminvq_f32(lov), hi = vmaxvq_f32(hiv), z;
     trt_u8_range_tail(h, d, dim, &lo, &hi);
-    float s = trt_u8_head_scale(lo, hi, &z);
+    float s = trt_u8_head_scale(lo, hi, qmax, &z);
     float32x4_t sv = vdupq_n_f32(s), zv = vdupq_n_f32(z);
     for (d = 0; d + 4 <= dim; d += 4) {
       float32x4_t v = vaddq_f32(vrndnq_f32(vdivq_f32(vld1q_f32(h + d), sv)), zv);
@@ -31,7 +31,7 @@ void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, uint8_t *q
       uint32_t four = vget_lane_u32(vreinterpret_u32_u8(vmovn_u16(vcombine_u16(w, w))), 0);
       memcpy(qu + d, &four, 4);
     }
-    trt_u8_quantize_tail(h, d, dim, s, z, qu);
+    trt_u8_quantize_tail(h, d, dim, s, z, qmax, qu);
     zp[u] = (int32_t)z;
     scale[u] = s;
   }

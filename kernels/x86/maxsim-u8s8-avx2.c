@@ -1,27 +1,50 @@
 /* int8 batched MaxSim for AVX2 (no VNNI). Semantics: kernels.h,
  * trt_maxsim_u8s8_params.
  *
- * i16 saturation: the usual vpmaddubsw (u8 x s8 -> i16 pair sums) would
- * saturate here, since 255 * 127 + 255 * 127 = 64770 > 32767, and limiting
- * user values to 7 bits or items to -64..63 would change the quantization
- * contract. Instead both sides are widened to i16 and multiplied with
- * vpmaddwd (i16 x i16, pair sums into i32): 255 * 128 * 2 < 2^31, so every
- * product and pair sum is exact for the full u8 and s8 ranges and the int32
- * results are bit-identical to the scalar oracle. The user heads are
+ * Fast path: vpmaddubsw + vpmaddwd (the int8 roof of an AVX2 core) on the
+ * shared 256-bit tile (maxsim-u8s8-ymm-tile.h), taken when every user byte
+ * is <= 127, which is what the runtime gives this kernel set: its tables
+ * say u8_max = 127, so the user heads are quantized to 0..127.
+ *
+ * Why that cannot saturate (the proof the fast path rests on):
+ * vpmaddubsw multiplies an unsigned byte a by a signed byte b and adds
+ * adjacent pairs into a signed 16-bit lane with saturation. With
+ * 0 <= a <= 127 and -128 <= b <= 127:
+ *   a0*b0 + a1*b1 <= 2 * 127 * 127 = 32258  <= 32767,
+ *   a0*b0 + a1*b1 >= 2 * 127 * (-128) = -32512 >= -32768,
+ * so every pair sum is exact. vpmaddwd by ones then adds two pair sums
+ * into an int32 lane (|.| <= 65024, exact), and the int32 accumulator
+ * holds |D| <= dim * 127 * 128 + 127 * |colsum| < 2^31 for dim <= 65535,
+ * as in the oracle. So the int32 maxima equal the oracle's bit for bit.
+ * (With a full u8 byte, 2 * 255 * 127 = 64770 would saturate.)
+ *
+ * Exact path for any other input (a byte > 127: a caller that quantized to
+ * 0..255): both sides widened to i16 and multiplied with vpmaddwd
+ * (255 * 128 * 2 < 2^31), slower but exact for the full u8 and s8 ranges.
+ * Either way no result ever depends on saturation.
+ *
+ * The exact path: the user heads are
  * widened once while packing ([panel][d/2][8 lanes][2 x i16]); each block
  * of 6 item heads is widened once per candidate into a stack buffer, and
  * its pairs (d, d+1) are broadcast to all lanes. Tile: 2 panels (16 user
  * heads) x 6 item heads = 12 int32 accumulators (+ 2 user vectors, the
  * broadcast and the vpmaddwd result: all 16 ymm registers, no spill), each
  * starting at -zp[u] * colsum[h], so it ends as the corrected dot product
- * D[u][h] and the max over item heads is a vertical vpmaxsd. Per pair of
- * dims: 2 loads, 6 broadcasts, 12 vpmaddwd + 12 vpaddd for 192 MACs. */
+ * D[u][h] and the max over item heads is a vertical vpmaxsd. */
 #include <immintrin.h>
 #include <string.h>
 
 #include "../kernels.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+/* The fast path's step: acc += the 4 products of each int32 lane, through
+ * 16-bit pair sums that cannot saturate for u <= 127 (proof above). */
+static inline __attribute__((always_inline)) __m256i trt_yq_dot(__m256i acc, __m256i u, __m256i s) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+#define TRT_YQ_MR 2
+#define TRT_YQ_NR 5
+#include "maxsim-u8s8-ymm-tile.h"
+
 #define LANES 8
 #define MR 2
 #define NR 6
@@ -140,8 +163,7 @@ static float score_one(const packed_user *pu, const trt_maxsim_u8s8_params *p, s
   return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
 }
 
-void trt_maxsim_u8s8_avx2(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
-                          float *scores) {
+static void maxsim_exact(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k, float *scores) {
   size_t pairs = (p->dim + 1) / 2;
   if (!p->n_user || !p->n_item || !p->dim || pairs * LANES > PACK_WORDS) {
     trt_maxsim_u8s8_scalar(p, rows, k, scores);
@@ -164,4 +186,20 @@ void trt_maxsim_u8s8_avx2(const trt_maxsim_u8s8_params *p, const uint32_t *rows,
       scores[c] = u0 ? scores[c] + s : s;
     }
   }
+}
+
+/* 1 if every user byte is <= 127 (one pass over n_user x dim bytes per
+ * call, against k x n_user x n_item x dim multiply-adds). */
+static int user_is_u7(const trt_maxsim_u8s8_params *p) {
+  size_t n = p->n_user * p->dim, i = 0;
+  __m256i any = _mm256_setzero_si256();
+  for (; i + 32 <= n; i += 32) any = _mm256_or_si256(any, _mm256_loadu_si256((const __m256i *)(const void *)(p->user + i)));
+  int high = _mm256_movemask_epi8(any);
+  for (; i < n; i++) high |= p->user[i] & 0x80;
+  return high == 0;
+}
+
+void trt_maxsim_u8s8_avx2(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k, float *scores) {
+  if (user_is_u7(p) && trt_yq_maxsim(p, rows, k, scores)) return;
+  maxsim_exact(p, rows, k, scores);
 }

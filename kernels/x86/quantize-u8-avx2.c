@@ -19,8 +19,8 @@ static inline float hmax8(__m256 v) {
   return _mm_cvtss_f32(_mm_max_ss(a, _mm_movehdup_ps(a)));
 }
 
-void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale) {
-  const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale) {
+  const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps((float)qmax);
   for (size_t u = 0; u < n_heads; u++) {
     const float *h = x + u * dim;
     uint8_t *qu = q + u * dim;
@@ -33,7 +33,7 @@ void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, uint8_t *q
     }
     float lo = hmin8(lov), hi = hmax8(hiv), z;
     trt_u8_range_tail(h, d, dim, &lo, &hi);
-    float s = trt_u8_head_scale(lo, hi, &z);
+    float s = trt_u8_head_scale(lo, hi, qmax, &z);
     __m256 sv = _mm256_set1_ps(s), zv = _mm256_set1_ps(z);
     for (d = 0; d + 8 <= dim; d += 8) {
       __m256 v = _mm256_div_ps(_mm256_loadu_ps(h + d), sv);
@@ -43,7 +43,7 @@ void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, uint8_t *q
       __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
       _mm_storel_epi64((__m128i *)(void *)(qu + d), _mm_packus_epi16(w, w));
     }
-    trt_u8_quantize_tail(h, d, dim, s, z, qu);
+    trt_u8_quantize_tail(h, d, dim, s, z, qmax, qu);
     zp[u] = (int32_t)z;
     scale[u] = s;
   }

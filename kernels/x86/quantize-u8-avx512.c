@@ -6,8 +6,8 @@
 #include "../kernels.h"
 #include "../quantize-u8-head.h"
 
-void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, uint8_t *q, int32_t *zp, float *scale) {
-  const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
+void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale) {
+  const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps((float)qmax);
   for (size_t u = 0; u < n_heads; u++) {
     const float *h = x + u * dim;
     __m512 lo = zero, hi = zero; /* masked-off lanes load 0, which the range holds anyway */
@@ -17,7 +17,7 @@ void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, uint8_t 
       lo = _mm512_min_ps(v, lo); /* v < lo ? v : lo, as the oracle */
       hi = _mm512_max_ps(v, hi);
     }
-    float z, s = trt_u8_head_scale(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi), &z);
+    float z, s = trt_u8_head_scale(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi), qmax, &z);
     __m512 sv = _mm512_set1_ps(s), zv = _mm512_set1_ps(z);
     for (size_t d = 0; d < dim; d += 16) {
       __mmask16 m = dim - d >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (dim - d)) - 1u);
