@@ -11,6 +11,7 @@
 #include "bench_cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +100,7 @@ typedef struct tb_result {
 struct bench_ctx {
   /* options */
   const char *model_path, *items_path, *csv, *json, *plot, *workdir;
-  int synthetic, reuse, quiet, profile, roofline, no_sweep, list_isas;
+  int synthetic, reuse, quiet, profile, roofline, no_sweep, list_isas, include_scalar;
   tb_synth_config synth;
   size_t requests, warmup, min_requests;
   double seconds, roofline_seconds;
@@ -187,9 +188,8 @@ static int apply_precision(bench_ctx *c, tb_point *p, const char *v, char *err, 
 }
 
 static int apply_threads(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap) {
-  char *end;
-  unsigned long t = strtoul(v, &end, 10);
-  if (end == v || *end || t < 1 || t > 1024) {
+  uint64_t t;
+  if (!tb_parse_u64(v, 1, 1024, &t)) {
     snprintf(err, cap, "--threads %s: expected 1..1024", v);
     return 0;
   }
@@ -205,7 +205,8 @@ static int apply_threads(bench_ctx *c, tb_point *p, const char *v, char *err, si
 }
 
 static int parse_fe(bench_ctx *c, const char *v, uint32_t *mask, char *err, size_t cap) {
-  uint32_t present = c->first->user.fe_present;
+  /* before the model is loaded: the synthetic configuration's layers, or any */
+  uint32_t present = c->first ? c->first->user.fe_present : c->synthetic ? c->synth.fe_mask : 0xFFFFu;
   if (!strcmp(v, "trained")) {
     *mask = 0;
     return 1;
@@ -219,7 +220,7 @@ static int parse_fe(bench_ctx *c, const char *v, uint32_t *mask, char *err, size
   while (*s) {
     char *end;
     long L = strtol(s, &end, 10);
-    if (end == s || L < 0 || L > 15 || (*end && *end != '+')) {
+    if (end == s || !(*s >= '0' && *s <= '9') || L < 0 || L > 15 || (*end && *end != '+') || (*end == '+' && !end[1])) {
       snprintf(err, cap, "--fe %s: expected trained, all, or user layers joined by '+' (e.g. 0 or 0+1+2)", v);
       return 0;
     }
@@ -241,10 +242,8 @@ static int apply_fe(bench_ctx *c, tb_point *p, const char *v, char *err, size_t 
 }
 
 static int apply_k(bench_ctx *c, tb_point *p, const char *v, char *err, size_t cap) {
-  char *end;
-  errno = 0;
-  unsigned long long k = strtoull(v, &end, 10);
-  if (end == v || *end || errno || k == 0 || k > 100000000ull || v[0] == '-') {
+  uint64_t k;
+  if (!tb_parse_u64(v, 1, 100000000, &k)) {
     snprintf(err, cap, "--k %s: expected a candidate count in 1..100000000", v);
     return 0;
   }
@@ -340,19 +339,9 @@ static void usage(FILE *f) {
 
 /* ---- argument parsing ----------------------------------------------------------------- */
 
-static int need_value(int argc, char **argv, int i) {
-  if (i + 1 >= argc) {
-    fprintf(stderr, "towerrt bench: option %s needs a value\n", argv[i]);
-    return 0;
-  }
-  return 1;
-}
-
 static int parse_size(const char *opt, const char *v, size_t lo, size_t hi, size_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long x = strtoull(v, &end, 10);
-  if (end == v || *end || errno || x < lo || x > hi || v[0] == '-') {
+  uint64_t x;
+  if (!tb_parse_u64(v, lo, hi, &x)) {
     fprintf(stderr, "towerrt bench: %s '%s': expected an integer in %zu..%zu\n", opt, v, lo, hi);
     return 0;
   }
@@ -361,99 +350,259 @@ static int parse_size(const char *opt, const char *v, size_t lo, size_t hi, size
 }
 
 static int parse_seconds(const char *opt, const char *v, double *out) {
-  char *end;
-  double x = strtod(v, &end);
-  if (end == v || *end || !(x >= 0.0) || x > 86400.0) {
-    fprintf(stderr, "towerrt bench: %s '%s': expected seconds (>= 0)\n", opt, v);
+  if (!tb_parse_seconds(v, 86400.0, out)) {
+    fprintf(stderr, "towerrt bench: %s '%s': expected seconds in 0..86400 (e.g. 3 or 0.25)\n", opt, v);
     return 0;
   }
-  *out = x;
   return 1;
 }
 
-/* 1 ok, 0 usage error, 2 help printed. */
-static int parse_args(bench_ctx *c, int argc, char **argv) {
-  tb_synth_reference(&c->synth);
-  /* a preset first, so that the other generator options refine it */
-  for (int i = 1; i + 1 < argc; i++)
-    if (!strcmp(argv[i], "--preset") && !tb_synth_preset(&c->synth, argv[i + 1])) {
-      fprintf(stderr, "towerrt bench: --preset '%s': expected reference or tiny\n", argv[i + 1]);
-      return 0;
-    }
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    char err[256];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      usage(stdout);
-      return 2;
-    }
-    int flag = 1;
-    if (!strcmp(a, "--synthetic")) c->synthetic = 1;
-    else if (!strcmp(a, "--no-cache")) c->reuse = 0;
-    else if (!strcmp(a, "--quiet")) c->quiet = 1;
-    else if (!strcmp(a, "--profile")) c->profile = 1;
-    else if (!strcmp(a, "--roofline")) c->roofline = 1;
-    else if (!strcmp(a, "--no-sweep")) c->no_sweep = 1;
-    else if (!strcmp(a, "--list-isas")) c->list_isas = 1;
-    else flag = 0;
-    if (flag) continue;
-    if (a[0] != '-' || !need_value(argc, argv, i)) {
-      if (a[0] != '-') fprintf(stderr, "towerrt bench: unexpected argument '%s' (try --help)\n", a);
-      return 0;
-    }
-    const char *v = argv[++i];
-    int dim = -1;
-    for (size_t d = 0; d < N_DIMS; d++)
-      if (!strcmp(a, TB_DIMS[d].option)) dim = (int)d;
-    if (dim >= 0) {
-      tb_strlist_free(&c->dim_values[dim]);
-      if (!tb_strlist_split(&c->dim_values[dim], v, ',') || c->dim_values[dim].n == 0) {
+/* The options without a value, and those with one (beside the sweep
+ * dimensions and the generator's options). getopt_long takes both
+ * "--opt value" and "--opt=value". */
+static const char *const k_flag_opts[] = {"help", "synthetic", "no-cache", "quiet", "profile", "roofline", "no-sweep",
+                                          "list-isas", "include-scalar", NULL};
+static const char *const k_value_opts[] = {"model", "items", "csv", "json", "plot", "workdir", "requests", "warmup",
+                                           "min-requests", "seconds", "roofline-seconds", "profile-k", "profile-requests",
+                                           "profile-isa", "profile-fe", "profile-precision", "seed", "preset", NULL};
+#define MAX_LONG_OPTS 64
+
+static size_t build_long_options(struct option *o) {
+  size_t n = 0;
+  for (size_t i = 0; k_flag_opts[i]; i++) o[n] = (struct option){k_flag_opts[i], no_argument, NULL, 0}, n++;
+  for (size_t i = 0; k_value_opts[i]; i++) o[n] = (struct option){k_value_opts[i], required_argument, NULL, 0}, n++;
+  for (size_t d = 0; d < N_DIMS; d++) o[n] = (struct option){TB_DIMS[d].option + 2, required_argument, NULL, 0}, n++;
+  for (size_t i = 0; tb_synth_option_names[i] && n + 1 < MAX_LONG_OPTS; i++)
+    o[n] = (struct option){tb_synth_option_names[i] + 2, required_argument, NULL, 0}, n++;
+  o[n] = (struct option){NULL, 0, NULL, 0};
+  for (size_t i = 0; i < n; i++) o[i].val = (int)(i + 256);
+  return n;
+}
+
+/* One flag ("--quiet"); 0 if `a` is not one. */
+static int apply_flag(bench_ctx *c, const char *a) {
+  if (!strcmp(a, "--synthetic")) c->synthetic = 1;
+  else if (!strcmp(a, "--no-cache")) c->reuse = 0;
+  else if (!strcmp(a, "--quiet")) c->quiet = 1;
+  else if (!strcmp(a, "--profile")) c->profile = 1;
+  else if (!strcmp(a, "--roofline")) c->roofline = 1;
+  else if (!strcmp(a, "--no-sweep")) c->no_sweep = 1;
+  else if (!strcmp(a, "--list-isas")) c->list_isas = 1;
+  else if (!strcmp(a, "--include-scalar")) c->include_scalar = 1;
+  else return 0;
+  return 1;
+}
+
+/* One bench option with its value: 1 ok, 0 invalid (message printed). */
+static int apply_value(bench_ctx *c, const char *a, const char *v) {
+  for (size_t d = 0; d < N_DIMS; d++)
+    if (!strcmp(a, TB_DIMS[d].option)) {
+      tb_strlist_free(&c->dim_values[d]);
+      if (!tb_strlist_split(&c->dim_values[d], v, ',') || c->dim_values[d].n == 0) {
         fprintf(stderr, "towerrt bench: %s '%s': expected a comma-separated list\n", a, v);
         return 0;
       }
-      c->dim_given[dim] = 1;
+      c->dim_given[d] = 1;
+      return 1;
+    }
+  if (!strcmp(a, "--model")) c->model_path = v;
+  else if (!strcmp(a, "--items")) c->items_path = v;
+  else if (!strcmp(a, "--csv")) c->csv = v;
+  else if (!strcmp(a, "--json")) c->json = v;
+  else if (!strcmp(a, "--plot")) c->plot = v;
+  else if (!strcmp(a, "--workdir")) c->workdir = v;
+  else if (!strcmp(a, "--requests")) return parse_size(a, v, 1, 100000000, &c->requests);
+  else if (!strcmp(a, "--warmup")) return parse_size(a, v, 0, 100000000, &c->warmup);
+  else if (!strcmp(a, "--min-requests")) return parse_size(a, v, 1, 100000000, &c->min_requests);
+  else if (!strcmp(a, "--seconds")) return parse_seconds(a, v, &c->seconds);
+  else if (!strcmp(a, "--roofline-seconds")) return parse_seconds(a, v, &c->roofline_seconds);
+  else if (!strcmp(a, "--profile-k")) return parse_size(a, v, 1, 100000000, &c->profile_k);
+  else if (!strcmp(a, "--profile-requests")) return parse_size(a, v, 1, 100000000, &c->profile_requests);
+  else if (!strcmp(a, "--profile-isa")) c->profile_isa = v;
+  else if (!strcmp(a, "--profile-fe")) c->profile_fe = v;
+  else if (!strcmp(a, "--profile-precision")) c->profile_precision = v;
+  else if (!strcmp(a, "--seed")) {
+    uint64_t x;
+    if (!tb_parse_u64(v, 0, UINT64_MAX, &x)) {
+      fprintf(stderr, "towerrt bench: --seed '%s': expected an unsigned integer\n", v);
+      return 0;
+    }
+    c->seed = x;
+  }
+  return 1;
+}
+
+/* 1 ok, 0 usage error, 2 help printed. The generator options are applied
+ * after the loop, a --preset first, so that the others refine it wherever
+ * they stand on the line. */
+static int parse_args(bench_ctx *c, int argc, char **argv) {
+  tb_synth_reference(&c->synth);
+  struct option lo[MAX_LONG_OPTS];
+  build_long_options(lo);
+  const char *synth_opt[MAX_LONG_OPTS * 4], *synth_val[MAX_LONG_OPTS * 4], *preset = NULL;
+  size_t n_synth = 0;
+  char names[MAX_LONG_OPTS][40];
+  optind = 0; /* a full re-initialisation: the CLI may have run getopt already */
+  opterr = 0;
+  int ch, at = 0;
+  while ((ch = getopt_long(argc, argv, ":h", lo, &at)) != -1) {
+    if (ch == 'h') {
+      usage(stdout);
+      return 2;
+    }
+    if (ch == '?' || ch == ':') {
+      const char *bad = argv[optind - 1];
+      if (ch == ':') fprintf(stderr, "towerrt bench: option %s needs a value (try --help)\n", bad);
+      else if (optopt) fprintf(stderr, "towerrt bench: unknown option '-%c' (try --help)\n", optopt);
+      else fprintf(stderr, "towerrt bench: unknown option '%s' (try --help)\n", bad);
+      return 0;
+    }
+    const struct option *o = &lo[ch - 256];
+    char *a = names[ch - 256];
+    snprintf(a, sizeof names[0], "--%s", o->name);
+    if (!strcmp(a, "--help")) {
+      usage(stdout);
+      return 2;
+    }
+    if (o->has_arg == no_argument) {
+      apply_flag(c, a);
       continue;
     }
-    if (!strcmp(a, "--preset")) continue; /* applied above */
-    int r = tb_synth_option(&c->synth, a, v, err, sizeof err);
-    if (r < 0) {
+    if (!strcmp(a, "--preset")) {
+      preset = optarg;
+      continue;
+    }
+    int generator = 0;
+    for (size_t i = 0; tb_synth_option_names[i]; i++) generator |= !strcmp(a, tb_synth_option_names[i]);
+    if (generator) {
+      if (n_synth < sizeof synth_opt / sizeof synth_opt[0]) synth_opt[n_synth] = a, synth_val[n_synth++] = optarg;
+      continue;
+    }
+    if (!apply_value(c, a, optarg)) return 0;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "towerrt bench: unexpected argument '%s' (options start with --; try --help)\n", argv[optind]);
+    return 0;
+  }
+  if (preset && !tb_synth_preset(&c->synth, preset)) {
+    fprintf(stderr, "towerrt bench: --preset '%s': expected reference or tiny\n", preset);
+    return 0;
+  }
+  for (size_t i = 0; i < n_synth; i++) {
+    char err[256];
+    if (tb_synth_option(&c->synth, synth_opt[i], synth_val[i], err, sizeof err) <= 0) {
       fprintf(stderr, "towerrt bench: %s\n", err);
       return 0;
     }
-    if (r > 0) continue;
-    int ok = 1;
-    if (!strcmp(a, "--model")) c->model_path = v;
-    else if (!strcmp(a, "--items")) c->items_path = v;
-    else if (!strcmp(a, "--csv")) c->csv = v;
-    else if (!strcmp(a, "--json")) c->json = v;
-    else if (!strcmp(a, "--plot")) c->plot = v;
-    else if (!strcmp(a, "--workdir")) c->workdir = v;
-    else if (!strcmp(a, "--requests")) ok = parse_size(a, v, 1, 100000000, &c->requests);
-    else if (!strcmp(a, "--warmup")) ok = parse_size(a, v, 0, 100000000, &c->warmup);
-    else if (!strcmp(a, "--min-requests")) ok = parse_size(a, v, 1, 100000000, &c->min_requests);
-    else if (!strcmp(a, "--seconds")) ok = parse_seconds(a, v, &c->seconds);
-    else if (!strcmp(a, "--roofline-seconds")) ok = parse_seconds(a, v, &c->roofline_seconds);
-    else if (!strcmp(a, "--profile-k")) ok = parse_size(a, v, 1, 100000000, &c->profile_k);
-    else if (!strcmp(a, "--profile-requests")) ok = parse_size(a, v, 1, 100000000, &c->profile_requests);
-    else if (!strcmp(a, "--profile-isa")) c->profile_isa = v;
-    else if (!strcmp(a, "--profile-fe")) c->profile_fe = v;
-    else if (!strcmp(a, "--profile-precision")) c->profile_precision = v;
-    else if (!strcmp(a, "--seed")) {
-      char *end;
-      errno = 0;
-      c->seed = strtoull(v, &end, 10);
-      ok = !(end == v || *end || errno);
-      if (!ok) fprintf(stderr, "towerrt bench: --seed '%s': expected an unsigned integer\n", v);
-    } else {
-      fprintf(stderr, "towerrt bench: unknown option '%s' (try --help)\n", a);
-      return 0;
-    }
-    if (!ok) return 0;
   }
   for (size_t d = 0; d < N_DIMS; d++)
     if (!c->dim_given[d] && !tb_strlist_split(&c->dim_values[d], TB_DIMS[d].defaults, ',')) return 0;
   if (c->requests < c->min_requests) c->min_requests = c->requests;
   return 1;
+}
+
+/* A file the run will write: its folder must exist and be writable now,
+ * not after minutes of measuring. */
+static int check_output(const char *opt, const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  struct stat st;
+  if (!*path || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "towerrt bench: %s '%s': the folder '%s' %s\n", opt, path, dir,
+            !*path ? "is empty" : stat(dir, &st) != 0 ? "does not exist" : "is not a folder");
+    return 0;
+  }
+  /* the file itself (for --plot: PREFIX.dat): opened for appending, so an
+   * existing file is left as it is, and removed again if this made it */
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "towerrt bench: %s '%s' is a folder: give a file name%s\n", opt, path, strcmp(opt, "--plot") ? "" : " prefix (e.g. DIR/bench)");
+    return 0;
+  }
+  char file[4200];
+  snprintf(file, sizeof file, "%s%s", path, strcmp(opt, "--plot") ? "" : ".dat");
+  int existed = stat(file, &st) == 0;
+  FILE *f = fopen(file, "a");
+  if (!f) {
+    fprintf(stderr, "towerrt bench: %s: cannot write '%s': %s\n", opt, file, strerror(errno));
+    return 0;
+  }
+  fclose(f);
+  if (!existed) remove(file);
+  return 1;
+}
+
+/* Everything that can be checked before the expensive set-up (building a
+ * synthetic model takes seconds, a sweep minutes): the inputs named, the
+ * output folders, and every sweep value that does not need the model
+ * (--fe is checked for its syntax here, against the model's layers later). */
+static int validate_early(bench_ctx *c) {
+  if (c->list_isas) return EXIT_OK;
+  if (c->synthetic && (c->model_path || c->items_path)) {
+    fprintf(stderr, "towerrt bench: give either --synthetic or --model/--items, not both\n");
+    return EXIT_USAGE;
+  }
+  if (!c->synthetic && (!c->model_path || !c->items_path)) {
+    if (c->model_path || c->items_path)
+      fprintf(stderr, "towerrt bench: missing %s (needed with %s)\n", c->model_path ? "--items" : "--model",
+              c->model_path ? "--model" : "--items");
+    else
+      fprintf(stderr, "towerrt bench: missing --model M.twr --items S.twi, or --synthetic (try --help)\n");
+    return EXIT_USAGE;
+  }
+  const char *inputs[2][2] = {{"--model", c->model_path}, {"--items", c->items_path}};
+  for (int i = 0; i < 2 && !c->synthetic; i++)
+    if (access(inputs[i][1], R_OK) != 0) {
+      fprintf(stderr, "towerrt bench: %s '%s': %s\n", inputs[i][0], inputs[i][1], strerror(errno));
+      return EXIT_USAGE;
+    }
+  char err[512];
+  if (c->synthetic && !tb_synth_validate(&c->synth, err, sizeof err)) {
+    fprintf(stderr, "towerrt bench: %s\n", err);
+    return EXIT_USAGE;
+  }
+  if ((c->csv && !check_output("--csv", c->csv)) || (c->json && !check_output("--json", c->json)) ||
+      (c->plot && !check_output("--plot", c->plot)))
+    return EXIT_USAGE;
+  if (c->no_sweep && !c->profile && !c->roofline) {
+    fprintf(stderr, "towerrt bench: --no-sweep leaves nothing to do: add --profile and/or --roofline\n");
+    return EXIT_USAGE;
+  }
+  for (size_t d = 0; d < N_DIMS; d++)
+    for (size_t i = 0; i < c->dim_values[d].n; i++) {
+      const char *v = c->dim_values[d].v[i];
+      tb_point probe;
+      memset(&probe, 0, sizeof probe);
+      tb_strlist ex = {0};
+      int ok = TB_DIMS[d].expand ? TB_DIMS[d].expand(c, v, &ex, err, sizeof err) : 1;
+      for (size_t j = 0; ok && j < (TB_DIMS[d].expand ? ex.n : 1); j++)
+        ok = TB_DIMS[d].apply(c, &probe, TB_DIMS[d].expand ? ex.v[j] : v, err, sizeof err);
+      tb_strlist_free(&ex);
+      if (!ok) {
+        fprintf(stderr, "towerrt bench: %s\n", err);
+        return EXIT_USAGE;
+      }
+    }
+  c->max_k = 0, c->max_threads = 0; /* set again by build_points */
+  tb_point pp;
+  towerrt_kernels k;
+  uint32_t mask;
+  if (c->profile_isa && strcmp(c->profile_isa, "best") && strcmp(c->profile_isa, "auto") && !tb_kernels(c->profile_isa, &k)) {
+    fprintf(stderr, "towerrt bench: --profile-isa %s is not available here (see --list-isas)\n", c->profile_isa);
+    return EXIT_USAGE;
+  }
+  if (c->profile_precision && !apply_precision(c, &pp, c->profile_precision, err, sizeof err)) {
+    fprintf(stderr, "towerrt bench: --profile-precision: %s\n", err);
+    return EXIT_USAGE;
+  }
+  if (c->profile_fe && !parse_fe(c, c->profile_fe, &mask, err, sizeof err)) {
+    fprintf(stderr, "towerrt bench: --profile-fe: %s\n", err);
+    return EXIT_USAGE;
+  }
+  return EXIT_OK;
 }
 
 /* ---- model and store ------------------------------------------------------------------ */
@@ -480,16 +629,8 @@ static towerrt_model *model_for(bench_ctx *c, const char *isa) {
 }
 
 static int load_inputs(bench_ctx *c) {
-  if (c->synthetic && (c->model_path || c->items_path)) {
-    fprintf(stderr, "towerrt bench: give either --synthetic or --model/--items, not both\n");
-    return EXIT_USAGE;
-  }
-  if (c->synthetic) {
-    char dir[4096], err[256];
-    if (!tb_synth_validate(&c->synth, err, sizeof err)) {
-      fprintf(stderr, "towerrt bench: %s\n", err);
-      return EXIT_USAGE;
-    }
+  if (c->synthetic) { /* the options were checked by validate_early */
+    char dir[4096];
     if (c->workdir) snprintf(dir, sizeof dir, "%s", c->workdir);
     else tb_synth_default_dir(&c->synth, dir, sizeof dir);
     towerrt_status st = tb_synth_prepare(&c->synth, dir, c->reuse, c->model_buf, c->items_buf, sizeof c->model_buf, c->quiet ? NULL : stderr);
@@ -1168,6 +1309,11 @@ int towerrt_bench_main(int argc, char **argv) {
     return rc == 2 ? EXIT_OK : EXIT_USAGE;
   }
   c.n_isas = tb_available_isas(c.isas);
+  rc = validate_early(&c);
+  if (rc) {
+    free_ctx(&c);
+    return rc;
+  }
   if (c.list_isas) {
     for (size_t i = 0; i < c.n_isas; i++) printf("%s%s\n", c.isas[i], strcmp(c.isas[i], tb_default_isa()) ? "" : " (default)");
     free_ctx(&c);

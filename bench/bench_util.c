@@ -1,5 +1,8 @@
 #include "bench_util.h"
 
+#include <ctype.h>
+#include <errno.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,4 +268,25 @@ uint64_t tb_fnv1a(const char *s) {
   uint64_t h = UINT64_C(0xcbf29ce484222325);
   for (; *s; s++) h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
   return h;
+}
+
+int tb_parse_u64(const char *v, uint64_t lo, uint64_t hi, uint64_t *out) {
+  if (!v || !isdigit((unsigned char)v[0])) return 0;
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (*end || errno || x < lo || x > hi) return 0;
+  *out = (uint64_t)x;
+  return 1;
+}
+
+int tb_parse_seconds(const char *v, double hi, double *out) {
+  if (!v || !(isdigit((unsigned char)v[0]) || (v[0] == '.' && isdigit((unsigned char)v[1])))) return 0;
+  for (const char *p = v; *p; p++)
+    if (!isdigit((unsigned char)*p) && *p != '.') return 0;
+  char *end;
+  double x = strtod(v, &end);
+  if (*end || !(x >= 0.0) || x > hi) return 0;
+  *out = x;
+  return 1;
 }

@@ -73,4 +73,11 @@ int tb_find_program(const char *name, char *out, size_t cap);
 /* FNV-1a 64 of a string, to name cache folders. */
 uint64_t tb_fnv1a(const char *s);
 
+/* Strict decimal parsing for command lines: digits only (no sign, no
+ * leading space, no trailing junk), within [lo, hi]. 1 ok, 0 not. */
+int tb_parse_u64(const char *v, uint64_t lo, uint64_t hi, uint64_t *out);
+/* A non-negative decimal number ("3", "0.25", ".5"; no sign, exponent,
+ * inf or nan), at most hi. */
+int tb_parse_seconds(const char *v, double hi, double *out);
+
 #endif

@@ -78,13 +78,15 @@ const char *tb_synth_usage(void) {
 }
 
 static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long x = strtoull(v, &end, 10);
-  if (end == v || *end || errno || x < lo || x > hi || v[0] == '-') return 0;
+  uint64_t x;
+  if (!tb_parse_u64(v, lo, hi, &x)) return 0;
   *out = (uint32_t)x;
   return 1;
 }
+
+const char *const tb_synth_option_names[] = {"--user-fields", "--item-fields", "--multi-len", "--user-dense", "--item-dense",
+                                             "--emb-dim",     "--towers",      "--user-heads", "--item-heads", "--head-dim",
+                                             "--fe-layers",   "--batchnorm",   "--catalog",    "--model-seed", NULL};
 
 static int bad(char *err, size_t cap, const char *opt, const char *value, const char *want) {
   snprintf(err, cap, "%s '%s': expected %s", opt, value, want);
@@ -114,10 +116,7 @@ int tb_synth_option(tb_synth_config *c, const char *opt, const char *v, char *er
     return 1;
   }
   if (!strcmp(opt, "--model-seed")) {
-    char *end;
-    errno = 0;
-    c->seed = strtoull(v, &end, 10);
-    if (end == v || *end || errno) return bad(err, cap, opt, v, "an unsigned integer");
+    if (!tb_parse_u64(v, 0, UINT64_MAX, &c->seed)) return bad(err, cap, opt, v, "an unsigned integer");
     return 1;
   }
   if (!strcmp(opt, "--towers") || !strcmp(opt, "--fe-layers")) {

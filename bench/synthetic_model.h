@@ -46,6 +46,8 @@ int tb_synth_preset(tb_synth_config *c, const char *name);
  * was a generator option and its value is valid, 0 if `opt` is not one,
  * -1 (message in err) if the value is invalid. */
 int tb_synth_option(tb_synth_config *c, const char *opt, const char *value, char *err, size_t cap);
+/* The generator options tb_synth_option knows (each takes a value), NULL-terminated. */
+extern const char *const tb_synth_option_names[];
 /* Checks the configuration as a whole (0 and a message if invalid). */
 int tb_synth_validate(const tb_synth_config *c, char *err, size_t cap);
 /* Help text of the generator options. */
