@@ -72,7 +72,7 @@ static int apply_k(bench_ctx *c, tb_point *p, const char *v, char *err, size_t c
 /* Outermost first; k stays last: the plot draws one curve per combination
  * of the other dimensions. */
 static const tb_dim TB_DIMS[] = {
-    {"isa", "--isa", "all", "kernel sets: all, best, or names (scalar,avx512,...)", expand_isa, apply_isa},
+    {"isa", "--isa", "all", "kernel sets: all (SIMD sets; scalar too with --include-scalar), best, or names (scalar,avx2,...)", expand_isa, apply_isa},
     {"precision", "--precision", "f32", "item store precision: f32, bf16, int8 (quantized copies of the store)", NULL,
      apply_precision},
     {"threads", "--threads", "1", "threads per request (the caller + pool workers)", NULL, apply_threads},
@@ -141,9 +141,11 @@ struct bench_ctx {
 /* ---- dimension handlers ------------------------------------------------------------- */
 
 static int expand_isa(bench_ctx *c, const char *v, tb_strlist *out, char *err, size_t cap) {
-  if (!strcmp(v, "all")) {
-    for (size_t i = 0; i < c->n_isas; i++)
+  if (!strcmp(v, "all")) { /* scalar (the oracle, 10-100x slower) only when asked for */
+    for (size_t i = 0; i < c->n_isas; i++) {
+      if (!c->include_scalar && !strcmp(c->isas[i], "scalar") && c->n_isas > 1) continue;
       if (!tb_strlist_has(out, c->isas[i]) && !tb_strlist_add(out, c->isas[i])) return snprintf(err, cap, "out of memory"), 0;
+    }
     return 1;
   }
   const char *name = (!strcmp(v, "best") || !strcmp(v, "auto")) ? tb_default_isa() : v;
@@ -324,6 +326,7 @@ static void usage(FILE *f) {
           "    --plot PREFIX      PREFIX-latency.{png,svg}, PREFIX-throughput.{png,svg} with gnuplot\n"
           "                       (PREFIX.dat and PREFIX.gp are written even without gnuplot)\n"
           "    --quiet            no progress line on stderr\n"
+          "    --include-scalar   also the scalar oracle in --isa all and in the plots (off: 10-100x slower, it flattens the curves)\n"
           "  extras:\n"
           "    --profile          time per step of one request (median over --profile-requests)\n"
           "    --profile-k K (1000) --profile-requests N (200) --profile-isa NAME (best) --profile-fe F (trained)\n"
@@ -1117,17 +1120,19 @@ static int write_json(const bench_ctx *c) {
 
 /* Series = the dimensions but k (the last) that vary in this run, as
  * name=value joined by '/' ("isa=avx2/fe_mode=0"). */
-static void series_name(const bench_ctx *c, const tb_result *r, char *buf, size_t cap) {
+static void series_name(const bench_ctx *c, const tb_result *r, char *buf, size_t cap, int skip_precision) {
   size_t n = 0;
   buf[0] = '\0';
   for (size_t d = 0; d + 1 < N_DIMS && n < cap; d++) {
     int varies = 0;
     for (size_t i = 0; i < c->n_results && !varies; i++) varies = strcmp(c->results[i].pt.value[d], r->pt.value[d]) != 0;
-    if (varies) n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", n ? "/" : "", TB_DIMS[d].column, r->pt.value[d]);
+    if (!varies || (skip_precision && d == 1)) continue;
+    if (d == 0) n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? " " : "", r->pt.value[d]); /* an ISA name says what it is */
+    else n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", n ? " " : "", TB_DIMS[d].column, r->pt.value[d]);
   }
   if (!n) snprintf(buf, cap, "towerrt");
   for (char *p = buf; *p; p++)
-    if (*p == ' ' || *p == '"' || *p == '\'') *p = '_';
+    if (*p == '"' || *p == '\'' || *p == '|') *p = '_';
 }
 
 static int run_gnuplot(const char *script) {
@@ -1142,8 +1147,44 @@ static int run_gnuplot(const char *script) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The compute roof of a precision on this machine (GMAC/s, one core): the
+ * --roofline result if there is one, else a short measurement now. */
+static double precision_roof(const bench_ctx *c, int prec, char *ins, size_t cap) {
+  if (c->roof) {
+    double v = prec == PREC_INT8 ? c->roof->best_i8 : prec == PREC_BF16 ? c->roof->best_bf16 : c->roof->best_f32;
+    if (prec == PREC_BF16 && v <= 0) v = c->roof->best_f32;
+    snprintf(ins, cap, "%s", prec == PREC_INT8 ? "int8 dot" : prec == PREC_BF16 && c->roof->best_bf16 > 0 ? "bf16 dot" : "fp32 FMA");
+    return v;
+  }
+  double v = prec == PREC_INT8 ? tb_peak_i8(0.15, ins, cap) : prec == PREC_BF16 ? tb_peak_bf16(0.15, ins, cap) : 0.0;
+  if (v <= 0) v = tb_peak_f32(0.15, ins, cap);
+  return v;
+}
+
+/* One line for the plots' caption: model, catalog, threads, machine. */
+static void plot_caption(const bench_ctx *c, char *buf, size_t cap) {
+  tb_machine mc;
+  tb_machine_describe(&mc);
+  char model[320], threads[64] = "";
+  const towerrt_model *m = c->first;
+  if (c->synthetic) tb_synth_describe(&c->synth, model, sizeof model);
+  else snprintf(model, sizeof model, "%s", c->model_path);
+  size_t n = 0;
+  for (size_t i = 0; i < c->n_results && n < sizeof threads; i++) {
+    char t[16];
+    snprintf(t, sizeof t, "%u", c->results[i].pt.threads);
+    if (!strstr(threads, t)) n += (size_t)snprintf(threads + n, sizeof threads - n, "%s%s", n ? "," : "", t);
+  }
+  const char *forced = getenv("TOWERRT_ISA");
+  snprintf(buf, cap, "model: %s, %u x %u heads of %u dims; catalog %zu items; threads per request %s; %s, %d logical CPUs, best ISA %s%s%s",
+           model, m->heads_user, m->heads_item, m->head_dim, towerrt_items_count(c->items), threads, mc.cpu, mc.logical_cpus,
+           tb_default_isa(), forced && *forced ? ", TOWERRT_ISA=" : "", forced && *forced ? forced : "");
+  for (char *q = buf; *q; q++)
+    if (*q == '"' || *q == '\'') *q = ' ';
+}
+
 static int write_plot(const bench_ctx *c) {
-  char dat[4096], gp[4096], titles[4096] = "";
+  char dat[4096], gp[4096], titles[4096] = "", caption[1024], bounds[512] = "";
   snprintf(dat, sizeof dat, "%s.dat", c->plot);
   snprintf(gp, sizeof gp, "%s.gp", c->plot);
   FILE *f = fopen(dat, "w");
@@ -1151,25 +1192,52 @@ static int write_plot(const bench_ctx *c) {
     fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", dat, strerror(errno));
     return EXIT_FAIL;
   }
-  size_t n_series = 0, tl = 0;
+  /* the compute bound of each precision: roof / MaxSim MACs per candidate */
+  double roof[N_PREC] = {0};
+  size_t bl = 0;
+  for (size_t i = 0; i < c->n_results; i++) {
+    int pr = c->results[i].pt.precision;
+    if (roof[pr] > 0) continue;
+    char ins[48];
+    roof[pr] = precision_roof(c, pr, ins, sizeof ins);
+    bl += (size_t)snprintf(bounds + bl, bl < sizeof bounds ? sizeof bounds - bl : 0, "%s%s %.0f GMAC/s (%s)", bl ? ", " : "",
+                           k_prec_names[pr], roof[pr], ins);
+  }
+  /* one panel per precision (the legend stays short): the series of a
+   * precision are consecutive data blocks, first_series[p] .. end_series[p] */
+  size_t n_series = 0, tl = 0, skipped = 0, first_series[N_PREC] = {0}, end_series[N_PREC] = {0};
+  for (int pr = 0; pr < N_PREC; pr++) {
+  first_series[pr] = n_series;
   char prev[256] = "";
   for (size_t i = 0; i < c->n_results; i++) {
     const tb_result *r = &c->results[i];
+    if (r->pt.precision != pr) continue;
+    if (!c->include_scalar && !strcmp(r->pt.isa, "scalar")) { /* 10-100x slower: it flattens every other curve */
+      skipped++;
+      continue;
+    }
     char name[256];
-    series_name(c, r, name, sizeof name);
-    if (i == 0 || strcmp(name, prev)) {
-      if (i) fputs("\n\n", f);
-      fprintf(f, "# %s\n# k p50_us p90_us p99_us p999_us cands_per_s\n", name);
-      tl += (size_t)snprintf(titles + tl, tl < sizeof titles ? sizeof titles - tl : 0, "%s%s", n_series ? " " : "", name);
+    series_name(c, r, name, sizeof name, 1);
+    if (n_series == first_series[pr] || strcmp(name, prev)) {
+      if (n_series) fputs("\n\n", f);
+      fprintf(f, "# %s\n# k p50_us p90_us p99_us p999_us cands_per_s roof_cands_per_s\n", name);
+      tl += (size_t)snprintf(titles + tl, tl < sizeof titles ? sizeof titles - tl : 0, "%s%s", n_series ? "|" : "", name);
       n_series++;
       snprintf(prev, sizeof prev, "%s", name);
     }
-    fprintf(f, "%zu %.3f %.3f %.3f %.3f %.1f\n", r->pt.k, r->st.p50 * 1e-3, r->st.p90 * 1e-3, r->st.p99 * 1e-3, r->st.p999 * 1e-3,
-            r->cands_per_s);
+    double macs = (double)r->user_heads * c->first->heads_item * c->first->head_dim;
+    fprintf(f, "%zu %.3f %.3f %.3f %.3f %.1f %.1f\n", r->pt.k, r->st.p50 * 1e-3, r->st.p90 * 1e-3, r->st.p99 * 1e-3, r->st.p999 * 1e-3,
+            r->cands_per_s, macs > 0 ? roof[r->pt.precision] * 1e9 / macs : 0.0);
+  }
+  end_series[pr] = n_series;
   }
   fclose(f);
-  tb_machine mc;
-  tb_machine_describe(&mc);
+  if (!n_series) {
+    fprintf(stderr, "towerrt bench: --plot: only scalar points were measured; add --include-scalar to plot them\n");
+    return EXIT_OK;
+  }
+  if (skipped && !c->quiet) fprintf(stderr, "towerrt bench: note: scalar points left out of the plots (--include-scalar draws them)\n");
+  plot_caption(c, caption, sizeof caption);
   f = fopen(gp, "w");
   if (!f) {
     fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", gp, strerror(errno));
@@ -1177,33 +1245,79 @@ static int write_plot(const bench_ctx *c) {
   }
   const char *base = strrchr(c->plot, '/');
   base = base ? base + 1 : c->plot;
+  int panels = 0;
+  size_t most = 0;
+  for (int pr = 0; pr < N_PREC; pr++)
+    if (end_series[pr] > first_series[pr]) {
+      panels++;
+      if (end_series[pr] - first_series[pr] > most) most = end_series[pr] - first_series[pr];
+    }
+  int width = panels > 1 ? 620 * panels : 1100, height = 560 + 18 * (int)((most + 1) / 2);
+  char machine[1100], model[1100];
+  snprintf(model, sizeof model, "%s", caption);
+  char *semi = strstr(model, "; threads");
+  snprintf(machine, sizeof machine, "%s", semi ? semi + 2 : "");
+  if (semi) *semi = '\0';
+  /* a long model line wraps once, at the space nearest its middle */
+  size_t ml = strlen(model);
+  if (ml > 110 && ml + 3 < sizeof model) {
+    size_t cut = ml / 2;
+    while (cut < ml && model[cut] != ' ') cut++;
+    if (cut < ml) {
+      memmove(model + cut + 2, model + cut + 1, ml - cut);
+      model[cut] = '\\', model[cut + 1] = 'n';
+    }
+  }
   fprintf(f,
-          "# Latency and throughput versus candidates per request; written by towerrt bench --plot.\n"
-          "# Run from this folder: gnuplot %s.gp\n"
+          "# Latency and throughput versus candidates per request, one panel per item-store precision;\n"
+          "# written by towerrt bench --plot. Run from this folder: gnuplot %s.gp\n"
           "datafile = '%s.dat'\n"
-          "titles = \"%s\"\n"
-          "n = %zu\n"
+          "# series (data blocks in order): %s\n"
           "set logscale x\n"
           "set grid\n"
-          "set key outside right top noenhanced\n"
+          "set key below maxcolumns 2 noenhanced\n"
           "set xlabel 'candidates per request (k)'\n"
           "set format x '10^{%%L}'\n"
+          "set logscale y\n"
           "png = (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) ? 'pngcairo' : 'png'\n"
           "do for [fmt in 'png svg'] {\n"
-          "  if (fmt eq 'png') { set terminal png size 1200,650 } else { set terminal svg size 1200,650 dynamic background rgb 'white' }\n"
-          "  if (fmt eq 'png' && png eq 'pngcairo') { set terminal pngcairo size 1200,650 }\n"
-          "  set title \"towerrt request latency (p50 solid, p99 dashed) - %s\" noenhanced\n"
-          "  set ylabel 'latency (ms)'\n"
-          "  set logscale y\n"
-          "  set output '%s-latency.'.fmt\n"
-          "  plot for [i=0:n-1] datafile index i using 1:($2/1000) with linespoints lw 2 lc i+1 dt 1 title word(titles, i+1).' p50', \\\n"
-          "       for [i=0:n-1] datafile index i using 1:($4/1000) with linespoints lw 1 lc i+1 dt 2 title word(titles, i+1).' p99'\n"
-          "  set title \"towerrt throughput (candidates per second, one request at a time) - %s\" noenhanced\n"
-          "  set ylabel 'candidates per second'\n"
-          "  set output '%s-throughput.'.fmt\n"
-          "  plot for [i=0:n-1] datafile index i using 1:6 with linespoints lw 2 lc i+1 title word(titles, i+1)\n"
-          "}\n",
-          base, base, titles, n_series, mc.cpu, base, mc.cpu, base);
+          "  if (fmt eq 'png') { set terminal png size %d,%d } else { set terminal svg size %d,%d dynamic background rgb 'white' }\n"
+          "  if (fmt eq 'png' && png eq 'pngcairo') { set terminal pngcairo size %d,%d font ',10' }\n",
+          base, base, titles, width, height, width, height, width, height);
+  for (int chart = 0; chart < 2; chart++) {
+    fprintf(f, "  set output '%s-%s.'.fmt\n", base, chart ? "throughput" : "latency");
+    fprintf(f, "  set multiplot layout 1,%d title \"%s\\n%s\\n%s\" noenhanced\n", panels,
+            chart ? "towerrt throughput, one request at a time; dotted: the compute bound (roof of the precision / MaxSim MACs per candidate)"
+                  : "towerrt request latency: p50 solid with filled points, p99 dashed with open points",
+            model, machine);
+    fprintf(f, "  set ylabel '%s'\n", chart ? "candidates per second" : "latency (ms)");
+    for (int pr = 0; pr < N_PREC; pr++) {
+      if (end_series[pr] == first_series[pr]) continue;
+      fprintf(f, "  set title '%s item store' noenhanced\n", k_prec_names[pr]);
+      fprintf(f, "  plot \\\n");
+      const char *t = titles;
+      for (size_t i = 0; i < end_series[pr]; i++) {
+        const char *bar = strchr(t, '|');
+        int len = bar ? (int)(bar - t) : (int)strlen(t);
+        if (i >= first_series[pr]) {
+          size_t col = i - first_series[pr] + 1;
+          if (chart)
+            fprintf(f,
+                    "    datafile index %zu using 1:6 with linespoints lw 2 pt 7 ps 0.8 lc %zu title '%.*s', \\\n"
+                    "    datafile index %zu using 1:7 with lines lw 1.5 lc %zu dt (2,3) notitle%s\n",
+                    i, col, len, t, i, col, i + 1 < end_series[pr] ? ", \\" : "");
+          else
+            fprintf(f,
+                    "    datafile index %zu using 1:($2/1000) with linespoints lw 2 pt 7 ps 0.8 lc %zu title '%.*s', \\\n"
+                    "    datafile index %zu using 1:($4/1000) with linespoints lw 1.5 pt 6 ps 0.8 lc %zu dt (8,4) notitle%s\n",
+                    i, col, len, t, i, col, i + 1 < end_series[pr] ? ", \\" : "");
+        }
+        t = bar ? bar + 1 : t + len;
+      }
+    }
+    fprintf(f, "  unset multiplot\n");
+  }
+  fprintf(f, "}\n# compute roofs used (one core): %s\n", bounds);
   fclose(f);
   char prog[4096];
   if (!tb_find_program("gnuplot", prog, sizeof prog)) {

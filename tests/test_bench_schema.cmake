@@ -53,8 +53,25 @@ if(MODE STREQUAL "cli")
   expect_in("${last_err}" "--k 0")
   run(2 ${TOWERRT} bench --synthetic --preset tiny --frobnicate 1)
   expect_in("${last_err}" "--frobnicate")
+  # strict numbers, named in the message; checked before any model is built
+  # (a fresh workdir stays empty); --opt=value; extra arguments; a missing
+  # option named on stderr; an output folder that does not exist
+  foreach(bad "--k;abc;--k abc" "--k=1,-2;--k -2" "--threads;-3;--threads -3" "--requests;5x;--requests '5x'"
+              "--seconds;inf;--seconds 'inf'" "--emb-dim=0;--emb-dim '0'" "--plot;${WORK}/no/such/dir/p;does not exist"
+              "--json=${WORK}/no/such/x.json;does not exist" "stray;unexpected argument 'stray'" "--precision;fp16;--precision fp16"
+              "--fe;0+;--fe 0+")
+    list(POP_BACK bad needle)
+    run(2 ${TOWERRT} bench --synthetic --preset tiny --workdir ${WORK}/never ${bad})
+    expect_in("${last_err}" "${needle}")
+  endforeach()
+  if(EXISTS ${WORK}/never)
+    message(FATAL_ERROR "a usage error built the synthetic model before failing")
+  endif()
+  run(2 ${TOWERRT} bench --model ${WORK}/m.twr)
+  expect_in("${last_err}" "missing --items")
   run(0 ${TOWERRT} bench --help)
   expect_in("${last_out}" "--profile")
+  expect_in("${last_out}" "--include-scalar")
   run(0 ${TOWERRT} bench --list-isas)
   string(STRIP "${last_out}" isas)
   string(REPLACE "\n" ";" isas "${isas}")
@@ -65,7 +82,7 @@ if(MODE STREQUAL "cli")
 
   # the tiny sweep: every ISA x 2 FE modes x 2 k values
   run(0 ${TOWERRT} bench --synthetic --preset tiny --workdir ${WORK}/synthetic --no-cache
-      --isa all --fe trained,0 --k 4,32 --requests 20 --warmup 2 --seconds 0.05
+      --isa all --include-scalar --fe trained,0 --k=4,32 --requests 20 --warmup 2 --seconds=0.05
       --csv ${WORK}/bench.csv --json ${WORK}/bench.json --plot ${WORK}/curves
       --profile --profile-k 64 --profile-requests 5 --quiet)
   set(table "${last_out}")
