@@ -59,7 +59,7 @@ int tb_synth_preset(tb_synth_config *c, const char *name) {
 }
 
 const char *tb_synth_usage(void) {
-  return "  synthetic model (--synthetic; defaults: the reference configuration of DESIGN.md):\n"
+  return "  synthetic model (--synthetic; defaults: the reference configuration, docs/performance.md):\n"
          "    --preset reference|tiny   start from a preset (give it before the options below)\n"
          "    --user-fields N           single-id user fields (4: user_id gender age occupation)\n"
          "    --item-fields N           single-id item fields (1: movie_id)\n"

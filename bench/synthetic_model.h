@@ -31,7 +31,7 @@ typedef struct tb_synth_config {
   uint64_t seed;
 } tb_synth_config;
 
-/* The reference configuration of DESIGN.md: emb 32, towers 300-300-128,
+/* The reference configuration (the official MovieLens-1M script's; docs/performance.md): emb 32, towers 300-300-128,
  * 32 user and 32 item heads of 64 dims, FE on user layers 0,1,2, MovieLens
  * fields (4 single-id user fields + 1 dense; movie_id + genres (6 slots) +
  * 1 dense), BatchNorm; a catalog of 100,000 items; seed 1. */

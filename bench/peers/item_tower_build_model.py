@@ -16,7 +16,7 @@ Writes into DIR:
   items.txt        N catalog rows (towerrt-items 1): unique 64-bit ids,
                    movie_id, genres (1..6 of 18, 0-padded), item_mean_rating
 
-Reference configuration (DESIGN.md): user fields user_id, gender, age,
+Reference configuration (docs/performance.md): user fields user_id, gender, age,
 occupation + dense user_mean_rating; item fields movie_id, genres (multi-id,
 mean) + dense item_mean_rating; embedding 32; towers 300-300-128 with
 BatchNorm; 32 user / 32 item heads of 64 dims; FE on all 3 user layers.
