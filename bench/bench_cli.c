@@ -24,6 +24,7 @@
 
 #include "bench_common.h"
 #include "bench_util.h"
+#include "compare.h"
 #include "profile.h"
 #include "roofline.h"
 #include "runtime/item_store.h"
@@ -100,6 +101,12 @@ typedef struct tb_result {
   double cands_per_s_p50; /* k / median latency */
   double gmacs;           /* MaxSim multiply-adds / median latency */
   double requests_per_s;  /* requests completed by all sessions / the wall time they took */
+  /* --repetitions: the point measured that many times; the result above is
+   * the repetition with the median p50; spread over the repetitions */
+  size_t reps;
+  double *rep_p50_us, *rep_cps; /* reps values each */
+  double p50_sd_us, p50_cv, cps_sd, cps_cv;
+  double *samples_us;           /* every measured request's latency (for compare's U test) */
   double item_gbps;       /* item-row bytes / median latency */
 } tb_result;
 
@@ -108,7 +115,7 @@ struct bench_ctx {
   const char *model_path, *items_path, *csv, *json, *plot, *workdir;
   int synthetic, reuse, quiet, profile, roofline, no_sweep, list_isas, include_scalar;
   tb_synth_config synth;
-  size_t requests, warmup, min_requests;
+  size_t requests, warmup, min_requests, repetitions;
   double seconds, roofline_seconds;
   uint64_t seed;
   size_t profile_k, profile_requests;
@@ -299,6 +306,11 @@ static double col_gbps(const tb_result *r) { return r->item_gbps; }
 static double col_cpu50(const tb_result *r) { return r->cpu_p50_us; }
 static double col_share(const tb_result *r) { return r->cpu_share; }
 static double col_rps(const tb_result *r) { return r->requests_per_s; }
+static double col_reps(const tb_result *r) { return (double)r->reps; }
+static double col_p50_sd(const tb_result *r) { return r->p50_sd_us; }
+static double col_p50_cv(const tb_result *r) { return r->p50_cv; }
+static double col_cps_sd(const tb_result *r) { return r->cps_sd; }
+static double col_cps_cv(const tb_result *r) { return r->cps_cv; }
 
 /* After the dimension columns. */
 static const tb_column TB_COLUMNS[] = {
@@ -320,6 +332,11 @@ static const tb_column TB_COLUMNS[] = {
     {"cpu_p50_us", 0, col_cpu50, NULL, 3},
     {"cpu_share", 0, col_share, NULL, 3},
     {"requests_per_s", 0, col_rps, NULL, 1},
+    {"repetitions", 0, col_reps, NULL, 0},
+    {"p50_us_stddev", 0, col_p50_sd, NULL, 3},
+    {"p50_us_cv", 0, col_p50_cv, NULL, 4},
+    {"cands_per_s_stddev", 0, col_cps_sd, NULL, 1},
+    {"cands_per_s_cv", 0, col_cps_cv, NULL, 4},
 };
 #define N_COLUMNS (sizeof TB_COLUMNS / sizeof TB_COLUMNS[0])
 
@@ -328,6 +345,7 @@ static const tb_column TB_COLUMNS[] = {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: towerrt bench (--model M.twr --items S.twi | --synthetic [generator options]) [options]\n"
+          "       towerrt bench compare A.json B.json   (per point ratio and U test of two --json runs)\n"
           "  Latency curves of the runtime on this machine: for every point of the sweep,\n"
           "  many random requests (random users, random candidates from the store) after a\n"
           "  warm-up; p50/p90/p99/p99.9 latency and candidates per second.\n\n"
@@ -340,6 +358,8 @@ static void usage(FILE *f) {
           "    --seconds S        time budget of one point's measured requests (3)\n"
           "    --min-requests N   requests measured per point even past the budget (5)\n"
           "    --seed S           seed of the random requests (42); every point sees the same requests\n"
+          "    --repetitions N    measure every point N times (1): the median repetition (by p50) is reported, with the\n"
+          "                       standard deviation and coefficient of variation of p50 and cands/s over the N\n"
           "  outputs (a table on stdout always):\n"
           "    --csv PATH --json PATH\n"
           "    --plot PREFIX      PREFIX-latency.{png,svg}, PREFIX-throughput.{png,svg} with gnuplot\n"
@@ -386,7 +406,8 @@ static const char *const k_flag_opts[] = {"help", "synthetic", "no-cache", "quie
                                           "list-isas", "include-scalar", NULL};
 static const char *const k_value_opts[] = {"model", "items", "csv", "json", "plot", "workdir", "requests", "warmup",
                                            "min-requests", "seconds", "roofline-seconds", "profile-k", "profile-requests",
-                                           "profile-isa", "profile-fe", "profile-precision", "seed", "preset", NULL};
+                                           "profile-isa", "profile-fe", "profile-precision", "seed", "preset", "repetitions",
+                                           NULL};
 #define MAX_LONG_OPTS 64
 
 static size_t build_long_options(struct option *o) {
@@ -439,6 +460,7 @@ static int apply_value(bench_ctx *c, const char *a, const char *v) {
   else if (!strcmp(a, "--seconds")) return parse_seconds(a, v, &c->seconds);
   else if (!strcmp(a, "--roofline-seconds")) return parse_seconds(a, v, &c->roofline_seconds);
   else if (!strcmp(a, "--profile-k")) return parse_size(a, v, 1, 100000000, &c->profile_k);
+  else if (!strcmp(a, "--repetitions")) return parse_size(a, v, 1, 1000, &c->repetitions);
   else if (!strcmp(a, "--profile-requests")) return parse_size(a, v, 1, 100000000, &c->profile_requests);
   else if (!strcmp(a, "--profile-isa")) c->profile_isa = v;
   else if (!strcmp(a, "--profile-fe")) c->profile_fe = v;
@@ -1031,7 +1053,9 @@ static int run_workers(bench_ctx *c, tb_worker *w, uint32_t n, tb_result *res) {
   res->cpu_p50_us = cst.p50 * 1e-3;
   res->cpu_share = wall > 0 ? cpu / wall : NAN;
   res->requests_per_s = t1 > t0 ? (double)total / ((double)(t1 - t0) * 1e-9) : NAN;
-  free(lat), free(cpus);
+  for (size_t j = 0; j < total; j++) lat[j] *= 1e-3; /* ns -> us, kept for the JSON */
+  res->samples_us = lat;
+  free(cpus);
   return rc;
 }
 
@@ -1062,6 +1086,57 @@ static int run_point(bench_ctx *c, size_t i, tb_result *res) {
   res->gmacs = (double)k * (double)res->user_heads * m->heads_item * m->head_dim / p50_s * 1e-9;
   res->item_gbps = (double)k * m->heads_item * m->head_dim * k_prec_bytes[p->precision] / p50_s * 1e-9;
   return EXIT_OK;
+}
+
+static double mean_of(const double *v, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += v[i];
+  return n ? s / (double)n : NAN;
+}
+
+/* Sample standard deviation (n - 1); 0 for one value. */
+static double sd_of(const double *v, size_t n) {
+  if (n < 2) return 0.0;
+  double m = mean_of(v, n), s = 0;
+  for (size_t i = 0; i < n; i++) s += (v[i] - m) * (v[i] - m);
+  return sqrt(s / (double)(n - 1));
+}
+
+static void free_result(tb_result *r) {
+  free(r->rep_p50_us), free(r->rep_cps), free(r->samples_us);
+  r->rep_p50_us = r->rep_cps = r->samples_us = NULL;
+}
+
+/* The point --repetitions times; keeps the repetition whose p50 is the
+ * median (the lower one of an even count) with the spread of all. */
+static int run_repetitions(bench_ctx *c, size_t i, tb_result *res) {
+  size_t n = c->repetitions ? c->repetitions : 1;
+  tb_result *all = calloc(n, sizeof *all);
+  double *p50 = malloc(n * sizeof *p50), *cps = malloc(n * sizeof *cps);
+  int rc = all && p50 && cps ? EXIT_OK : EXIT_FAIL;
+  size_t done = 0;
+  for (; done < n && !rc; done++) {
+    rc = run_point(c, i, &all[done]);
+    if (!rc) p50[done] = all[done].st.p50 * 1e-3, cps[done] = all[done].cands_per_s;
+  }
+  if (!rc) {
+    size_t best = 0;
+    for (size_t a = 0; a < n; a++) { /* the median by rank: as many below as above (+-1) */
+      size_t below = 0;
+      for (size_t b = 0; b < n; b++) below += p50[b] < p50[a] || (p50[b] == p50[a] && b < a);
+      if (below == (n - 1) / 2) best = a;
+    }
+    *res = all[best];
+    all[best].samples_us = NULL;
+    res->reps = n;
+    res->rep_p50_us = p50, res->rep_cps = cps;
+    p50 = cps = NULL;
+    res->p50_sd_us = sd_of(res->rep_p50_us, n), res->cps_sd = sd_of(res->rep_cps, n);
+    res->p50_cv = res->p50_sd_us / mean_of(res->rep_p50_us, n), res->cps_cv = res->cps_sd / mean_of(res->rep_cps, n);
+  }
+  for (size_t a = 0; all && a < done; a++) free_result(&all[a]);
+  free(all), free(p50), free(cps);
+  return rc;
 }
 
 /* ---- outputs ---------------------------------------------------------------------------- */
@@ -1193,6 +1268,7 @@ static int write_json(const bench_ctx *c) {
   json_kv_num(f, "    ", "warmup", (double)c->warmup, 1);
   json_kv_num(f, "    ", "seconds", c->seconds, 1);
   json_kv_num(f, "    ", "min_requests", (double)c->min_requests, 1);
+  json_kv_num(f, "    ", "repetitions", (double)c->repetitions, 1);
   json_kv_num(f, "    ", "seed", (double)c->seed, 0);
   fprintf(f, "  },\n  \"dimensions\": [");
   for (size_t d = 0; d < N_DIMS; d++) {
@@ -1234,7 +1310,11 @@ static int write_json(const bench_ctx *c) {
         tb_json_number(f, TB_COLUMNS[j].num(r));
       }
     }
-    fputc('}', f);
+    fprintf(f, ", \"repetition_p50_us\": [");
+    for (size_t j = 0; j < r->reps; j++) fprintf(f, "%s%.3f", j ? ", " : "", r->rep_p50_us[j]);
+    fprintf(f, "], \"latency_us\": [");
+    for (size_t j = 0; r->samples_us && j < r->st.n; j++) fprintf(f, "%s%.3f", j ? ", " : "", r->samples_us[j]);
+    fputs("]}", f);
   }
   fprintf(f, "\n  ]");
   if (c->have_profile) {
@@ -1498,6 +1578,7 @@ static void free_ctx(bench_ctx *c) {
 #endif
   for (size_t d = 0; d < N_DIMS; d++) tb_strlist_free(&c->dim_values[d]);
   free(c->points);
+  for (size_t i = 0; c->results && i < c->n_results; i++) free_result(&c->results[i]);
   free(c->results);
   free(c->roof);
 }
@@ -1538,6 +1619,7 @@ static int run_profile(bench_ctx *c) {
 }
 
 int towerrt_bench_main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "compare")) return tb_compare_main(argc - 1, argv + 1);
   bench_ctx c;
   memset(&c, 0, sizeof c);
   c.reuse = 1;
@@ -1549,6 +1631,7 @@ int towerrt_bench_main(int argc, char **argv) {
   c.seed = 42;
   c.profile_k = 1000;
   c.profile_requests = 200;
+  c.repetitions = 1;
   size_t cl = (size_t)snprintf(c.command, sizeof c.command, "towerrt");
   for (int i = 0; i < argc && cl < sizeof c.command; i++) cl += (size_t)snprintf(c.command + cl, sizeof c.command - cl, " %s", argv[i]);
 
@@ -1599,7 +1682,7 @@ int towerrt_bench_main(int argc, char **argv) {
            c.n_points, c.requests, c.seconds, c.warmup);
     print_header(stdout);
     for (size_t i = 0; i < c.n_points && !rc; i++) {
-      rc = run_point(&c, i, &c.results[i]);
+      rc = run_repetitions(&c, i, &c.results[i]);
       if (!rc) {
         c.n_results++;
         if (c.progress) fprintf(stderr, "\r\033[K");

@@ -94,9 +94,11 @@ if(MODE STREQUAL "cli")
   # CSV: header, then one row per point, each with every column
   set(required isa fe_mode k fe_layers user_heads requests warmup p50_us p90_us p99_us p999_us
                mean_us min_us max_us cands_per_s cands_per_s_p50 maxsim_gmac_per_s item_gb_per_s
-               cpu_p50_us cpu_share)
+               cpu_p50_us cpu_share requests_per_s repetitions p50_us_stddev p50_us_cv cands_per_s_stddev
+               cands_per_s_cv concurrency)
   set(numeric k user_heads requests warmup p50_us p90_us p99_us p999_us mean_us min_us max_us
-              cands_per_s cands_per_s_p50 maxsim_gmac_per_s item_gb_per_s cpu_p50_us cpu_share)
+              cands_per_s cands_per_s_p50 maxsim_gmac_per_s item_gb_per_s cpu_p50_us cpu_share requests_per_s
+              repetitions p50_us_stddev p50_us_cv cands_per_s_stddev cands_per_s_cv concurrency)
   file(STRINGS ${WORK}/bench.csv lines)
   list(LENGTH lines n_lines)
   math(EXPR n_rows "${n_lines} - 1")
@@ -246,4 +248,33 @@ elseif(MODE STREQUAL "gbench")
   endif()
 else()
   message(FATAL_ERROR "MODE must be cli or gbench")
+endif()
+
+if(MODE STREQUAL "cli")
+  # --concurrency, --repetitions and `bench compare`: two small runs that
+  # share points; compare matches them and prints a U test per point
+  foreach(run a b)
+    run(0 ${TOWERRT} bench --synthetic --preset tiny --workdir ${WORK}/synthetic --isa best --fe 0 --k 8
+        --concurrency 1,2 --repetitions 2 --requests 10 --warmup 1 --seconds 0.05 --json ${WORK}/run-${run}.json --quiet)
+    expect_in("${last_out}" "req/s")
+    check_json_file(${WORK}/run-${run}.json)
+    if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.19)
+      string(JSON n_reps LENGTH "${json_doc}" points 1 repetition_p50_us)
+      string(JSON conc GET "${json_doc}" points 1 concurrency)
+      if(NOT n_reps EQUAL 2 OR NOT conc EQUAL 2)
+        message(FATAL_ERROR "run-${run}.json: point 1 has ${n_reps} repetitions (want 2), concurrency ${conc} (want 2)")
+      endif()
+    endif()
+  endforeach()
+  run(0 ${TOWERRT} bench compare ${WORK}/run-a.json ${WORK}/run-b.json)
+  expect_in("${last_out}" "p-value")
+  expect_in("${last_out}" "concurrency=2")
+  run(2 ${TOWERRT} bench compare ${WORK}/run-a.json)
+  file(WRITE ${WORK}/not.json "{\"schema\": 1")
+  run(1 ${TOWERRT} bench compare ${WORK}/run-a.json ${WORK}/not.json)
+  expect_in("${last_err}" "not.json")
+  run(2 ${TOWERRT} bench --synthetic --preset tiny --workdir ${WORK}/never --concurrency 2 --threads 2)
+  expect_in("${last_err}" "--concurrency")
+  run(2 ${TOWERRT} bench --synthetic --preset tiny --workdir ${WORK}/never --repetitions 0)
+  expect_in("${last_err}" "--repetitions")
 endif()
