@@ -25,6 +25,7 @@
 #include "bench_common.h"
 #include "bench_util.h"
 #include "compare.h"
+#include "counters.h"
 #include "profile.h"
 #include "roofline.h"
 #include "runtime/item_store.h"
@@ -107,13 +108,14 @@ typedef struct tb_result {
   double *rep_p50_us, *rep_cps; /* reps values each */
   double p50_sd_us, p50_cv, cps_sd, cps_cv;
   double *samples_us;           /* every measured request's latency (for compare's U test) */
+  double counts[TB_N_COUNTERS]; /* --counters: per request of session 0, its thread only; -1 if not measured */
   double item_gbps;       /* item-row bytes / median latency */
 } tb_result;
 
 struct bench_ctx {
   /* options */
   const char *model_path, *items_path, *csv, *json, *plot, *workdir;
-  int synthetic, reuse, quiet, profile, roofline, no_sweep, list_isas, include_scalar;
+  int synthetic, reuse, quiet, profile, roofline, no_sweep, list_isas, include_scalar, counters;
   tb_synth_config synth;
   size_t requests, warmup, min_requests, repetitions;
   double seconds, roofline_seconds;
@@ -286,6 +288,7 @@ typedef struct tb_column {
   double (*num)(const tb_result *r);
   void (*text)(const tb_result *r, char *buf, size_t cap);
   int decimals;
+  int counters_only; /* a --counters column */
 } tb_column;
 
 static void col_fe_layers(const tb_result *r, char *b, size_t cap) { tb_mask_string(r->fe_resolved, b, cap); }
@@ -311,34 +314,45 @@ static double col_p50_sd(const tb_result *r) { return r->p50_sd_us; }
 static double col_p50_cv(const tb_result *r) { return r->p50_cv; }
 static double col_cps_sd(const tb_result *r) { return r->cps_sd; }
 static double col_cps_cv(const tb_result *r) { return r->cps_cv; }
+static double col_cycles(const tb_result *r) { return r->counts[0]; }
+static double col_instr(const tb_result *r) { return r->counts[1]; }
+static double col_ipc(const tb_result *r) { return r->counts[0] > 0 ? r->counts[1] / r->counts[0] : -1; }
+static double col_llc(const tb_result *r) { return r->counts[2]; }
+static double col_dtlb(const tb_result *r) { return r->counts[3]; }
 
 /* After the dimension columns. */
 static const tb_column TB_COLUMNS[] = {
-    {"fe_layers", 1, NULL, col_fe_layers, 0},
-    {"user_heads", 0, col_user_heads, NULL, 0},
-    {"requests", 0, col_requests, NULL, 0},
-    {"warmup", 0, col_warmup, NULL, 0},
-    {"p50_us", 0, col_p50, NULL, 3},
-    {"p90_us", 0, col_p90, NULL, 3},
-    {"p99_us", 0, col_p99, NULL, 3},
-    {"p999_us", 0, col_p999, NULL, 3},
-    {"mean_us", 0, col_mean, NULL, 3},
-    {"min_us", 0, col_min, NULL, 3},
-    {"max_us", 0, col_max, NULL, 3},
-    {"cands_per_s", 0, col_cps, NULL, 1},
-    {"cands_per_s_p50", 0, col_cps50, NULL, 1},
-    {"maxsim_gmac_per_s", 0, col_gmacs, NULL, 3},
-    {"item_gb_per_s", 0, col_gbps, NULL, 3},
-    {"cpu_p50_us", 0, col_cpu50, NULL, 3},
-    {"cpu_share", 0, col_share, NULL, 3},
-    {"requests_per_s", 0, col_rps, NULL, 1},
-    {"repetitions", 0, col_reps, NULL, 0},
-    {"p50_us_stddev", 0, col_p50_sd, NULL, 3},
-    {"p50_us_cv", 0, col_p50_cv, NULL, 4},
-    {"cands_per_s_stddev", 0, col_cps_sd, NULL, 1},
-    {"cands_per_s_cv", 0, col_cps_cv, NULL, 4},
+    {"fe_layers", 1, NULL, col_fe_layers, 0, 0},
+    {"user_heads", 0, col_user_heads, NULL, 0, 0},
+    {"requests", 0, col_requests, NULL, 0, 0},
+    {"warmup", 0, col_warmup, NULL, 0, 0},
+    {"p50_us", 0, col_p50, NULL, 3, 0},
+    {"p90_us", 0, col_p90, NULL, 3, 0},
+    {"p99_us", 0, col_p99, NULL, 3, 0},
+    {"p999_us", 0, col_p999, NULL, 3, 0},
+    {"mean_us", 0, col_mean, NULL, 3, 0},
+    {"min_us", 0, col_min, NULL, 3, 0},
+    {"max_us", 0, col_max, NULL, 3, 0},
+    {"cands_per_s", 0, col_cps, NULL, 1, 0},
+    {"cands_per_s_p50", 0, col_cps50, NULL, 1, 0},
+    {"maxsim_gmac_per_s", 0, col_gmacs, NULL, 3, 0},
+    {"item_gb_per_s", 0, col_gbps, NULL, 3, 0},
+    {"cpu_p50_us", 0, col_cpu50, NULL, 3, 0},
+    {"cpu_share", 0, col_share, NULL, 3, 0},
+    {"requests_per_s", 0, col_rps, NULL, 1, 0},
+    {"repetitions", 0, col_reps, NULL, 0, 0},
+    {"p50_us_stddev", 0, col_p50_sd, NULL, 3, 0},
+    {"p50_us_cv", 0, col_p50_cv, NULL, 4, 0},
+    {"cands_per_s_stddev", 0, col_cps_sd, NULL, 1, 0},
+    {"cands_per_s_cv", 0, col_cps_cv, NULL, 4, 0},
+    {"cycles_per_request", 0, col_cycles, NULL, 0, 1},
+    {"instructions_per_request", 0, col_instr, NULL, 0, 1},
+    {"ipc", 0, col_ipc, NULL, 3, 1},
+    {"llc_misses_per_request", 0, col_llc, NULL, 1, 1},
+    {"dtlb_misses_per_request", 0, col_dtlb, NULL, 1, 1},
 };
 #define N_COLUMNS (sizeof TB_COLUMNS / sizeof TB_COLUMNS[0])
+#define COLUMN_ON(c, j) (!TB_COLUMNS[j].counters_only || (c)->counters)
 
 /* ---- usage ------------------------------------------------------------------------ */
 
@@ -365,6 +379,8 @@ static void usage(FILE *f) {
           "    --plot PREFIX      PREFIX-latency.{png,svg}, PREFIX-throughput.{png,svg} with gnuplot\n"
           "                       (PREFIX.dat and PREFIX.gp are written even without gnuplot)\n"
           "    --quiet            no progress line on stderr\n"
+          "    --counters         hardware counters per request (cycles, instructions, IPC, LLC and dTLB misses) of\n"
+          "                       session 0's thread, through perf_event_open; skipped with a note where not allowed\n"
           "    --include-scalar   also the scalar oracle in --isa all and in the plots (off: 10-100x slower, it flattens the curves)\n"
           "  extras:\n"
           "    --profile          time per step of one request (median over --profile-requests)\n"
@@ -403,7 +419,7 @@ static int parse_seconds(const char *opt, const char *v, double *out) {
  * dimensions and the generator's options). getopt_long takes both
  * "--opt value" and "--opt=value". */
 static const char *const k_flag_opts[] = {"help", "synthetic", "no-cache", "quiet", "profile", "roofline", "no-sweep",
-                                          "list-isas", "include-scalar", NULL};
+                                          "list-isas", "include-scalar", "counters", NULL};
 static const char *const k_value_opts[] = {"model", "items", "csv", "json", "plot", "workdir", "requests", "warmup",
                                            "min-requests", "seconds", "roofline-seconds", "profile-k", "profile-requests",
                                            "profile-isa", "profile-fe", "profile-precision", "seed", "preset", "repetitions",
@@ -432,6 +448,7 @@ static int apply_flag(bench_ctx *c, const char *a) {
   else if (!strcmp(a, "--no-sweep")) c->no_sweep = 1;
   else if (!strcmp(a, "--list-isas")) c->list_isas = 1;
   else if (!strcmp(a, "--include-scalar")) c->include_scalar = 1;
+  else if (!strcmp(a, "--counters")) c->counters = 1;
   else return 0;
   return 1;
 }
@@ -642,6 +659,12 @@ static int validate_early(bench_ctx *c) {
   if (conc && thr) {
     fprintf(stderr, "towerrt bench: --concurrency > 1 runs one thread per session: give --threads 1 with it\n");
     return EXIT_USAGE;
+  }
+  if (c->counters) {
+    tb_counters probe_pc;
+    char why[256];
+    if (tb_counters_open(&probe_pc, why, sizeof why)) tb_counters_close(&probe_pc);
+    else fprintf(stderr, "towerrt bench: note: --counters skipped: %s; the counter columns hold -1\n", why);
   }
   c->max_k = 0, c->max_threads = 0; /* set again by build_points */
   tb_point pp;
@@ -890,6 +913,7 @@ typedef struct tb_worker {
   uint64_t t_begin, t_end;  /* the measured phase, wall clock */
   towerrt_status st;
   int rc, finite;
+  double counts[TB_N_COUNTERS]; /* totals over the measured requests; -1: none */
 } tb_worker;
 
 /* CPU time of the request: the whole process's when the request has pool
@@ -939,6 +963,10 @@ static void *worker_main(void *arg) {
     if ((double)(now - w0) * 1e-9 > c->seconds / 4) break;
   }
   if (w->start) pthread_barrier_wait(w->start); /* every session waits, failed or not */
+  tb_counters pc;
+  char why[256];
+  int counting = c->counters && w->id == 0 && tb_counters_open(&pc, why, sizeof why);
+  if (counting) tb_counters_start(&pc);
   uint64_t m0 = tb_now_ns();
   w->t_begin = m0;
   while (!w->rc && !st && w->n < c->requests) {
@@ -959,6 +987,11 @@ static void *worker_main(void *arg) {
       last_progress = t1;
     }
     if (w->n >= c->min_requests && (double)(t1 - m0) * 1e-9 > c->seconds) break;
+  }
+  for (int j = 0; j < TB_N_COUNTERS; j++) w->counts[j] = -1;
+  if (counting) {
+    tb_counters_stop(&pc, w->counts);
+    tb_counters_close(&pc);
   }
   w->st = st;
   if (st) {
@@ -1047,6 +1080,7 @@ static int run_workers(bench_ctx *c, tb_worker *w, uint32_t n, tb_result *res) {
     memcpy(cpus + at, w[j].cpu, w[j].n * sizeof *cpus);
   }
   res->warmup_done = w[0].warmup_done;
+  for (int j = 0; j < TB_N_COUNTERS; j++) res->counts[j] = w[0].counts[j] >= 0 && w[0].n ? w[0].counts[j] / (double)w[0].n : -1;
   tb_stats_compute(lat, total, &res->st);
   tb_stats cst;
   tb_stats_compute(cpus, total, &cst);
@@ -1174,7 +1208,8 @@ static int write_csv(const bench_ctx *c) {
     return EXIT_FAIL;
   }
   for (size_t d = 0; d < N_DIMS; d++) fprintf(f, "%s%s", d ? "," : "", TB_DIMS[d].column);
-  for (size_t j = 0; j < N_COLUMNS; j++) fprintf(f, ",%s", TB_COLUMNS[j].name);
+  for (size_t j = 0; j < N_COLUMNS; j++)
+    if (COLUMN_ON(c, j)) fprintf(f, ",%s", TB_COLUMNS[j].name);
   fputc('\n', f);
   for (size_t i = 0; i < c->n_results; i++) {
     const tb_result *r = &c->results[i];
@@ -1183,6 +1218,7 @@ static int write_csv(const bench_ctx *c) {
       csv_field(f, r->pt.value[d]);
     }
     for (size_t j = 0; j < N_COLUMNS; j++) {
+      if (!COLUMN_ON(c, j)) continue;
       fputc(',', f);
       if (TB_COLUMNS[j].is_text) {
         char b[64];
@@ -1281,6 +1317,7 @@ static int write_json(const bench_ctx *c) {
     tb_json_string(f, TB_DIMS[d].column);
   }
   for (size_t j = 0; j < N_COLUMNS; j++) {
+    if (!COLUMN_ON(c, j)) continue;
     fputs(", ", f);
     tb_json_string(f, TB_COLUMNS[j].name);
   }
@@ -1299,6 +1336,7 @@ static int write_json(const bench_ctx *c) {
       else tb_json_string(f, r->pt.value[d]);
     }
     for (size_t j = 0; j < N_COLUMNS; j++) {
+      if (!COLUMN_ON(c, j)) continue;
       fputs(", ", f);
       tb_json_string(f, TB_COLUMNS[j].name);
       fputs(": ", f);

@@ -278,3 +278,18 @@ if(MODE STREQUAL "cli")
   run(2 ${TOWERRT} bench --synthetic --preset tiny --workdir ${WORK}/never --repetitions 0)
   expect_in("${last_err}" "--repetitions")
 endif()
+
+if(MODE STREQUAL "cli")
+  # --counters: the columns appear; software events stand in for the PMU
+  # (a guest may have none), so the perf_event_open path itself runs here
+  run(0 ${CMAKE_COMMAND} -E env TOWERRT_BENCH_COUNTERS=software ${TOWERRT} bench --synthetic --preset tiny
+      --workdir ${WORK}/synthetic --isa best --fe 0 --k 8 --requests 5 --warmup 1 --seconds 0.05 --counters
+      --csv ${WORK}/counters.csv --quiet)
+  file(STRINGS ${WORK}/counters.csv lines)
+  list(GET lines 0 header)
+  expect_in("${header}" "cycles_per_request,instructions_per_request,ipc,llc_misses_per_request,dtlb_misses_per_request")
+  list(GET lines 1 row)
+  if(NOT row MATCHES ",[1-9][0-9]*,[0-9]+,[0-9.]+,[0-9.]+,[0-9.]+$")
+    message(FATAL_ERROR "counters.csv: the software task clock per request should be > 0: ${row}")
+  endif()
+endif()
