@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +115,7 @@ typedef struct tb_result {
 
 struct bench_ctx {
   /* options */
-  const char *model_path, *items_path, *csv, *json, *plot, *workdir;
+  const char *model_path, *items_path, *csv, *json, *plot, *workdir, *trace;
   int synthetic, reuse, quiet, profile, roofline, no_sweep, list_isas, include_scalar, counters;
   tb_synth_config synth;
   size_t requests, warmup, min_requests, repetitions;
@@ -151,7 +152,18 @@ struct bench_ctx {
   int progress;
   double loadavg_start;
   double cpu_clock_ns; /* median cost of two CPU-clock reads and two wall-clock reads */
+  /* --trace: the steps of every request, from the runtime's trace hook */
+  struct tb_trace_event *events;
+  atomic_size_t n_events, dropped;
 };
+
+typedef struct tb_trace_event {
+  const char *step; /* a string literal of the runtime */
+  uint64_t t0, t1;  /* CLOCK_MONOTONIC ns */
+  uint32_t tid;     /* session * 1000 + participant slot */
+  uint32_t point;
+} tb_trace_event;
+#define TB_TRACE_CAP (1u << 20) /* events kept (32 MiB); later ones are counted, not kept */
 
 /* ---- dimension handlers ------------------------------------------------------------- */
 
@@ -379,6 +391,9 @@ static void usage(FILE *f) {
           "    --plot PREFIX      PREFIX-latency.{png,svg}, PREFIX-throughput.{png,svg} with gnuplot\n"
           "                       (PREFIX.dat and PREFIX.gp are written even without gnuplot)\n"
           "    --quiet            no progress line on stderr\n"
+          "    --trace PATH       a Chrome trace (chrome://tracing, ui.perfetto.dev) of every request: a span per\n"
+          "                       step (user tower, user heads, each candidate block) per session and worker thread,\n"
+          "                       from the runtime's own hook (towerrt_session_set_trace)\n"
           "    --counters         hardware counters per request (cycles, instructions, IPC, LLC and dTLB misses) of\n"
           "                       session 0's thread, through perf_event_open; skipped with a note where not allowed\n"
           "    --include-scalar   also the scalar oracle in --isa all and in the plots (off: 10-100x slower, it flattens the curves)\n"
@@ -422,7 +437,7 @@ static const char *const k_flag_opts[] = {"help", "synthetic", "no-cache", "quie
                                           "list-isas", "include-scalar", "counters", NULL};
 static const char *const k_value_opts[] = {"model", "items", "csv", "json", "plot", "workdir", "requests", "warmup",
                                            "min-requests", "seconds", "roofline-seconds", "profile-k", "profile-requests",
-                                           "profile-isa", "profile-fe", "profile-precision", "seed", "preset", "repetitions",
+                                           "profile-isa", "profile-fe", "profile-precision", "seed", "preset", "repetitions", "trace",
                                            NULL};
 #define MAX_LONG_OPTS 64
 
@@ -471,6 +486,7 @@ static int apply_value(bench_ctx *c, const char *a, const char *v) {
   else if (!strcmp(a, "--json")) c->json = v;
   else if (!strcmp(a, "--plot")) c->plot = v;
   else if (!strcmp(a, "--workdir")) c->workdir = v;
+  else if (!strcmp(a, "--trace")) c->trace = v;
   else if (!strcmp(a, "--requests")) return parse_size(a, v, 1, 100000000, &c->requests);
   else if (!strcmp(a, "--warmup")) return parse_size(a, v, 0, 100000000, &c->warmup);
   else if (!strcmp(a, "--min-requests")) return parse_size(a, v, 1, 100000000, &c->min_requests);
@@ -626,7 +642,7 @@ static int validate_early(bench_ctx *c) {
     return EXIT_USAGE;
   }
   if ((c->csv && !check_output("--csv", c->csv)) || (c->json && !check_output("--json", c->json)) ||
-      (c->plot && !check_output("--plot", c->plot)))
+      (c->plot && !check_output("--plot", c->plot)) || (c->trace && !check_output("--trace", c->trace)))
     return EXIT_USAGE;
   if (c->no_sweep && !c->profile && !c->roofline) {
     fprintf(stderr, "towerrt bench: --no-sweep leaves nothing to do: add --profile and/or --roofline\n");
@@ -1007,6 +1023,19 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* towerrt_trace_fn: one event into the shared buffer (lock-free: a slot
+ * per fetch_add). */
+static void on_trace(void *ctx, const char *step, uint64_t t0, uint64_t t1, uint32_t slot) {
+  tb_worker *w = ctx;
+  bench_ctx *c = w->c;
+  size_t i = atomic_fetch_add(&c->n_events, 1);
+  if (i >= TB_TRACE_CAP) {
+    atomic_fetch_add(&c->dropped, 1);
+    return;
+  }
+  c->events[i] = (tb_trace_event){step, t0, t1, w->id * 1000u + slot, (uint32_t)w->point};
+}
+
 /* The sessions of a point, each with its own latency buffers. */
 static int make_sessions(bench_ctx *c, size_t i, towerrt_model *m, towerrt_items *items, tb_worker *w, uint32_t n) {
   const tb_point *p = &c->points[i];
@@ -1034,6 +1063,7 @@ static int make_sessions(bench_ctx *c, size_t i, towerrt_model *m, towerrt_items
       fprintf(stderr, "\ntowerrt bench: error: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
       return EXIT_FAIL;
     }
+    if (c->events) towerrt_session_set_trace(w[j].s, on_trace, &w[j]);
   }
   return EXIT_OK;
 }
@@ -1371,6 +1401,52 @@ static int write_json(const bench_ctx *c) {
   return EXIT_OK;
 }
 
+/* The Chrome trace event format (a JSON object with "traceEvents"): one
+ * complete event ("ph": "X") per step, ts/dur in microseconds; a thread
+ * per session and participant slot, named; the points as spans on their
+ * own track. */
+static int write_trace(const bench_ctx *c) {
+  FILE *f = fopen(c->trace, "w");
+  if (!f) {
+    fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", c->trace, strerror(errno));
+    return EXIT_FAIL;
+  }
+  size_t n = atomic_load(&c->n_events);
+  if (n > TB_TRACE_CAP) n = TB_TRACE_CAP;
+  uint64_t base = UINT64_MAX;
+  for (size_t i = 0; i < n; i++) base = c->events[i].t0 < base ? c->events[i].t0 : base;
+  fprintf(f, "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"command\": ");
+  tb_json_string(f, c->command);
+  fprintf(f, ", \"dropped_events\": %zu}, \"traceEvents\": [\n", atomic_load(&c->dropped));
+  fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"args\": {\"name\": \"towerrt bench\"}}");
+  uint32_t named[512];
+  size_t n_named = 0;
+  for (size_t i = 0; i < n; i++) {
+    const tb_trace_event *e = &c->events[i];
+    int seen = 0;
+    for (size_t j = 0; j < n_named; j++) seen |= named[j] == e->tid;
+    if (!seen && n_named < 512) {
+      named[n_named++] = e->tid;
+      fprintf(f, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": %u, \"args\": {\"name\": \"session %u %s %u\"}}",
+              e->tid + 1, e->tid / 1000, e->tid % 1000 ? "worker" : "caller", e->tid % 1000);
+    }
+    const tb_point *p = &c->points[e->point];
+    fprintf(f, ",\n{\"name\": \"%s\", \"cat\": \"request\", \"ph\": \"X\", \"pid\": 1, \"tid\": %u, \"ts\": %.3f, \"dur\": %.3f, "
+               "\"args\": {\"point\": %u, \"isa\": \"%s\", \"precision\": \"%s\", \"k\": %zu}}",
+            e->step, e->tid + 1, (double)(e->t0 - base) * 1e-3, (double)(e->t1 - e->t0) * 1e-3, e->point, p->isa,
+            k_prec_names[p->precision], p->k);
+  }
+  fprintf(f, "\n]}\n");
+  if (fclose(f) != 0) {
+    fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", c->trace, strerror(errno));
+    return EXIT_FAIL;
+  }
+  if (!c->quiet)
+    fprintf(stderr, "towerrt bench: wrote %zu trace events to %s%s\n", n, c->trace,
+            atomic_load(&c->dropped) ? " (the buffer was full: later events were dropped)" : "");
+  return EXIT_OK;
+}
+
 /* Series = the dimensions but k (the last) that vary in this run, as
  * name=value joined by '/' ("isa=avx2/fe_mode=0"). */
 static void series_name(const bench_ctx *c, const tb_result *r, char *buf, size_t cap, int skip_precision) {
@@ -1619,6 +1695,7 @@ static void free_ctx(bench_ctx *c) {
   for (size_t i = 0; c->results && i < c->n_results; i++) free_result(&c->results[i]);
   free(c->results);
   free(c->roof);
+  free(c->events);
 }
 
 static int run_profile(bench_ctx *c) {
@@ -1705,6 +1782,11 @@ int towerrt_bench_main(int argc, char **argv) {
     tb_machine_describe(&mc);
     c.loadavg_start = mc.loadavg_1m;
   }
+  if (c.trace && !(c.events = malloc(TB_TRACE_CAP * sizeof *c.events))) {
+    fprintf(stderr, "towerrt bench: out of memory for the trace buffer\n");
+    free_ctx(&c);
+    return EXIT_FAIL;
+  }
   rc = load_inputs(&c);
   if (!rc && !c.no_sweep) rc = build_points(&c);
   if (!rc && !c.no_sweep) {
@@ -1747,6 +1829,7 @@ int towerrt_bench_main(int argc, char **argv) {
   if (!rc && c.csv) rc = write_csv(&c);
   if (!rc && c.json) rc = write_json(&c);
   if (!rc && c.plot && c.n_results) rc = write_plot(&c);
+  if (!rc && c.trace) rc = write_trace(&c);
   free_ctx(&c);
   return rc;
 }

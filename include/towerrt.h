@@ -305,6 +305,21 @@ TOWERRT_API size_t towerrt_session_last_skipped(const towerrt_session *session);
 /* The largest n this session's top-n calls accept (options.max_topn, clamped to max_k). */
 TOWERRT_API size_t towerrt_session_max_topn(const towerrt_session *session);
 
+/* ---- tracing --------------------------------------------------------------- */
+/* An observer of the steps of this session's requests (towerrt bench
+ * --trace writes them as a Chrome/Perfetto trace). fn is called right after
+ * each step, on the thread that ran it, with CLOCK_MONOTONIC nanoseconds and
+ * the participant slot that ran it (0: the calling thread; 1..threads-1:
+ * pool workers, concurrently: fn must be thread-safe then). Steps of
+ * towerrt_score, towerrt_score_heads and their _topn forms: "user_tower",
+ * "user_heads" (their
+ * conversion to the store's precision), "score_block" (one block of
+ * candidates), "request" (the whole call). NULL (the default) turns it off:
+ * a branch per step is all it costs. Not for the scoring of other threads'
+ * sessions: set it before scoring, from the thread that owns the session. */
+typedef void (*towerrt_trace_fn)(void *ctx, const char *step, uint64_t begin_ns, uint64_t end_ns, uint32_t slot);
+TOWERRT_API void towerrt_session_set_trace(towerrt_session *session, towerrt_trace_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

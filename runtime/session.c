@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "family.h"
 #include "item_store.h"
@@ -64,7 +65,27 @@ struct towerrt_session {
   trt_job job;
   struct trt_mm *mm; /* towerrt_user_heads: oneDNN primitives, made on first use */
   char error[TRT_MSG_CAP];
+  towerrt_trace_fn trace; /* towerrt_session_set_trace: NULL = off */
+  void *trace_ctx;
 };
+
+/* CLOCK_MONOTONIC ns when tracing, else 0 without reading the clock. */
+static uint64_t trace_begin(const towerrt_session *s) {
+  if (!s->trace) return 0;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void trace_end(const towerrt_session *s, const char *step, uint64_t t0, uint32_t slot) {
+  if (s->trace) s->trace(s->trace_ctx, step, t0, trace_begin(s), slot);
+}
+
+void towerrt_session_set_trace(towerrt_session *s, towerrt_trace_fn fn, void *ctx) {
+  if (!s) return;
+  s->trace = fn;
+  s->trace_ctx = ctx;
+}
 
 /* Records the thread's message on the session too, and fills the scores
  * with NaN so that a failed call can never be mistaken for a result. */
@@ -369,6 +390,7 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
   towerrt_session *s = ctx;
   trt_workspace *ws = &s->ws[slot];
   trt_serve_slot *sl = &s->slots[slot];
+  uint64_t t0 = trace_begin(s);
   size_t c0 = (size_t)task * TRT_ID_BLOCK, b = s->req_k - c0 < TRT_ID_BLOCK ? s->req_k - c0 : TRT_ID_BLOCK;
   size_t n = resolve_ids(s, ws, sl, c0, b);
   if (n == SIZE_MAX) return;
@@ -379,6 +401,7 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
     keep_best(s, sl, c0, sl->pos, out, n);
   else
     place_scores(s, c0, b, sl->pos, out, n);
+  trace_end(s, "score_block", t0, slot);
 }
 
 /* The user heads in the precision of the item store, once per request. */
@@ -476,7 +499,9 @@ static towerrt_status run(towerrt_session *s, size_t k, size_t block, trt_task_f
 static towerrt_status score_ids(towerrt_session *s, const uint64_t *item_ids, size_t k, const trt_out *o) {
   towerrt_status st;
   if ((st = check_user_heads(s))) return out_fail(s, st, o, k);
+  uint64_t t0 = trace_begin(s);
   convert_user_heads(s);
+  trace_end(s, "user_heads", t0, 0);
   s->req_ids = item_ids;
   return run(s, k, TRT_ID_BLOCK, task_by_id, o);
 }
@@ -495,8 +520,11 @@ static towerrt_status score_user_ids(towerrt_session *s, const char *fn, const t
   if (!st && !o->scores) st = check_topn(s, o);
   if (st) return out_fail(s, st, o, k);
   if (!acquire_items(s)) return no_items(s, o, k, ": score by features, or give it one (towerrt_session_set_items)");
+  uint64_t t0 = trace_begin(s);
   trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
+  trace_end(s, "user_tower", t0, 0);
   st = score_ids(s, item_ids, k, o);
+  trace_end(s, "request", t0, 0);
   release_items(s);
   return st;
 }
@@ -543,7 +571,9 @@ static towerrt_status score_heads(towerrt_session *s, const char *fn, const floa
   if (st) return out_fail(s, st, o, k);
   if (!acquire_items(s)) return no_items(s, o, k, "");
   memcpy(s->ws[0].user_heads, heads, towerrt_session_user_heads_size(s) * sizeof(float));
+  uint64_t t0 = trace_begin(s);
   st = score_ids(s, item_ids, k, o);
+  trace_end(s, "request", t0, 0);
   release_items(s);
   return st;
 }

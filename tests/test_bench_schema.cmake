@@ -293,3 +293,15 @@ if(MODE STREQUAL "cli")
     message(FATAL_ERROR "counters.csv: the software task clock per request should be > 0: ${row}")
   endif()
 endif()
+
+if(MODE STREQUAL "cli")
+  # --trace: a Chrome trace from the runtime's hook, with the request's steps
+  run(0 ${TOWERRT} bench --synthetic --preset tiny --workdir ${WORK}/synthetic --isa best --fe 0 --k 8,300
+      --requests 5 --warmup 1 --seconds 0.05 --trace ${WORK}/trace.json --quiet)
+  check_json_file(${WORK}/trace.json)
+  foreach(step "\"user_tower\"" "\"user_heads\"" "\"score_block\"" "\"request\"" "\"ph\": \"X\"" "thread_name")
+    expect_in("${json_doc}" "${step}")
+  endforeach()
+  run(2 ${TOWERRT} bench --synthetic --preset tiny --workdir ${WORK}/never --trace ${WORK}/no/such/t.json)
+  expect_in("${last_err}" "--trace")
+endif()
