@@ -389,6 +389,7 @@ static void usage(FILE *f) {
           "  outputs (a table on stdout always):\n"
           "    --csv PATH --json PATH\n"
           "    --plot PREFIX      PREFIX-latency.{png,svg}, PREFIX-throughput.{png,svg} with gnuplot\n"
+          "                       (with --roofline also PREFIX-roofline.{png,svg}: each kernel as a point under the roofs)\n"
           "                       (PREFIX.dat and PREFIX.gp are written even without gnuplot)\n"
           "    --quiet            no progress line on stderr\n"
           "    --trace PATH       a Chrome trace (chrome://tracing, ui.perfetto.dev) of every request: a span per\n"
@@ -1680,6 +1681,89 @@ static int write_plot(const bench_ctx *c) {
   return EXIT_OK;
 }
 
+/* --roofline with --plot: PREFIX-roofline.{png,svg}, the roofline model of
+ * this core: x = multiply-adds per byte of item rows (or weights) read,
+ * y = GMAC/s; the compute roofs as horizontal lines, the read bandwidth as
+ * the slope; each kernel measurement a labelled point. */
+static int write_roofline_plot(const bench_ctx *c) {
+  const tb_roofline *r = c->roof;
+  char dat[4096], gp[4096];
+  snprintf(dat, sizeof dat, "%s-roofline.dat", c->plot);
+  snprintf(gp, sizeof gp, "%s-roofline.gp", c->plot);
+  FILE *f = fopen(dat, "w");
+  if (!f) {
+    fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", dat, strerror(errno));
+    return EXIT_FAIL;
+  }
+  fprintf(f, "# intensity_mac_per_byte gmac_per_s label label_dx label_dy\n");
+  for (size_t i = 0, shown = 0; i < r->n_kernels; i++) {
+    const tb_kernel_roof *k = &r->kernels[i];
+    if (!(k->gbps > 0) || !(k->gmacs > 0) || (!c->include_scalar && !strcmp(k->isa, "scalar"))) continue;
+    /* labels fan out around their point: kernels of one intensity share an x */
+    int side = shown % 2 ? -1 : 1, lift = (int)(shown++ % 4) / 2;
+    fprintf(f, "%.6g %.6g \"%s %s%s\" %d %d\n", k->gmacs / k->gbps, k->gmacs, k->kernel, k->isa,
+            strstr(k->shape, "store") ? " (store)" : strstr(k->shape, "L2") ? " (L2)" : strstr(k->shape, "n=1,") ? " (n=1)" : " (n=32)",
+            side, side * (1 + lift));
+  }
+  fclose(f);
+  const char *base = strrchr(c->plot, '/');
+  base = base ? base + 1 : c->plot;
+  tb_machine mc;
+  tb_machine_describe(&mc);
+  f = fopen(gp, "w");
+  if (!f) {
+    fprintf(stderr, "towerrt bench: cannot write '%s': %s\n", gp, strerror(errno));
+    return EXIT_FAIL;
+  }
+  fprintf(f,
+          "# The roofline of one core with each kernel as a point; written by towerrt bench --roofline --plot.\n"
+          "set logscale xy\nset grid\nset key below maxcolumns 3 noenhanced\n"
+          "set xlabel 'multiply-adds per byte of item rows / weights read (scalar kernels left out unless --include-scalar)'\nset ylabel 'GMAC/s'\n"
+          "set xrange [0.1:1e3]\nset yrange [1:%.0f]\n"
+          "bw = %.3f\n"
+          "do for [fmt in 'png svg'] {\n"
+          "  if (fmt eq 'png') { set terminal png size 1200,800 } else { set terminal svg size 1200,800 dynamic background rgb 'white' }\n"
+          "  if (fmt eq 'png' && strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 1200,800 font ',10' }\n"
+          "  set output '%s-roofline.'.fmt\n"
+          "  set title \"towerrt kernels against the roofs of one core: %s%s%s\\n(read bandwidth %.1f GB/s from a %zu MiB buffer; L2-resident points sit left of the slope's reach)\" noenhanced\n"
+          "  plot bw * x with lines lw 2 lc rgb 'black' dt 2 title sprintf('DRAM read %%.1f GB/s', bw)",
+          4.0 * (r->best_i8 > r->best_f32 ? r->best_i8 : r->best_f32), r->bandwidth, base, mc.cpu,
+          getenv("TOWERRT_ISA") ? ", TOWERRT_ISA=" : "", getenv("TOWERRT_ISA") ? getenv("TOWERRT_ISA") : "", r->bandwidth,
+          r->buffer_bytes >> 20);
+  int lc = 1;
+  for (size_t i = 0; i < r->n_peaks; i++) {
+    if (strcmp(r->peaks[i].unit, "GMAC/s")) continue;
+    fprintf(f, ", \\\n       %.3f with lines lw 2 lc %d title '%s %.0f GMAC/s'", r->peaks[i].value, lc++, r->peaks[i].instruction,
+            r->peaks[i].value);
+  }
+  fprintf(f,
+          ", \\\n       '%s-roofline.dat' using 1:2 with points pt 7 ps 1.3 lc rgb '#c00000' title 'kernels (measured)', \\\n"
+          "       '' using 1:2:($4 > 0 ? stringcolumn(3) : '') with labels left offset 1,0.4 font ',8' noenhanced notitle, \\\n"
+          "       '' using 1:2:($4 < 0 ? stringcolumn(3) : '') with labels right offset -1,-0.4 font ',8' noenhanced notitle\n}\n",
+          base);
+  fclose(f);
+  char prog[4096], cwd[4096], dir[4096], script[4200];
+  if (!tb_find_program("gnuplot", prog, sizeof prog)) {
+    fprintf(stderr, "towerrt bench: gnuplot is NOT installed: wrote %s and %s only\n", dat, gp);
+    return EXIT_OK;
+  }
+  int have_cwd = getcwd(cwd, sizeof cwd) != NULL;
+  snprintf(dir, sizeof dir, "%.*s", (int)(base - c->plot), c->plot);
+  if (base != c->plot && chdir(dir) != 0) {
+    fprintf(stderr, "towerrt bench: cannot enter '%s': %s\n", dir, strerror(errno));
+    return EXIT_FAIL;
+  }
+  snprintf(script, sizeof script, "%s-roofline.gp", base);
+  int rc = run_gnuplot(script);
+  if (have_cwd && base != c->plot && chdir(cwd) != 0) fprintf(stderr, "towerrt bench: cannot return to '%s'\n", cwd);
+  if (rc != 0) {
+    fprintf(stderr, "towerrt bench: gnuplot %s failed (exit %d)\n", gp, rc);
+    return EXIT_FAIL;
+  }
+  if (!c->quiet) fprintf(stderr, "towerrt bench: wrote %s-roofline.png/.svg\n", c->plot);
+  return EXIT_OK;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void free_ctx(bench_ctx *c) {
@@ -1830,6 +1914,7 @@ int towerrt_bench_main(int argc, char **argv) {
   if (!rc && c.json) rc = write_json(&c);
   if (!rc && c.plot && c.n_results) rc = write_plot(&c);
   if (!rc && c.trace) rc = write_trace(&c);
+  if (!rc && c.plot && c.roof) rc = write_roofline_plot(&c);
   free_ctx(&c);
   return rc;
 }
