@@ -404,7 +404,7 @@ static void usage(FILE *f) {
           "    --profile-precision P (f32)\n"
           "    --roofline         fp32/int8/bf16 peaks, memory bandwidth, each kernel's fraction\n"
           "    --roofline-seconds S  time per roofline measurement (0.3)\n"
-          "    --no-sweep         only --profile and/or --roofline\n"
+          "    --no-sweep         only --profile and/or --roofline (alone: just write the --synthetic files)\n"
           "    --list-isas        print the kernel sets this machine runs and exit\n"
           "  synthetic model files are cached in --workdir DIR (default $TMPDIR/towerrt-bench-<hash>);\n"
           "  --no-cache rebuilds them.\n\n%s",
@@ -645,10 +645,6 @@ static int validate_early(bench_ctx *c) {
   if ((c->csv && !check_output("--csv", c->csv)) || (c->json && !check_output("--json", c->json)) ||
       (c->plot && !check_output("--plot", c->plot)) || (c->trace && !check_output("--trace", c->trace)))
     return EXIT_USAGE;
-  if (c->no_sweep && !c->profile && !c->roofline) {
-    fprintf(stderr, "towerrt bench: --no-sweep leaves nothing to do: add --profile and/or --roofline\n");
-    return EXIT_USAGE;
-  }
   for (size_t d = 0; d < N_DIMS; d++)
     for (size_t i = 0; i < c->dim_values[d].n; i++) {
       const char *v = c->dim_values[d].v[i];

@@ -24,7 +24,7 @@ log() { echo "reproduce: $*" >&2; }
 
 if has sweep; then
   log "sweep"
-  "$T" bench --synthetic --isa all --fe trained,0 --k 10,100,1000,10000,100000 --seconds 3 \
+  "$T" bench --synthetic --isa all --include-scalar --fe trained,0 --k 10,100,1000,10000,100000 --seconds 3 \
     --csv "$OUT/sweep.csv" --json "$OUT/sweep.json" --plot "$OUT/sweep" --quiet | tee "$OUT/sweep.txt"
 fi
 if has dims; then
