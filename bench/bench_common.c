@@ -6,7 +6,22 @@
 #include "runtime/cpu_features.h"
 #include "runtime/item_store.h"
 
+/* TOWERRT_ISA when it names a kernel set this machine runs: it overrides
+ * every model's choice (runtime/cpu_features.c), so the bench offers that
+ * set alone and labels its points with it. */
+static const char *forced_isa(void) {
+  const char *env = getenv("TOWERRT_ISA");
+  towerrt_kernels k;
+  if (!env || !*env || !strcmp(env, "auto") || trt_kernels_for_isa(env, &k) != TOWERRT_OK) return NULL;
+  return k.name;
+}
+
 size_t tb_available_isas(const char *names[TB_MAX_ISAS]) {
+  const char *forced = forced_isa();
+  if (forced) {
+    names[0] = forced;
+    return 1;
+  }
   /* runtime/cpu_features.c lists them best first, scalar last: reverse, so
    * that a kernel shared by several sets is attributed to the first set
    * that has it. */
@@ -18,6 +33,8 @@ size_t tb_available_isas(const char *names[TB_MAX_ISAS]) {
 }
 
 const char *tb_default_isa(void) {
+  const char *forced = forced_isa();
+  if (forced) return forced;
   const char *best = "scalar";
   trt_cpu_isas(&best, 1);
   return best;
