@@ -1835,7 +1835,7 @@ int towerrt_bench_main(int argc, char **argv) {
     free_ctx(&c);
     return rc == 2 ? EXIT_OK : EXIT_USAGE;
   }
-  c.n_isas = tb_available_isas(c.isas);
+  c.n_isas = tb_bench_isas(c.isas);
   rc = validate_early(&c);
   if (rc) {
     free_ctx(&c);

@@ -7,8 +7,8 @@
 #include "runtime/item_store.h"
 
 /* TOWERRT_ISA when it names a kernel set this machine runs: it overrides
- * every model's choice (runtime/cpu_features.c), so the bench offers that
- * set alone and labels its points with it. */
+ * every model's choice (runtime/cpu_features.c), so `towerrt bench` offers
+ * that set alone and labels its points with it (tb_bench_isas). */
 static const char *forced_isa(void) {
   const char *env = getenv("TOWERRT_ISA");
   towerrt_kernels k;
@@ -16,12 +16,14 @@ static const char *forced_isa(void) {
   return k.name;
 }
 
-size_t tb_available_isas(const char *names[TB_MAX_ISAS]) {
+size_t tb_bench_isas(const char *names[TB_MAX_ISAS]) {
   const char *forced = forced_isa();
-  if (forced) {
-    names[0] = forced;
-    return 1;
-  }
+  if (!forced) return tb_available_isas(names);
+  names[0] = forced;
+  return 1;
+}
+
+size_t tb_available_isas(const char *names[TB_MAX_ISAS]) {
   /* runtime/cpu_features.c lists them best first, scalar last: reverse, so
    * that a kernel shared by several sets is attributed to the first set
    * that has it. */

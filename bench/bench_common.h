@@ -17,6 +17,9 @@
  * trt_cpu_isas), "scalar" first and the best last. Returns the count;
  * names point to static storage. */
 size_t tb_available_isas(const char *names[TB_MAX_ISAS]);
+/* The same, or only the TOWERRT_ISA set when that names one this machine
+ * runs (it overrides every model's choice): what `towerrt bench` offers. */
+size_t tb_bench_isas(const char *names[TB_MAX_ISAS]);
 /* Name of the set "auto" selects (the best for this CPU; TOWERRT_ISA aside). */
 const char *tb_default_isa(void);
 /* The kernel table of one set, TOWERRT_ISA ignored (0 if unavailable). */

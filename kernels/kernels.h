@@ -124,12 +124,13 @@ typedef struct towerrt_kernels {
   trt_dense_bf16_fn dense_bf16;
   trt_dense_u8s8_fn dense_u8s8;
   trt_quantize_u8_fn quantize_u8;
-  /* appended: the top of the u8 activation range the runtime quantizes to
-   * for this set's int8 kernels (user heads, s8 layers' inputs): 255, or
-   * 127 where the kernels use vpmaddubsw (AVX2 without VNNI). With u8 <= 127
-   * its i16 pair sums cannot saturate (kernels/x86/maxsim-u8s8-avx2.c); the
-   * kernels stay exact for any byte (a slower path where a byte > 127), so
-   * the oracle given the same bytes gives the same int32 sums. */
+  /* appended: the top of the u8 range the runtime quantizes the user heads
+   * of an int8 store to for this set's maxsim_u8s8: 255, or 127 where the
+   * kernel uses vpmaddubsw (AVX2 without VNNI). With u8 <= 127 its i16 pair
+   * sums cannot saturate (kernels/x86/maxsim-u8s8-avx2.c); the kernels stay
+   * exact for any byte (a slower path where a byte > 127), so the oracle
+   * given the same bytes gives the same int32 sums. The inputs of s8
+   * layers stay 0..255 on every set (docs/quantization.md says why). */
   int u8_max;
 } towerrt_kernels;
 

@@ -35,12 +35,6 @@ void trt_quantize_u8_static(const float *x, size_t n, float scale, int32_t zp, i
   }
 }
 
-void trt_u8_params_for(int qmax, float *scale, int32_t *zp) {
-  if (qmax == 255) return;
-  *scale = *scale * 255.0f / (float)qmax;
-  *zp = (int32_t)trt_round_even((float)*zp * (float)qmax / 255.0f);
-}
-
 float trt_quantize_item_s8(const float *x, size_t heads, size_t dim, int8_t *q, int32_t *colsum) {
   float amax = 0.0f;
   for (size_t i = 0; i < heads * dim; i++) amax = fmaxf(amax, fabsf(x[i]));

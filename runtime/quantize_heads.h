@@ -20,11 +20,6 @@ void trt_quantize_user_u8(const float *x, size_t n_heads, size_t dim, int qmax, 
  * q = clamp(round(x / scale) + zp, 0, qmax) (qmax: kernels.h, u8_max). */
 void trt_quantize_u8_static(const float *x, size_t n, float scale, int32_t zp, int qmax, uint8_t *q);
 
-/* The calibrated (scale, zero point) of a 0..255 range, re-expressed for
- * 0..qmax: the same real range [-zp * scale, (255 - zp) * scale] (up to
- * the rounding of the zero point). Identity for qmax = 255. */
-void trt_u8_params_for(int qmax, float *scale, int32_t *zp);
-
 /* One item row (heads x dim): symmetric s8 with one scale max|x| / 127,
  * and the column sum of each head. Returns the scale. */
 float trt_quantize_item_s8(const float *x, size_t heads, size_t dim, int8_t *q, int32_t *colsum);
