@@ -199,6 +199,44 @@ TOWERRT_API towerrt_status towerrt_precision_parse(const char *name, towerrt_pre
 TOWERRT_API towerrt_status towerrt_items_quantize(const towerrt_items *items, towerrt_precision precision,
                                                   const char *path);
 
+/* ---- catalogs beyond one build: quantized merges, delta stores ---------- */
+/* Merges item stores into one at `path` (docs/item-stores.md, "Shards and
+ * merges"): the n shards of one sharded build (any order; rows go back into
+ * input order, so the result is the single build byte for byte), or plain
+ * stores concatenated in the order given. Inputs of one dtype: f32, or bf16
+ * / int8 shards quantized from f32 shards (towerrt_items_quantize keeps a
+ * shard's shard records), merged without an f32 store in between and equal
+ * to quantizing the merged f32 store. */
+TOWERRT_API towerrt_status towerrt_items_merge(const towerrt_model *model, const char *const *inputs,
+                                               size_t n_inputs, const char *path);
+
+/* Delta stores (docs/format.md "Delta stores", docs/item-stores.md
+ * "Catalog updates"). A delta holds new and changed items (the rows of
+ * `changes`, a plain store of the base's model and precision built from
+ * those items alone; NULL: none) and tombstones for removed ids, and names
+ * its base (row count, CRCs of its heads and id map) so that it applies to
+ * that base only. An id both changed and removed is an error. */
+TOWERRT_API towerrt_status towerrt_items_make_delta(const towerrt_items *base, const towerrt_items *changes,
+                                                    const uint64_t *removed, size_t n_removed, const char *path);
+/* The catalog `base` + deltas[0..n) (oldest first; the newest naming an id
+ * wins, a tombstone makes the id unknown), as a store that sessions score
+ * from like any other (towerrt_session_create, towerrt_session_set_items).
+ * Every delta must name `base` (TOWERRT_ERR_MISMATCH otherwise). The
+ * overlay holds references to base and deltas (free yours when you like).
+ * A lookup costs one probe sequence in a map of the deltas' ids plus, on a
+ * miss, one in the base's id map; scoring allocates nothing. At most
+ * TOWERRT_MAX_DELTAS deltas. */
+#define TOWERRT_MAX_DELTAS 255
+TOWERRT_API towerrt_status towerrt_items_overlay(const towerrt_items *base, const towerrt_items *const *deltas,
+                                                 size_t n_deltas, towerrt_items **out);
+/* Writes the catalog of `items` (an overlay or a plain store) as one plain
+ * store. Row order: the base's rows still present, in base order (a
+ * changed item in its base row), then the items new to the base in the
+ * order they first appear in the deltas (oldest delta first, row order).
+ * The result is byte for byte the store towerrt_items_build writes from
+ * that catalog in that order (f32), or towerrt_items_quantize of it. */
+TOWERRT_API towerrt_status towerrt_items_compact(const towerrt_items *items, const char *path);
+
 /* Which engine builds an item store of this precision for `model` on this
  * CPU (build-items --precision; docs/item-stores.md, "Engines"): "onednn
  * bf16, ...", or "internal avx2 bf16, ... (why oneDNN was not used)".
