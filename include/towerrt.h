@@ -199,6 +199,52 @@ TOWERRT_API towerrt_status towerrt_precision_parse(const char *name, towerrt_pre
 TOWERRT_API towerrt_status towerrt_items_quantize(const towerrt_items *items, towerrt_precision precision,
                                                   const char *path);
 
+/* ---- streaming item-store builds (docs/item-stores.md) -------------------
+ * open -> append(rows) ... -> finish: rows go through the item tower in
+ * fixed batches on `threads` worker threads and are streamed to PATH.tmp,
+ * renamed to PATH by finish; memory does not grow with the catalog except
+ * for the id map (32 to 64 bytes per item, + 8 per item in a shard). The
+ * bytes do not depend on threads, on how rows are split into appends, or
+ * on a row's position (f32 and bf16 tower arithmetic), so the n shards of
+ * one input merged by towerrt_items_merge are the single build, byte for
+ * byte. int8 tower arithmetic quantizes each batch with its own scales:
+ * its shards merged are not the single build. */
+typedef struct towerrt_items_builder towerrt_items_builder;
+typedef struct towerrt_build_options {
+  uint32_t struct_size;         /* sizeof(towerrt_build_options): towerrt_build_options_init */
+  towerrt_precision precision;  /* the item tower's arithmetic (the store is f32; towerrt_items_quantize) */
+  uint32_t threads;             /* worker threads; 0: every online core */
+  uint32_t shard_index, shard_count; /* shard_count > 0: keep only the rows of shard shard_index (towerrt_item_shard) */
+  uint64_t expected_rows;       /* 0: unknown (sizes the id map once when known) */
+} towerrt_build_options;
+TOWERRT_API void towerrt_build_options_init(towerrt_build_options *opts);
+TOWERRT_API towerrt_status towerrt_items_builder_open(const towerrt_model *model, const char *path,
+                                                      const towerrt_build_options *opts, towerrt_items_builder **out);
+/* n rows: features in model order (as towerrt_items_build) and their ids.
+ * In a sharded build the rows of other shards are checked and skipped. */
+TOWERRT_API towerrt_status towerrt_items_builder_append(towerrt_items_builder *builder, const towerrt_features *items,
+                                                        const uint64_t *item_ids, size_t n);
+/* Rows kept so far (this shard's). */
+TOWERRT_API size_t towerrt_items_builder_rows(const towerrt_items_builder *builder);
+/* Writes the store and renames it into place; frees the builder in every
+ * case. A shard may be empty; any other build needs a row. */
+TOWERRT_API towerrt_status towerrt_items_builder_finish(towerrt_items_builder *builder);
+/* Removes PATH.tmp and frees the builder. */
+TOWERRT_API void towerrt_items_builder_abort(towerrt_items_builder *builder);
+/* The shard of an item id among n: (splitmix64(id) >> 32) % n. */
+TOWERRT_API uint32_t towerrt_item_shard(uint64_t item_id, uint32_t n);
+
+/* The model's input fields in FIELDS order (docs/format.md): a side's
+ * feature row is its id fields' slots, then its dense fields' values. */
+typedef struct towerrt_field_info {
+  const char *name;  /* valid while the model is */
+  towerrt_side side;
+  uint32_t kind;     /* 0 single-id, 1 multi-id (0 pads), 2 dense */
+  uint32_t width;    /* id slots, or dense values */
+} towerrt_field_info;
+TOWERRT_API size_t towerrt_model_field_count(const towerrt_model *model);
+TOWERRT_API towerrt_status towerrt_model_field(const towerrt_model *model, size_t i, towerrt_field_info *out);
+
 /* ---- catalogs beyond one build: quantized merges, delta stores ---------- */
 /* Merges item stores into one at `path` (docs/item-stores.md, "Shards and
  * merges"): the n shards of one sharded build (any order; rows go back into

@@ -561,6 +561,60 @@ static void test_quantized_merges(const catalog *c) {
   }
 }
 
+/* The public streaming builder (towerrt.h): 3 shards appended in random
+ * chunks, merged == towerrt_items_build of the whole catalog; the field
+ * list adds up to the model's slots and widths. */
+static void test_public_builder(const catalog *c) {
+  size_t n = c->rows.n_keys;
+  towerrt_features all = feats(c, 0, n);
+  CHECK(!towerrt_items_build(c->m, &all, c->rows.keys, n, wpath("pub-single.twi")), "%s", towerrt_last_error());
+  const char *in[3];
+  for (uint32_t i = 0; i < 3; i++) {
+    towerrt_build_options o;
+    towerrt_build_options_init(&o);
+    o.threads = 1 + i;
+    o.shard_index = i;
+    o.shard_count = 3;
+    char name[32];
+    snprintf(name, sizeof name, "pub%u.twi", i);
+    in[i] = strdup(wpath(name));
+    towerrt_items_builder *b = NULL;
+    towerrt_status st = towerrt_items_builder_open(c->m, in[i], &o, &b);
+    size_t want = 0;
+    for (size_t r = 0; r < n; r++) want += towerrt_item_shard(c->rows.keys[r], 3) == i;
+    for (size_t done = 0; done < n && !st;) {
+      size_t k = test_rand_range(&g_rng, 1, 9);
+      if (k > n - done) k = n - done;
+      towerrt_features f = feats(c, done, k);
+      st = towerrt_items_builder_append(b, &f, c->rows.keys + done, k);
+      done += k;
+    }
+    CHECK(!st && towerrt_items_builder_rows(b) == want, "public builder shard %u: %s (%zu rows, %zu expected)", i, towerrt_last_error(),
+          towerrt_items_builder_rows(b), want);
+    if (st) towerrt_items_builder_abort(b);
+    else CHECK(!towerrt_items_builder_finish(b), "%s", towerrt_last_error());
+  }
+  const char *order[3] = {in[2], in[0], in[1]};
+  CHECK(!towerrt_items_merge(c->m, order, 3, wpath("pub-merged.twi")), "%s", towerrt_last_error());
+  CHECK(same_files(wpath("pub-single.twi"), wpath("pub-merged.twi")), "%s: public builder shards merged != towerrt_items_build", c->dir);
+  for (int i = 0; i < 3; i++) free((void *)in[i]);
+  towerrt_build_options bad;
+  towerrt_build_options_init(&bad);
+  bad.struct_size = 4;
+  towerrt_items_builder *b = NULL;
+  CHECK(towerrt_items_builder_open(c->m, wpath("x.twi"), &bad, &b) == TOWERRT_ERR_INVALID_ARGUMENT && !b, "struct_size unchecked");
+  size_t slots[2] = {0, 0}, dense[2] = {0, 0};
+  for (size_t i = 0; i < towerrt_model_field_count(c->m); i++) {
+    towerrt_field_info fi;
+    CHECK(!towerrt_model_field(c->m, i, &fi) && fi.name && fi.name[0], "field %zu", i);
+    if (fi.kind == 2) dense[fi.side] += fi.width;
+    else slots[fi.side] += fi.width;
+  }
+  for (int side = 0; side < 2; side++)
+    CHECK(slots[side] == towerrt_model_id_slots(c->m, (towerrt_side)side) && dense[side] == towerrt_model_dense_width(c->m, (towerrt_side)side),
+          "side %d: fields add up to %zu slots / %zu dense", side, slots[side], dense[side]);
+}
+
 static void test_duplicates(const catalog *c) {
   size_t n = c->rows.n_keys;
   if (n < 4) return;
@@ -743,6 +797,7 @@ int main(int argc, char **argv) {
     }
     test_empty_shards(c);
     test_quantized_merges(c);
+    test_public_builder(c);
     test_duplicates(c);
     test_damaged(c, &cats[(i + 1) % n_cat]);
   }
