@@ -216,6 +216,7 @@ typedef struct towerrt_build_options {
   uint32_t threads;             /* worker threads; 0: every online core */
   uint32_t shard_index, shard_count; /* shard_count > 0: keep only the rows of shard shard_index (towerrt_item_shard) */
   uint64_t expected_rows;       /* 0: unknown (sizes the id map once when known) */
+  uint64_t input_rows;          /* a shard fed only its own rows (append_ordered): the whole input's row count */
 } towerrt_build_options;
 TOWERRT_API void towerrt_build_options_init(towerrt_build_options *opts);
 TOWERRT_API towerrt_status towerrt_items_builder_open(const towerrt_model *model, const char *path,
@@ -224,6 +225,14 @@ TOWERRT_API towerrt_status towerrt_items_builder_open(const towerrt_model *model
  * In a sharded build the rows of other shards are checked and skipped. */
 TOWERRT_API towerrt_status towerrt_items_builder_append(towerrt_items_builder *builder, const towerrt_features *items,
                                                         const uint64_t *item_ids, size_t n);
+/* A shard job that reads only its own rows (Spark: one partition per
+ * shard): n rows of this shard (every id in shard shard_index) with their
+ * ordinals in the whole input, ascending; needs opts.input_rows. The
+ * merged shards are the single build of the input in ordinal order. */
+TOWERRT_API towerrt_status towerrt_items_builder_append_ordered(towerrt_items_builder *builder,
+                                                                const towerrt_features *items,
+                                                                const uint64_t *item_ids, const uint64_t *ordinals,
+                                                                size_t n);
 /* Rows kept so far (this shard's). */
 TOWERRT_API size_t towerrt_items_builder_rows(const towerrt_items_builder *builder);
 /* Writes the store and renames it into place; frees the builder in every

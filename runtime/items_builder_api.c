@@ -44,6 +44,7 @@ TOWERRT_API towerrt_status towerrt_items_builder_open(const towerrt_model *m, co
   o.expected = opts->expected_rows;
   o.shard_index = opts->shard_index;
   o.shard_count = opts->shard_count;
+  o.input_rows = opts->input_rows;
   towerrt_items_builder *w = calloc(1, sizeof *w);
   if (!w) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   towerrt_status st = trt_items_builder_open(m, path, &o, &w->b);
@@ -59,6 +60,12 @@ TOWERRT_API towerrt_status towerrt_items_builder_append(towerrt_items_builder *w
                                                         size_t n) {
   if (!w) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_builder_append: builder is NULL");
   return trt_items_builder_append(w->b, items, ids, n);
+}
+
+TOWERRT_API towerrt_status towerrt_items_builder_append_ordered(towerrt_items_builder *w, const towerrt_features *items,
+                                                                const uint64_t *ids, const uint64_t *ordinals, size_t n) {
+  if (!w) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_builder_append_ordered: builder is NULL");
+  return trt_items_builder_append_ordered(w->b, items, ids, ordinals, n);
 }
 
 TOWERRT_API size_t towerrt_items_builder_rows(const towerrt_items_builder *w) { return w ? (size_t)trt_items_builder_rows(w->b) : 0; }

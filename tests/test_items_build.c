@@ -597,6 +597,47 @@ static void test_public_builder(const catalog *c) {
   const char *order[3] = {in[2], in[0], in[1]};
   CHECK(!towerrt_items_merge(c->m, order, 3, wpath("pub-merged.twi")), "%s", towerrt_last_error());
   CHECK(same_files(wpath("pub-single.twi"), wpath("pub-merged.twi")), "%s: public builder shards merged != towerrt_items_build", c->dir);
+  /* the same shards fed only their own rows, with their input ordinals */
+  for (uint32_t i = 0; i < 3; i++) {
+    towerrt_build_options o;
+    towerrt_build_options_init(&o);
+    o.shard_index = i;
+    o.shard_count = 3;
+    o.input_rows = n;
+    towerrt_items_builder *b = NULL;
+    towerrt_status st = towerrt_items_builder_open(c->m, in[i], &o, &b);
+    for (size_t r = 0; r < n && !st; r++) {
+      if (towerrt_item_shard(c->rows.keys[r], 3) != i) continue;
+      towerrt_features f = feats(c, r, 1);
+      uint64_t ord = r;
+      st = towerrt_items_builder_append_ordered(b, &f, c->rows.keys + r, &ord, 1);
+    }
+    CHECK(!st, "ordered shard %u: %s", i, towerrt_last_error());
+    if (st) towerrt_items_builder_abort(b);
+    else CHECK(!towerrt_items_builder_finish(b), "%s", towerrt_last_error());
+  }
+  CHECK(!towerrt_items_merge(c->m, order, 3, wpath("pub-merged.twi")), "%s", towerrt_last_error());
+  CHECK(same_files(wpath("pub-single.twi"), wpath("pub-merged.twi")), "%s: ordered shards merged != towerrt_items_build", c->dir);
+  /* a row of another shard, an ordinal going back, plain append: refused */
+  {
+    towerrt_build_options o;
+    towerrt_build_options_init(&o);
+    o.shard_count = 2;
+    o.input_rows = n;
+    towerrt_items_builder *b = NULL;
+    CHECK(!towerrt_items_builder_open(c->m, wpath("x.twi"), &o, &b), "%s", towerrt_last_error());
+    size_t r = 0;
+    while (r < n && towerrt_item_shard(c->rows.keys[r], 2) == 0) r++;
+    towerrt_features f = feats(c, r < n ? r : 0, 1);
+    uint64_t ord = 0;
+    CHECK(r == n || towerrt_items_builder_append_ordered(b, &f, c->rows.keys + r, &ord, 1) == TOWERRT_ERR_INVALID_ARGUMENT,
+          "a row of another shard accepted");
+    towerrt_items_builder_abort(b);
+    CHECK(!towerrt_items_builder_open(c->m, wpath("x.twi"), &o, &b), "%s", towerrt_last_error());
+    CHECK(towerrt_items_builder_append(b, &f, c->rows.keys, 1) == TOWERRT_ERR_INVALID_ARGUMENT, "plain append with input_rows");
+    towerrt_items_builder_abort(b);
+    CHECK(access(wpath("x.twi"), F_OK) != 0 && access(wpath("x.twi.tmp"), F_OK) != 0, "an aborted build left a file");
+  }
   for (int i = 0; i < 3; i++) free((void *)in[i]);
   towerrt_build_options bad;
   towerrt_build_options_init(&bad);
