@@ -250,6 +250,7 @@ typedef struct towerrt_field_info {
   towerrt_side side;
   uint32_t kind;     /* 0 single-id, 1 multi-id (0 pads), 2 dense */
   uint32_t width;    /* id slots, or dense values */
+  uint32_t vocab;    /* id fields: ids are 0..vocab-1 (0 for dense) */
 } towerrt_field_info;
 TOWERRT_API size_t towerrt_model_field_count(const towerrt_model *model);
 TOWERRT_API towerrt_status towerrt_model_field(const towerrt_model *model, size_t i, towerrt_field_info *out);

@@ -92,6 +92,6 @@ TOWERRT_API towerrt_status towerrt_model_field(const towerrt_model *m, size_t i,
   if (i >= m->n_fields) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "field %zu of %u", i, m->n_fields);
   const trt_field *f = &m->fields[i];
   *out = (towerrt_field_info){.name = f->name, .side = (towerrt_side)f->side, .kind = f->kind,
-                              .width = f->kind == 2 ? f->dim : f->slots};
+                              .width = f->kind == 2 ? f->dim : f->slots, .vocab = f->vocab};
   return TOWERRT_OK;
 }

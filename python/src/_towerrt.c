@@ -281,8 +281,9 @@ static PyObject *builder_open(PyObject *self, PyObject *args) {
   const char *path;
   int precision;
   unsigned int threads, shard_index, shard_count;
-  unsigned long long expected;
-  if (!PyArg_ParseTuple(args, "OsiIKII", &cap, &path, &precision, &threads, &expected, &shard_index, &shard_count)) return NULL;
+  unsigned long long expected, input_rows;
+  if (!PyArg_ParseTuple(args, "OsiIKIIK", &cap, &path, &precision, &threads, &expected, &shard_index, &shard_count, &input_rows))
+    return NULL;
   towerrt_model *m = unwrap(cap, CAP_MODEL);
   if (!m) return NULL;
   towerrt_build_options o;
@@ -292,6 +293,7 @@ static PyObject *builder_open(PyObject *self, PyObject *args) {
   o.expected_rows = expected;
   o.shard_index = shard_index;
   o.shard_count = shard_count;
+  o.input_rows = input_rows;
   builder_slot *slot = PyMem_Calloc(1, sizeof *slot);
   if (!slot) return PyErr_NoMemory();
   towerrt_status st;
@@ -310,22 +312,29 @@ static PyObject *builder_open(PyObject *self, PyObject *args) {
   return c;
 }
 
+/* (builder, ids, dense, item_ids[, ordinals]): ordinals None or absent: a plain append. */
 static PyObject *builder_append(PyObject *self, PyObject *args) {
-  PyObject *cap, *ids, *dense, *keys;
-  if (!PyArg_ParseTuple(args, "OOOO", &cap, &ids, &dense, &keys)) return NULL;
+  PyObject *cap, *ids, *dense, *keys, *ords = Py_None;
+  if (!PyArg_ParseTuple(args, "OOOO|O", &cap, &ids, &dense, &keys, &ords)) return NULL;
   builder_slot *slot = open_slot(cap);
-  Py_buffer v[3];
+  Py_buffer v[4];
   towerrt_features f;
   if (!slot || features_from(ids, dense, "item features", v, &f)) return NULL;
   if (get_buffer(keys, "item_ids", B_U64, 0, 0, &v[2])) {
     release(v, 2);
     return NULL;
   }
+  if (get_buffer(ords, "ordinals", B_U64, 0, 1, &v[3]) || (v[3].buf && count_of(&v[3]) != count_of(&v[2]))) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "ordinals: one per item id");
+    release(v, 4);
+    return NULL;
+  }
   towerrt_status st;
   Py_BEGIN_ALLOW_THREADS
-  st = towerrt_items_builder_append(slot->b, &f, v[2].buf, count_of(&v[2]));
+  st = v[3].buf ? towerrt_items_builder_append_ordered(slot->b, &f, v[2].buf, v[3].buf, count_of(&v[2]))
+                : towerrt_items_builder_append(slot->b, &f, v[2].buf, count_of(&v[2]));
   Py_END_ALLOW_THREADS
-  release(v, 3);
+  release(v, 4);
   if (st) return raise_status(st, towerrt_last_error());
   return PyLong_FromSize_t(towerrt_items_builder_rows(slot->b));
 }
@@ -411,7 +420,7 @@ static PyObject *model_fields(PyObject *self, PyObject *cap) {
   for (size_t i = 0; list && i < n; i++) {
     towerrt_field_info fi;
     towerrt_model_field(m, i, &fi);
-    PyObject *t = Py_BuildValue("(siII)", fi.name, (int)fi.side, fi.kind, fi.width);
+    PyObject *t = Py_BuildValue("(siIII)", fi.name, (int)fi.side, fi.kind, fi.width, fi.vocab);
     if (!t) {
       Py_DECREF(list);
       return NULL;
