@@ -134,6 +134,8 @@ def item_ids(col, name: str = "item id") -> np.ndarray:
     if pa is not None and isinstance(col, pa.Array):
         if col.null_count:
             raise ValueError("column %r: %d null ids" % (name, col.null_count))
+        if pa.types.is_decimal(col.type):  # Spark reads a Parquet uint64 as decimal(20,0)
+            col = col.cast(pa.uint64())
         col = col.to_numpy(zero_copy_only=False)
     a = np.asarray(col)
     if a.dtype.kind == "i" and (a < 0).any():
