@@ -157,14 +157,14 @@ def main():
 
     # int8, quantized in the executors; more shards than rows in some
     small = os.path.join(a.work, "catalog-small")
-    n_small = min(a.items, 150)
+    n_small = min(a.items, 40)
     make_catalog(model, small, n_small, 7)
     single8 = os.path.join(a.work, "single-int8.twi")
     tc.build_items(model, small, single8, precision="int8")
     merged8 = os.path.join(a.work, "spark-int8.twi")
-    summary8, wall8 = run_job(pkg, ["--model", a.model, "--catalog", small, "--out", merged8, "--shards", "64",
+    summary8, wall8 = run_job(pkg, ["--model", a.model, "--catalog", small, "--out", merged8, "--shards", "24",
                                     "--precision", "int8"], os.path.join(a.work, "spark-int8.log"))
-    print("spark job, int8, %d rows, 64 shards (%d empty): %.1f s wall" % (n_small, summary8["empty_shards"], wall8))
+    print("spark job, int8, %d rows, 24 shards (%d empty): %.1f s wall" % (n_small, summary8["empty_shards"], wall8))
     if summary8["empty_shards"] == 0:
         print("FAIL: expected empty shards")
         failures += 1
