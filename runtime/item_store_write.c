@@ -22,12 +22,6 @@ uint64_t trt_store_stride(uint32_t heads, uint32_t head_dim, uint32_t dtype) {
   return ((uint64_t)heads * head_dim * size[dtype < 3 ? dtype : 0] + 63) & ~UINT64_C(63);
 }
 
-static void wr64(unsigned char *p, uint64_t v) {
-  for (int k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
-}
-static void wr32(unsigned char *p, uint32_t v) {
-  for (int k = 0; k < 4; k++) p[k] = (unsigned char)(v >> (8 * k));
-}
 
 static void store_out_free(trt_store_out *o) {
   free(o->scales);
@@ -90,8 +84,8 @@ towerrt_status trt_store_out_open(const char *path, const towerrt_items *like, u
     return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the id map of %" PRIu64 " items", rows);
   }
   memset(o->map, 0, 16 + (size_t)o->n_slots * 16);
-  wr64(o->map, o->n_slots);
-  for (uint64_t i = 0; i < o->n_slots; i++) wr32(o->map + 16 + i * 16 + 8, TRT_EMPTY_ROW);
+  trt_wr64(o->map, o->n_slots);
+  for (uint64_t i = 0; i < o->n_slots; i++) trt_wr32(o->map + 16 + i * 16 + 8, TRT_EMPTY_ROW);
   if (!source) source = o->dtype == TOWERRT_PRECISION_F32 ? "towerrt_items_build" : "towerrt_items_quantize";
   uint32_t n_sec = 3 + (s8 ? 2 : 0) + (o->extra_kind ? 1 : 0);
   towerrt_status st = trt_writer_open(&o->w, path, "TWRITEMS", n_sec);
@@ -113,8 +107,8 @@ static towerrt_status map_insert(trt_store_out *o, uint64_t id, uint32_t row, ui
     unsigned char *slot = slots + i * 16;
     uint32_t r = trt_rd32(slot + 8);
     if (r == TRT_EMPTY_ROW) {
-      wr64(slot, id);
-      wr32(slot + 8, row);
+      trt_wr64(slot, id);
+      trt_wr32(slot + 8, row);
       return TOWERRT_OK;
     }
     if (trt_rd64(slot) == id) {

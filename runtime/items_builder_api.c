@@ -32,14 +32,13 @@ TOWERRT_API towerrt_status towerrt_items_builder_open(const towerrt_model *m, co
   if (opts->struct_size != sizeof *opts)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build options.struct_size is %u, expected %zu: call towerrt_build_options_init",
                     opts->struct_size, sizeof *opts);
-  static const int mm[3] = {TRT_MM_F32, TRT_MM_BF16, TRT_MM_INT8};
   if ((unsigned)opts->precision > 2)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build precision %d is not a towerrt_precision", (int)opts->precision);
   if (opts->shard_count == 0 && opts->shard_index != 0)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "shard_index %u without a shard_count", opts->shard_index);
   trt_build_options o;
   trt_build_options_init(&o);
-  o.precision = mm[opts->precision];
+  o.precision = opts->precision;
   o.threads = opts->threads;
   o.expected = opts->expected_rows;
   o.shard_index = opts->shard_index;
