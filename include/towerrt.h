@@ -199,6 +199,100 @@ TOWERRT_API towerrt_status towerrt_precision_parse(const char *name, towerrt_pre
 TOWERRT_API towerrt_status towerrt_items_quantize(const towerrt_items *items, towerrt_precision precision,
                                                   const char *path);
 
+/* ---- streaming item-store builds (docs/item-stores.md) -------------------
+ * open -> append(rows) ... -> finish: rows go through the item tower in
+ * fixed batches on `threads` worker threads and are streamed to PATH.tmp,
+ * renamed to PATH by finish; memory does not grow with the catalog except
+ * for the id map (32 to 64 bytes per item, + 8 per item in a shard). The
+ * bytes do not depend on threads, on how rows are split into appends, or
+ * on a row's position (f32 and bf16 tower arithmetic), so the n shards of
+ * one input merged by towerrt_items_merge are the single build, byte for
+ * byte. int8 tower arithmetic quantizes each batch with its own scales:
+ * its shards merged are not the single build. */
+typedef struct towerrt_items_builder towerrt_items_builder;
+typedef struct towerrt_build_options {
+  uint32_t struct_size;         /* sizeof(towerrt_build_options): towerrt_build_options_init */
+  towerrt_precision precision;  /* the item tower's arithmetic (the store is f32; towerrt_items_quantize) */
+  uint32_t threads;             /* worker threads; 0: every online core */
+  uint32_t shard_index, shard_count; /* shard_count > 0: keep only the rows of shard shard_index (towerrt_item_shard) */
+  uint64_t expected_rows;       /* 0: unknown (sizes the id map once when known) */
+  uint64_t input_rows;          /* a shard fed only its own rows (append_ordered): the whole input's row count */
+} towerrt_build_options;
+TOWERRT_API void towerrt_build_options_init(towerrt_build_options *opts);
+TOWERRT_API towerrt_status towerrt_items_builder_open(const towerrt_model *model, const char *path,
+                                                      const towerrt_build_options *opts, towerrt_items_builder **out);
+/* n rows: features in model order (as towerrt_items_build) and their ids.
+ * In a sharded build the rows of other shards are checked and skipped. */
+TOWERRT_API towerrt_status towerrt_items_builder_append(towerrt_items_builder *builder, const towerrt_features *items,
+                                                        const uint64_t *item_ids, size_t n);
+/* A shard job that reads only its own rows (Spark: one partition per
+ * shard): n rows of this shard (every id in shard shard_index) with their
+ * ordinals in the whole input, ascending; needs opts.input_rows. The
+ * merged shards are the single build of the input in ordinal order. */
+TOWERRT_API towerrt_status towerrt_items_builder_append_ordered(towerrt_items_builder *builder,
+                                                                const towerrt_features *items,
+                                                                const uint64_t *item_ids, const uint64_t *ordinals,
+                                                                size_t n);
+/* Rows kept so far (this shard's). */
+TOWERRT_API size_t towerrt_items_builder_rows(const towerrt_items_builder *builder);
+/* Writes the store and renames it into place; frees the builder in every
+ * case. A shard may be empty; any other build needs a row. */
+TOWERRT_API towerrt_status towerrt_items_builder_finish(towerrt_items_builder *builder);
+/* Removes PATH.tmp and frees the builder. */
+TOWERRT_API void towerrt_items_builder_abort(towerrt_items_builder *builder);
+/* The shard of an item id among n: (splitmix64(id) >> 32) % n. */
+TOWERRT_API uint32_t towerrt_item_shard(uint64_t item_id, uint32_t n);
+
+/* The model's input fields in FIELDS order (docs/format.md): a side's
+ * feature row is its id fields' slots, then its dense fields' values. */
+typedef struct towerrt_field_info {
+  const char *name;  /* valid while the model is */
+  towerrt_side side;
+  uint32_t kind;     /* 0 single-id, 1 multi-id (0 pads), 2 dense */
+  uint32_t width;    /* id slots, or dense values */
+  uint32_t vocab;    /* id fields: ids are 0..vocab-1 (0 for dense) */
+} towerrt_field_info;
+TOWERRT_API size_t towerrt_model_field_count(const towerrt_model *model);
+TOWERRT_API towerrt_status towerrt_model_field(const towerrt_model *model, size_t i, towerrt_field_info *out);
+
+/* ---- catalogs beyond one build: quantized merges, delta stores ---------- */
+/* Merges item stores into one at `path` (docs/item-stores.md, "Shards and
+ * merges"): the n shards of one sharded build (any order; rows go back into
+ * input order, so the result is the single build byte for byte), or plain
+ * stores concatenated in the order given. Inputs of one dtype: f32, or bf16
+ * / int8 shards quantized from f32 shards (towerrt_items_quantize keeps a
+ * shard's shard records), merged without an f32 store in between and equal
+ * to quantizing the merged f32 store. */
+TOWERRT_API towerrt_status towerrt_items_merge(const towerrt_model *model, const char *const *inputs,
+                                               size_t n_inputs, const char *path);
+
+/* Delta stores (docs/format.md "Delta stores", docs/item-stores.md
+ * "Catalog updates"). A delta holds new and changed items (the rows of
+ * `changes`, a plain store of the base's model and precision built from
+ * those items alone; NULL: none) and tombstones for removed ids, and names
+ * its base (row count, CRCs of its heads and id map) so that it applies to
+ * that base only. An id both changed and removed is an error. */
+TOWERRT_API towerrt_status towerrt_items_make_delta(const towerrt_items *base, const towerrt_items *changes,
+                                                    const uint64_t *removed, size_t n_removed, const char *path);
+/* The catalog `base` + deltas[0..n) (oldest first; the newest naming an id
+ * wins, a tombstone makes the id unknown), as a store that sessions score
+ * from like any other (towerrt_session_create, towerrt_session_set_items).
+ * Every delta must name `base` (TOWERRT_ERR_MISMATCH otherwise). The
+ * overlay holds references to base and deltas (free yours when you like).
+ * A lookup costs one probe sequence in a map of the deltas' ids plus, on a
+ * miss, one in the base's id map; scoring allocates nothing. At most
+ * TOWERRT_MAX_DELTAS deltas. */
+#define TOWERRT_MAX_DELTAS 255
+TOWERRT_API towerrt_status towerrt_items_overlay(const towerrt_items *base, const towerrt_items *const *deltas,
+                                                 size_t n_deltas, towerrt_items **out);
+/* Writes the catalog of `items` (an overlay or a plain store) as one plain
+ * store. Row order: the base's rows still present, in base order (a
+ * changed item in its base row), then the items new to the base in the
+ * order they first appear in the deltas (oldest delta first, row order).
+ * The result is byte for byte the store towerrt_items_build writes from
+ * that catalog in that order (f32), or towerrt_items_quantize of it. */
+TOWERRT_API towerrt_status towerrt_items_compact(const towerrt_items *items, const char *path);
+
 /* Which engine builds an item store of this precision for `model` on this
  * CPU (build-items --precision; docs/item-stores.md, "Engines"): "onednn
  * bf16, ...", or "internal avx2 bf16, ... (why oneDNN was not used)".

@@ -44,7 +44,12 @@ static towerrt_status meta_int(const trt_meta *m, const char *key, int64_t lo, i
 static towerrt_status read_meta(towerrt_items *s) {
   int64_t count = 0, heads = 0, dim = 0, stride = 0, fp = 0; /* GCC -O3 cannot see meta_int sets them */
   towerrt_status st;
-  if ((st = meta_int(&s->meta, "items.count", 1, (int64_t)TRT_EMPTY_ROW - 1, &count))) return st;
+  if ((st = meta_int(&s->meta, "items.count", 0, (int64_t)TRT_EMPTY_ROW - 1, &count))) return st;
+  trt_meta_value any;
+  /* 0 rows: only a shard (an empty one) or a delta (tombstones only) */
+  if (count == 0 && !trt_meta_find(&s->meta, "build.shards", &any) && !trt_meta_find(&s->meta, "delta.base_count", &any))
+    return trt_fail(TOWERRT_ERR_FORMAT, "META 'items.count' = 0 is outside [1, %lld] (only a shard or a delta store may be empty)",
+                    (long long)TRT_EMPTY_ROW - 1);
   if ((st = meta_int(&s->meta, "items.heads", 1, 65536, &heads))) return st;
   if ((st = meta_int(&s->meta, "items.head_dim", 1, 65536, &dim))) return st;
   if ((st = meta_int(&s->meta, "items.row_stride", 64, INT64_C(1) << 32, &stride))) return st;
@@ -199,6 +204,7 @@ static towerrt_status load(towerrt_items *s, const char *path, const towerrt_opt
   if ((st = check_heads(s, heads, rows))) return st;
   if (s->dtype == TOWERRT_PRECISION_INT8 && (st = check_s8(s, rows))) return st;
   if ((st = check_id_map(s, map, rows))) return st;
+  if ((st = trt_items_read_delta(s, rows))) return st;
   return o ? place(s, o->pool, o->placement) : TOWERRT_OK;
 }
 
@@ -226,6 +232,7 @@ void trt_items_retain(const towerrt_items *s) {
 }
 
 static void destroy(towerrt_items *s) {
+  trt_overlay_free(s->overlay);
   for (uint32_t i = 0; i < 64; i++)
     if (s->node_heads[i] && s->node_bound[i] != -2)
       trt_pool_release(s->pool, (void *)s->node_heads[i], (size_t)(s->count * s->row_stride), s->node_bound[i]);

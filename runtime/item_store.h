@@ -35,7 +35,39 @@ struct towerrt_items {
   const towerrt_pool *pool;
   const void *node_heads[64];
   int node_bound[64];
+  /* A delta store (docs/format.md, "Delta stores"): the base it applies to
+   * (its row count and the CRCs of its ITEM_HEADS and ID_MAP) and its
+   * tombstones (sorted, unique u64 ids, none of them a row of the delta). */
+  int is_delta;
+  uint64_t base_count;
+  uint32_t base_heads_crc, base_map_crc;
+  const unsigned char *tombstones;
+  uint64_t n_tombstones;
+  /* An overlay (towerrt_items_overlay): base + deltas; NULL for a store
+   * loaded from a file. The fields above then describe the base. */
+  struct trt_overlay *overlay;
 };
+
+/* Overlay lookups: one probe sequence in the overlay's own map (every id
+ * that any delta names, resolved newest-first when the overlay is made),
+ * and on a miss one in the base's id map. */
+typedef struct trt_overlay_entry {
+  uint64_t id;
+  uint32_t row;   /* TRT_EMPTY_ROW: a tombstone */
+  uint32_t layer; /* 1..n_deltas; 0: an empty slot */
+} trt_overlay_entry;
+
+typedef struct trt_overlay {
+  uint32_t n_layers;            /* 1 + deltas */
+  const towerrt_items **layer;  /* [0] the base, then the deltas oldest first (references held) */
+  trt_overlay_entry *map;
+  uint64_t n_slots, max_probe;
+} trt_overlay;
+
+/* The row of id and the store holding it (*layer: the base or a delta),
+ * or TRT_EMPTY_ROW (unknown, or removed by a tombstone). Plain stores:
+ * trt_items_find. */
+uint32_t trt_items_locate(const towerrt_items *s, uint64_t id, const towerrt_items **layer);
 
 uint64_t trt_splitmix64(uint64_t x);
 /* The heads a session on node `node` reads. */
@@ -46,5 +78,11 @@ void trt_items_retain(const towerrt_items *s);
 void trt_items_release(const towerrt_items *s);
 /* Row of an external id, or TRT_EMPTY_ROW. */
 uint32_t trt_items_find(const towerrt_items *s, uint64_t id);
+
+/* item_store_delta.c: reads a delta store's META and TOMBSTONES at load
+ * (rows: check that the tombstones are sorted, unique and not rows), and
+ * drops an overlay's references. */
+towerrt_status trt_items_read_delta(towerrt_items *s, int rows);
+void trt_overlay_free(trt_overlay *ov);
 
 #endif

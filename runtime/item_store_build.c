@@ -88,7 +88,7 @@ static int build_meta(const towerrt_model *m, uint64_t n, uint64_t seen, uint64_
          meta_int(b, "items.row_stride", (int64_t)stride) && meta_int(b, "model.fingerprint", m->item_fingerprint) &&
          meta_str(b, "general.source", "towerrt_items_build") &&
          (!shard || (meta_int(b, "build.shard", o->shard_index) && meta_int(b, "build.shards", o->shard_count) &&
-                     meta_int(b, "build.input_rows", (int64_t)seen)));
+                     meta_int(b, "build.input_rows", (int64_t)(o->input_rows ? o->input_rows : seen))));
 }
 
 /* ---- the builder ------------------------------------------------------------ */
@@ -659,6 +659,8 @@ towerrt_status trt_items_builder_open(const towerrt_model *m, const char *path, 
   trt_build_options o;
   if (opts) o = *opts;
   else trt_build_options_init(&o);
+  if (o.input_rows && !o.shard_count)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "a declared input row count (%llu) needs a shard build", (unsigned long long)o.input_rows);
   if (o.shard_count && o.shard_index >= o.shard_count)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "shard %u/%u: the index must be below the count", o.shard_index, o.shard_count);
   if (o.batch > MAX_BATCH) return trt_fail(TOWERRT_ERR_LIMIT, "batch %u above the limit %u", o.batch, MAX_BATCH);
@@ -722,8 +724,9 @@ static towerrt_status check_usable(trt_items_builder *b, int raw) {
   return TOWERRT_OK;
 }
 
-towerrt_status trt_items_builder_append(trt_items_builder *b, const towerrt_features *f, const uint64_t *ids, size_t n) {
-  if (!b) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_append: builder is NULL");
+/* Checks a block of feature rows (row numbers in messages count from the
+ * rows seen so far) and starts the workers on the first one. */
+static towerrt_status check_block(trt_items_builder *b, const towerrt_features *f, const uint64_t *ids, size_t n) {
   towerrt_status st = check_usable(b, 0);
   if (st) return st;
   if (!f || (n && !ids)) return sticky(b, trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_append: features and ids must not be NULL"));
@@ -737,18 +740,58 @@ towerrt_status trt_items_builder_append(trt_items_builder *b, const towerrt_feat
     }
     return sticky(b, st);
   }
+  return TOWERRT_OK;
+}
+
+/* Takes row r of f as input ordinal `ordinal` and stages it into a batch. */
+static towerrt_status stage_row(trt_items_builder *b, const towerrt_features *f, size_t r, uint64_t id, uint64_t ordinal, worker **w) {
+  towerrt_status st = take_id(b, id, ordinal);
+  if (!st && !*w) st = stage_target(b, w);
+  if (st) return sticky(b, st);
+  if (b->id_slots) memcpy((*w)->ids + (*w)->n * b->id_slots, f->ids + r * b->id_slots, b->id_slots * sizeof(int64_t));
+  if (b->dense_w) memcpy((*w)->dense + (*w)->n * b->dense_w, f->dense + r * b->dense_w, b->dense_w * sizeof(float));
+  if (++(*w)->n == b->batch) {
+    submit(b);
+    *w = NULL;
+  }
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_items_builder_append(trt_items_builder *b, const towerrt_features *f, const uint64_t *ids, size_t n) {
+  if (!b) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_append: builder is NULL");
+  if (b->o.input_rows)
+    return sticky(b, trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "a build with a declared input row count takes rows with their ordinals"));
+  towerrt_status st = check_block(b, f, ids, n);
+  if (st) return st;
   worker *w = NULL;
   for (size_t r = 0; r < n; r++) {
     uint64_t ordinal = b->seen++;
     if (b->o.shard_count && trt_item_shard(ids[r], b->o.shard_count) != b->o.shard_index) continue;
-    if ((st = take_id(b, ids[r], ordinal))) return sticky(b, st);
-    if (!w && (st = stage_target(b, &w))) return sticky(b, st);
-    if (b->id_slots) memcpy(w->ids + w->n * b->id_slots, f->ids + r * b->id_slots, b->id_slots * sizeof(int64_t));
-    if (b->dense_w) memcpy(w->dense + w->n * b->dense_w, f->dense + r * b->dense_w, b->dense_w * sizeof(float));
-    if (++w->n == b->batch) {
-      submit(b);
-      w = NULL;
-    }
+    if ((st = stage_row(b, f, r, ids[r], ordinal, &w))) return st;
+  }
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_items_builder_append_ordered(trt_items_builder *b, const towerrt_features *f, const uint64_t *ids,
+                                                const uint64_t *ordinals, size_t n) {
+  if (!b) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_append_ordered: builder is NULL");
+  if (!b->o.shard_count || !b->o.input_rows)
+    return sticky(b, trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "rows with ordinals need a shard build with a declared input row count"));
+  if (n && !ordinals) return sticky(b, trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_builder_append_ordered: ordinals are NULL"));
+  towerrt_status st = check_block(b, f, ids, n);
+  if (st) return st;
+  worker *w = NULL;
+  for (size_t r = 0; r < n; r++) {
+    uint64_t prev = b->rows ? b->ord[b->rows - 1] : 0;
+    if (ordinals[r] >= b->o.input_rows || (b->rows && ordinals[r] <= prev))
+      return sticky(b, trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "row ordinal %llu: not above the previous (%llu) or not below the %llu input rows",
+                                (unsigned long long)ordinals[r], (unsigned long long)prev, (unsigned long long)b->o.input_rows));
+    uint32_t shard = trt_item_shard(ids[r], b->o.shard_count);
+    if (shard != b->o.shard_index)
+      return sticky(b, trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "item id %llu belongs to shard %u, not to this shard %u of %u",
+                                (unsigned long long)ids[r], shard, b->o.shard_index, b->o.shard_count));
+    b->seen++;
+    if ((st = stage_row(b, f, r, ids[r], ordinals[r], &w))) return st;
   }
   return TOWERRT_OK;
 }

@@ -49,6 +49,9 @@ typedef struct trt_build_options {
   uint64_t expected;  /* rows expected (0: unknown): sizes the id map once */
   uint32_t shard_index, shard_count; /* shard_count > 0: keep only the rows whose
                                         id is in shard shard_index (trt_item_shard) */
+  uint64_t input_rows; /* shard builds fed only their own rows: the whole
+                          input's row count (build.input_rows); rows then come
+                          with their input ordinals (append_ordered) */
   int discard_heads;  /* benchmarks: run the tower, write nothing (finish
                          then leaves no file and returns TOWERRT_OK) */
 } trt_build_options;
@@ -75,6 +78,11 @@ towerrt_status trt_items_builder_open(const towerrt_model *m, const char *path, 
 /* n rows: features in model order (towerrt_features) and their ids. In a
  * sharded build the rows of other shards are validated and skipped. */
 towerrt_status trt_items_builder_append(trt_items_builder *b, const towerrt_features *f, const uint64_t *ids, size_t n);
+/* A shard's own rows with their ordinals in the whole input (ascending,
+ * below o.input_rows; every id of this shard), so that a shard job never
+ * reads the other shards' rows (docs/item-stores.md, "Spark"). */
+towerrt_status trt_items_builder_append_ordered(trt_items_builder *b, const towerrt_features *f, const uint64_t *ids,
+                                                const uint64_t *ordinals, size_t n);
 /* n rows whose heads are already computed (merging stores): row r at
  * rows + r * stride, stride = the store's row stride. */
 towerrt_status trt_items_builder_append_heads(trt_items_builder *b, const unsigned char *rows, size_t stride,

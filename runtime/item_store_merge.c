@@ -9,7 +9,13 @@
  * ordinal (ROW_ORDER) and their input's row count (build.input_rows): the
  * merge interleaves them back into input order and checks that every input
  * row is in exactly one shard, so the result is the single build of that
- * input, byte for byte. Plain stores are concatenated in the order given. */
+ * input, byte for byte. Plain stores are concatenated in the order given.
+ *
+ * Quantized inputs (bf16, s8: towerrt_items_quantize keeps a shard's
+ * META build.* and ROW_ORDER) merge the same way, without an f32 store in
+ * between: rows (and an s8 row's scale and column sums) are copied as they
+ * are, and item stores quantize per row, so merging the quantized shards
+ * gives exactly the quantized single build (item_store_write.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +23,7 @@
 
 #include "item_store.h"
 #include "item_store_build.h"
+#include "item_store_write.h"
 #include "model.h"
 #include "status.h"
 
@@ -24,7 +31,7 @@ typedef struct merge_in {
   const char *path;
   towerrt_items *s;         /* NULL for an empty shard */
   uint64_t count, stride;
-  uint32_t heads, head_dim, fingerprint;
+  uint32_t heads, head_dim, fingerprint, dtype;
   int64_t shard, shards, input_rows; /* -1: a plain store */
   const unsigned char *order;        /* ROW_ORDER: count x u64, or NULL */
   const unsigned char *heads_data;
@@ -77,8 +84,14 @@ static towerrt_status open_input(merge_in *in) {
                meta_get_int(&meta, "items.head_dim", &dim) && meta_get_int(&meta, "items.row_stride", &stride) &&
                meta_get_int(&meta, "model.fingerprint", &fp)))
     st = trt_fail(TOWERRT_ERR_FORMAT, "META lacks one of items.count, items.heads, items.head_dim, items.row_stride, model.fingerprint");
-  if (!st && (!trt_meta_find(&meta, "items.dtype", &v) || v.type != TRT_META_STRING || v.len != 3 || memcmp(v.str, "f32", 3)))
-    st = trt_fail(TOWERRT_ERR_UNSUPPORTED, "items.dtype is not f32");
+  static const char *const dtypes[3] = {"f32", "bf16", "s8"};
+  in->dtype = 3;
+  if (!st && trt_meta_find(&meta, "items.dtype", &v) && v.type == TRT_META_STRING)
+    for (uint32_t k = 0; k < 3; k++)
+      if (v.len == strlen(dtypes[k]) && !memcmp(v.str, dtypes[k], v.len)) in->dtype = k;
+  if (!st && in->dtype == 3) st = trt_fail(TOWERRT_ERR_UNSUPPORTED, "items.dtype is not f32, bf16 or s8");
+  if (!st && trt_meta_find(&meta, "delta.base_count", &v))
+    st = trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "a delta store is not merged: apply it (towerrt_items_overlay) and compact");
   in->shard = in->shards = in->input_rows = -1;
   int64_t sh = 0, shs = 0, rows = 0;
   int has_shard = !st && meta_get_int(&meta, "build.shard", &sh);
@@ -133,10 +146,14 @@ static towerrt_status open_input(merge_in *in) {
   return TOWERRT_OK;
 }
 
-static towerrt_status check_inputs(const towerrt_model *m, merge_in *in, size_t n, uint64_t stride, uint64_t *total) {
+static towerrt_status check_inputs(const towerrt_model *m, merge_in *in, size_t n, uint64_t *total) {
   size_t n_shards = 0;
   *total = 0;
+  uint64_t stride = trt_store_stride(m->heads_item, m->head_dim, in[0].dtype);
   for (size_t i = 0; i < n; i++) {
+    if (in[i].dtype != in[0].dtype)
+      return trt_fail(TOWERRT_ERR_MISMATCH, "'%s' and '%s' hold different dtypes (quantize every input the same way)", in[0].path,
+                      in[i].path);
     if (in[i].fingerprint != m->item_fingerprint)
       return trt_fail(TOWERRT_ERR_MISMATCH, "'%s' was built for another model (fingerprint 0x%08x, this model's is 0x%08x)", in[i].path,
                       in[i].fingerprint, m->item_fingerprint);
@@ -194,9 +211,17 @@ static towerrt_status explain_duplicate(merge_in *in, size_t n, uint64_t id) {
   return TOWERRT_ERR_INVALID_ARGUMENT; /* keep the builder's message */
 }
 
-static towerrt_status copy_rows(trt_items_builder *b, merge_in *in, size_t n_in, merge_in *src, uint64_t len) {
-  towerrt_status st = trt_items_builder_append_heads(b, src->heads_data + src->next * src->stride, (size_t)src->stride,
-                                                     src->ids + src->next, (size_t)len);
+/* Quantized rows, one by one (their scales and column sums with them). */
+static towerrt_status copy_quantized(trt_store_out *q, const merge_in *src, uint64_t len) {
+  towerrt_status st = TOWERRT_OK;
+  for (uint64_t r = src->next; r < src->next + len && !st; r++) st = trt_store_out_row(q, src->s, r, src->ids[r], NULL);
+  return st;
+}
+
+static towerrt_status copy_rows(trt_items_builder *b, trt_store_out *q, merge_in *in, size_t n_in, merge_in *src, uint64_t len) {
+  towerrt_status st = q ? copy_quantized(q, src, len)
+                        : trt_items_builder_append_heads(b, src->heads_data + src->next * src->stride, (size_t)src->stride,
+                                                         src->ids + src->next, (size_t)len);
   if (st == TOWERRT_ERR_INVALID_ARGUMENT) {
     /* find the id: the first of the run already present elsewhere */
     for (uint64_t r = 0; r < len; r++) {
@@ -224,10 +249,15 @@ towerrt_status trt_items_merge(const towerrt_model *m, const char *const *inputs
     if (!inputs[i]) st = trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_merge: input %zu is NULL", i);
     else if ((st = open_input(&in[i]))) trt_fail_context(st, inputs[i]);
   }
-  uint64_t stride = ((uint64_t)m->heads_item * m->head_dim * sizeof(float) + 63) & ~UINT64_C(63), total = 0;
-  if (!st) st = check_inputs(m, in, n_inputs, stride, &total);
+  uint64_t total = 0;
+  if (!st) st = check_inputs(m, in, n_inputs, &total);
   trt_items_builder *b = NULL;
-  if (!st) {
+  trt_store_out *q = NULL;
+  if (!st && in[0].dtype != TOWERRT_PRECISION_F32) {
+    const towerrt_items *like = NULL;
+    for (size_t i = 0; i < n_inputs && !like; i++) like = in[i].s;
+    st = trt_store_out_open(path, like, total, NULL, NULL, &q);
+  } else if (!st) {
     trt_build_options o;
     trt_build_options_init(&o);
     o.engine = TRT_ENGINE_INTERNAL; /* rows are copied, nothing runs */
@@ -240,7 +270,7 @@ towerrt_status trt_items_merge(const towerrt_model *m, const char *const *inputs
     for (size_t i = 0; i < n_inputs && !st; i++)
       while (in[i].next < in[i].count && !st) {
         uint64_t len = in[i].count - in[i].next < 65536 ? in[i].count - in[i].next : 65536;
-        st = copy_rows(b, in, n_inputs, &in[i], len);
+        st = copy_rows(b, q, in, n_inputs, &in[i], len);
         done += len;
         if (progress) progress(ctx, done, total);
       }
@@ -257,7 +287,7 @@ towerrt_status trt_items_merge(const towerrt_model *m, const char *const *inputs
       merge_in *src = &in[best];
       uint64_t len = 0;
       while (src->next + len < src->count && trt_rd64(src->order + (src->next + len) * 8) == done + len) len++;
-      st = copy_rows(b, in, n_inputs, src, len);
+      st = copy_rows(b, q, in, n_inputs, src, len);
       done += len;
       if (progress) progress(ctx, done, total);
     }
@@ -266,10 +296,18 @@ towerrt_status trt_items_merge(const towerrt_model *m, const char *const *inputs
     if (!st) st = trt_items_builder_finish(b);
     else trt_items_builder_abort(b);
   }
+  if (q) {
+    if (!st) st = trt_store_out_finish(q, NULL, 0);
+    else trt_store_out_abort(q);
+  }
   for (size_t i = 0; i < n_inputs; i++) {
     towerrt_items_free(in[i].s);
     free(in[i].ids);
   }
   free(in);
   return st;
+}
+
+TOWERRT_API towerrt_status towerrt_items_merge(const towerrt_model *m, const char *const *inputs, size_t n_inputs, const char *path) {
+  return trt_items_merge(m, inputs, n_inputs, path, NULL, NULL);
 }

@@ -1,7 +1,11 @@
 /* towerrt_items_quantize: an f32 item store rewritten as bf16 or int8
  * (docs/quantization.md). int8: per item row, one symmetric scale
  * max|x| / 127 shared by its heads, s8 values, and per-head column sums
- * for the zero-point correction of the u8 user heads. */
+ * for the zero-point correction of the u8 user heads.
+ *
+ * A shard of a sharded build stays a shard: its META build.shard,
+ * build.shards, build.input_rows and its ROW_ORDER are kept, so quantized
+ * shards merge (trt_items_merge) into the quantized single build. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,9 +14,17 @@
 #include "quantize_heads.h"
 #include "status.h"
 
+static const char *const k_shard_keys[3] = {"build.shard", "build.shards", "build.input_rows"};
+
+static int is_shard(const towerrt_items *s) {
+  trt_meta_value v;
+  return trt_meta_find(&s->meta, "build.shards", &v) && s->container.sections[TRT_SEC_ROW_ORDER].data;
+}
+
 static towerrt_status write_meta(trt_writer *w, const towerrt_items *s, const char *dtype, uint64_t stride) {
   trt_bytes b = {0};
-  trt_bytes_u32(&b, 7);
+  int shard = is_shard(s);
+  trt_bytes_u32(&b, shard ? 10 : 7);
   trt_meta_put_int(&b, "items.count", (int64_t)s->count);
   trt_meta_put_int(&b, "items.heads", s->heads);
   trt_meta_put_int(&b, "items.head_dim", s->head_dim);
@@ -20,6 +32,14 @@ static towerrt_status write_meta(trt_writer *w, const towerrt_items *s, const ch
   trt_meta_put_int(&b, "items.row_stride", (int64_t)stride);
   trt_meta_put_int(&b, "model.fingerprint", s->fingerprint);
   trt_meta_put_str(&b, "general.source", "towerrt_items_quantize", 22);
+  for (int k = 0; k < 3 && shard; k++) {
+    trt_meta_value v;
+    if (!trt_meta_find(&s->meta, k_shard_keys[k], &v) || v.type != TRT_META_INT) {
+      free(b.p);
+      return trt_fail(TOWERRT_ERR_FORMAT, "shard store without META %s", k_shard_keys[k]);
+    }
+    trt_meta_put_int(&b, k_shard_keys[k], v.i);
+  }
   towerrt_status st = b.failed ? trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory") : TOWERRT_OK;
   if (!st) st = trt_writer_begin(w, TRT_SEC_META);
   if (!st) st = trt_writer_put(w, b.p, b.len);
@@ -58,25 +78,32 @@ static towerrt_status write_section(trt_writer *w, uint32_t kind, const void *p,
 towerrt_status towerrt_items_quantize(const towerrt_items *s, towerrt_precision prec, const char *path) {
   if (!s || !path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: items and path must not be NULL");
   if (s->dtype != TOWERRT_PRECISION_F32) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_items_quantize: the source store must be f32");
+  if (s->overlay || s->is_delta)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: quantize the base and the deltas' changes, not %s",
+                    s->overlay ? "an overlay" : "a delta store");
   if (prec != TOWERRT_PRECISION_BF16 && prec != TOWERRT_PRECISION_INT8)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: precision %d is not bf16 or int8", (int)prec);
   int s8 = prec == TOWERRT_PRECISION_INT8;
   uint64_t stride = ((uint64_t)s->heads * s->head_dim * (s8 ? 1 : 2) + 63) & ~UINT64_C(63);
-  float *scales = s8 ? malloc((size_t)s->count * sizeof(float)) : NULL;
-  int32_t *colsums = s8 ? malloc((size_t)s->count * s->heads * sizeof(int32_t)) : NULL;
+  size_t rows = s->count ? (size_t)s->count : 1; /* an empty shard */
+  float *scales = s8 ? malloc(rows * sizeof(float)) : NULL;
+  int32_t *colsums = s8 ? malloc(rows * s->heads * sizeof(int32_t)) : NULL;
   if (s8 && (!scales || !colsums)) {
     free(scales);
     free(colsums);
     return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for %llu item scales", (unsigned long long)s->count);
   }
   trt_writer w;
-  towerrt_status st = trt_writer_open(&w, path, "TWRITEMS", s8 ? 5 : 3);
+  int shard = is_shard(s);
+  towerrt_status st = trt_writer_open(&w, path, "TWRITEMS", (s8 ? 5 : 3) + (shard ? 1 : 0));
   if (!st) st = write_meta(&w, s, s8 ? "s8" : "bf16", stride);
   if (!st) st = write_rows(&w, s, prec, stride, scales, colsums);
   if (!st && s8) st = write_section(&w, TRT_SEC_ITEM_SCALES, scales, (size_t)s->count * sizeof(float));
   if (!st && s8) st = write_section(&w, TRT_SEC_ITEM_COLSUMS, colsums, (size_t)s->count * s->heads * sizeof(int32_t));
   const trt_section *map = &s->container.sections[TRT_SEC_ID_MAP];
   if (!st) st = write_section(&w, TRT_SEC_ID_MAP, map->data, (size_t)map->size);
+  const trt_section *order = &s->container.sections[TRT_SEC_ROW_ORDER];
+  if (!st && shard) st = write_section(&w, TRT_SEC_ROW_ORDER, order->data, (size_t)order->size);
   if (!st) st = trt_writer_finish(&w);
   else if (w.f) trt_writer_abort(&w);
   free(scales);

@@ -25,6 +25,10 @@
 typedef struct trt_serve_slot {
   float *scores;  /* TRT_ID_BLOCK */
   uint16_t *pos;  /* TRT_ID_BLOCK: index in the block of each resolved row */
+  /* overlays: candidates found in a delta, before they are grouped by delta */
+  uint32_t *drow; /* TRT_ID_BLOCK: row in its delta */
+  uint16_t *dpos; /* TRT_ID_BLOCK: index in the block */
+  const towerrt_items **dlayer; /* TRT_ID_BLOCK: the delta */
   trt_rank *heap; /* max_topn entries */
   trt_topn topn;
 } trt_serve_slot;
@@ -101,6 +105,8 @@ static towerrt_status check_items(const towerrt_model *m, const towerrt_items *i
   if (it->heads != m->heads_item || it->head_dim != m->head_dim)
     return trt_fail(TOWERRT_ERR_MISMATCH, "item store rows are %u heads x %u dims, the model's item heads are %u x %u", it->heads,
                     it->head_dim, m->heads_item, m->head_dim);
+  if (it->is_delta && !it->overlay)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "a delta store is scored through its base: towerrt_items_overlay(base, deltas, ...)");
   if (it->fingerprint != m->item_fingerprint && !o->allow_foreign_items)
     return trt_fail(TOWERRT_ERR_MISMATCH, "item store was built by another model (fingerprint 0x%08x, this model 0x%08x); "
                     "rebuild it or set allow_foreign_items", it->fingerprint, m->item_fingerprint);
@@ -153,14 +159,18 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 /* Per participant: the block buffers and a heap of max_topn entries. */
 static towerrt_status make_serve_arena(towerrt_session *s) {
   size_t scores = align64(TRT_ID_BLOCK * sizeof(float)), pos = align64(TRT_ID_BLOCK * sizeof(uint16_t));
-  size_t heap = align64((size_t)s->max_topn * sizeof(trt_rank)), per = scores + pos + heap;
+  size_t drow = align64(TRT_ID_BLOCK * sizeof(uint32_t)), dlayer = align64(TRT_ID_BLOCK * sizeof(void *));
+  size_t heap = align64((size_t)s->max_topn * sizeof(trt_rank)), per = scores + 2 * pos + drow + dlayer + heap;
   s->slots = calloc(s->threads, sizeof *s->slots);
   s->serve_arena = aligned_alloc(64, per * s->threads);
   if (!s->slots || !s->serve_arena)
     return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for top-n heaps of %zu bytes (options.max_topn %u)", per * s->threads, s->max_topn);
   for (uint32_t i = 0; i < s->threads; i++) {
     char *base = (char *)s->serve_arena + per * i;
-    s->slots[i] = (trt_serve_slot){.scores = (float *)base, .pos = (uint16_t *)(base + scores), .heap = (trt_rank *)(base + scores + pos)};
+    char *d = base + scores + pos;
+    s->slots[i] = (trt_serve_slot){.scores = (float *)base, .pos = (uint16_t *)(base + scores), .drow = (uint32_t *)d,
+                                   .dpos = (uint16_t *)(d + drow), .dlayer = (const towerrt_items **)(d + drow + pos),
+                                   .heap = (trt_rank *)(d + drow + pos + dlayer)};
   }
   return TOWERRT_OK;
 }
@@ -239,7 +249,8 @@ static const towerrt_items *acquire_items(towerrt_session *s) {
   s->items = it;
   if (!it) return NULL;
   const towerrt_model *m = s->model;
-  s->item_heads = trt_items_heads_for_node(it, s->node);
+  /* an overlay: the base's copy here, a delta's rows are read where they are mapped */
+  s->item_heads = trt_items_heads_for_node(it->overlay ? it->overlay->layer[0] : it, s->node);
   if (it->dtype == TOWERRT_PRECISION_INT8)
     s->u8s8 = (trt_maxsim_u8s8_params){.user = s->ws[0].user_u8, .user_zp = s->ws[0].user_zp, .user_scale = s->ws[0].user_scale,
                                        .n_user = (size_t)__builtin_popcount(s->fe_mask) * m->heads_user, .items = s->item_heads,
@@ -316,11 +327,17 @@ static void note_first(atomic_size_t *first, size_t c) {
 
 /* The rows of a block's candidates into ws->rows, and their places in the
  * block into slot->pos; returns how many resolved, or SIZE_MAX when an
- * unknown id fails the request (strict). Unknown ids are counted when skipped. */
-static size_t resolve_ids(towerrt_session *s, trt_workspace *ws, trt_serve_slot *sl, size_t c0, size_t b) {
-  size_t n = 0;
+ * unknown id fails the request (strict). Unknown ids are counted when skipped.
+ * Overlays: rows of the base come first (*n_base of them); rows found in
+ * deltas follow, grouped by delta: group g is delta sl->dlayer[g] and ends
+ * before row sl->drow[g] (*n_groups groups). */
+static size_t resolve_ids(towerrt_session *s, trt_workspace *ws, trt_serve_slot *sl, size_t c0, size_t b, size_t *n_base,
+                          size_t *n_groups) {
+  size_t n = 0, nd = 0;
+  const towerrt_items *base = s->items->overlay ? s->items->overlay->layer[0] : s->items, *layer = base;
   for (size_t c = 0; c < b; c++) {
-    uint32_t row = trt_items_find(s->items, s->req_ids[c0 + c]);
+    uint64_t id = s->req_ids[c0 + c];
+    uint32_t row = s->items->overlay ? trt_items_locate(s->items, id, &layer) : trt_items_find(s->items, id);
     if (row == TRT_EMPTY_ROW) {
       if (!s->skip_unknown) {
         note_first(&s->first_unknown, c0 + c);
@@ -328,31 +345,72 @@ static size_t resolve_ids(towerrt_session *s, trt_workspace *ws, trt_serve_slot 
       }
       continue;
     }
+    if (layer != base) {
+      sl->drow[nd] = row;
+      sl->dpos[nd] = (uint16_t)c;
+      sl->dlayer[nd++] = layer;
+      continue;
+    }
     ws->rows[n] = row;
     sl->pos[n++] = (uint16_t)c;
   }
+  *n_base = n;
+  /* group the delta rows by delta, after the base rows. Group g's record
+   * goes to index g <= i: every entry below i is consumed by then. */
+  size_t g = 0;
+  for (size_t i = 0; i < nd; i++) {
+    const towerrt_items *l = sl->dlayer[i];
+    if (!l) continue;
+    for (size_t j = i; j < nd; j++)
+      if (sl->dlayer[j] == l) {
+        ws->rows[n] = sl->drow[j];
+        sl->pos[n++] = sl->dpos[j];
+        sl->dlayer[j] = NULL;
+      }
+    sl->dlayer[g] = l;
+    sl->drow[g++] = (uint32_t)n;
+  }
+  *n_groups = g;
   if (n < b) atomic_fetch_add(&s->skipped, b - n);
   return n;
 }
 
-/* MaxSim + family hook + prediction layer over n resolved rows into out[n]. */
-static void score_rows(towerrt_session *s, const trt_workspace *ws, size_t n, float *out) {
+/* MaxSim + family hook + prediction layer over n rows of store `it` (its
+ * heads at `heads`) into out[n]. */
+static void score_rows(towerrt_session *s, const towerrt_items *it, const void *heads, const uint32_t *rows, size_t n, float *out) {
   const towerrt_model *m = s->model;
   const trt_workspace *w0 = &s->ws[0];
-  size_t stride = (size_t)(s->items->row_stride / s->items->elem_size);
-  switch (s->items->dtype) {
-    case TOWERRT_PRECISION_INT8: m->kernels.maxsim_u8s8(&s->u8s8, ws->rows, n, out); break;
-    case TOWERRT_PRECISION_BF16:
-      m->kernels.maxsim_bf16(w0->user_bf16, n_user_heads(s), s->item_heads, stride, ws->rows, n, m->heads_item, m->head_dim, out);
+  size_t stride = (size_t)(it->row_stride / it->elem_size);
+  switch (it->dtype) {
+    case TOWERRT_PRECISION_INT8: {
+      trt_maxsim_u8s8_params p = s->u8s8;
+      p.items = heads;
+      p.colsum = it->colsums;
+      p.item_scale = it->scales;
+      m->kernels.maxsim_u8s8(&p, rows, n, out);
       break;
-    default: m->kernels.maxsim_f32(w0->user_heads, n_user_heads(s), s->item_heads, stride, ws->rows, n, m->heads_item, m->head_dim, out);
+    }
+    case TOWERRT_PRECISION_BF16:
+      m->kernels.maxsim_bf16(w0->user_bf16, n_user_heads(s), heads, stride, rows, n, m->heads_item, m->head_dim, out);
+      break;
+    default: m->kernels.maxsim_f32(w0->user_heads, n_user_heads(s), heads, stride, rows, n, m->heads_item, m->head_dim, out);
   }
   /* two-tower family hook: the kernel gave <u, i>; cosine / scale per candidate */
   if (m->family->finish_scores) {
-    trt_score_block blk = {w0->user_heads, s->item_heads, s->items->dtype, (size_t)s->items->row_stride, s->items->scales, ws->rows, n};
+    trt_score_block blk = {w0->user_heads, heads, it->dtype, (size_t)it->row_stride, it->scales, rows, n};
     m->family->finish_scores(m, &blk, out);
   }
   finish(s, out, n);
+}
+
+/* The n resolved rows of a block: the base's first, then each delta's run
+ * (resolve_ids grouped them) with that delta's heads and parameters. */
+static void score_resolved(towerrt_session *s, const trt_workspace *ws, const trt_serve_slot *sl, size_t n_base, size_t n_groups,
+                           float *out) {
+  const towerrt_items *it = s->items->overlay ? s->items->overlay->layer[0] : s->items;
+  if (n_base) score_rows(s, it, s->item_heads, ws->rows, n_base, out);
+  for (size_t g = 0, first = n_base; g < n_groups; first = sl->drow[g++])
+    score_rows(s, sl->dlayer[g], sl->dlayer[g]->heads_data, ws->rows + first, sl->drow[g] - first, out + first);
 }
 
 /* Top-n requests: offers a block's n scores to the participant's heap;
@@ -392,11 +450,13 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
   trt_serve_slot *sl = &s->slots[slot];
   uint64_t t0 = trace_begin(s);
   size_t c0 = (size_t)task * TRT_ID_BLOCK, b = s->req_k - c0 < TRT_ID_BLOCK ? s->req_k - c0 : TRT_ID_BLOCK;
-  size_t n = resolve_ids(s, ws, sl, c0, b);
+  size_t n_base = 0, n_groups = 0;
+  size_t n = resolve_ids(s, ws, sl, c0, b, &n_base, &n_groups);
   if (n == SIZE_MAX) return;
-  /* the common case writes straight into the caller's scores */
-  float *out = !s->req_n && n == b ? s->req_scores + c0 : sl->scores;
-  if (n) score_rows(s, ws, n, out);
+  /* the common case writes straight into the caller's scores (rows in
+   * candidate order: all resolved, none from a delta) */
+  float *out = !s->req_n && n == b && n_base == n ? s->req_scores + c0 : sl->scores;
+  if (n) score_resolved(s, ws, sl, n_base, n_groups, out);
   if (s->req_n)
     keep_best(s, sl, c0, sl->pos, out, n);
   else

@@ -7,6 +7,8 @@
  *    tolerance (and the scores of the golden requests);
  *  - shards 0..n-1 merged (inputs in any order) == the single build, byte
  *    for byte, for both engines; an empty shard merges;
+ *  - bf16 / int8 quantized shards merged == the quantized single build,
+ *    byte for byte (any order, empty shards, plain halves);
  *  - a duplicate id (in one build, across stores) is rejected naming it;
  *  - stores of another model, shards of different splits, a missing or a
  *    repeated shard, a mix of shards and plain stores are rejected;
@@ -472,10 +474,13 @@ static void test_empty_shards(const catalog *c) {
     size_t k = 0;
     for (size_t r = 0; r < n; r++) k += trt_item_shard(c->rows.keys[r], shards) == i;
     empty += k == 0;
+    /* an empty shard loads (0 items, every id unknown) so that it can be
+     * quantized like the others; a plain store of 0 items cannot exist */
     towerrt_items *s = NULL;
     towerrt_status st = towerrt_items_load(wpath(names[i]), NULL, &s);
-    CHECK(k ? st == TOWERRT_OK : st == TOWERRT_ERR_FORMAT, "shard %u of %zu items loads with %s: %s", i, k, towerrt_status_name(st),
+    CHECK(st == TOWERRT_OK && towerrt_items_count(s) == k, "shard %u of %zu items loads with %s: %s", i, k, towerrt_status_name(st),
           towerrt_last_error());
+    CHECK(!s || k || trt_items_find(s, c->rows.keys[0]) == TRT_EMPTY_ROW, "an empty shard finds an id");
     towerrt_items_free(s);
   }
   CHECK(empty > 0, "expected empty shards");
@@ -484,6 +489,171 @@ static void test_empty_shards(const catalog *c) {
   CHECK(!merge(c, full, shards, wpath("tiny-merged.twi")), "%s", towerrt_last_error());
   CHECK(same_files(wpath("tiny.twi"), wpath("tiny-merged.twi")), "merge with empty shards != single build");
   for (unsigned i = 0; i < shards; i++) free((void *)full[i]);
+}
+
+/* Quantizes the store at `in` into `out`. */
+static towerrt_status quantize_file(const char *in, towerrt_precision p, const char *out) {
+  towerrt_items *s = NULL;
+  towerrt_status st = towerrt_items_load(in, NULL, &s);
+  if (!st) st = towerrt_items_quantize(s, p, out);
+  towerrt_items_free(s);
+  return st;
+}
+
+/* Quantized shards merge without an f32 store: merging the bf16 / int8
+ * quantized shards (any order, empty ones included) gives byte for byte the
+ * quantized single build. */
+static void test_quantized_merges(const catalog *c) {
+  static const towerrt_precision precs[] = {TOWERRT_PRECISION_BF16, TOWERRT_PRECISION_INT8};
+  static const unsigned counts[] = {1, 2, 3, 7, 64};
+  size_t n = c->rows.n_keys;
+  trt_build_options o;
+  options(&o, TRT_ENGINE_INTERNAL, 2);
+  CHECK(!build(c, &o, wpath("qsingle.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
+  for (size_t p = 0; p < 2; p++) {
+    const char *pn = precs[p] == TOWERRT_PRECISION_INT8 ? "int8" : "bf16";
+    CHECK(!quantize_file(wpath("qsingle.twi"), precs[p], wpath("qsingle-q.twi")), "%s", towerrt_last_error());
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+      unsigned shards = counts[k];
+      char names[64][48];
+      const char *in[64];
+      unsigned empty = 0;
+      for (unsigned i = 0; i < shards; i++) {
+        options(&o, TRT_ENGINE_INTERNAL, 1);
+        o.shard_index = i;
+        o.shard_count = shards;
+        CHECK(!build(c, &o, wpath("qshard-f32.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
+        snprintf(names[i], sizeof names[i], "qshard%u-of-%u.twi", i, shards);
+        CHECK(!quantize_file(wpath("qshard-f32.twi"), precs[p], wpath(names[i])), "%s shard %u/%u: %s", pn, i, shards, towerrt_last_error());
+        size_t rows = 0;
+        for (size_t r = 0; r < n; r++) rows += trt_item_shard(c->rows.keys[r], shards) == i;
+        empty += rows == 0;
+      }
+      for (unsigned i = 0; i < shards; i++) in[i] = strdup(wpath(names[(i * 5 + 3) % shards]));
+      towerrt_status st = towerrt_items_merge(c->m, in, shards, wpath("qmerged.twi"));
+      CHECK(!st, "%s: merging %u %s shards: %s", c->dir, shards, pn, towerrt_last_error());
+      CHECK(same_files(wpath("qsingle-q.twi"), wpath("qmerged.twi")), "%s: %u %s shards merged (%u empty) != the quantized single build",
+            c->dir, shards, pn, empty);
+      if (shards == 2) {
+        /* an f32 shard among quantized ones */
+        options(&o, TRT_ENGINE_INTERNAL, 1);
+        o.shard_count = 2;
+        CHECK(!build(c, &o, wpath("qshard-f32.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
+        const char *mixed[2] = {wpath("qshard-f32.twi"), wpath(names[1])};
+        st = towerrt_items_merge(c->m, mixed, 2, wpath("qbad.twi"));
+        CHECK(st == TOWERRT_ERR_MISMATCH && strstr(towerrt_last_error(), "dtype"), "f32 + %s shards: %s (%s)", pn, towerrt_status_name(st),
+              towerrt_last_error());
+        CHECK(!exists(wpath("qbad.twi")) && !exists(wpath("qbad.twi.tmp")), "a failed merge left a file");
+      }
+      for (unsigned i = 0; i < shards; i++) free((void *)in[i]);
+    }
+    /* plain quantized stores concatenate: two halves == the quantized whole */
+    options(&o, TRT_ENGINE_INTERNAL, 1);
+    CHECK(!build(c, &o, wpath("qa.twi"), 0, n / 2, 0, NULL), "%s", towerrt_last_error());
+    CHECK(!build(c, &o, wpath("qb.twi"), n / 2, n - n / 2, 0, NULL), "%s", towerrt_last_error());
+    CHECK(!quantize_file(wpath("qa.twi"), precs[p], wpath("qa-q.twi")) && !quantize_file(wpath("qb.twi"), precs[p], wpath("qb-q.twi")),
+          "%s", towerrt_last_error());
+    const char *halves[2] = {strdup(wpath("qa-q.twi")), strdup(wpath("qb-q.twi"))};
+    CHECK(!towerrt_items_merge(c->m, halves, 2, wpath("qmerged.twi")), "%s", towerrt_last_error());
+    CHECK(same_files(wpath("qsingle-q.twi"), wpath("qmerged.twi")), "%s: two %s halves merged != the quantized whole", c->dir, pn);
+    free((void *)halves[0]);
+    free((void *)halves[1]);
+  }
+}
+
+/* The public streaming builder (towerrt.h): 3 shards appended in random
+ * chunks, merged == towerrt_items_build of the whole catalog; the field
+ * list adds up to the model's slots and widths. */
+static void test_public_builder(const catalog *c) {
+  size_t n = c->rows.n_keys;
+  towerrt_features all = feats(c, 0, n);
+  CHECK(!towerrt_items_build(c->m, &all, c->rows.keys, n, wpath("pub-single.twi")), "%s", towerrt_last_error());
+  const char *in[3];
+  for (uint32_t i = 0; i < 3; i++) {
+    towerrt_build_options o;
+    towerrt_build_options_init(&o);
+    o.threads = 1 + i;
+    o.shard_index = i;
+    o.shard_count = 3;
+    char name[32];
+    snprintf(name, sizeof name, "pub%u.twi", i);
+    in[i] = strdup(wpath(name));
+    towerrt_items_builder *b = NULL;
+    towerrt_status st = towerrt_items_builder_open(c->m, in[i], &o, &b);
+    size_t want = 0;
+    for (size_t r = 0; r < n; r++) want += towerrt_item_shard(c->rows.keys[r], 3) == i;
+    for (size_t done = 0; done < n && !st;) {
+      size_t k = test_rand_range(&g_rng, 1, 9);
+      if (k > n - done) k = n - done;
+      towerrt_features f = feats(c, done, k);
+      st = towerrt_items_builder_append(b, &f, c->rows.keys + done, k);
+      done += k;
+    }
+    CHECK(!st && towerrt_items_builder_rows(b) == want, "public builder shard %u: %s (%zu rows, %zu expected)", i, towerrt_last_error(),
+          towerrt_items_builder_rows(b), want);
+    if (st) towerrt_items_builder_abort(b);
+    else CHECK(!towerrt_items_builder_finish(b), "%s", towerrt_last_error());
+  }
+  const char *order[3] = {in[2], in[0], in[1]};
+  CHECK(!towerrt_items_merge(c->m, order, 3, wpath("pub-merged.twi")), "%s", towerrt_last_error());
+  CHECK(same_files(wpath("pub-single.twi"), wpath("pub-merged.twi")), "%s: public builder shards merged != towerrt_items_build", c->dir);
+  /* the same shards fed only their own rows, with their input ordinals */
+  for (uint32_t i = 0; i < 3; i++) {
+    towerrt_build_options o;
+    towerrt_build_options_init(&o);
+    o.shard_index = i;
+    o.shard_count = 3;
+    o.input_rows = n;
+    towerrt_items_builder *b = NULL;
+    towerrt_status st = towerrt_items_builder_open(c->m, in[i], &o, &b);
+    for (size_t r = 0; r < n && !st; r++) {
+      if (towerrt_item_shard(c->rows.keys[r], 3) != i) continue;
+      towerrt_features f = feats(c, r, 1);
+      uint64_t ord = r;
+      st = towerrt_items_builder_append_ordered(b, &f, c->rows.keys + r, &ord, 1);
+    }
+    CHECK(!st, "ordered shard %u: %s", i, towerrt_last_error());
+    if (st) towerrt_items_builder_abort(b);
+    else CHECK(!towerrt_items_builder_finish(b), "%s", towerrt_last_error());
+  }
+  CHECK(!towerrt_items_merge(c->m, order, 3, wpath("pub-merged.twi")), "%s", towerrt_last_error());
+  CHECK(same_files(wpath("pub-single.twi"), wpath("pub-merged.twi")), "%s: ordered shards merged != towerrt_items_build", c->dir);
+  /* a row of another shard, an ordinal going back, plain append: refused */
+  {
+    towerrt_build_options o;
+    towerrt_build_options_init(&o);
+    o.shard_count = 2;
+    o.input_rows = n;
+    towerrt_items_builder *b = NULL;
+    CHECK(!towerrt_items_builder_open(c->m, wpath("x.twi"), &o, &b), "%s", towerrt_last_error());
+    size_t r = 0;
+    while (r < n && towerrt_item_shard(c->rows.keys[r], 2) == 0) r++;
+    towerrt_features f = feats(c, r < n ? r : 0, 1);
+    uint64_t ord = 0;
+    CHECK(r == n || towerrt_items_builder_append_ordered(b, &f, c->rows.keys + r, &ord, 1) == TOWERRT_ERR_INVALID_ARGUMENT,
+          "a row of another shard accepted");
+    towerrt_items_builder_abort(b);
+    CHECK(!towerrt_items_builder_open(c->m, wpath("x.twi"), &o, &b), "%s", towerrt_last_error());
+    CHECK(towerrt_items_builder_append(b, &f, c->rows.keys, 1) == TOWERRT_ERR_INVALID_ARGUMENT, "plain append with input_rows");
+    towerrt_items_builder_abort(b);
+    CHECK(access(wpath("x.twi"), F_OK) != 0 && access(wpath("x.twi.tmp"), F_OK) != 0, "an aborted build left a file");
+  }
+  for (int i = 0; i < 3; i++) free((void *)in[i]);
+  towerrt_build_options bad;
+  towerrt_build_options_init(&bad);
+  bad.struct_size = 4;
+  towerrt_items_builder *b = NULL;
+  CHECK(towerrt_items_builder_open(c->m, wpath("x.twi"), &bad, &b) == TOWERRT_ERR_INVALID_ARGUMENT && !b, "struct_size unchecked");
+  size_t slots[2] = {0, 0}, dense[2] = {0, 0};
+  for (size_t i = 0; i < towerrt_model_field_count(c->m); i++) {
+    towerrt_field_info fi;
+    CHECK(!towerrt_model_field(c->m, i, &fi) && fi.name && fi.name[0], "field %zu", i);
+    if (fi.kind == 2) dense[fi.side] += fi.width;
+    else slots[fi.side] += fi.width;
+  }
+  for (int side = 0; side < 2; side++)
+    CHECK(slots[side] == towerrt_model_id_slots(c->m, (towerrt_side)side) && dense[side] == towerrt_model_dense_width(c->m, (towerrt_side)side),
+          "side %d: fields add up to %zu slots / %zu dense", side, slots[side], dense[side]);
 }
 
 static void test_duplicates(const catalog *c) {
@@ -667,6 +837,8 @@ int main(int argc, char **argv) {
       test_primitive_cache(c);
     }
     test_empty_shards(c);
+    test_quantized_merges(c);
+    test_public_builder(c);
     test_duplicates(c);
     test_damaged(c, &cats[(i + 1) % n_cat]);
   }

@@ -5,7 +5,8 @@
  * fixture, successful ones and every kind of error (unknown item id, k = 0,
  * k above max_k, ids out of range, NaN dense values, wrong counts, NULL
  * pointers, scoring by id without a store), including sessions whose
- * requests are split over a worker pool and sessions on an int8 store.
+ * requests are split over a worker pool and sessions on an int8 store,
+ * and a session on an overlay (a base and a delta store, skip-unknown).
  *
  * Plain builds interpose the allocator symbols in this executable (calls
  * from inside libc, e.g. by vsnprintf while formatting a message, are
@@ -202,7 +203,26 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
   remove(qmodel);
   CHECK(!m8 || !items8 || towerrt_session_create(m8, items8, &o, &q8) == TOWERRT_OK, "%s", towerrt_last_error());
   CHECK(!mb || towerrt_session_create(mb, items, &o, &qb) == TOWERRT_OK, "%s", towerrt_last_error());
-  if (!s || !bare || !logits || !pooled || !int8 || !q8 || !qb) goto sessions;
+  /* An overlay: the first half of the catalog changed (same rows, from the
+   * delta), its last item removed; scored skip-unknown. */
+  towerrt_session *ovs = NULL;
+  towerrt_items *changes = NULL, *delta = NULL, *ov = NULL;
+  char dstore[] = "/tmp/towerrt_noallocd_XXXXXX";
+  fd = mkstemp(dstore);
+  if (fd >= 0) close(fd);
+  size_t half = (cat.n_keys + 1) / 2, is0 = towerrt_model_id_slots(m, TOWERRT_ITEM), iw0 = towerrt_model_dense_width(m, TOWERRT_ITEM);
+  towerrt_features halff = {cat.ids, half * is0, iw0 ? cat.dense : NULL, half * iw0};
+  uint64_t removed = cat.keys[cat.n_keys - 1];
+  CHECK(towerrt_items_build(m, &halff, cat.keys, half, dstore) == TOWERRT_OK && towerrt_items_load(dstore, NULL, &changes) == TOWERRT_OK &&
+        towerrt_items_make_delta(items, cat.n_keys > 1 ? changes : NULL, &removed, 1, dstore) == TOWERRT_OK &&
+        towerrt_items_load(dstore, NULL, &delta) == TOWERRT_OK &&
+        towerrt_items_overlay(items, (const towerrt_items *const *)&delta, 1, &ov) == TOWERRT_OK,
+        "overlay: %s", towerrt_last_error());
+  remove(dstore);
+  o.skip_unknown_items = 1;
+  CHECK(!ov || towerrt_session_create(m, ov, &o, &ovs) == TOWERRT_OK, "%s", towerrt_last_error());
+  o.skip_unknown_items = 0;
+  if (!s || !bare || !logits || !pooled || !int8 || !q8 || !qb || !ovs) goto sessions;
 
   /* Everything the calls need, allocated up front. */
   size_t kmax = 1001, is = towerrt_model_id_slots(m, TOWERRT_ITEM), iw = towerrt_model_dense_width(m, TOWERRT_ITEM);
@@ -270,7 +290,9 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
     failures += towerrt_score(pooled, &user0, keys, 1000, scores) != TOWERRT_OK;
     failures += towerrt_score_features(pooled, &user0, &many, 100, scores) != TOWERRT_OK;
     failures += towerrt_score(int8, &user0, keys, 1000, scores) != TOWERRT_OK;
-    calls += 5;
+    failures += towerrt_score(ovs, &user0, keys, 1000, scores) != TOWERRT_OK;
+    failures += towerrt_score_topn(ovs, &user0, keys, 1000, 10, top_ids, scores) != TOWERRT_OK;
+    calls += 7;
     /* top-n: the heaps live in the session arena */
     failures += towerrt_score_topn(s, &user0, keys, 1000, 100, top_ids, scores) != TOWERRT_OK;
     failures += towerrt_score_topn(pooled, &user0, keys, 1000, 100, top_ids, scores) != TOWERRT_OK;
@@ -324,6 +346,10 @@ sessions:
   towerrt_model_free(m8);
   towerrt_model_free(mb);
   towerrt_items_free(items8);
+  towerrt_session_free(ovs);
+  towerrt_items_free(ov);
+  towerrt_items_free(delta);
+  towerrt_items_free(changes);
 out:
   for (size_t i = 0; i < by_id.n; i++) trt_request_free(&by_id.req[i]);
   for (size_t i = 0; i < by_feat.n; i++) trt_request_free(&by_feat.req[i]);

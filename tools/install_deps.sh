@@ -10,7 +10,8 @@ PACKAGES=(build-essential cmake pkg-config python3 clang llvm
           valgrind libudev-dev python3-pip  # libudev-dev: hwloc's static link (pkg-config --static)
           python3-venv python3-dev  # the Python package's fresh-venv test (ctest python_venv)
           libmicrohttpd-dev libjson-c-dev  # towerrt serve (tools/serve/): HTTP server, JSON
-          wrk python3-prometheus-client curl)  # serve tests: load generator, metrics parser
+          wrk python3-prometheus-client curl  # serve tests: load generator, metrics parser
+          openjdk-17-jre-headless)  # Spark (ctest spark_build)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -31,4 +32,16 @@ if ! "$PY" -c "import pyarrow.parquet" 2>/dev/null; then
   echo "install_deps: installing pyarrow for $PY"
   pip_install() { "$@" -m pip install -q --break-system-packages pyarrow || "$@" -m pip install -q pyarrow; }
   pip_install "$PY" || pip_install $SUDO "$PY"
+fi
+# pyspark with its SQL extras (pandas, pyarrow, numpy) for the Spark job
+# python/towerrt/spark.py and its test (ctest spark_build), for the same
+# python3. pyspark 4.3.0 installs 491 MB (it bundles Spark's jars), pandas
+# 84 MB, numpy 45 MB; the pyspark install took 4 min 36 s on this project's
+# 2-core machine (network-bound: 29 s of CPU).
+# pandas < 3: pyspark 4.x warns that it does not fully support pandas 3.
+if ! "$PY" -c "import pyspark, pandas, numpy, pyarrow" 2>/dev/null; then
+  echo "install_deps: installing pyspark for $PY"
+  spark_install() { "$@" -m pip install -q --break-system-packages "pyspark[sql]>=4.0,<5" "pandas>=2.2,<3" || \
+                    "$@" -m pip install -q "pyspark[sql]>=4.0,<5" "pandas>=2.2,<3"; }
+  spark_install "$PY" || spark_install $SUDO "$PY"
 fi

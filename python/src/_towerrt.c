@@ -251,6 +251,240 @@ static PyObject *model_quantize(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* ---- streaming builds, merges, delta stores -------------------------------- */
+#define CAP_BUILDER "towerrt_items_builder"
+
+/* The capsule owns a slot so that finish / abort can empty it (a capsule's
+ * pointer cannot be NULL): a builder dropped unfinished is aborted. */
+typedef struct builder_slot {
+  towerrt_items_builder *b;
+} builder_slot;
+
+static void free_builder(PyObject *c) {
+  builder_slot *slot = PyCapsule_GetPointer(c, CAP_BUILDER);
+  if (!slot) return;
+  towerrt_items_builder_abort(slot->b);
+  PyMem_Free(slot);
+}
+
+static builder_slot *open_slot(PyObject *c) {
+  builder_slot *slot = PyCapsule_GetPointer(c, CAP_BUILDER);
+  if (slot && !slot->b) {
+    PyErr_SetString(PyExc_ValueError, "the builder is finished or aborted");
+    return NULL;
+  }
+  return slot;
+}
+
+static PyObject *builder_open(PyObject *self, PyObject *args) {
+  PyObject *cap;
+  const char *path;
+  int precision;
+  unsigned int threads, shard_index, shard_count;
+  unsigned long long expected, input_rows;
+  if (!PyArg_ParseTuple(args, "OsiIKIIK", &cap, &path, &precision, &threads, &expected, &shard_index, &shard_count, &input_rows))
+    return NULL;
+  towerrt_model *m = unwrap(cap, CAP_MODEL);
+  if (!m) return NULL;
+  towerrt_build_options o;
+  towerrt_build_options_init(&o);
+  o.precision = (towerrt_precision)precision;
+  o.threads = threads;
+  o.expected_rows = expected;
+  o.shard_index = shard_index;
+  o.shard_count = shard_count;
+  o.input_rows = input_rows;
+  builder_slot *slot = PyMem_Calloc(1, sizeof *slot);
+  if (!slot) return PyErr_NoMemory();
+  towerrt_status st;
+  Py_BEGIN_ALLOW_THREADS
+  st = towerrt_items_builder_open(m, path, &o, &slot->b);
+  Py_END_ALLOW_THREADS
+  if (st) {
+    PyMem_Free(slot);
+    return raise_status(st, towerrt_last_error());
+  }
+  PyObject *c = PyCapsule_New(slot, CAP_BUILDER, free_builder);
+  if (!c) {
+    towerrt_items_builder_abort(slot->b);
+    PyMem_Free(slot);
+  }
+  return c;
+}
+
+/* (builder, ids, dense, item_ids[, ordinals]): ordinals None or absent: a plain append. */
+static PyObject *builder_append(PyObject *self, PyObject *args) {
+  PyObject *cap, *ids, *dense, *keys, *ords = Py_None;
+  if (!PyArg_ParseTuple(args, "OOOO|O", &cap, &ids, &dense, &keys, &ords)) return NULL;
+  builder_slot *slot = open_slot(cap);
+  Py_buffer v[4];
+  towerrt_features f;
+  if (!slot || features_from(ids, dense, "item features", v, &f)) return NULL;
+  if (get_buffer(keys, "item_ids", B_U64, 0, 0, &v[2])) {
+    release(v, 2);
+    return NULL;
+  }
+  if (get_buffer(ords, "ordinals", B_U64, 0, 1, &v[3]) || (v[3].buf && count_of(&v[3]) != count_of(&v[2]))) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "ordinals: one per item id");
+    release(v, 4);
+    return NULL;
+  }
+  towerrt_status st;
+  Py_BEGIN_ALLOW_THREADS
+  st = v[3].buf ? towerrt_items_builder_append_ordered(slot->b, &f, v[2].buf, v[3].buf, count_of(&v[2]))
+                : towerrt_items_builder_append(slot->b, &f, v[2].buf, count_of(&v[2]));
+  Py_END_ALLOW_THREADS
+  release(v, 4);
+  if (st) return raise_status(st, towerrt_last_error());
+  return PyLong_FromSize_t(towerrt_items_builder_rows(slot->b));
+}
+
+static PyObject *builder_finish(PyObject *self, PyObject *args) {
+  PyObject *cap;
+  int abort_it = 0;
+  if (!PyArg_ParseTuple(args, "O|p", &cap, &abort_it)) return NULL;
+  builder_slot *slot = open_slot(cap);
+  if (!slot) return NULL;
+  towerrt_items_builder *b = slot->b;
+  slot->b = NULL;
+  if (abort_it) {
+    towerrt_items_builder_abort(b);
+    Py_RETURN_NONE;
+  }
+  towerrt_status st;
+  Py_BEGIN_ALLOW_THREADS
+  st = towerrt_items_builder_finish(b);
+  Py_END_ALLOW_THREADS
+  if (st) return raise_status(st, towerrt_last_error());
+  Py_RETURN_NONE;
+}
+
+/* A sequence of str paths -> a PyMem array of UTF-8 pointers (valid while seq lives). */
+static const char **path_list(PyObject *seq, Py_ssize_t *n) {
+  *n = PySequence_Fast_GET_SIZE(seq);
+  const char **p = PyMem_Calloc((size_t)(*n ? *n : 1), sizeof *p);
+  if (!p) return (const char **)PyErr_NoMemory();
+  for (Py_ssize_t i = 0; i < *n; i++)
+    if (!(p[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i)))) {
+      PyMem_Free(p);
+      return NULL;
+    }
+  return p;
+}
+
+static PyObject *items_merge(PyObject *self, PyObject *args) {
+  PyObject *cap, *inputs;
+  const char *path;
+  if (!PyArg_ParseTuple(args, "OOs", &cap, &inputs, &path)) return NULL;
+  towerrt_model *m = unwrap(cap, CAP_MODEL);
+  PyObject *seq = m ? PySequence_Fast(inputs, "inputs must be a sequence of paths") : NULL;
+  if (!seq) return NULL;
+  Py_ssize_t n;
+  const char **p = path_list(seq, &n);
+  towerrt_status st = TOWERRT_OK;
+  if (p) {
+    Py_BEGIN_ALLOW_THREADS
+    st = towerrt_items_merge(m, p, (size_t)n, path);
+    Py_END_ALLOW_THREADS
+  }
+  PyMem_Free(p);
+  Py_DECREF(seq);
+  if (!p) return NULL;
+  if (st) return raise_status(st, towerrt_last_error());
+  Py_RETURN_NONE;
+}
+
+static PyObject *item_shards(PyObject *self, PyObject *args) {
+  PyObject *keys, *out;
+  unsigned int n;
+  if (!PyArg_ParseTuple(args, "OIO", &keys, &n, &out)) return NULL;
+  Py_buffer v[2];
+  if (get_buffer(keys, "item_ids", B_U64, 0, 0, &v[0])) return NULL;
+  if (get_buffer(out, "out", B_U64, 1, 0, &v[1]) || count_of(&v[1]) != count_of(&v[0])) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "out: one uint64 per item id");
+    release(v, v[1].obj ? 2 : 1);
+    return NULL;
+  }
+  const uint64_t *k = v[0].buf;
+  uint64_t *o = v[1].buf;
+  for (size_t i = 0, c = count_of(&v[0]); i < c; i++) o[i] = towerrt_item_shard(k[i], n);
+  release(v, 2);
+  Py_RETURN_NONE;
+}
+
+static PyObject *model_fields(PyObject *self, PyObject *cap) {
+  towerrt_model *m = unwrap(cap, CAP_MODEL);
+  if (!m) return NULL;
+  size_t n = towerrt_model_field_count(m);
+  PyObject *list = PyList_New((Py_ssize_t)n);
+  for (size_t i = 0; list && i < n; i++) {
+    towerrt_field_info fi;
+    towerrt_model_field(m, i, &fi);
+    PyObject *t = Py_BuildValue("(siIII)", fi.name, (int)fi.side, fi.kind, fi.width, fi.vocab);
+    if (!t) {
+      Py_DECREF(list);
+      return NULL;
+    }
+    PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+  }
+  return list;
+}
+
+static PyObject *items_make_delta(PyObject *self, PyObject *args) {
+  PyObject *bc, *cc, *removed;
+  const char *path;
+  if (!PyArg_ParseTuple(args, "OOOs", &bc, &cc, &removed, &path)) return NULL;
+  towerrt_items *base = unwrap(bc, CAP_ITEMS), *changes = cc == Py_None ? NULL : unwrap(cc, CAP_ITEMS);
+  if (!base || (cc != Py_None && !changes)) return NULL;
+  Py_buffer v;
+  if (get_buffer(removed, "removed", B_U64, 0, 1, &v)) return NULL;
+  towerrt_status st;
+  Py_BEGIN_ALLOW_THREADS
+  st = towerrt_items_make_delta(base, changes, v.buf, count_of(&v), path);
+  Py_END_ALLOW_THREADS
+  release(&v, 1);
+  if (st) return raise_status(st, towerrt_last_error());
+  Py_RETURN_NONE;
+}
+
+static PyObject *items_overlay(PyObject *self, PyObject *args) {
+  PyObject *bc, *list;
+  if (!PyArg_ParseTuple(args, "OO", &bc, &list)) return NULL;
+  towerrt_items *base = unwrap(bc, CAP_ITEMS);
+  PyObject *seq = base ? PySequence_Fast(list, "deltas must be a sequence") : NULL;
+  if (!seq) return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  const towerrt_items **d = PyMem_Calloc((size_t)(n ? n : 1), sizeof *d);
+  int bad = !d;
+  for (Py_ssize_t i = 0; !bad && i < n; i++) bad = !(d[i] = unwrap(PySequence_Fast_GET_ITEM(seq, i), CAP_ITEMS));
+  towerrt_items *out = NULL;
+  towerrt_status st = TOWERRT_OK;
+  if (!bad) {
+    Py_BEGIN_ALLOW_THREADS
+    st = towerrt_items_overlay(base, d, (size_t)n, &out);
+    Py_END_ALLOW_THREADS
+  }
+  PyMem_Free(d);
+  Py_DECREF(seq);
+  if (bad) return d ? NULL : PyErr_NoMemory();
+  if (st) return raise_status(st, towerrt_last_error());
+  return PyCapsule_New(out, CAP_ITEMS, free_items);
+}
+
+static PyObject *items_compact(PyObject *self, PyObject *args) {
+  PyObject *cap;
+  const char *path;
+  if (!PyArg_ParseTuple(args, "Os", &cap, &path)) return NULL;
+  towerrt_items *it = unwrap(cap, CAP_ITEMS);
+  if (!it) return NULL;
+  towerrt_status st;
+  Py_BEGIN_ALLOW_THREADS
+  st = towerrt_items_compact(it, path);
+  Py_END_ALLOW_THREADS
+  if (st) return raise_status(st, towerrt_last_error());
+  Py_RETURN_NONE;
+}
+
 /* ---- sessions ------------------------------------------------------------ */
 static PyObject *session_create(PyObject *self, PyObject *args) {
   PyObject *mc, *ic, *od = NULL, *keep;
@@ -368,6 +602,15 @@ static PyMethodDef k_methods[] = {
     {"items_load", items_load, METH_VARARGS, NULL},
     {"items_info", items_info, METH_O, NULL},
     {"items_quantize", items_quantize, METH_VARARGS, NULL},
+    {"builder_open", builder_open, METH_VARARGS, NULL},
+    {"builder_append", builder_append, METH_VARARGS, NULL},
+    {"builder_finish", builder_finish, METH_VARARGS, NULL},
+    {"items_merge", items_merge, METH_VARARGS, NULL},
+    {"item_shards", item_shards, METH_VARARGS, NULL},
+    {"model_fields", model_fields, METH_O, NULL},
+    {"items_make_delta", items_make_delta, METH_VARARGS, NULL},
+    {"items_overlay", items_overlay, METH_VARARGS, NULL},
+    {"items_compact", items_compact, METH_VARARGS, NULL},
     {"session_create", session_create, METH_VARARGS, NULL},
     {"session_info", session_info, METH_O, NULL},
     {"session_set_items", session_set_items, METH_VARARGS, NULL},

@@ -221,3 +221,99 @@ def test_out_buffer_no_copy(fx):
     out = np.empty(len(q["item_ids"]), np.float32)
     res = sess.score(q["user_ids"], q["user_dense"], q["item_ids"], out=out)
     assert res is out
+
+
+def _catalog_columns(model, n, seed):
+    """n synthetic item rows as numpy columns named by the model's item fields, ids in "key"."""
+    rng = np.random.default_rng(seed)
+    cols = {"key": rng.permutation(np.unique(rng.integers(0, 2 ** 63, n + 50, dtype=np.int64))[:n]).astype(np.uint64)}
+    for f in model.item_fields():
+        if f.kind == "dense":
+            cols[f.name] = rng.random((n, f.width), dtype=np.float32) if f.width > 1 else rng.random(n, dtype=np.float32)
+        elif f.kind == "multi":
+            a = rng.integers(1, f.vocab, (n, f.width))
+            a[rng.random((n, f.width)) < 0.3] = 0  # padding
+            cols[f.name] = a
+        else:
+            cols[f.name] = rng.integers(0, f.vocab, n)
+    return cols
+
+
+def test_catalog_columns_shards_and_merges(fx, tmp_path):
+    """towerrt.catalog from numpy columns == ItemsBuilder by hand; shards
+    (any order) merged == the single build, f32 and quantized."""
+    import towerrt.catalog as tc
+    m = fx.model
+    cols = _catalog_columns(m, 3000, 5)
+    single = str(tmp_path / "single.twi")
+    assert tc.build_items(m, cols, single, id_column="key", batch_rows=700) == 3000
+    ids, dense = tc.item_features(m, cols)
+    by_hand = str(tmp_path / "hand.twi")
+    with towerrt.ItemsBuilder(m, by_hand, threads=2, expected_rows=3000) as b:
+        b.append(cols["key"], ids, dense)
+    assert open(single, "rb").read() == open(by_hand, "rb").read()
+    for prec in ("f32", "bf16", "int8"):
+        want = single if prec == "f32" else towerrt.Items(single).quantize(str(tmp_path / ("q-" + prec)), prec).path
+        parts = [str(tmp_path / ("s%d-%s.twi" % (i, prec))) for i in range(3)]
+        for i, p in enumerate(parts):
+            tc.build_items(m, cols, p, id_column="key", shard=(i, 3), precision=prec)
+        merged = str(tmp_path / ("m-" + prec))
+        towerrt.merge_items(m, parts[::-1], merged)
+        assert open(want, "rb").read() == open(merged, "rb").read(), prec
+    shard = towerrt.item_shard(cols["key"], 3)
+    assert shard.dtype == np.uint64 and set(np.unique(shard)) <= {0, 1, 2}
+    with pytest.raises(towerrt.InvalidArgumentError):  # a row of another shard, with ordinals
+        with towerrt.ItemsBuilder(m, str(tmp_path / "x.twi"), shard=(0, 3), input_rows=3000) as b:
+            r = int(np.flatnonzero(shard != 0)[0])
+            b.append(cols["key"][r:r + 1], ids[r:r + 1], None if dense is None else dense[r:r + 1],
+                     np.array([r], np.uint64))
+    assert not os.path.exists(str(tmp_path / "x.twi")) and not os.path.exists(str(tmp_path / "x.twi.tmp"))
+
+
+def test_delta_overlay_compact(fx, tmp_path):
+    """A delta (changed, new, removed items) over a base: overlay scores ==
+    the full rebuild's, compaction == the full rebuild byte for byte."""
+    import towerrt.catalog as tc
+    m = fx.model
+    cols = _catalog_columns(m, 900, 9)
+    keys = cols["key"]
+    base_rows, new_rows = np.arange(600), np.arange(600, 900)
+    changed = base_rows[::5]
+    removed = keys[base_rows[3::7]]
+    removed = removed[~np.isin(removed, keys[changed])]
+
+    def sub(rows, feature_rows=None):
+        fr = rows if feature_rows is None else feature_rows
+        out = {k: v[fr] for k, v in cols.items()}
+        out["key"] = keys[rows]
+        return out
+
+    base = tc.build_items(m, sub(base_rows), str(tmp_path / "base.twi"), id_column="key") and towerrt.Items(str(tmp_path / "base.twi"))
+    # changed items take another row's features
+    ch_rows = np.r_[changed, new_rows]
+    ch_feat = np.r_[(changed + 1) % 900, new_rows]
+    tc.build_items(m, sub(ch_rows, ch_feat), str(tmp_path / "changes.twi"), id_column="key")
+    delta = base.make_delta(str(tmp_path / "delta.twi"), towerrt.Items(str(tmp_path / "changes.twi")), removed)
+    ov = base.overlay([delta])
+    # the final catalog in compaction order: base rows still present (changed in place), then the new ones
+    feat = {int(r): int(r) for r in base_rows}
+    feat.update({int(r): int(f) for r, f in zip(changed, (changed + 1) % 900)})
+    gone = set(int(k) for k in removed)
+    final = [int(r) for r in base_rows if int(keys[r]) not in gone] + [int(r) for r in new_rows]
+    full = str(tmp_path / "full.twi")
+    tc.build_items(m, sub(np.array(final), np.array([feat.get(r, r) for r in final])), full, id_column="key")
+    assert len(ov) == len(final)
+    compact = ov.compact(str(tmp_path / "compact.twi"))
+    assert open(compact.path, "rb").read() == open(full, "rb").read()
+    q = fx.by_id[0]
+    ids = np.ascontiguousarray(keys[np.array(final)])
+    a = towerrt.Session(m, ov).score(q["user_ids"], q["user_dense"], ids)
+    b = towerrt.Session(m, towerrt.Items(full)).score(q["user_ids"], q["user_dense"], ids)
+    assert a.tobytes() == b.tobytes()
+    with pytest.raises(towerrt.UnknownItemError):
+        towerrt.Session(m, ov).score(q["user_ids"], q["user_dense"], np.ascontiguousarray(removed[:1]))
+    sess = towerrt.Session(m, base, skip_unknown_items=True)
+    sess.set_items(ov)
+    assert sess.score(q["user_ids"], q["user_dense"], ids).tobytes() == b.tobytes()
+    with pytest.raises(towerrt.MismatchError):
+        towerrt.Items(full).overlay([delta])

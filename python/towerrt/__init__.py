@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Optional, Tuple, Union
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _towerrt as _c
 
 __all__ = [
-    "Model", "Items", "Session", "TowerrtError", "version",
+    "Model", "Items", "Session", "TowerrtError", "version", "Field", "ItemsBuilder", "merge_items", "item_shard",
     "InvalidArgumentError", "IOFailureError", "TruncatedError", "BadMagicError", "VersionError",
     "ChecksumError", "FormatError", "ShapeError", "NonFiniteError", "UnsupportedError",
     "IdOutOfRangeError", "UnknownItemError", "EmptyRequestError", "LimitError", "MismatchError",
@@ -206,6 +206,17 @@ class Model:
         """Metadata, fields, tensors and the compiled plan, as text."""
         return _c.model_describe(self._h)
 
+    @property
+    def fields(self) -> List["Field"]:
+        """The input fields in FIELDS order (docs/format.md): a side's
+        feature row is its id fields' slots, then its dense fields' values."""
+        return [Field(n, "user" if side == 0 else "item", _KINDS[kind], width, vocab)
+                for n, side, kind, width, vocab in _c.model_fields(self._h)]
+
+    def item_fields(self) -> List["Field"]:
+        """The item side's fields, in feature-row order."""
+        return [f for f in self.fields if f.side == "item"]
+
     def build_items(self, path: PathLike, item_ids: np.ndarray, ids: np.ndarray,
                     dense: Optional[np.ndarray] = None) -> "Items":
         """Runs the item tower over n items and writes an item store (.twi)
@@ -237,6 +248,87 @@ def _precision(name: str) -> int:
     return _PRECISIONS[name]
 
 
+_KINDS = ("single", "multi", "dense")
+
+
+class Field(NamedTuple):
+    """One input field: kind "single" / "multi" (ids, 0 pads) / "dense";
+    width: id slots, or dense values; vocab: ids are 0..vocab-1 (0: dense)."""
+    name: str
+    side: str
+    kind: str
+    width: int
+    vocab: int
+
+
+def item_shard(item_ids: np.ndarray, n: int) -> np.ndarray:
+    """The shard of each item id among n (towerrt's rule:
+    (splitmix64(id) >> 32) % n), as uint64[len(item_ids)]."""
+    keys = _ids(item_ids, "item_ids")
+    out = np.empty(keys.shape[0], np.uint64)
+    _c.item_shards(keys, int(n), out)
+    return out
+
+
+class ItemsBuilder:
+    """A streaming item-store build (towerrt_items_builder_*): append
+    batches of rows, then finish() writes `path` (PATH.tmp until then).
+
+    tower_precision: the item tower's arithmetic ("f32"; "bf16"; "int8"
+    breaks shard merges, see towerrt.h); threads: 0 = every core; shard:
+    (i, n) keeps the rows of shard i of n; input_rows: with a shard, the
+    whole input's row count, and rows then come with their input ordinals
+    (a shard job that reads only its own rows). As a context manager, an
+    exception aborts the build (no file is left)."""
+
+    def __init__(self, model: Model, path: PathLike, *, tower_precision: str = "f32", threads: int = 0,
+                 expected_rows: int = 0, shard: Optional[Tuple[int, int]] = None, input_rows: int = 0) -> None:
+        self.model = model
+        self.path = os.fspath(path)
+        si, sn = shard if shard is not None else (0, 0)
+        self._h = _c.builder_open(model._h, self.path, _precision(tower_precision), threads, expected_rows, si, sn,
+                                  input_rows)
+        self.rows = 0
+
+    def append(self, item_ids: np.ndarray, ids: np.ndarray, dense: Optional[np.ndarray] = None,
+               ordinals: Optional[np.ndarray] = None) -> int:
+        """Adds n rows: item_ids uint64[n], ids int64[n, item_id_slots],
+        dense float32[n, item_dense_width] (None if 0), ordinals uint64[n]
+        (with input_rows). Returns the rows kept so far."""
+        keys = _ids(item_ids, "item_ids")
+        n = keys.shape[0]
+        m = self.model
+        ords = None if ordinals is None else _array(ordinals, "ordinals", _U64, (n,))
+        self.rows = _c.builder_append(self._h, _array(ids, "ids", _I64, (n, m.item_id_slots)),
+                                      _dense(dense, "dense", (n, m.item_dense_width)), keys, ords)
+        return self.rows
+
+    def finish(self) -> None:
+        """Writes the store and renames it into place."""
+        _c.builder_finish(self._h)
+
+    def abort(self) -> None:
+        """Drops the build (removes PATH.tmp)."""
+        _c.builder_finish(self._h, True)
+
+    def __enter__(self) -> "ItemsBuilder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.finish()
+
+
+def merge_items(model: Model, inputs: Sequence[PathLike], path: PathLike) -> None:
+    """Merges item stores into `path`: the n shards of one sharded build
+    (any order: the result is the single build byte for byte), or plain
+    stores concatenated in order. f32, or bf16 / int8 shards quantized from
+    f32 shards (no f32 store in between)."""
+    _c.items_merge(model._h, [os.fspath(p) for p in inputs], os.fspath(path))
+
+
 class Items:
     """A loaded item store (.twi): each item's FE heads, by item id.
 
@@ -258,6 +350,38 @@ class Items:
     def quantize(self, path: PathLike, precision: str) -> "Items":
         """Writes a copy at "bf16" or "int8" precision to `path`; returns it loaded."""
         _c.items_quantize(self._h, _precision(precision), os.fspath(path))
+        return Items(path)
+
+    @classmethod
+    def _wrap(cls, handle, path: str, parts: tuple) -> "Items":
+        self = cls.__new__(cls)
+        self.path = path
+        self._h = handle
+        self._parts = parts  # keeps the Python objects alive with the overlay
+        count, prec = _c.items_info(handle)
+        self.count = count
+        self.precision = _PRECISION_NAMES[prec]
+        return self
+
+    def make_delta(self, path: PathLike, changes: Optional["Items"] = None,
+                   removed: Optional[np.ndarray] = None) -> "Items":
+        """Writes a delta store over this base at `path`: the rows of
+        `changes` (a store of the new / changed items, this model and
+        precision) and tombstones for `removed` (uint64 ids). Returns it loaded."""
+        rm = None if removed is None else _ids(removed, "removed")
+        _c.items_make_delta(self._h, changes._h if changes is not None else None, rm, os.fspath(path))
+        return Items(path)
+
+    def overlay(self, deltas: Sequence["Items"]) -> "Items":
+        """This base with the deltas applied (oldest first, newest wins; a
+        tombstone makes an id unknown): a store that sessions score from."""
+        h = _c.items_overlay(self._h, [d._h for d in deltas])
+        return Items._wrap(h, self.path, (self,) + tuple(deltas))
+
+    def compact(self, path: PathLike) -> "Items":
+        """Writes this catalog (an overlay, or a plain store) as one plain
+        store at `path` (== a full build of it: docs/item-stores.md); returns it loaded."""
+        _c.items_compact(self._h, os.fspath(path))
         return Items(path)
 
 

@@ -1,0 +1,157 @@
+/* trt_store_out (item_store_write.h): stores written from other stores' rows. */
+#include "item_store_write.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
+
+struct trt_store_out {
+  trt_writer w;
+  uint64_t rows, done, stride;
+  uint32_t heads, dtype, extra_kind;
+  float *scales;     /* s8: per row */
+  int32_t *colsums;  /* s8: heads per row */
+  unsigned char *map; /* ID_MAP in its file layout */
+  uint64_t n_slots;
+};
+
+uint64_t trt_store_stride(uint32_t heads, uint32_t head_dim, uint32_t dtype) {
+  static const uint32_t size[3] = {4, 2, 1};
+  return ((uint64_t)heads * head_dim * size[dtype < 3 ? dtype : 0] + 63) & ~UINT64_C(63);
+}
+
+
+static void store_out_free(trt_store_out *o) {
+  free(o->scales);
+  free(o->colsums);
+  free(o->map);
+  free(o);
+}
+
+void trt_store_out_abort(trt_store_out *o) {
+  if (!o) return;
+  if (o->w.f) trt_writer_abort(&o->w);
+  store_out_free(o);
+}
+
+static towerrt_status put_section(trt_writer *w, uint32_t kind, const void *p, size_t n) {
+  towerrt_status st = trt_writer_begin(w, kind);
+  if (!st) st = trt_writer_put(w, p, n);
+  return st ? st : trt_writer_end(w);
+}
+
+static towerrt_status write_meta(trt_store_out *o, const towerrt_items *like, const char *source, const trt_store_extra *x) {
+  static const char *const dtype[3] = {"f32", "bf16", "s8"};
+  trt_bytes b = {0};
+  trt_bytes_u32(&b, 7 + (x ? x->meta_keys : 0));
+  trt_meta_put_int(&b, "items.count", (int64_t)o->rows);
+  trt_meta_put_int(&b, "items.heads", like->heads);
+  trt_meta_put_int(&b, "items.head_dim", like->head_dim);
+  trt_meta_put_str(&b, "items.dtype", dtype[o->dtype], strlen(dtype[o->dtype]));
+  trt_meta_put_int(&b, "items.row_stride", (int64_t)o->stride);
+  trt_meta_put_int(&b, "model.fingerprint", like->fingerprint);
+  trt_meta_put_str(&b, "general.source", source, strlen(source));
+  if (x && x->meta) trt_bytes_put(&b, x->meta->p, x->meta->len);
+  towerrt_status st = b.failed || (x && x->meta && x->meta->failed) ? trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory") : TOWERRT_OK;
+  if (!st) st = put_section(&o->w, TRT_SEC_META, b.p, b.len);
+  free(b.p);
+  return st;
+}
+
+towerrt_status trt_store_out_open(const char *path, const towerrt_items *like, uint64_t rows, const char *source,
+                                  const trt_store_extra *extra, trt_store_out **out) {
+  *out = NULL;
+  if (rows >= TRT_EMPTY_ROW) return trt_fail(TOWERRT_ERR_LIMIT, "%" PRIu64 " items exceed the store limit %u", rows, TRT_EMPTY_ROW - 1);
+  trt_store_out *o = calloc(1, sizeof *o);
+  if (!o) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  o->rows = rows;
+  o->dtype = like->dtype;
+  o->heads = like->heads;
+  o->stride = like->row_stride;
+  o->extra_kind = extra ? extra->kind : 0;
+  o->n_slots = 16;
+  while (o->n_slots < 2 * rows) o->n_slots *= 2;
+  int s8 = o->dtype == TOWERRT_PRECISION_INT8;
+  o->map = malloc(16 + (size_t)o->n_slots * 16);
+  if (s8) {
+    o->scales = malloc((size_t)(rows ? rows : 1) * sizeof(float));
+    o->colsums = malloc((size_t)(rows ? rows : 1) * o->heads * sizeof(int32_t));
+  }
+  if (!o->map || (s8 && (!o->scales || !o->colsums))) {
+    store_out_free(o);
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the id map of %" PRIu64 " items", rows);
+  }
+  memset(o->map, 0, 16 + (size_t)o->n_slots * 16);
+  trt_wr64(o->map, o->n_slots);
+  for (uint64_t i = 0; i < o->n_slots; i++) trt_wr32(o->map + 16 + i * 16 + 8, TRT_EMPTY_ROW);
+  if (!source) source = o->dtype == TOWERRT_PRECISION_F32 ? "towerrt_items_build" : "towerrt_items_quantize";
+  uint32_t n_sec = 3 + (s8 ? 2 : 0) + (o->extra_kind ? 1 : 0);
+  towerrt_status st = trt_writer_open(&o->w, path, "TWRITEMS", n_sec);
+  if (!st) st = write_meta(o, like, source, extra);
+  if (!st) st = trt_writer_begin(&o->w, TRT_SEC_ITEM_HEADS);
+  if (st) {
+    trt_store_out_abort(o);
+    return st;
+  }
+  *out = o;
+  return TOWERRT_OK;
+}
+
+/* Linear probing from the id's home slot, as the builder (item_store_build.c). */
+static towerrt_status map_insert(trt_store_out *o, uint64_t id, uint32_t row, uint32_t *dup_row) {
+  unsigned char *slots = o->map + 16;
+  uint64_t dist = 0;
+  for (uint64_t i = trt_splitmix64(id) & (o->n_slots - 1);; i = (i + 1) & (o->n_slots - 1), dist++) {
+    unsigned char *slot = slots + i * 16;
+    uint32_t r = trt_rd32(slot + 8);
+    if (r == TRT_EMPTY_ROW) {
+      trt_wr64(slot, id);
+      trt_wr32(slot + 8, row);
+      return TOWERRT_OK;
+    }
+    if (trt_rd64(slot) == id) {
+      if (dup_row) *dup_row = r;
+      return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "item id %" PRIu64 " appears twice (rows %u and %u)", id, r, row);
+    }
+    if (dist == TRT_ID_MAP_MAX_PROBE)
+      return trt_fail(TOWERRT_ERR_LIMIT, "item id %" PRIu64 " would sit more than %u slots past its home slot in the id map (the limit): "
+                      "the item ids collide pathologically", id, TRT_ID_MAP_MAX_PROBE);
+  }
+}
+
+towerrt_status trt_store_out_row(trt_store_out *o, const towerrt_items *src, uint64_t row, uint64_t id, uint32_t *dup_row) {
+  if (o->done >= o->rows) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "more rows than the %" PRIu64 " declared", o->rows);
+  if (src->dtype != o->dtype || src->row_stride != o->stride || src->heads != o->heads || row >= src->count)
+    return trt_fail(TOWERRT_ERR_MISMATCH, "row %" PRIu64 " of a store of another dtype or shape", row);
+  towerrt_status st = map_insert(o, id, (uint32_t)o->done, dup_row);
+  if (st) return st;
+  if ((st = trt_writer_put(&o->w, (const unsigned char *)src->heads_data + row * src->row_stride, (size_t)o->stride))) return st;
+  if (o->dtype == TOWERRT_PRECISION_INT8) {
+    o->scales[o->done] = src->scales[row];
+    memcpy(o->colsums + o->done * o->heads, src->colsums + row * src->heads, o->heads * sizeof(int32_t));
+  }
+  o->done++;
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_store_out_finish(trt_store_out *o, const void *extra_section, size_t extra_size) {
+  towerrt_status st = o->done == o->rows ? TOWERRT_OK
+                                         : trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%" PRIu64 " of the %" PRIu64 " declared rows written",
+                                                    o->done, o->rows);
+  if (!st) st = trt_writer_end(&o->w);
+  if (!st && o->dtype == TOWERRT_PRECISION_INT8) {
+    st = put_section(&o->w, TRT_SEC_ITEM_SCALES, o->scales, (size_t)o->rows * sizeof(float));
+    if (!st) st = put_section(&o->w, TRT_SEC_ITEM_COLSUMS, o->colsums, (size_t)o->rows * o->heads * sizeof(int32_t));
+  }
+  if (!st) st = put_section(&o->w, TRT_SEC_ID_MAP, o->map, 16 + (size_t)o->n_slots * 16);
+  if (!st && o->extra_kind) st = put_section(&o->w, o->extra_kind, extra_section, extra_size);
+  if (!st) st = trt_writer_finish(&o->w);
+  if (st) {
+    trt_store_out_abort(o);
+    return st;
+  }
+  store_out_free(o);
+  return TOWERRT_OK;
+}
