@@ -624,6 +624,7 @@ static void test_public_builder(const catalog *c) {
     towerrt_build_options_init(&o);
     o.shard_count = 2;
     o.input_rows = n;
+    unlink(wpath("x.twi")); /* a file left by an earlier run of the scratch directory */
     towerrt_items_builder *b = NULL;
     CHECK(!towerrt_items_builder_open(c->m, wpath("x.twi"), &o, &b), "%s", towerrt_last_error());
     size_t r = 0;
