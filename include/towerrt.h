@@ -210,6 +210,13 @@ TOWERRT_API towerrt_status towerrt_items_quantize(const towerrt_items *items, to
  * byte. int8 tower arithmetic quantizes each batch with its own scales:
  * its shards merged are not the single build. */
 typedef struct towerrt_items_builder towerrt_items_builder;
+/* What runs the item tower in a build (docs/item-stores.md "Engines"); the
+ * environment variable TOWERRT_BUILD_ENGINE=internal|onednn overrides AUTO. */
+typedef enum towerrt_build_engine {
+  TOWERRT_BUILD_AUTO = 0,
+  TOWERRT_BUILD_INTERNAL = 1, /* towerrt's kernels */
+  TOWERRT_BUILD_ONEDNN = 2    /* oneDNN matmul (UNSUPPORTED where it cannot) */
+} towerrt_build_engine;
 typedef struct towerrt_build_options {
   uint32_t struct_size;         /* sizeof(towerrt_build_options): towerrt_build_options_init */
   towerrt_precision precision;  /* the item tower's arithmetic (the store is f32; towerrt_items_quantize) */
@@ -217,6 +224,7 @@ typedef struct towerrt_build_options {
   uint32_t shard_index, shard_count; /* shard_count > 0: keep only the rows of shard shard_index (towerrt_item_shard) */
   uint64_t expected_rows;       /* 0: unknown (sizes the id map once when known) */
   uint64_t input_rows;          /* a shard fed only its own rows (append_ordered): the whole input's row count */
+  towerrt_build_engine engine;  /* AUTO: oneDNN where it makes the precision's matmul here, else the internal kernels */
 } towerrt_build_options;
 TOWERRT_API void towerrt_build_options_init(towerrt_build_options *opts);
 TOWERRT_API towerrt_status towerrt_items_builder_open(const towerrt_model *model, const char *path,
@@ -233,8 +241,13 @@ TOWERRT_API towerrt_status towerrt_items_builder_append_ordered(towerrt_items_bu
                                                                 const towerrt_features *items,
                                                                 const uint64_t *item_ids, const uint64_t *ordinals,
                                                                 size_t n);
-/* Rows kept so far (this shard's). */
+/* Rows kept so far (this shard's), and rows given (every shard's). */
 TOWERRT_API size_t towerrt_items_builder_rows(const towerrt_items_builder *builder);
+TOWERRT_API size_t towerrt_items_builder_seen(const towerrt_items_builder *builder);
+/* What computes the heads: "onednn f32, batch 256, 2 thread(s), oneDNN
+ * 2.6.3, isa avx512_core_bf16", or "internal avx2 bf16, ... (why not
+ * oneDNN)". Valid until finish or abort. */
+TOWERRT_API const char *towerrt_items_builder_engine(const towerrt_items_builder *builder);
 /* Writes the store and renames it into place; frees the builder in every
  * case. A shard may be empty; any other build needs a row. */
 TOWERRT_API towerrt_status towerrt_items_builder_finish(towerrt_items_builder *builder);
@@ -265,6 +278,12 @@ TOWERRT_API towerrt_status towerrt_model_field(const towerrt_model *model, size_
  * to quantizing the merged f32 store. */
 TOWERRT_API towerrt_status towerrt_items_merge(const towerrt_model *model, const char *const *inputs,
                                                size_t n_inputs, const char *path);
+/* The same, calling progress(ctx, rows_done, rows_total) as rows are
+ * written (progress may be NULL). */
+typedef void (*towerrt_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+TOWERRT_API towerrt_status towerrt_items_merge_progress(const towerrt_model *model, const char *const *inputs,
+                                                        size_t n_inputs, const char *path, towerrt_progress_fn progress,
+                                                        void *ctx);
 
 /* Delta stores (docs/format.md "Delta stores", docs/item-stores.md
  * "Catalog updates"). A delta holds new and changed items (the rows of

@@ -112,8 +112,8 @@ void trt_items_builder_get_stats(const trt_items_builder *b, trt_items_build_sta
  * head dim and row stride; a duplicate id is an error naming the id and
  * both inputs. Streams rows: memory is the output id map plus 8 bytes per
  * input row. progress may be NULL. */
-typedef void (*trt_merge_progress_fn)(void *ctx, uint64_t rows_done, uint64_t rows_total);
+
 towerrt_status trt_items_merge(const towerrt_model *m, const char *const *inputs, size_t n_inputs, const char *path,
-                               trt_merge_progress_fn progress, void *ctx);
+                               towerrt_progress_fn progress, void *ctx);
 
 #endif

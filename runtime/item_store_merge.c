@@ -238,7 +238,7 @@ static towerrt_status copy_rows(trt_items_builder *b, trt_store_out *q, merge_in
 static uint64_t next_ordinal(const merge_in *in) { return in->next < in->count ? trt_rd64(in->order + in->next * 8) : UINT64_MAX; }
 
 towerrt_status trt_items_merge(const towerrt_model *m, const char *const *inputs, size_t n_inputs, const char *path,
-                               trt_merge_progress_fn progress, void *ctx) {
+                               towerrt_progress_fn progress, void *ctx) {
   if (!m || !inputs || !path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_merge: model, inputs and path must not be NULL");
   if (n_inputs == 0) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "trt_items_merge: no input stores");
   merge_in *in = calloc(n_inputs, sizeof *in);
@@ -310,4 +310,9 @@ towerrt_status trt_items_merge(const towerrt_model *m, const char *const *inputs
 
 TOWERRT_API towerrt_status towerrt_items_merge(const towerrt_model *m, const char *const *inputs, size_t n_inputs, const char *path) {
   return trt_items_merge(m, inputs, n_inputs, path, NULL, NULL);
+}
+
+TOWERRT_API towerrt_status towerrt_items_merge_progress(const towerrt_model *m, const char *const *inputs, size_t n_inputs,
+                                                        const char *path, towerrt_progress_fn progress, void *ctx) {
+  return trt_items_merge(m, inputs, n_inputs, path, progress, ctx);
 }

@@ -44,6 +44,10 @@ TOWERRT_API towerrt_status towerrt_items_builder_open(const towerrt_model *m, co
   o.shard_index = opts->shard_index;
   o.shard_count = opts->shard_count;
   o.input_rows = opts->input_rows;
+  if ((unsigned)opts->engine > TOWERRT_BUILD_ONEDNN)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "build engine %d is not auto, internal or onednn", (int)opts->engine);
+  o.engine = opts->engine == TOWERRT_BUILD_INTERNAL ? TRT_ENGINE_INTERNAL
+             : opts->engine == TOWERRT_BUILD_ONEDNN ? TRT_ENGINE_ONEDNN : TRT_ENGINE_AUTO;
   towerrt_items_builder *w = calloc(1, sizeof *w);
   if (!w) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   towerrt_status st = trt_items_builder_open(m, path, &o, &w->b);
@@ -68,6 +72,8 @@ TOWERRT_API towerrt_status towerrt_items_builder_append_ordered(towerrt_items_bu
 }
 
 TOWERRT_API size_t towerrt_items_builder_rows(const towerrt_items_builder *w) { return w ? (size_t)trt_items_builder_rows(w->b) : 0; }
+TOWERRT_API size_t towerrt_items_builder_seen(const towerrt_items_builder *w) { return w ? (size_t)trt_items_builder_seen(w->b) : 0; }
+TOWERRT_API const char *towerrt_items_builder_engine(const towerrt_items_builder *w) { return w ? trt_items_builder_engine(w->b) : ""; }
 
 TOWERRT_API towerrt_status towerrt_items_builder_finish(towerrt_items_builder *w) {
   if (!w) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_builder_finish: builder is NULL");

@@ -9,9 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/item_store_build.h"
-#include "runtime/onednn_matmul.h"
-#include "runtime/status.h"
 #include "runtime/text_input.h"
 #include "tools/cli.h"
 
@@ -64,12 +61,12 @@ typedef struct progress {
   FILE *in;
 } progress;
 
-static void progress_show(progress *p, const trt_items_builder *b, int final) {
+static void progress_show(progress *p, const towerrt_items_builder *b, int final) {
   if (!p->on) return;
   double t = now_s();
   if (!final && t - p->last < (p->on == 2 ? 10.0 : 0.25)) return;
   p->last = t;
-  unsigned long long seen = trt_items_builder_seen(b), kept = trt_items_builder_rows(b);
+  unsigned long long seen = towerrt_items_builder_seen(b), kept = towerrt_items_builder_rows(b);
   double rate = t > p->t0 ? (double)seen / (t - p->t0) : 0.0;
   char eta[64] = "";
   if (p->input_size > 0) {
@@ -110,8 +107,8 @@ static int usage(int help) {
 
 int cmd_build_items(const cli_args *a) {
   if (a->help) return usage(1);
-  trt_build_options bo;
-  trt_build_options_init(&bo);
+  towerrt_build_options bo;
+  towerrt_build_options_init(&bo);
   unsigned long long v;
   size_t chunk = DEFAULT_CHUNK;
   if (a->shard && !parse_shard(a->shard, &bo.shard_index, &bo.shard_count)) {
@@ -127,9 +124,9 @@ int cmd_build_items(const cli_args *a) {
   }
   bo.threads = a->threads; /* 0: not given */
   if (a->engine) {
-    if (!strcmp(a->engine, "auto")) bo.engine = TRT_ENGINE_AUTO;
-    else if (!strcmp(a->engine, "internal")) bo.engine = TRT_ENGINE_INTERNAL;
-    else if (!strcmp(a->engine, "onednn")) bo.engine = TRT_ENGINE_ONEDNN;
+    if (!strcmp(a->engine, "auto")) bo.engine = TOWERRT_BUILD_AUTO;
+    else if (!strcmp(a->engine, "internal")) bo.engine = TOWERRT_BUILD_INTERNAL;
+    else if (!strcmp(a->engine, "onednn")) bo.engine = TOWERRT_BUILD_ONEDNN;
     else {
       fprintf(stderr, "towerrt build-items: --engine wants auto, internal or onednn (got '%s') (towerrt build-items --help)\n", a->engine);
       return EXIT_USAGE;
@@ -159,29 +156,30 @@ int cmd_build_items(const cli_args *a) {
 
   trt_text_reader r;
   trt_rows rows = {0};
-  trt_items_builder *b = NULL;
+  towerrt_items_builder *b = NULL;
+  char append_error[2048] = ""; /* the failing append's message, naming the file */
   int done = 0;
   st = trt_text_open(&r, f, a->features, "towerrt-items", m);
-  if (!st) st = trt_items_builder_open(m, a->out, &bo, &b);
+  if (!st) st = towerrt_items_builder_open(m, a->out, &bo, &b);
   while (!st && !done) {
     trt_rows_clear(&rows);
     st = trt_text_read_items(&r, &rows, chunk, &done);
     if (!st && rows.n_keys) {
       towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
-      st = trt_items_builder_append(b, &feats, rows.keys, rows.n_keys);
-      if (st) trt_fail_context(st, a->features);
+      st = towerrt_items_builder_append(b, &feats, rows.keys, rows.n_keys);
+      if (st) snprintf(append_error, sizeof append_error, "%s: %s", a->features, towerrt_last_error());
     }
     if (!st) progress_show(&p, b, 0);
   }
-  unsigned long long kept = trt_items_builder_rows(b), seen = trt_items_builder_seen(b);
+  unsigned long long kept = towerrt_items_builder_rows(b), seen = towerrt_items_builder_seen(b);
   char engine[200];
-  snprintf(engine, sizeof engine, "%s", b ? trt_items_builder_engine(b) : "");
+  snprintf(engine, sizeof engine, "%s", b ? towerrt_items_builder_engine(b) : "");
   if (!st) progress_show(&p, b, 1);
   if (b) {
-    if (!st) st = trt_items_builder_finish(b);
-    else trt_items_builder_abort(b);
+    if (!st) st = towerrt_items_builder_finish(b);
+    else towerrt_items_builder_abort(b);
   }
-  int rc = st ? fail(st, NULL) : 0;
+  int rc = st ? fail(st, append_error[0] ? append_error : NULL) : 0;
   if (!st) {
     double dt = now_s() - p.t0;
     if (bo.shard_count)

@@ -4,7 +4,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/item_store_build.h"
 #include "tools/cli.h"
 
 static double now_s(void) {
@@ -44,7 +43,7 @@ int cmd_merge_items(const cli_args *a) {
   towerrt_status st = towerrt_model_load(a->model, &o, &m);
   if (st) return fail(st, NULL);
   merge_progress p = {now_s(), 0.0};
-  st = trt_items_merge(m, a->inputs, (size_t)a->n_inputs, a->out, isatty(fileno(stderr)) ? show : NULL, &p);
+  st = towerrt_items_merge_progress(m, a->inputs, (size_t)a->n_inputs, a->out, isatty(fileno(stderr)) ? show : NULL, &p);
   int rc = st ? fail(st, NULL) : 0;
   if (!st) fprintf(stderr, "towerrt: merged %d stores into %s in %.2f s\n", a->n_inputs, a->out, now_s() - p.t0);
   towerrt_model_free(m);
