@@ -78,6 +78,29 @@ static towerrt_status check_overlap(const trt_container *c) {
   return TOWERRT_OK;
 }
 
+/* Bytes between the section table and the first section, between
+ * sections, and after the last one are zero padding (docs/format.md). No
+ * CRC covers them, so they are checked here, always (a few bytes each): a
+ * file with a non-zero byte there was not written by a towerrt writer. */
+static towerrt_status check_padding(const trt_container *c, uint64_t table_end) {
+  uint64_t pos = table_end;
+  uint32_t done = 0; /* bit k: section k passed (empty sections may share an offset) */
+  for (;;) {
+    uint64_t next = c->size;
+    uint32_t kind = 0;
+    for (uint32_t k = 1; k <= TRT_SEC_KIND_MAX; k++)
+      if (c->sections[k].data && !(done >> k & 1u) && c->sections[k].offset >= pos && c->sections[k].offset < next)
+        next = c->sections[k].offset, kind = k;
+    for (uint64_t i = pos; i < next; i++)
+      if (c->base[i])
+        return trt_fail(TOWERRT_ERR_FORMAT, "padding byte at offset %llu (before %s) is 0x%02x, not zero: the file was altered",
+                        (unsigned long long)i, kind ? section_name(kind) : "the end of the file", c->base[i]);
+    if (!kind) return TOWERRT_OK;
+    done |= 1u << kind;
+    pos = c->sections[kind].offset + c->sections[kind].size;
+  }
+}
+
 towerrt_status trt_container_open(const unsigned char *base, size_t size, const char *magic,
                                   int verify, trt_container *out) {
   memset(out, 0, sizeof *out);
@@ -109,6 +132,7 @@ towerrt_status trt_container_open(const unsigned char *base, size_t size, const 
     s->crc32 = trt_rd32(e + 4);
   }
   st = check_overlap(out);
+  if (!st) st = check_padding(out, table_end);
   if (st) return st;
   for (uint32_t k = 1; verify && k <= TRT_SEC_KIND_MAX; k++) {
     const trt_section *s = &out->sections[k];

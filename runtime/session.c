@@ -92,10 +92,14 @@ void towerrt_session_set_trace(towerrt_session *s, towerrt_trace_fn fn, void *ct
 }
 
 /* Records the thread's message on the session too, and fills the scores
- * with NaN so that a failed call can never be mistaken for a result. */
+ * with NaN so that a failed call can never be mistaken for a result. A
+ * LIMIT failure writes nothing: the size that was refused (k > max_k, or a
+ * count whose product with the row size wraps) says nothing about the
+ * caller's buffer, which may well hold only max_k floats. */
 static towerrt_status session_fail(towerrt_session *s, towerrt_status st, float *scores, size_t k) {
   strncpy(s->error, towerrt_last_error(), sizeof s->error - 1);
   s->error[sizeof s->error - 1] = '\0';
+  if (st == TOWERRT_ERR_LIMIT) return st;
   for (size_t i = 0; scores && i < k; i++) scores[i] = NAN;
   return st;
 }
@@ -618,7 +622,9 @@ towerrt_status towerrt_user_heads(towerrt_session *s, const towerrt_features *us
     if (!isfinite(heads[i]))
       st = trt_fail(TOWERRT_ERR_NONFINITE, "user %zu: the user tower overflowed (head value %zu is %s)", i / per, i % per,
                     isnan(heads[i]) ? "NaN" : "Inf");
-  return st ? session_fail(s, st, heads, n_users * per) : TOWERRT_OK;
+  /* n_users * per cannot wrap here: a count that would is refused above as
+   * LIMIT, and session_fail writes nothing for LIMIT. */
+  return st ? session_fail(s, st, heads, st == TOWERRT_ERR_LIMIT ? 0 : n_users * per) : TOWERRT_OK;
 }
 
 

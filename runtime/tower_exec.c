@@ -84,6 +84,11 @@ towerrt_status trt_check_features(const towerrt_model *m, uint32_t side, const t
   const trt_tower *t = side ? &m->item : &m->user;
   const char *name = trt_side_name(side);
   if (!f) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%s features are NULL", name);
+  /* rows comes from the caller (n_users, n items): rows x slots must not
+   * wrap, or a wrapped n_ids would pass the check below. */
+  size_t per_row = t->id_slots > t->dense_width ? t->id_slots : t->dense_width;
+  if (per_row && rows > SIZE_MAX / sizeof(float) / per_row)
+    return trt_fail(TOWERRT_ERR_LIMIT, "%s features: %zu rows x %zu values per row overflow", name, rows, per_row);
   if (f->n_ids != rows * t->id_slots || (t->id_slots && !f->ids))
     return trt_fail(TOWERRT_ERR_SHAPE, "%s features: %zu ids given, the model needs %zu rows x %u id slots = %zu", name, f->n_ids, rows,
                     t->id_slots, rows * t->id_slots);

@@ -63,7 +63,19 @@ static void check_errors(towerrt_session *s, const trt_request *q) {
   CHECK(towerrt_score_heads(s, heads, &unknown, 1, &score) == TOWERRT_ERR_UNKNOWN_ITEM && isnan(score), "unknown id");
   CHECK(towerrt_score_heads(s, NULL, q->items.keys, 1, &score) == TOWERRT_ERR_INVALID_ARGUMENT, "NULL heads");
   CHECK(towerrt_score_heads(s, heads, q->items.keys, 0, &score) == TOWERRT_ERR_EMPTY_REQUEST, "k = 0");
-  CHECK(towerrt_score_heads(s, heads, q->items.keys, MAX_K + 1, many) == TOWERRT_ERR_LIMIT && isnan(many[MAX_K]), "k above max_k");
+  /* LIMIT writes nothing (issue 13: a caller whose buffer holds max_k floats
+   * overflowed when k NaNs were written) */
+  for (size_t i = 0; i <= MAX_K; i++) many[i] = 7.0f;
+  CHECK(towerrt_score_heads(s, heads, q->items.keys, MAX_K + 1, many) == TOWERRT_ERR_LIMIT && many[0] == 7.0f && many[MAX_K] == 7.0f,
+        "k above max_k: LIMIT, nothing written");
+  /* n_users whose product with the heads size wraps: LIMIT, nothing written
+   * (issue 13: SIZE_MAX / 2 users wrote n_users x per NaNs, wrapped) */
+  float small[45];
+  for (size_t i = 0; i < 45; i++) small[i] = 7.0f;
+  towerrt_features lie = {u.ids, (SIZE_MAX / 2) * u.n_ids, u.dense,
+                          (SIZE_MAX / 2) * u.n_dense};
+  CHECK(towerrt_user_heads(s, &lie, SIZE_MAX / 2, small) == TOWERRT_ERR_LIMIT && small[0] == 7.0f && small[44] == 7.0f,
+        "SIZE_MAX / 2 users: LIMIT, nothing written");
   heads[per / 2] = INFINITY;
   CHECK(towerrt_score_heads(s, heads, q->items.keys, 1, &score) == TOWERRT_ERR_NONFINITE && isnan(score), "Inf head: %s",
         towerrt_session_error(s));

@@ -6,6 +6,8 @@
  * Input: one byte choosing the fixture (modulo their count), then a program
  * of operations, each one opcode byte and its argument bytes:
  *   0 new session   1 score by id   2 score by features   3 misc API calls
+ *   4 towerrt_user_heads with n_users from small to SIZE_MAX (every size
+ *     product of the API with a caller's count: LIMIT, nothing written)
  * Every call is checked against the error contract (fuzz_common.h); a call
  * with nothing adversarial in it must succeed, and a successful call by id
  * must agree with the same candidates by features and one at a time. */
@@ -268,6 +270,75 @@ static void misc_op(api *a) {
   if (a->s && towerrt_session_error(a->s) == NULL) fz_die("towerrt_session_error is NULL");
 }
 
+/* Counts whose products with a row size wrap or overflow a buffer: the
+ * pattern of issue 13 (towerrt_user_heads(s, &u, SIZE_MAX / 2, h) wrote
+ * n_users x per NaNs with a wrapped product before returning LIMIT). */
+static size_t pick_n_users(api *a, size_t per, size_t slots) {
+  uint8_t b = fz_u8(&a->in);
+  switch (b % 10) {
+    case 0: return SIZE_MAX / 2;
+    case 1: return SIZE_MAX;
+    case 2: return SIZE_MAX / (per ? per : 1) + 1;
+    case 3: return SIZE_MAX / sizeof(float) / (per ? per : 1) + 1;
+    case 4: return SIZE_MAX / (slots ? slots : 1) + 1;
+    case 5: return (size_t)fz_u64(&a->in);
+    case 6: return 0;
+    default: return 1 + b % 4u;
+  }
+}
+
+/* towerrt_user_heads: a buffer of 4 users' heads (or 45 floats), counts
+ * from the table above. Huge counts must give LIMIT with the buffer
+ * untouched; small valid ones must agree with towerrt_score_heads. */
+static void heads_op(api *a) {
+  if (!a->s) return;
+  size_t per = towerrt_session_user_heads_size(a->s);
+  size_t slots = towerrt_model_id_slots(a->m, TOWERRT_USER), width = towerrt_model_dense_width(a->m, TOWERRT_USER);
+  size_t n = pick_n_users(a, per, slots);
+  int small = n >= 1 && n <= 4;
+  /* a valid call gets room for its heads; a refused one may get 45 floats */
+  size_t cap = !small && (fz_u8(&a->in) & 1) ? 45 : 4 * per, rows = small ? n : 4;
+  const trt_request *q = &a->fx->requests[fz_u8(&a->in) % a->fx->n_requests];
+  int64_t *ids = calloc(4 * slots + 1, sizeof *ids);
+  float *dense = calloc(4 * width + 1, sizeof *dense), *heads = malloc(cap * sizeof *heads);
+  if (!ids || !dense || !heads) fz_die("out of memory");
+  for (size_t r = 0; r < rows; r++) {
+    memcpy(ids + r * slots, q->user.ids, slots * sizeof *ids);
+    memcpy(dense + r * width, q->user.dense, width * sizeof *dense);
+  }
+  for (size_t i = 0; i < cap; i++) heads[i] = 7.0f;
+  /* A count whose products overflow gets n_ids / n_dense as a caller with a
+   * wrapped product would pass them (LIMIT expected); any other count
+   * above 4 gets the 4 rows there are (SHAPE expected). */
+  size_t widest = per > slots ? per : slots;
+  widest = widest > width ? widest : width;
+  int wraps = n > SIZE_MAX / sizeof(float) / (widest ? widest : 1);
+  size_t given = small || wraps ? n : 4;
+  towerrt_features users = {ids, given * slots, width ? dense : NULL, given * width};
+  towerrt_status st = towerrt_user_heads(a->s, &users, n, heads);
+  if (!small) {
+    towerrt_status want = n == 0 ? TOWERRT_ERR_EMPTY_REQUEST : wraps ? TOWERRT_ERR_LIMIT : TOWERRT_ERR_SHAPE;
+    if (st != want)
+      fz_die("towerrt_user_heads(n_users %zu, %zu floats each): %s, want %s", n, per, towerrt_status_name(st), towerrt_status_name(want));
+    for (size_t i = 0; i < cap; i++)
+      if (heads[i] != 7.0f) fz_die("towerrt_user_heads(n_users %zu) failed with %s but wrote head value %zu", n, towerrt_status_name(st), i);
+  } else {
+    if (st != TOWERRT_OK && st != TOWERRT_ERR_NONFINITE)
+      fz_die("towerrt_user_heads: %zu valid users failed: %s: %s", n, towerrt_status_name(st), towerrt_session_error(a->s));
+    if (st == TOWERRT_OK && a->with_items && a->session_ok) {
+      float one = 0.0f, again = 0.0f;
+      uint64_t key = a->fx->catalog.keys[0];
+      towerrt_features user = {q->user.ids, q->user.n_ids, q->user.dense, q->user.n_dense};
+      towerrt_status s1 = towerrt_score_heads(a->s, heads + (n - 1) * per, &key, 1, &one);
+      towerrt_status s2 = towerrt_score(a->s, &user, &key, 1, &again);
+      if (s1 != s2 || (s1 == TOWERRT_OK && !fz_close(one, again)))
+        fz_die("user heads: %.9g (%s) by heads, %.9g (%s) by features", (double)one, towerrt_status_name(s1), (double)again,
+               towerrt_status_name(s2));
+    }
+  }
+  free(ids), free(dense), free(heads);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   api a;
@@ -286,11 +357,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   a.probs = a.m->output_sigmoid;
   a.session_ok = 1;
   for (int op = 0; op < MAX_OPS && a.in.n; op++) {
-    switch (fz_u8(&a.in) % 4) {
+    switch (fz_u8(&a.in) % 5) {
       case 0: new_session(&a); break;
       case 1: score_op(&a, 1); break;
       case 2: score_op(&a, 0); break;
-      default: misc_op(&a); break;
+      case 3: misc_op(&a); break;
+      default: heads_op(&a); break;
     }
   }
   towerrt_session_free(a.s);
