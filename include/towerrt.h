@@ -95,6 +95,23 @@ typedef enum towerrt_items_verify {
   TOWERRT_ITEMS_VERIFY_STRUCTURE = 1
 } towerrt_items_verify;
 
+/* ---- issue 13: files under a running process, load-time memory ----------
+ * How towerrt_model_load / towerrt_items_load hold a file (docs/serving.md,
+ * "Files under a running process"; docs/errors.md). */
+typedef enum towerrt_load_mode {
+  /* Map the file read-only and read weights, embeddings, the id map and
+   * the heads in place (default: no copy, pages shared between processes).
+   * The file must not be changed in place while loaded: replace it by
+   * rename. Truncating it kills the process with SIGBUS on the next read. */
+  TOWERRT_LOAD_MAP = 0,
+  /* Read the whole file into memory the process owns at load: later
+   * changes to the file (in place, truncation, cp over it) have no effect.
+   * Costs the file's size in private memory and one read at load. */
+  TOWERRT_LOAD_COPY = 1
+} towerrt_load_mode;
+/* Default options.max_load_bytes: 8 GiB. */
+#define TOWERRT_DEFAULT_MAX_LOAD_BYTES (UINT64_C(8) << 30)
+
 /* Options. Always initialise with towerrt_options_init, then change fields:
  * struct_size lets later versions add fields without breaking callers. */
 typedef struct towerrt_options {
@@ -129,6 +146,15 @@ typedef struct towerrt_options {
                                   1: it is skipped (NaN score, left out of top-n) and
                                   counted (towerrt_session_last_skipped) */
   uint32_t items_verify;       /* load: a towerrt_items_verify (default ALL) */
+
+  /* ---- issue 13: files under a running process, load-time memory ---- */
+  uint32_t load_mode;        /* load: a towerrt_load_mode (default TOWERRT_LOAD_MAP) */
+  uint64_t max_load_bytes;   /* load: most heap bytes one load may allocate for
+                                folded weights, placement and (LOAD_COPY) the
+                                file copy; beyond it TOWERRT_ERR_LIMIT.
+                                Default TOWERRT_DEFAULT_MAX_LOAD_BYTES; 0 = no bound.
+                                A sparse file's apparent size costs no disk, so
+                                only this bounds what its declared sizes ask for. */
 } towerrt_options;
 
 TOWERRT_API void towerrt_options_init(towerrt_options *opts);

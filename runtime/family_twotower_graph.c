@@ -299,6 +299,8 @@ static towerrt_status fold_all(fstate *fs) {
   size_t total = 0;
   for (uint32_t s = 0; s < 2; s++)
     for (uint32_t L = 0; L < a->depth[s]; L++) total += padded((size_t)fs->layers[s][L].out * (fs->layers[s][L].in + 1));
+  towerrt_status st = trt_model_reserve(m, (uint64_t)total * sizeof(float), "folded weights");
+  if (st) return st;
   m->owned_bytes = total * sizeof(float);
   m->owned = aligned_alloc(64, m->owned_bytes ? m->owned_bytes : 64);
   if (!m->owned) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for %zu folded weights", total);
@@ -312,7 +314,7 @@ static towerrt_status fold_all(fstate *fs) {
       const flayer *fl = &fs->layers[s][L];
       uint32_t in = 0;
       float *w = p, *b = p + (size_t)fl->out * (fl->in - (L == 0 ? a->aug_width[s] : 0));
-      towerrt_status st = fold(m, a, s, L, fl, w, b, &in);
+      st = fold(m, a, s, L, fl, w, b, &in);
       if (st) return st;
       p += padded((size_t)fl->out * (fl->in + 1));
       trt_dense_layer d = {.in = in, .out = fl->out, .relu = fl->relu, .w = w, .b = b, .src_weight = fl->w, .folded_bn = fl->bn};

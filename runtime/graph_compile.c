@@ -428,6 +428,10 @@ static towerrt_status fold_all(towerrt_model *m, const compile_state *cs) {
     for (uint32_t L = 0; L < TRT_MAX_LAYERS; L++)
       if (t->fe_present & (1u << L)) total += layer_bytes(&t->fe[L]);
   }
+  /* A tensor shared by several layers is folded once per layer: bounded by
+   * the option, not by the file (a sparse file's size costs nothing). */
+  towerrt_status st = trt_model_reserve(m, total, "folded weights");
+  if (st) return st;
   m->owned_bytes = total;
   m->owned = aligned_alloc(64, m->owned_bytes ? m->owned_bytes : 64);
   if (!m->owned) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for %zu bytes of folded weights", total);
@@ -436,7 +440,7 @@ static towerrt_status fold_all(towerrt_model *m, const compile_state *cs) {
     trt_tower *t = s ? &m->item : &m->user;
     t->max_width = t->input_width;
     for (uint32_t L = 0; L < t->n_layers; L++) {
-      towerrt_status st = fold_linear(m, cs, s, L, &p);
+      st = fold_linear(m, cs, s, L, &p);
       if (st) return st;
       if (t->layers[L].out > t->max_width) t->max_width = t->layers[L].out;
     }

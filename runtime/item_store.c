@@ -24,8 +24,11 @@ uint32_t trt_items_find(const towerrt_items *s, uint64_t id) {
     const unsigned char *slot = s->slots + i * 16;
     uint32_t row = trt_rd32(slot + 8);
     if (row == TRT_EMPTY_ROW) return TRT_EMPTY_ROW;
-    /* row < count: never false after a full load, but a trusted
-     * (structure-only) load has not walked the map */
+    /* row < count at every lookup, not only at load: a trusted
+     * (structure-only) load has not walked the map, and with
+     * TOWERRT_LOAD_MAP the map is read from the file at scoring time, where
+     * a file rewritten in place may hold any row (docs/serving.md). A row
+     * out of range is an unknown item, never a read past the heads. */
     if (trt_rd64(slot) == id) return row < s->count ? row : TRT_EMPTY_ROW;
   }
   return TRT_EMPTY_ROW;
@@ -172,6 +175,12 @@ static towerrt_status place(towerrt_items *s, const towerrt_pool *pool, uint32_t
   s->pool = pool;
   size_t bytes = (size_t)(s->count * s->row_stride);
   const void *shared = NULL;
+  uint32_t copies = 0;
+  for (uint32_t i = 0; i < pool->topo.n_nodes && i < 64; i++) copies += (pool->active >> i) & 1u;
+  if (placement == TOWERRT_PLACE_INTERLEAVE) copies = copies ? 1 : 0;
+  if (s->max_load_bytes && (uint64_t)bytes * copies > s->max_load_bytes - s->load_bytes)
+    return trt_fail(TOWERRT_ERR_LIMIT, "placing %u copies of %zu bytes of item heads exceeds options.max_load_bytes (%llu)", copies, bytes,
+                    (unsigned long long)s->max_load_bytes);
   for (uint32_t i = 0; i < pool->topo.n_nodes && i < 64; i++) {
     if (!(pool->active & (UINT64_C(1) << i))) continue;
     if (placement == TOWERRT_PLACE_INTERLEAVE && shared) {
@@ -188,8 +197,10 @@ static towerrt_status place(towerrt_items *s, const towerrt_pool *pool, uint32_t
 }
 
 static towerrt_status load(towerrt_items *s, const char *path, const towerrt_options *o) {
-  towerrt_status st = trt_map_file(path, &s->file);
+  s->max_load_bytes = o ? o->max_load_bytes : TOWERRT_DEFAULT_MAX_LOAD_BYTES;
+  towerrt_status st = trt_open_file(path, o ? o->load_mode : TOWERRT_LOAD_MAP, s->max_load_bytes, &s->file);
   if (st) return st;
+  if (s->file.copied) s->load_bytes = s->file.size;
   uint32_t level = o ? o->items_verify : TOWERRT_ITEMS_VERIFY_ALL;
   if (level > TOWERRT_ITEMS_VERIFY_STRUCTURE)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.items_verify %u is not a towerrt_items_verify", level);

@@ -33,6 +33,7 @@ struct towerrt_items {
   /* Placement: per node index, the copy of the heads a session on that
    * node reads (NULL = heads_data). */
   const towerrt_pool *pool;
+  uint64_t max_load_bytes, load_bytes; /* options.max_load_bytes; heap held (copy, placement) */
   const void *node_heads[64];
   int node_bound[64];
   /* A delta store (docs/format.md, "Delta stores"): the base it applies to

@@ -106,6 +106,9 @@ struct towerrt_model {
   towerrt_kernels kernels;
   char *owned; /* one block holding every compute weight (folded tower, FE) */
   size_t owned_bytes;
+  /* options.max_load_bytes (0: none) and the heap bytes this load holds so
+   * far (the file copy): trt_model_reserve checks each block against it. */
+  uint64_t max_load_bytes, load_bytes;
   /* Placement (towerrt_options.placement with a pool): per node index, the
    * towers a session on that node runs; NULL = m->user / m->item. */
   const towerrt_pool *pool;
@@ -117,6 +120,9 @@ struct towerrt_model {
   void *family_data;
 };
 
+/* model_load.c: counts `bytes` more of load-time heap (`what` names them)
+ * against options.max_load_bytes; LIMIT beyond it. */
+towerrt_status trt_model_reserve(towerrt_model *m, uint64_t bytes, const char *what);
 /* model_file.c: parse and validate FIELDS and TENSORS. */
 towerrt_status trt_model_parse_tables(towerrt_model *m);
 /* graph_compile.c: validate the graph, fold BN, plan the towers. */

@@ -25,11 +25,24 @@ void towerrt_options_init(towerrt_options *o) {
   o->pin_threads = 1;
   o->threads = 1;
   o->numa_node = -1;
+  o->load_mode = TOWERRT_LOAD_MAP;
+  o->max_load_bytes = TOWERRT_DEFAULT_MAX_LOAD_BYTES;
+}
+
+towerrt_status trt_model_reserve(towerrt_model *m, uint64_t bytes, const char *what) {
+  if (m->max_load_bytes && (bytes > m->max_load_bytes || m->load_bytes > m->max_load_bytes - bytes))
+    return trt_fail(TOWERRT_ERR_LIMIT, "%s: %llu bytes (after %llu already held) exceed options.max_load_bytes (%llu); "
+                    "the sizes come from the file's own declarations", what, (unsigned long long)bytes,
+                    (unsigned long long)m->load_bytes, (unsigned long long)m->max_load_bytes);
+  m->load_bytes += bytes;
+  return TOWERRT_OK;
 }
 
 static towerrt_status load(towerrt_model *m, const char *path, const towerrt_options *o) {
-  towerrt_status st = trt_map_file(path, &m->file);
+  m->max_load_bytes = o ? o->max_load_bytes : TOWERRT_DEFAULT_MAX_LOAD_BYTES;
+  towerrt_status st = trt_open_file(path, o ? o->load_mode : TOWERRT_LOAD_MAP, m->max_load_bytes, &m->file);
   if (st) return st;
+  if (m->file.copied) m->load_bytes = m->file.size;
   int verify = o ? o->verify_checksums != 0 : 1;
   if ((st = trt_container_open(m->file.data, m->file.size, "TWRMODEL", verify, &m->container))) return st;
   const trt_section *meta;

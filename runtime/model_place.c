@@ -28,6 +28,8 @@ static void rebase_tower(trt_tower *t, const char *from, char *to) {
 }
 
 static towerrt_status place_copy(towerrt_model *m, const towerrt_pool *pool, int node, trt_placed_towers **out) {
+  towerrt_status st = trt_model_reserve(m, m->owned_bytes, "placing the weights");
+  if (st) return st;
   trt_placed_towers *pt = calloc(1, sizeof *pt);
   if (!pt) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   pt->mem = trt_pool_alloc(pool, node, m->owned_bytes, &pt->bound);
