@@ -56,7 +56,7 @@ void trt_meta_put_str(trt_bytes *b, const char *key, const char *v, size_t len) 
 
 static towerrt_status io_error(trt_writer *w) {
   w->failed = 1;
-  return trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", w->tmp, strerror(errno));
+  return trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", w->out.tmp, strerror(errno));
 }
 
 static towerrt_status pad_to(trt_writer *w, uint64_t target) {
@@ -71,24 +71,16 @@ static towerrt_status pad_to(trt_writer *w, uint64_t target) {
 
 towerrt_status trt_writer_open(trt_writer *w, const char *path, const char *magic, uint32_t n_sections) {
   memset(w, 0, sizeof *w);
+  w->out.fd = -1;
   if (n_sections == 0 || n_sections > TRT_MAX_SECTIONS) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "bad section count %u", n_sections);
-  size_t n = strlen(path);
-  w->path = malloc(n + 1);
-  w->tmp = malloc(n + 5);
-  if (!w->path || !w->tmp) {
-    free(w->path);
-    free(w->tmp);
-    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
-  }
-  memcpy(w->path, path, n + 1);
-  snprintf(w->tmp, n + 5, "%s.tmp", path);
   memcpy(w->magic, magic, 8);
   w->n_sections = n_sections;
-  w->f = fopen(w->tmp, "wb");
+  towerrt_status st = trt_atomic_open(&w->out, path);
+  if (st) return st;
+  w->f = w->out.f = fdopen(w->out.fd, "wb");
   if (!w->f) {
-    towerrt_status st = trt_fail(TOWERRT_ERR_IO, "cannot create '%s': %s", w->tmp, strerror(errno));
-    free(w->path);
-    free(w->tmp);
+    st = trt_fail(TOWERRT_ERR_IO, "cannot open a stream on '%s': %s", w->out.tmp, strerror(errno));
+    trt_atomic_abort(&w->out);
     return st;
   }
   return pad_to(w, TRT_HEADER_SIZE + (uint64_t)n_sections * TRT_SECTION_ENTRY_SIZE);
@@ -148,21 +140,14 @@ towerrt_status trt_writer_finish(trt_writer *w) {
     st = io_error(w);
   free(table.p);
   free(head.p);
-  if (!st && fclose(w->f) != 0) st = io_error(w);
-  else if (st) fclose(w->f);
-  w->f = NULL;
-  if (!st && rename(w->tmp, w->path) != 0) st = trt_fail(TOWERRT_ERR_IO, "cannot rename '%s': %s", w->tmp, strerror(errno));
-  if (st) remove(w->tmp);
-  free(w->path);
-  free(w->tmp);
-  w->path = w->tmp = NULL;
+  w->f = NULL; /* the atomic file owns the stream now */
+  if (!st) st = trt_atomic_commit(&w->out);
+  else trt_atomic_abort(&w->out);
   return st;
 }
 
 void trt_writer_abort(trt_writer *w) {
-  if (w->f) fclose(w->f);
-  if (w->tmp) remove(w->tmp);
-  free(w->path);
-  free(w->tmp);
+  trt_atomic_abort(&w->out);
   memset(w, 0, sizeof *w);
+  w->out.fd = -1;
 }

@@ -1,20 +1,22 @@
 /* Streaming writer of the common container (docs/format.md): sections are
  * written one after the other, each 64-byte aligned, with their CRC
  * computed on the way; the header and table go in last. The file is built
- * as PATH.tmp and renamed into place only by trt_writer_finish, so a failed
- * write never leaves a half-written file under the final name. */
+ * in a unique temporary (atomic_file.h) and renamed into place, synced,
+ * only by trt_writer_finish, so a failed write never leaves a half-written
+ * file under the final name and two writers never share a temporary. */
 #ifndef TOWERRT_CONTAINER_WRITE_H
 #define TOWERRT_CONTAINER_WRITE_H
 
 #include <stdint.h>
 #include <stdio.h>
 
+#include "atomic_file.h"
 #include "container.h"
 #include "towerrt.h"
 
 typedef struct trt_writer {
   FILE *f;
-  char *path, *tmp;
+  trt_atomic_file out;
   char magic[8];
   uint32_t n_sections, current;
   struct {
@@ -29,9 +31,9 @@ towerrt_status trt_writer_open(trt_writer *w, const char *path, const char *magi
 towerrt_status trt_writer_begin(trt_writer *w, uint32_t kind);
 towerrt_status trt_writer_put(trt_writer *w, const void *data, size_t n);
 towerrt_status trt_writer_end(trt_writer *w);
-/* Writes header + table, closes, renames PATH.tmp to PATH. */
+/* Writes header + table, syncs, closes, renames the temporary to PATH. */
 towerrt_status trt_writer_finish(trt_writer *w);
-/* Closes and removes PATH.tmp (after an error). */
+/* Closes and removes the temporary (after an error). */
 void trt_writer_abort(trt_writer *w);
 
 /* Little helpers to build small byte buffers (META). */

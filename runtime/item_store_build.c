@@ -5,13 +5,15 @@
  * stages them into fixed batches; worker threads (one per --threads) run
  * each batch through the item tower (oneDNN matmul, single-threaded per
  * batch, or the internal kernels through tower_exec.h), checksum it and
- * pwrite its heads at their place in PATH.tmp. ITEM_HEADS' offset is known
+ * pwrite its heads at their place in a unique temporary PATH.tmp.<x>
+ * (atomic_file.h). ITEM_HEADS' offset is known
  * at open because META has a fixed size, and a batch's rows are known when
  * it is staged, so workers never wait for each other; the caller folds the
  * batches' CRCs in order (crc32 combine). finish() writes META, the ID_MAP
- * (and a shard's ROW_ORDER), the section table and the header, then renames
- * PATH.tmp to PATH, so a failed build never leaves a half-written store
- * under the final name.
+ * (and a shard's ROW_ORDER), the section table and the header, then
+ * fsyncs and renames the temporary to PATH (and fsyncs the directory), so
+ * a failed build never leaves a half-written store under the final name
+ * and two builds to one PATH never write into one temporary.
  *
  * Every batch runs the same way whatever the thread count and whatever
  * rows surround it (oneDNN: always the full batch through one primitive,
@@ -28,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "batch_matmul_internal.h"
 #include "crc32.h"
 #include "item_store.h"
@@ -122,7 +125,7 @@ typedef struct worker {
 struct trt_items_builder {
   const towerrt_model *m;
   trt_build_options o;
-  char *path, *tmp;
+  trt_atomic_file out; /* the unique temporary and the final name */
   int fd;
   int engine, raw; /* raw: rows come with their heads (append_heads) */
   char engine_name[224];
@@ -401,7 +404,7 @@ static void run_batch(worker *w) {
     else {
       w->crc = trt_crc32(0, w->out, len);
       if (!pwrite_all(b->fd, w->out, len, b->heads_offset + w->first_row * b->stride))
-        st = trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", b->tmp, strerror(errno));
+        st = trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", b->out.tmp, strerror(errno));
     }
   }
   w->t_tower += t1 - t0;
@@ -632,9 +635,7 @@ static void builder_free(trt_items_builder *b) {
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
   }
-  if (b->fd >= 0) close(b->fd);
-  free(b->path);
-  free(b->tmp);
+  trt_atomic_abort(&b->out); /* no-op after a commit */
   free(b->map);
   free(b->ord);
   free(b);
@@ -643,11 +644,8 @@ static void builder_free(trt_items_builder *b) {
 void trt_items_builder_abort(trt_items_builder *b) {
   if (!b) return;
   stop_workers(b);
-  if (b->fd >= 0) {
-    close(b->fd);
-    b->fd = -1;
-    unlink(b->tmp);
-  }
+  trt_atomic_abort(&b->out);
+  b->fd = -1;
   builder_free(b);
 }
 
@@ -668,6 +666,7 @@ towerrt_status trt_items_builder_open(const towerrt_model *m, const char *path, 
   trt_items_builder *b = calloc(1, sizeof *b);
   if (!b) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   b->fd = -1;
+  b->out.fd = -1;
   b->m = m;
   b->o = o;
   b->per_row = (size_t)m->heads_item * m->head_dim;
@@ -689,20 +688,8 @@ towerrt_status trt_items_builder_open(const towerrt_model *m, const char *path, 
     if (!(b->map = map_alloc(b->n_slots)))
       st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for an id map of %llu slots", (unsigned long long)b->n_slots);
   }
-  if (!st) {
-    size_t len = strlen(path);
-    b->path = malloc(len + 1);
-    b->tmp = malloc(len + 5);
-    if (!b->path || !b->tmp) st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
-    else {
-      memcpy(b->path, path, len + 1);
-      snprintf(b->tmp, len + 5, "%s.tmp", path);
-    }
-  }
-  if (!st) {
-    b->fd = open(b->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (b->fd < 0) st = trt_fail(TOWERRT_ERR_IO, "cannot create '%s': %s", b->tmp, strerror(errno));
-  }
+  /* a unique O_EXCL temporary next to PATH (atomic_file.h) */
+  if (!st && !(st = trt_atomic_open(&b->out, path))) b->fd = b->out.fd;
   if (st) {
     trt_items_builder_abort(b);
     return st;
@@ -814,7 +801,7 @@ towerrt_status trt_items_builder_append_heads(trt_items_builder *b, const unsign
   double t0 = now_s();
   b->crc = trt_crc32(b->crc, rows, len);
   if (!pwrite_all(b->fd, rows, len, b->heads_offset + first * b->stride))
-    return sticky(b, trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", b->tmp, strerror(errno)));
+    return sticky(b, trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", b->out.tmp, strerror(errno)));
   b->staged_rows = b->rows;
   b->stats.write_seconds += now_s() - t0;
   return TOWERRT_OK;
@@ -880,7 +867,7 @@ static towerrt_status write_tail(trt_items_builder *b) {
   ok = ok && write_header(b->fd, sec, b->n_sec, file_size) && ftruncate(b->fd, (off_t)file_size) == 0;
   free(meta.p);
   free(order.p);
-  return ok ? TOWERRT_OK : trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", b->tmp, strerror(errno));
+  return ok ? TOWERRT_OK : trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", b->out.tmp, strerror(errno));
 }
 
 towerrt_status trt_items_builder_finish(trt_items_builder *b) {
@@ -898,12 +885,8 @@ towerrt_status trt_items_builder_finish(trt_items_builder *b) {
   }
   if (!st) st = write_tail(b);
   if (!st) {
-    int rc = close(b->fd);
-    b->fd = -1;
-    if (rc != 0) st = trt_fail(TOWERRT_ERR_IO, "cannot close '%s': %s", b->tmp, strerror(errno));
-    else if (rename(b->tmp, b->path) != 0)
-      st = trt_fail(TOWERRT_ERR_IO, "cannot rename '%s' to '%s': %s", b->tmp, b->path, strerror(errno));
-    if (st) unlink(b->tmp);
+    b->fd = -1; /* fsync, close, rename, fsync of the directory */
+    st = trt_atomic_commit(&b->out);
   }
   if (st) trt_items_builder_abort(b);
   else builder_free(b);

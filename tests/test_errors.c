@@ -1,6 +1,7 @@
 /* The bad-input contract, one case at a time: each broken file or request
  * gives its own status and a message naming what was wrong; never a crash,
  * never a score. usage: test_errors FIXTURE_DIR OTHER_FIXTURE_DIR */
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,9 +187,17 @@ static towerrt_status build_store(const towerrt_model *m, const char *dir, const
   if (!st && rows.n_keys >= 2) { /* duplicate ids are refused */
     uint64_t saved = rows.keys[1];
     rows.keys[1] = rows.keys[0];
-    towerrt_status dup = towerrt_items_build(m, &feats, rows.keys, rows.n_keys, "/tmp/towerrt_dup.twi");
+    char dup_path[64], dup_tmp[64];
+    snprintf(dup_path, sizeof dup_path, "/tmp/towerrt_dup_%d.twi", (int)getpid());
+    snprintf(dup_tmp, sizeof dup_tmp, "towerrt_dup_%d.twi.tmp", (int)getpid());
+    towerrt_status dup = towerrt_items_build(m, &feats, rows.keys, rows.n_keys, dup_path);
     CHECK(dup == TOWERRT_ERR_INVALID_ARGUMENT && strstr(towerrt_last_error(), "twice"), "duplicate item ids: %s", towerrt_last_error());
-    CHECK(access("/tmp/towerrt_dup.twi", F_OK) != 0 && access("/tmp/towerrt_dup.twi.tmp", F_OK) != 0, "failed build left a file");
+    /* neither the store nor its temporary (PATH.tmp.<unique>) is left */
+    int left = access(dup_path, F_OK) == 0;
+    DIR *d = opendir("/tmp");
+    for (struct dirent *e; d && (e = readdir(d));) left |= strncmp(e->d_name, dup_tmp, strlen(dup_tmp)) == 0;
+    if (d) closedir(d);
+    CHECK(!left, "failed build left a file");
     rows.keys[1] = saved;
   }
   trt_rows_free(&rows);

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,59 @@ static void load_bound(void) {
   CHECK(towerrt_model_load(g_model, &o, &m) == TOWERRT_ERR_INVALID_ARGUMENT && !m, "load_mode 7");
 }
 
+/* ---- two writers to one output ------------------------------------------ */
+typedef struct writer_job {
+  const towerrt_model *m;
+  const trt_rows *rows;
+  towerrt_status st;
+} writer_job;
+
+static void *write_store(void *arg) {
+  writer_job *j = arg;
+  towerrt_features f = {j->rows->ids, j->rows->n_ids, j->rows->dense, j->rows->n_dense};
+  j->st = towerrt_items_build(j->m, &f, j->rows->keys, j->rows->n_keys, g_store);
+  return NULL;
+}
+
+static void two_writers(void) {
+  make_files();
+  towerrt_model *m = NULL;
+  trt_rows a = {0}, b = {0};
+  if (towerrt_model_load(g_model, NULL, &m) || test_read_catalog(m, g_fixture, &a) || test_read_catalog(m, g_fixture, &b)) {
+    CHECK(0, "two writers: setup: %s", towerrt_last_error());
+    return;
+  }
+  for (size_t i = 0; i < b.n_keys; i++) b.keys[i] += 77;
+  /* A file planted at the old fixed temporary name (PATH.tmp, a symlink
+   * risk in a shared directory) is never opened, truncated or renamed. */
+  char planted[160];
+  snprintf(planted, sizeof planted, "%s.tmp", g_store);
+  CHECK(test_write_file(planted, "precious", 8), "plant");
+  for (int round = 0; round < 6; round++) {
+    writer_job ja = {m, &a, TOWERRT_ERR_IO}, jb = {m, &b, TOWERRT_ERR_IO};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, write_store, &ja);
+    pthread_create(&tb, NULL, write_store, &jb);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(ja.st == TOWERRT_OK && jb.st == TOWERRT_OK, "round %d: builds gave %s / %s", round, towerrt_status_name(ja.st),
+          towerrt_status_name(jb.st));
+    /* whichever rename came last, the published store is one of the two, whole */
+    towerrt_items *it = NULL;
+    towerrt_status st = towerrt_items_load(g_store, NULL, &it);
+    CHECK(st == TOWERRT_OK, "round %d: the published store does not load: %s", round, towerrt_last_error());
+    if (it) CHECK(towerrt_items_count(it) == a.n_keys, "round %d: %zu items", round, towerrt_items_count(it));
+    towerrt_items_free(it);
+  }
+  size_t n = 0;
+  unsigned char *p = test_read_file(planted, &n);
+  CHECK(p && n == 8 && memcmp(p, "precious", 8) == 0, "the file at %s was overwritten", planted);
+  free(p);
+  remove(planted);
+  trt_rows_free(&a), trt_rows_free(&b);
+  towerrt_model_free(m);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: test_file_safety FIXTURE_DIR\n");
@@ -287,6 +341,7 @@ int main(int argc, char **argv) {
     for (int c = 0; c < N_CHANGES; c++) one_case((enum change)c, mode);
   padding_checked();
   load_bound();
+  two_writers();
   remove(g_model), remove(g_store), remove(g_other);
   rmdir(g_dir);
   return test_finish("test_file_safety");

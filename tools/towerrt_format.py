@@ -476,11 +476,42 @@ def _write_container(path, magic, sections):
         buf[off:off + len(data)] = data
     buf = bytes(buf)
     if path is not None:
-        tmp = path + ".tmp%d" % os.getpid()
-        with open(tmp, "wb") as f:
-            f.write(buf)
-        os.replace(tmp, path)
+        write_file_atomic(path, buf)
     return buf
+
+
+def write_file_atomic(path, data):
+    """Publishes data at path as the C writers do (runtime/atomic_file.h):
+    a unique exclusive temporary next to path, fsync, rename, fsync of the
+    directory. Two writers never share a temporary; readers see the old
+    file or the new one, whole."""
+    import tempfile
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp.", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    dfd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _read_container(buf, magic, required, what):
