@@ -41,21 +41,53 @@ void trt_request_free(trt_request *q) {
   trt_rows_free(&q->items);
 }
 
-/* Reads the next non-blank, non-comment line into r->buf; 0 at EOF. */
-static int next_line(trt_text_reader *r) {
+static towerrt_status bad(const trt_text_reader *r, towerrt_status st, const char *what) {
+  return trt_fail(st, "%s:%zu: %s", r->name, r->line, what);
+}
+
+/* An error at p, a position in the current line: names line and column. */
+static towerrt_status bad_at(const trt_text_reader *r, const char *p, towerrt_status st, const char *what) {
+  return trt_fail(st, "%s:%zu:%zu: %s", r->name, r->line, (size_t)(p - r->buf) + 1, what);
+}
+
+/* Bytes a text file may hold: printable ASCII, tab, CR, LF, and (in
+ * comments, where nothing is parsed) bytes >= 0x80 such as UTF-8. A NUL
+ * or another control byte is refused: C string functions would stop at a
+ * NUL and read the line as shorter, or a blank line (issue 13: "items A\n
+ * \0items B C" scored 2 of 4 candidates and returned OK). */
+static towerrt_status check_bytes(const trt_text_reader *r, size_t n) {
+  const unsigned char *b = (const unsigned char *)r->buf;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = b[i];
+    if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7F || (c == '\n' && i + 1 != n))
+      return trt_fail(TOWERRT_ERR_FORMAT, "%s:%zu:%zu: byte 0x%02x is not allowed in a text file (control character%s)", r->name,
+                      r->line, i + 1, c, c ? "" : ": NUL");
+  }
+  return TOWERRT_OK;
+}
+
+/* Reads the next non-blank, non-comment line into r->buf; 0 at EOF or on
+ * an error (*st set). */
+static int next_line(trt_text_reader *r, towerrt_status *st) {
+  *st = TOWERRT_OK;
   for (;;) {
     ssize_t n = getline(&r->buf, &r->cap, r->f);
     if (n < 0) return 0;
     r->line++;
+    if ((*st = check_bytes(r, (size_t)n))) return 0;
     char *p = r->buf;
     while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
-    if (*p && *p != '#') return 1;
+    if (*p == '#') continue;
+    for (char *q = p; *q; q++)
+      if ((unsigned char)*q >= 0x80) {
+        *st = bad_at(r, q, TOWERRT_ERR_FORMAT, "a byte >= 0x80 outside a comment");
+        return 0;
+      }
+    if (*p) return 1;
   }
 }
 
-static towerrt_status bad(const trt_text_reader *r, towerrt_status st, const char *what) {
-  return trt_fail(st, "%s:%zu: %s", r->name, r->line, what);
-}
+static int is_end(char c) { return !c || c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 static char *skip_ws(char *p) {
   while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
@@ -72,11 +104,10 @@ static towerrt_status parse_row(trt_text_reader *r, char *p, size_t slots, size_
     char *end;
     errno = 0;
     long long v = strtoll(p, &end, 10);
-    if (end == p || errno || (*end && *end != ' ' && *end != '\t' && *end != ';' && *end != '\r' && *end != '\n'))
-      return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "expected an integer id");
+    if (end == p || errno || (!is_end(*end) && *end != ';')) return bad_at(r, p, TOWERRT_ERR_INVALID_ARGUMENT, "expected an integer id");
     if (got == slots) {
       snprintf(msg, sizeof msg, "more than the model's %zu id slots", slots);
-      return bad(r, TOWERRT_ERR_SHAPE, msg);
+      return bad_at(r, p, TOWERRT_ERR_SHAPE, msg);
     }
     rows->ids[rows->n_ids + got++] = v;
     p = end;
@@ -90,10 +121,11 @@ static towerrt_status parse_row(trt_text_reader *r, char *p, size_t slots, size_
   for (p = skip_ws(p); *p; p = skip_ws(p)) {
     char *end;
     float v = strtof(p, &end);
-    if (end == p) return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "expected a dense value");
+    /* strict: "1.5-2" is not two values, "0.5x" not 0.5 */
+    if (end == p || !is_end(*end)) return bad_at(r, p, TOWERRT_ERR_INVALID_ARGUMENT, "expected a dense value");
     if (dense == width) {
       snprintf(msg, sizeof msg, "more than the model's %zu dense values", width);
-      return bad(r, TOWERRT_ERR_SHAPE, msg);
+      return bad_at(r, p, TOWERRT_ERR_SHAPE, msg);
     }
     rows->dense[rows->n_dense + dense++] = v;
     p = end;
@@ -110,11 +142,10 @@ static towerrt_status parse_row(trt_text_reader *r, char *p, size_t slots, size_
 
 static towerrt_status parse_key(trt_text_reader *r, char **p, uint64_t *key) {
   char *s = skip_ws(*p), *end;
-  if (*s == '-') return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "item ids are unsigned");
+  if (*s == '-') return bad_at(r, s, TOWERRT_ERR_INVALID_ARGUMENT, "item ids are unsigned");
   errno = 0;
   unsigned long long v = strtoull(s, &end, 10);
-  if (end == s || errno || (*end && *end != ' ' && *end != '\t' && *end != '\r' && *end != '\n'))
-    return bad(r, TOWERRT_ERR_INVALID_ARGUMENT, "expected an unsigned 64-bit item id");
+  if (end == s || errno || !is_end(*end)) return bad_at(r, s, TOWERRT_ERR_INVALID_ARGUMENT, "expected an unsigned 64-bit item id");
   *key = v;
   *p = end;
   return TOWERRT_OK;
@@ -123,7 +154,7 @@ static towerrt_status parse_key(trt_text_reader *r, char **p, uint64_t *key) {
 static int directive(char **p, const char *word) {
   char *s = skip_ws(*p);
   size_t n = strlen(word);
-  if (strncmp(s, word, n) != 0 || (s[n] && s[n] != ' ' && s[n] != '\t' && s[n] != '\r' && s[n] != '\n')) return 0;
+  if (strncmp(s, word, n) != 0 || !is_end(s[n])) return 0;
   *p = s + n;
   return 1;
 }
@@ -137,11 +168,18 @@ towerrt_status trt_text_open(trt_text_reader *r, FILE *f, const char *name, cons
   r->item_slots = towerrt_model_id_slots(m, TOWERRT_ITEM);
   r->item_dense = towerrt_model_dense_width(m, TOWERRT_ITEM);
   r->max_candidates = 100000;
-  if (!next_line(r)) return bad(r, TOWERRT_ERR_FORMAT, "empty file");
+  towerrt_status st;
+  if (!next_line(r, &st)) return st ? st : bad(r, TOWERRT_ERR_FORMAT, "empty file");
   char *p = r->buf;
   if (!directive(&p, kind)) return trt_fail(TOWERRT_ERR_BAD_MAGIC, "%s:%zu: first line must be '%s 1'", name, r->line, kind);
   p = skip_ws(p);
-  if (strtol(p, NULL, 10) != 1) return trt_fail(TOWERRT_ERR_VERSION, "%s:%zu: only version 1 of %s is supported", name, r->line, kind);
+  /* the version is a whole decimal number: "1junk" or "1 2" is not version 1 */
+  char *end;
+  errno = 0;
+  long version = strtol(p, &end, 10);
+  if (end == p || errno || *skip_ws(end) || (*p < '0' || *p > '9'))
+    return bad_at(r, p, TOWERRT_ERR_FORMAT, "expected the format version (a number) and nothing after it");
+  if (version != 1) return trt_fail(TOWERRT_ERR_VERSION, "%s:%zu: only version 1 of %s is supported", name, r->line, kind);
   return TOWERRT_OK;
 }
 
@@ -158,6 +196,7 @@ static towerrt_status too_many(const trt_text_reader *r) {
 
 static towerrt_status request_line(trt_text_reader *r, trt_request *q, char *p, int *closed) {
   if (directive(&p, "end")) {
+    if (*skip_ws(p)) return bad_at(r, skip_ws(p), TOWERRT_ERR_FORMAT, "nothing may follow 'end'");
     if (q->items.n_rows + q->items.n_keys == 0) return bad(r, TOWERRT_ERR_EMPTY_REQUEST, "request has no candidates");
     *closed = 1;
     return TOWERRT_OK;
@@ -180,7 +219,7 @@ static towerrt_status request_line(trt_text_reader *r, trt_request *q, char *p, 
     return parse_row(r, p, r->item_slots, r->item_dense, &q->items);
   }
   if (directive(&p, "user")) return bad(r, TOWERRT_ERR_FORMAT, "'user' before the previous request's 'end'");
-  return bad(r, TOWERRT_ERR_FORMAT, "expected 'items', 'item' or 'end'");
+  return bad_at(r, skip_ws(p), TOWERRT_ERR_FORMAT, "expected 'items', 'item' or 'end'");
 }
 
 towerrt_status trt_text_next_request(trt_text_reader *r, trt_request *q, int *done) {
@@ -188,17 +227,18 @@ towerrt_status trt_text_next_request(trt_text_reader *r, trt_request *q, int *do
   trt_rows_clear(&q->items);
   q->by_id = 0;
   *done = 0;
-  if (!next_line(r)) {
-    *done = 1;
-    return TOWERRT_OK;
+  towerrt_status st;
+  if (!next_line(r, &st)) {
+    *done = !st;
+    return st;
   }
   char *p = r->buf;
-  if (!directive(&p, "user")) return bad(r, TOWERRT_ERR_FORMAT, "expected 'user' to open a request");
+  if (!directive(&p, "user")) return bad_at(r, skip_ws(p), TOWERRT_ERR_FORMAT, "expected 'user' to open a request");
   q->line = r->line;
-  towerrt_status st = parse_row(r, p, r->user_slots, r->user_dense, &q->user);
+  st = parse_row(r, p, r->user_slots, r->user_dense, &q->user);
   int closed = 0;
   while (!st && !closed) {
-    if (!next_line(r)) return bad(r, TOWERRT_ERR_TRUNCATED, "file ends inside a request (no 'end')");
+    if (!next_line(r, &st)) return st ? st : bad(r, TOWERRT_ERR_TRUNCATED, "file ends inside a request (no 'end')");
     st = request_line(r, q, r->buf, &closed);
   }
   return st;
@@ -207,9 +247,10 @@ towerrt_status trt_text_next_request(trt_text_reader *r, trt_request *q, int *do
 towerrt_status trt_text_read_items(trt_text_reader *r, trt_rows *rows, size_t max_rows, int *done) {
   *done = 0;
   for (size_t n = 0; n < max_rows; n++) {
-    if (!next_line(r)) {
-      *done = 1;
-      return TOWERRT_OK;
+    towerrt_status lst;
+    if (!next_line(r, &lst)) {
+      *done = !lst;
+      return lst;
     }
     char *p = r->buf;
     GROW(rows->keys, rows->n_keys, rows->cap_keys, 1);
