@@ -70,6 +70,10 @@ static towerrt_status check_bytes(const trt_text_reader *r, size_t n) {
  * an error (*st set). */
 static int next_line(trt_text_reader *r, towerrt_status *st) {
   *st = TOWERRT_OK;
+  if (r->pushback) {
+    r->pushback = 0;
+    return 1;
+  }
   for (;;) {
     ssize_t n = getline(&r->buf, &r->cap, r->f);
     if (n < 0) return 0;
@@ -196,6 +200,7 @@ static towerrt_status too_many(const trt_text_reader *r) {
 
 static towerrt_status request_line(trt_text_reader *r, trt_request *q, char *p, int *closed) {
   if (directive(&p, "end")) {
+    r->failed_at_end = 1; /* whatever follows, this line closes the request */
     if (*skip_ws(p)) return bad_at(r, skip_ws(p), TOWERRT_ERR_FORMAT, "nothing may follow 'end'");
     if (q->items.n_rows + q->items.n_keys == 0) return bad(r, TOWERRT_ERR_EMPTY_REQUEST, "request has no candidates");
     *closed = 1;
@@ -218,7 +223,10 @@ static towerrt_status request_line(trt_text_reader *r, trt_request *q, char *p, 
     if (q->items.n_rows >= r->max_candidates) return too_many(r);
     return parse_row(r, p, r->item_slots, r->item_dense, &q->items);
   }
-  if (directive(&p, "user")) return bad(r, TOWERRT_ERR_FORMAT, "'user' before the previous request's 'end'");
+  if (directive(&p, "user")) {
+    r->failed_at_user = 1;
+    return bad(r, TOWERRT_ERR_FORMAT, "'user' before the previous request's 'end'");
+  }
   return bad_at(r, skip_ws(p), TOWERRT_ERR_FORMAT, "expected 'items', 'item' or 'end'");
 }
 
@@ -227,6 +235,7 @@ towerrt_status trt_text_next_request(trt_text_reader *r, trt_request *q, int *do
   trt_rows_clear(&q->items);
   q->by_id = 0;
   *done = 0;
+  r->failed_at_end = r->failed_at_user = 0;
   towerrt_status st;
   if (!next_line(r, &st)) {
     *done = !st;
@@ -242,6 +251,28 @@ towerrt_status trt_text_next_request(trt_text_reader *r, trt_request *q, int *do
     st = request_line(r, q, r->buf, &closed);
   }
   return st;
+}
+
+void trt_text_skip_request(trt_text_reader *r) {
+  if (r->failed_at_end) return;
+  if (r->failed_at_user) {
+    r->pushback = 1;
+    return;
+  }
+  for (;;) {
+    towerrt_status st;
+    if (!next_line(r, &st)) {
+      if (st) continue; /* a line with a refused byte: still part of the bad request */
+      return;
+    }
+    char *p = r->buf;
+    if (directive(&p, "end")) return;
+    p = r->buf;
+    if (directive(&p, "user")) {
+      r->pushback = 1;
+      return;
+    }
+  }
 }
 
 towerrt_status trt_text_read_items(trt_text_reader *r, trt_rows *rows, size_t max_rows, int *done) {

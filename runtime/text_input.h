@@ -33,6 +33,10 @@ typedef struct trt_text_reader {
   size_t max_candidates;
   char *buf;
   size_t cap;
+  /* Recovery after a bad request (trt_text_skip_request): the line that
+   * failed was an `end` (the request is closed), or a `user` that opens the
+   * next request (read again); pushback: next_line returns buf again. */
+  int failed_at_end, failed_at_user, pushback;
 } trt_text_reader;
 
 void trt_rows_clear(trt_rows *r);
@@ -48,6 +52,10 @@ towerrt_status trt_text_open(trt_text_reader *r, FILE *f, const char *name, cons
 void trt_text_close(trt_text_reader *r);
 /* Next request; *done = 1 at end of file. */
 towerrt_status trt_text_next_request(trt_text_reader *r, trt_request *q, int *done);
+/* After trt_text_next_request failed on a request: skips the rest of it
+ * (up to its `end`, or to the next `user` line, which the next call reads),
+ * so that the following requests can still be read (score --on-error skip). */
+void trt_text_skip_request(trt_text_reader *r);
 /* Up to max_rows catalog rows appended to rows (keys + features); *done at EOF. */
 towerrt_status trt_text_read_items(trt_text_reader *r, trt_rows *rows, size_t max_rows, int *done);
 

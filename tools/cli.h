@@ -27,6 +27,8 @@ typedef struct cli_args {
   int progress;      /* build-items --progress: progress lines on stderr, terminal or not */
   int static_inputs; /* quantize --static-input-scales */
   uint32_t batch_users; /* score --batch-users N: user towers of N requests in one call */
+  int on_error_skip;    /* score --on-error skip: score the valid requests, report each bad one */
+  int load_copy;        /* --load copy: options.load_mode = TOWERRT_LOAD_COPY */
 } cli_args;
 
 /* Parses a command's arguments (tools/cli_args.c; argv[0] is the command

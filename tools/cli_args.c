@@ -4,6 +4,7 @@
  * every usage error names the option on stderr and exits 2. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,7 @@
 enum {
   OPT_MODEL = 256, OPT_ITEMS, OPT_REQUESTS, OPT_FEATURES, OPT_OUT, OPT_ISA, OPT_FE_LAYERS, OPT_MAX_K, OPT_BATCH_USERS,
   OPT_PLAN, OPT_LOGITS, OPT_THREADS, OPT_NUMA_NODE, OPT_TOPOLOGY, OPT_PLACEMENT, OPT_PRECISION, OPT_CHUNK, OPT_ENGINE,
-  OPT_CALIBRATION, OPT_STATIC_INPUTS, OPT_SHARD, OPT_PROGRESS, OPT_HELP
+  OPT_CALIBRATION, OPT_STATIC_INPUTS, OPT_SHARD, OPT_PROGRESS, OPT_HELP, OPT_ON_ERROR, OPT_LOAD
 };
 
 static const struct option long_options[] = {
@@ -39,6 +40,8 @@ static const struct option long_options[] = {
   {"shard", required_argument, NULL, OPT_SHARD},
   {"progress", no_argument, NULL, OPT_PROGRESS},
   {"help", no_argument, NULL, OPT_HELP},
+  {"on-error", required_argument, NULL, OPT_ON_ERROR}, /* issue 13 */
+  {"load", required_argument, NULL, OPT_LOAD},         /* issue 13 */
   {NULL, 0, NULL, 0},
 };
 
@@ -50,10 +53,10 @@ typedef struct command_spec {
   const char *positional; /* its name in messages */
 } command_spec;
 
-#define COMMON "isa threads numa-node topology placement help "
+#define COMMON "isa threads numa-node topology placement load help "
 static const command_spec commands[] = {
   {"info", "model plan items " COMMON, "", 0, 1, "MODEL.twr"},
-  {"score", "model items requests out fe-layers max-k batch-users logits " COMMON, "model requests ", 0, 0, NULL},
+  {"score", "model items requests out fe-layers max-k batch-users logits on-error " COMMON, "model requests ", 0, 0, NULL},
   {"build-items", "model features out shard chunk engine precision progress " COMMON, "model features out ", 0, 0, NULL},
   {"quantize", "model items out precision calibration static-input-scales max-k " COMMON, "out precision ", 0, 0, NULL},
   {"merge-items", "model out " COMMON, "model out ", 1, 64, "STORE.twi"},
@@ -115,6 +118,15 @@ static int parse_placement(const char *cmd, const char *v, uint32_t *out) {
   return 1;
 }
 
+/* --NAME a|b: *out = 1 for b, 0 for a (issue 13: --on-error stop|skip, --load map|copy). */
+static int parse_pair(const char *cmd, const char *name, const char *v, const char *a0, const char *a1, int *out) {
+  char fmt[96];
+  snprintf(fmt, sizeof fmt, "--%%s wants %s or %s (got '%%s')", a0, a1);
+  if (strcmp(v, a0) && strcmp(v, a1)) return usage_error(cmd, fmt, name, v);
+  *out = !strcmp(v, a1);
+  return 1;
+}
+
 static int take_option(const char *cmd, int id, const char *v, cli_args *a) {
   uint32_t n;
   switch (id) {
@@ -142,6 +154,8 @@ static int take_option(const char *cmd, int id, const char *v, cli_args *a) {
     a->numa_node = (int32_t)n;
     return 1;
   case OPT_PLACEMENT: return parse_placement(cmd, v, &a->placement);
+  case OPT_ON_ERROR: return parse_pair(cmd, "on-error", v, "stop", "skip", &a->on_error_skip);
+  case OPT_LOAD: return parse_pair(cmd, "load", v, "map", "copy", &a->load_copy);
   case OPT_TOPOLOGY:
     if (v && strncmp(v, "synthetic:", 10) != 0 && strncmp(v, "xml:", 4) != 0)
       return usage_error(cmd, "--%s wants synthetic:DESCRIPTION or xml:PATH (got '%s')", "topology", v);

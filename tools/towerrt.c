@@ -32,6 +32,7 @@ void options_from(const cli_args *a, towerrt_options *o) {
   o->numa_node = a->numa_node;
   o->placement = a->placement;
   o->topology = a->topology;
+  o->load_mode = a->load_copy ? TOWERRT_LOAD_COPY : TOWERRT_LOAD_MAP;
 }
 
 towerrt_status pool_from(const cli_args *a, towerrt_options *o, towerrt_pool **pool) {

@@ -1160,8 +1160,10 @@ def write_scores(path, rows):
 
 
 def read_scores(path):
+    """One list of floats per request; None for a request that
+    `towerrt score --on-error skip` refused (its line: "error STATUS")."""
     with open(path) as f:
-        return [[float(t) for t in line.split()] for line in f if line.strip()]
+        return [None if line.startswith("error ") else [float(t) for t in line.split()] for line in f if line.strip()]
 
 
 # --------------------------------------------------------------------------
