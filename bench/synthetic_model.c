@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench_util.h"
+#include "runtime/atomic_file.h"
 #include "runtime/crc32.h"
 #include "runtime/status.h"
 
@@ -659,19 +661,16 @@ towerrt_status tb_synth_write_model(const tb_synth_config *c, const char *path) 
   free(head.p);
   if (st) goto done;
 
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    st = trt_fail(TOWERRT_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-    goto done;
+  /* the writers' shared helper: unique temporary, fsync, rename */
+  trt_atomic_file out;
+  if ((st = trt_atomic_open(&out, path))) goto done;
+  for (uint64_t done_bytes = 0; done_bytes < file_size && !st;) {
+    ssize_t n = write(out.fd, file + done_bytes, (size_t)(file_size - done_bytes));
+    if (n <= 0) st = trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", out.tmp, strerror(errno));
+    else done_bytes += (uint64_t)n;
   }
-  int ok = fwrite(file, 1, (size_t)file_size, f) == file_size;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    st = trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-    remove(tmp);
-  }
+  if (!st) st = trt_atomic_commit(&out);
+  else trt_atomic_abort(&out);
 
 done:
   for (uint32_t i = 0; i < b.n; i++) free(b.t[i].data);

@@ -57,7 +57,7 @@ const char *tb_synth_usage(void);
  * cache key of generated files, printed in every result file. */
 void tb_synth_describe(const tb_synth_config *c, char *buf, size_t cap);
 
-/* Writes the .twr (atomically: PATH.tmp then rename). */
+/* Writes the .twr (atomically: runtime/atomic_file.h). */
 towerrt_status tb_synth_write_model(const tb_synth_config *c, const char *path);
 /* External id of catalog row r (unique, not consecutive). */
 uint64_t tb_synth_item_id(uint64_t row);

@@ -617,14 +617,17 @@ towerrt_status towerrt_user_heads(towerrt_session *s, const towerrt_features *us
                       : n_users > SIZE_MAX / sizeof(float) / per
                           ? trt_fail(TOWERRT_ERR_LIMIT, "towerrt_user_heads: %zu users x %zu floats overflow", n_users, per)
                           : trt_check_features(s->model, TOWERRT_USER, users, n_users);
+  /* Arguments that fail their checks leave heads untouched: n_users is
+   * not bounded by the session (unlike k by max_k), so a buffer sized for
+   * it cannot be assumed when the counts disagree (issue 13). Once they
+   * passed, a failure of the tower itself marks all n_users x per NaN. */
+  size_t fill = st ? 0 : n_users * per;
   if (!st) st = trt_user_heads_batch(s->model, s->user, &s->ws[0], &s->mm, s->fe_mask, users, n_users, heads);
   for (size_t i = 0; !st && i < n_users * per; i++)
     if (!isfinite(heads[i]))
       st = trt_fail(TOWERRT_ERR_NONFINITE, "user %zu: the user tower overflowed (head value %zu is %s)", i / per, i % per,
                     isnan(heads[i]) ? "NaN" : "Inf");
-  /* n_users * per cannot wrap here: a count that would is refused above as
-   * LIMIT, and session_fail writes nothing for LIMIT. */
-  return st ? session_fail(s, st, heads, st == TOWERRT_ERR_LIMIT ? 0 : n_users * per) : TOWERRT_OK;
+  return st ? session_fail(s, st, heads, fill) : TOWERRT_OK;
 }
 
 

@@ -76,6 +76,10 @@ static void check_errors(towerrt_session *s, const trt_request *q) {
                           (SIZE_MAX / 2) * u.n_dense};
   CHECK(towerrt_user_heads(s, &lie, SIZE_MAX / 2, small) == TOWERRT_ERR_LIMIT && small[0] == 7.0f && small[44] == 7.0f,
         "SIZE_MAX / 2 users: LIMIT, nothing written");
+  /* counts that disagree with the features: SHAPE, nothing written (the
+   * buffer was sized for the features given, not for n_users) */
+  CHECK(towerrt_user_heads(s, &u, 1000, small) == TOWERRT_ERR_SHAPE && small[0] == 7.0f && small[44] == 7.0f,
+        "1000 users, features of 1: SHAPE, nothing written");
   heads[per / 2] = INFINITY;
   CHECK(towerrt_score_heads(s, heads, q->items.keys, 1, &score) == TOWERRT_ERR_NONFINITE && isnan(score), "Inf head: %s",
         towerrt_session_error(s));
