@@ -80,6 +80,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   towerrt_options o;
   towerrt_options_init(&o);
   o.verify_checksums = (mode & 2) ? 0 : 1;
+  /* the mode bits are all taken: odd sizes load with TOWERRT_LOAD_COPY
+   * (the same checks, on a heap copy instead of a mapping) */
+  o.load_mode = (size & 1) ? TOWERRT_LOAD_COPY : TOWERRT_LOAD_MAP;
   towerrt_items *it = NULL;
   towerrt_status st = towerrt_items_load(path, &o, &it);
   fz_check_open(st, it, "towerrt_items_load");
