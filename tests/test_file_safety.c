@@ -164,6 +164,9 @@ static outcome score_in_child(served *v) {
   fflush(NULL);
   pid_t pid = fork();
   if (pid == 0) {
+    /* the default disposition, as in a serving process: sanitizers install
+     * their own SIGBUS handler, which would report and abort instead */
+    signal(SIGBUS, SIG_DFL);
     float got[256];
     towerrt_features u = {v->q.user.ids, v->q.user.n_ids, v->q.user.dense, v->q.user.n_dense};
     towerrt_status st = towerrt_score(v->s, &u, v->q.items.keys, v->k, got);
