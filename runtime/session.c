@@ -518,8 +518,11 @@ typedef struct trt_out {
 
 static towerrt_status out_fail(towerrt_session *s, towerrt_status st, const trt_out *o, size_t k) {
   if (o->scores) return session_fail(s, st, o->scores, k);
+  /* Top-n: the caller sized both outputs by n itself, so all n entries are
+   * NO_ID / NaN after any failure, LIMIT included (docs/serving.md). */
   for (size_t i = 0; o->ids && i < o->n; i++) o->ids[i] = TOWERRT_NO_ID;
-  return session_fail(s, st, o->top_scores, o->n);
+  for (size_t i = 0; o->top_scores && i < o->n; i++) o->top_scores[i] = NAN;
+  return session_fail(s, st, NULL, 0);
 }
 
 /* Checks what a top-n call adds to a request. */
