@@ -95,7 +95,7 @@ typedef enum towerrt_items_verify {
   TOWERRT_ITEMS_VERIFY_STRUCTURE = 1
 } towerrt_items_verify;
 
-/* ---- issue 13: files under a running process, load-time memory ----------
+/* ---- files under a running process, load-time memory ------------------
  * How towerrt_model_load / towerrt_items_load hold a file (docs/serving.md,
  * "Files under a running process"; docs/errors.md). */
 typedef enum towerrt_load_mode {
@@ -147,7 +147,7 @@ typedef struct towerrt_options {
                                   counted (towerrt_session_last_skipped) */
   uint32_t items_verify;       /* load: a towerrt_items_verify (default ALL) */
 
-  /* ---- issue 13: files under a running process, load-time memory ---- */
+  /* ---- files under a running process, load-time memory ---- */
   uint32_t load_mode;        /* load: a towerrt_load_mode (default TOWERRT_LOAD_MAP) */
   uint64_t max_load_bytes;   /* load: most heap bytes one load may allocate for
                                 folded weights, placement and (LOAD_COPY) the
