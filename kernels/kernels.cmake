@@ -32,6 +32,8 @@ set(TOWERRT_FLAGS_AVX512 -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512dq
 set(TOWERRT_FLAGS_AVX512VNNI ${TOWERRT_FLAGS_AVX512} -mavx512vnni)
 set(TOWERRT_FLAGS_AVX512BF16 ${TOWERRT_FLAGS_AVX512VNNI} -mavx512bf16)
 set(TOWERRT_FLAGS_NEONDOT -march=armv8.2-a+dotprod)
+set(TOWERRT_FLAGS_NEONI8MM -march=armv8.2-a+dotprod+i8mm)
+set(TOWERRT_FLAGS_NEONBF16 -march=armv8.2-a+dotprod+i8mm+bf16)
 
 function(towerrt_kernel_files flags)
   foreach(f ${ARGN})
@@ -78,6 +80,16 @@ elseif(TOWERRT_KERNELS_ARCH STREQUAL "arm")
   towerrt_kernel_files("${TOWERRT_FLAGS_NEONDOT}" kernels/arm/maxsim-u8s8-neon-dotprod.c
     kernels/arm/dense-u8s8-neon-dotprod.c)
   set(TOWERRT_KERNEL_DEFS TOWERRT_KERNELS_ARM=1)
+  # The matrix extensions (I8MM, BF16: docs/arm.md), GCC >= 10 / Clang >= 11.
+  include(CheckCCompilerFlag)
+  check_c_compiler_flag("${TOWERRT_FLAGS_NEONBF16}" TOWERRT_CC_HAS_ARM_MATRIX)
+  if(TOWERRT_CC_HAS_ARM_MATRIX)
+    towerrt_kernel_files("${TOWERRT_FLAGS_NEONI8MM}" kernels/arm/maxsim-u8s8-neon-i8mm.c kernels/arm/dense-u8s8-neon-i8mm.c)
+    towerrt_kernel_files("${TOWERRT_FLAGS_NEONBF16}" kernels/arm/maxsim-bf16-neon-bf16.c kernels/arm/dense-bf16-neon-bf16.c)
+    list(APPEND TOWERRT_KERNEL_DEFS TOWERRT_KERNELS_ARM_MATRIX=1)
+  else()
+    message(STATUS "towerrt: compiler lacks -march=...+i8mm+bf16, the neon-i8mm and neon-bf16 kernels are not built")
+  endif()
 endif()
 
 # cpu_features.c only references the tables of the kernels built above.

@@ -224,4 +224,13 @@ void trt_quantize_u8_avx2(const float *x, size_t n_heads, size_t dim, int qmax, 
 void trt_quantize_u8_avx512(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale);
 void trt_quantize_u8_neon(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale);
 
+/* aarch64 matrix extensions (kernels/arm: the -neon-i8mm and -neon-bf16 files; docs/arm.md) */
+void trt_maxsim_u8s8_neoni8mm(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k, float *scores);
+void trt_dense_u8s8_neoni8mm(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n, const int32_t *x_zp,
+                             const float *x_scale, float *y);
+void trt_maxsim_bf16_neonbf16(const uint16_t *user, size_t n_user, const uint16_t *items, size_t item_stride,
+                              const uint32_t *rows, size_t k, size_t n_item, size_t dim, float *scores);
+void trt_dense_bf16_neonbf16(const uint16_t *x, size_t n, size_t in, const uint16_t *w, const float *b, size_t out,
+                             int relu, float *y);
+
 #endif

@@ -5,7 +5,8 @@
  * Each ISA name maps to one fixed table (so a forced name always runs the
  * same kernels) and to the CPU features it needs. x86-64: cpuid plus xgetbv,
  * because a CPU can support AVX/AVX-512 while the OS does not save the
- * ymm/zmm state (then those instructions fault). aarch64: getauxval(AT_HWCAP). */
+ * ymm/zmm state (then those instructions fault). aarch64: getauxval(AT_HWCAP)
+ * and, for the matrix extensions (I8MM, BF16), AT_HWCAP2. */
 #include "cpu_features.h"
 
 #include <pthread.h>
@@ -30,6 +31,8 @@ enum {
   F_NEON = 1u << 4,    /* aarch64 Advanced SIMD */
   F_DOTPROD = 1u << 5, /* aarch64 SDOT/UDOT */
   F_AVXVNNI = 1u << 6, /* AVX-VNNI: VEX-encoded 256-bit vpdpbusd (Alder Lake, Sierra Forest, Zen 5) */
+  F_I8MM = 1u << 7,    /* aarch64 SMMLA/USMMLA/USDOT (HWCAP2_I8MM) */
+  F_ABF16 = 1u << 8,   /* aarch64 BFMMLA/BFDOT (HWCAP2_BF16) */
 };
 
 typedef struct isa_entry {
@@ -71,6 +74,16 @@ static const isa_entry k_isas[] = {
       .maxsim_bf16 = trt_maxsim_bf16_avx2, .maxsim_u8s8 = trt_maxsim_u8s8_avx2, .u8_max = 127}},
 #endif
 #if defined(TOWERRT_KERNELS_ARM)
+#if defined(TOWERRT_KERNELS_ARM_MATRIX)
+    {F_NEON | F_DOTPROD | F_I8MM | F_ABF16,
+     {.name = "neon-bf16", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neonbf16, .dense_u8s8 = trt_dense_u8s8_neoni8mm,
+      .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
+      .maxsim_bf16 = trt_maxsim_bf16_neonbf16, .maxsim_u8s8 = trt_maxsim_u8s8_neoni8mm, .u8_max = 255}},
+    {F_NEON | F_DOTPROD | F_I8MM,
+     {.name = "neon-i8mm", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neoni8mm,
+      .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
+      .maxsim_bf16 = trt_maxsim_bf16_neon, .maxsim_u8s8 = trt_maxsim_u8s8_neoni8mm, .u8_max = 255}},
+#endif
     {F_NEON | F_DOTPROD,
      {.name = "neon-dotprod", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neondotprod,
       .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
@@ -119,11 +132,22 @@ static unsigned detect(void) {
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1ul << 20)
 #endif
+#ifndef AT_HWCAP2
+#define AT_HWCAP2 26
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1ul << 13)
+#endif
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1ul << 14)
+#endif
 static unsigned detect(void) {
-  unsigned long hw = getauxval(AT_HWCAP);
+  unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
   unsigned f = 0;
   if (hw & HWCAP_ASIMD) f |= F_NEON;
   if ((f & F_NEON) && (hw & HWCAP_ASIMDDP)) f |= F_DOTPROD;
+  if ((f & F_DOTPROD) && (hw2 & HWCAP2_I8MM)) f |= F_I8MM;
+  if ((f & F_I8MM) && (hw2 & HWCAP2_BF16)) f |= F_ABF16;
   return f;
 }
 #else

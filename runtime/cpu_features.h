@@ -9,7 +9,8 @@
 #include "towerrt.h"
 
 /* ISA names, best first: "avx512-bf16", "avx512-vnni", "avx512", "avx2"
- * (x86-64), "neon-dotprod", "neon" (aarch64), "scalar" (everywhere). */
+ * (x86-64), "neon-bf16", "neon-i8mm",
+ * "neon-dotprod", "neon" (aarch64), "scalar" (everywhere). */
 
 /* Writes up to cap names of the ISAs that this build and this CPU can run,
  * best first, "scalar" last; returns how many there are (may exceed cap). */

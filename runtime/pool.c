@@ -57,13 +57,10 @@ uint32_t towerrt_pool_node_count(const towerrt_pool *p) { return p ? p->topo.n_n
 void *trt_pool_alloc(const towerrt_pool *p, int node, size_t bytes, int *bound) {
   *bound = 0;
   if (!p || p->topo.simulated || bytes == 0) return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-  hwloc_bitmap_t set = hwloc_bitmap_alloc();
-  if (!set) return NULL;
+  uint64_t mask = 0;
   for (uint32_t i = 0; i < p->topo.n_nodes; i++)
-    if ((node < 0 && (p->active & (UINT64_C(1) << i))) || (uint32_t)node == i) hwloc_bitmap_set(set, p->topo.nodes[i].os_index);
-  hwloc_membind_policy_t policy = node < 0 ? HWLOC_MEMBIND_INTERLEAVE : HWLOC_MEMBIND_BIND;
-  void *mem = hwloc_alloc_membind(p->topo.topo, bytes, set, policy, HWLOC_MEMBIND_BYNODESET);
-  hwloc_bitmap_free(set);
+    if ((node < 0 && (p->active & (UINT64_C(1) << i))) || (uint32_t)node == i) mask |= UINT64_C(1) << i;
+  void *mem = trt_topology_alloc_bound(&p->topo, mask, node < 0, bytes);
   if (mem) {
     *bound = 1;
     return mem;
@@ -73,7 +70,7 @@ void *trt_pool_alloc(const towerrt_pool *p, int node, size_t bytes, int *bound) 
 
 void trt_pool_release(const towerrt_pool *p, void *mem, size_t bytes, int bound) {
   if (!mem) return;
-  if (bound) hwloc_free(p->topo.topo, mem, bytes);
+  if (bound) trt_topology_free_bound(&p->topo, mem, bytes);
   else free(mem);
 }
 

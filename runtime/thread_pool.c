@@ -32,11 +32,7 @@ static void pin_worker(trt_node_pool *p, uint32_t index) {
     p->pinned[index] = 0;
     return;
   }
-  hwloc_bitmap_t set = hwloc_bitmap_alloc();
-  int ok = set && hwloc_bitmap_only(set, p->pu[index]) == 0 &&
-           hwloc_set_thread_cpubind(p->topo->topo, p->threads[index], set, 0) == 0;
-  p->pinned[index] = ok ? 1 : -1;
-  hwloc_bitmap_free(set);
+  p->pinned[index] = trt_topology_pin_thread(p->topo, p->threads[index], p->pu[index]) == 0 ? 1 : -1;
 }
 
 static void *worker_main(void *arg) {

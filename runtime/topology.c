@@ -1,5 +1,6 @@
 #include "topology.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,3 +94,23 @@ uint32_t trt_topology_current_node(const trt_topology *t) {
   hwloc_bitmap_free(where);
   return found;
 }
+
+int trt_topology_pin_thread(const trt_topology *t, pthread_t th, uint32_t pu) {
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  int ok = set && hwloc_bitmap_only(set, pu) == 0 && hwloc_set_thread_cpubind(t->topo, th, set, 0) == 0;
+  hwloc_bitmap_free(set);
+  return ok ? 0 : -1;
+}
+
+void *trt_topology_alloc_bound(const trt_topology *t, uint64_t node_mask, int interleave, size_t bytes) {
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  if (!set) return NULL;
+  for (uint32_t i = 0; i < t->n_nodes; i++)
+    if (node_mask & (UINT64_C(1) << i)) hwloc_bitmap_set(set, t->nodes[i].os_index);
+  hwloc_membind_policy_t policy = interleave ? HWLOC_MEMBIND_INTERLEAVE : HWLOC_MEMBIND_BIND;
+  void *mem = hwloc_alloc_membind(t->topo, bytes, set, policy, HWLOC_MEMBIND_BYNODESET);
+  hwloc_bitmap_free(set);
+  return mem;
+}
+
+void trt_topology_free_bound(const trt_topology *t, void *mem, size_t bytes) { hwloc_free(t->topo, mem, bytes); }

@@ -20,7 +20,8 @@ add_executable(fuzz_make_seeds ${towerrt_fuzz_src}/make_seeds.c ${towerrt_fuzz_s
 target_link_libraries(fuzz_make_seeds PRIVATE towerrt_internal)
 target_compile_options(fuzz_make_seeds PRIVATE ${TOWERRT_WARNINGS})
 target_compile_definitions(fuzz_make_seeds PRIVATE ${towerrt_fuzz_fixtures})
-add_test(NAME fuzz_seeds COMMAND ${CMAKE_COMMAND} -DGEN=$<TARGET_FILE:fuzz_make_seeds> -DOUT=${towerrt_fuzz_seeds}
+towerrt_runner(fuzz_make_seeds fuzz_make_seeds_run)
+add_test(NAME fuzz_seeds COMMAND ${CMAKE_COMMAND} -DGEN=${fuzz_make_seeds_run} -DOUT=${towerrt_fuzz_seeds}
          -P ${towerrt_fuzz_src}/make_seeds.cmake)
 set_tests_properties(fuzz_seeds PROPERTIES FIXTURES_SETUP towerrt_fuzz_seeds LABELS fuzz)
 

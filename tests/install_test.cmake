@@ -1,6 +1,18 @@
 # cmake --install into a scratch prefix, then build a consumer with
 # find_package(towerrt) and another with pkg-config, and run both.
+# A cross build passes its compiler (CC), toolchain file (TOOLCHAIN) and
+# emulator (EMULATOR, comma-separated): the consumers are built for the
+# target and run under the emulator.
 file(REMOVE_RECURSE ${WORK})
+if(NOT CC)
+  set(CC cc)
+endif()
+string(REPLACE "," ";" EMULATOR "${EMULATOR}")
+set(cross_flags "")
+if(TOOLCHAIN)
+  # the toolchain searches only its sysroot: name the package's folder
+  set(cross_flags -DCMAKE_TOOLCHAIN_FILE=${TOOLCHAIN} -Dtowerrt_DIR=${WORK}/prefix/lib/cmake/towerrt)
+endif()
 # A sanitized library needs sanitized consumers (the runtime must come first).
 set(san_flags "")
 if(SANITIZE)
@@ -22,9 +34,9 @@ endforeach()
 foreach(target towerrt::towerrt towerrt::towerrt_static)
   string(REPLACE "::" "_" dir ${target})
   run(${CMAKE_COMMAND} -S ${SRC}/tests/install_consumer -B ${WORK}/${dir} -DCMAKE_PREFIX_PATH=${WORK}/prefix
-      -DTOWERRT_TARGET=${target} "-DCMAKE_C_FLAGS=${san_flags}" "-DCMAKE_EXE_LINKER_FLAGS=${san_flags}")
+      -DTOWERRT_TARGET=${target} "-DCMAKE_C_FLAGS=${san_flags}" "-DCMAKE_EXE_LINKER_FLAGS=${san_flags}" ${cross_flags})
   run(${CMAKE_COMMAND} --build ${WORK}/${dir})
-  run(${WORK}/${dir}/consumer ${MODEL})
+  run(${EMULATOR} ${WORK}/${dir}/consumer ${MODEL})
 endforeach()
 # the exported targets name no file of this machine's (oneDNN is found by
 # the package's config on the consumer's machine)
@@ -51,11 +63,11 @@ if(PKG_CONFIG)
   pc(flags --cflags --libs)
   pc(libdir --variable=libdir)
   separate_arguments(flags)
-  run(cc ${san_flags} ${SRC}/tests/install_consumer/consumer.c ${flags} -Wl,-rpath,${libdir} -o ${WORK}/consumer_pc)
-  run(${WORK}/consumer_pc ${MODEL})
+  run(${CC} ${san_flags} ${SRC}/tests/install_consumer/consumer.c ${flags} -Wl,-rpath,${libdir} -o ${WORK}/consumer_pc)
+  run(${EMULATOR} ${WORK}/consumer_pc ${MODEL})
   pc(static_flags --cflags --static --libs)
   string(REPLACE "-ltowerrt" "-Wl,-Bstatic -ltowerrt -Wl,-Bdynamic" static_flags "${static_flags}")
   separate_arguments(static_flags)
-  run(cc ${san_flags} ${SRC}/tests/install_consumer/consumer.c ${static_flags} -o ${WORK}/consumer_pc_static)
-  run(${WORK}/consumer_pc_static ${MODEL})
+  run(${CC} ${san_flags} ${SRC}/tests/install_consumer/consumer.c ${static_flags} -o ${WORK}/consumer_pc_static)
+  run(${EMULATOR} ${WORK}/consumer_pc_static ${MODEL})
 endif()

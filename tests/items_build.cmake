@@ -124,6 +124,6 @@ if(Python3_Interpreter_FOUND)
   set_tests_properties(items_build PROPERTIES FIXTURES_REQUIRED towerrt_items_model)
 endif()
 if(TARGET towerrt)
-  add_test(NAME items_build_cli COMMAND ${CMAKE_COMMAND} -DTOWERRT=$<TARGET_FILE:towerrt> -DFIXTURE=${golden_first} -DONEDNN=${TOWERRT_WITH_ONEDNN}
+  add_test(NAME items_build_cli COMMAND ${CMAKE_COMMAND} -DTOWERRT=${TOWERRT_CLI_RUN} -DFIXTURE=${golden_first} -DONEDNN=${TOWERRT_WITH_ONEDNN}
            -DWORK=${towerrt_items_work}/cli -P ${CMAKE_CURRENT_SOURCE_DIR}/items_build.cmake)
 endif()

@@ -1,5 +1,5 @@
 /* Worker pools and placement on hwloc synthetic and XML topologies with 2
- * and 4 NUMA nodes, and determinism: a request's scores are bitwise equal
+ * and 4 NUMA nodes (without hwloc: the one-node pool of this machine), and determinism: a request's scores are bitwise equal
  * whatever the thread count, node and placement.
  * usage: test_topology FIXTURE_DIR */
 #include <stdlib.h>
@@ -20,10 +20,11 @@ static towerrt_pool *make_pool(const char *topology, uint32_t per_node, uint64_t
   o.threads_per_node = per_node;
   o.node_mask = mask;
   towerrt_pool *p = NULL;
-  CHECK(towerrt_pool_create(&o, &p) == TOWERRT_OK, "pool on '%s': %s", topology, towerrt_last_error());
+  CHECK(towerrt_pool_create(&o, &p) == TOWERRT_OK, "pool on '%s': %s", topology ? topology : "this machine", towerrt_last_error());
   return p;
 }
 
+#ifdef TOWERRT_HAVE_HWLOC
 /* Every worker sits on a core of its own node, no core twice. */
 static void check_pool_plan(const towerrt_pool *p, uint32_t want_nodes, uint32_t want_workers, uint64_t mask) {
   CHECK(p->topo.n_nodes == want_nodes, "%u nodes, want %u", p->topo.n_nodes, want_nodes);
@@ -73,6 +74,31 @@ static void test_synthetic_and_xml(void) {
   o.node_mask = 0x10;
   CHECK(towerrt_pool_create(&o, &p) == TOWERRT_ERR_INVALID_ARGUMENT, "node_mask beyond the nodes: %s", towerrt_last_error());
 }
+/* Determinism runs on a simulated machine of 2 nodes of 3 cores. */
+#define DETERMINISM_TOPOLOGY "synthetic:pack:2 numa:1 core:3 pu:1"
+#else
+/* Without hwloc (runtime/topology_affinity.c): this machine as one node of
+ * the cores in the affinity mask, workers pinned; synthetic and XML
+ * topologies are refused with a message that says why. */
+static void test_affinity_topology(void) {
+  towerrt_pool *p = make_pool(NULL, 0, 0);
+  if (!p) return;
+  CHECK(p->topo.n_nodes == 1 && p->active == 1, "%u nodes (active 0x%llx), want one", p->topo.n_nodes, (unsigned long long)p->active);
+  CHECK(p->topo.nodes[0].n_cores >= 1 && p->nodes[0].n_workers == p->topo.nodes[0].n_cores, "%u cores, %u workers",
+        p->topo.nodes[0].n_cores, p->nodes[0].n_workers);
+  for (uint32_t w = 0; w < p->nodes[0].n_workers; w++) CHECK(p->nodes[0].pinned[w] != 0, "worker %u was not pinned", w);
+  char text[4096];
+  towerrt_pool_describe(p, text, sizeof text);
+  CHECK(strstr(text, "1 NUMA node(s)") && strstr(text, "without hwloc"), "describe: %s", text);
+  towerrt_pool_free(p);
+  towerrt_options o;
+  towerrt_options_init(&o);
+  o.topology = "synthetic:pack:2 numa:1 core:4 pu:2";
+  CHECK(towerrt_pool_create(&o, &p) == TOWERRT_ERR_UNSUPPORTED && strstr(towerrt_last_error(), "hwloc"), "synthetic without hwloc: %s",
+        towerrt_last_error());
+}
+#define DETERMINISM_TOPOLOGY NULL
+#endif
 
 typedef struct fixture {
   towerrt_model *m;
@@ -118,7 +144,9 @@ static void test_determinism(const char *dir, uint64_t *seed) {
   fixture fx = {0};
   load_fixture(dir, &fx);
   if (!fx.m || !fx.q.items.n_keys || !fx.qf.items.n_rows) return;
-  towerrt_pool *pool = make_pool("synthetic:pack:2 numa:1 core:3 pu:1", 0, 0);
+  towerrt_pool *pool = make_pool(DETERMINISM_TOPOLOGY, 0, 0);
+  uint32_t n_nodes = pool ? pool->topo.n_nodes : 0, max_threads = pool ? pool->nodes[0].n_workers + 1 : 1;
+  if (max_threads > 4) max_threads = 4;
   static const uint32_t placements[3] = {TOWERRT_PLACE_SHARED, TOWERRT_PLACE_REPLICATE, TOWERRT_PLACE_INTERLEAVE};
   size_t slots = towerrt_model_id_slots(fx.m, TOWERRT_ITEM), width = towerrt_model_dense_width(fx.m, TOWERRT_ITEM);
   const size_t ks[] = {1, 31, 32, 33, 255, 256, 257, 700};
@@ -146,8 +174,8 @@ static void test_determinism(const char *dir, uint64_t *seed) {
       snprintf(path, sizeof path, "%s/model.twr", dir);
       CHECK(towerrt_model_load(path, &o, &m) == TOWERRT_OK, "%s", towerrt_last_error());
       CHECK(towerrt_items_load(fx.store, &o, &items) == TOWERRT_OK, "%s", towerrt_last_error());
-      for (int node = 0; node < 2 && m && items; node++)
-        for (uint32_t threads = 1; threads <= 4; threads++) {
+      for (int node = 0; node < (int)n_nodes && m && items; node++)
+        for (uint32_t threads = 1; threads <= max_threads; threads++) {
           o.threads = threads;
           o.numa_node = node;
           CHECK(towerrt_session_create(m, items, &o, &s) == TOWERRT_OK, "%s", towerrt_last_error());
@@ -158,9 +186,11 @@ static void test_determinism(const char *dir, uint64_t *seed) {
                 threads);
           towerrt_session_free(s);
         }
-      if (m && pl == 1) CHECK(m->placed[0] && m->placed[1] && m->placed[0] != m->placed[1], "replicate: one copy per node");
-      if (m && pl == 2) CHECK(m->placed[0] && m->placed[0] == m->placed[1], "interleave: one copy for all nodes");
-      if (items && pl == 1) CHECK(items->node_heads[0] != items->node_heads[1], "replicate: item heads per node");
+      if (n_nodes >= 2) {
+        if (m && pl == 1) CHECK(m->placed[0] && m->placed[1] && m->placed[0] != m->placed[1], "replicate: one copy per node");
+        if (m && pl == 2) CHECK(m->placed[0] && m->placed[0] == m->placed[1], "interleave: one copy for all nodes");
+        if (items && pl == 1) CHECK(items->node_heads[0] != items->node_heads[1], "replicate: item heads per node");
+      }
       towerrt_items_free(items);
       towerrt_model_free(m);
     }
@@ -174,7 +204,7 @@ static void test_determinism(const char *dir, uint64_t *seed) {
   o.threads = 2;
   CHECK(towerrt_session_create(fx.m, NULL, &o, &s) == TOWERRT_ERR_INVALID_ARGUMENT, "threads > 1 without a pool");
   o.pool = pool;
-  o.threads = 5;
+  o.threads = pool ? pool->nodes[0].n_workers + 2 : 5;
   CHECK(towerrt_session_create(fx.m, NULL, &o, &s) == TOWERRT_ERR_INVALID_ARGUMENT, "threads above workers + 1");
   o.threads = 2;
   o.numa_node = 7;
@@ -188,7 +218,11 @@ static void test_determinism(const char *dir, uint64_t *seed) {
 
 int main(int argc, char **argv) {
   uint64_t seed = test_seed("test_topology");
+#ifdef TOWERRT_HAVE_HWLOC
   test_synthetic_and_xml();
+#else
+  test_affinity_topology();
+#endif
   for (int i = 1; i < argc; i++) test_determinism(argv[i], &seed);
   return test_finish("test_topology");
 }
