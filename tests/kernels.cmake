@@ -33,7 +33,7 @@ if(TOWERRT_KERNELS_ARCH STREQUAL "arm" AND CMAKE_CROSSCOMPILING AND TOWERRT_QEMU
   if(TOWERRT_CC_HAS_ARM_MATRIX)
     set(towerrt_all_arm neon-bf16,neon-i8mm,${towerrt_all_arm})
   endif()
-  foreach(cpu_expect "max=${towerrt_all_arm}" "cortex-a72=neon,scalar" "neoverse-n1=neon-dotprod,neon,scalar")
+  foreach(cpu_expect "max=${towerrt_all_arm}" "cortex-a53=neon,scalar" "cortex-a72=neon,scalar" "neoverse-n1=neon-dotprod,neon,scalar")
     string(REPLACE "=" ";" ce ${cpu_expect})
     list(GET ce 0 cpu)
     list(GET ce 1 expect)
