@@ -58,13 +58,14 @@ static void pack_items(const uint16_t *ih, size_t nh, size_t dim, size_t dpad, u
 TRT_INLINE bfloat16x8_t load_bf16(const uint16_t *p) { return vreinterpretq_bf16_u16(vld1q_u16(p)); }
 
 TRT_INLINE void tile(const uint16_t *ua, size_t dpad, const uint16_t *ib, const uint32x4_t *keep, float32x4_t *best,
-                     const int mr, const int nr) {
+                     const int mr, const int nr, const int odd) {
   const size_t ps = dpad * 2; /* values between pairs */
   float32x4_t acc[MR][NR];
 #pragma GCC unroll 4
   for (int m = 0; m < mr; m++)
 #pragma GCC unroll 4
     for (int n = 0; n < nr; n++) acc[m][n] = vdupq_n_f32(0.0f);
+#pragma GCC unroll 2
   for (size_t d = 0; d < dpad; d += 4) {
     bfloat16x8_t b[NR];
 #pragma GCC unroll 4
@@ -80,17 +81,18 @@ TRT_INLINE void tile(const uint16_t *ua, size_t dpad, const uint16_t *ib, const 
 #pragma GCC unroll 4
   for (int m = 0; m < mr; m++)
 #pragma GCC unroll 4
-    for (int n = 0; n < nr; n++) best[m] = vmaxq_f32(best[m], vbslq_f32(keep[n], acc[m][n], lowest));
+    for (int n = 0; n < nr; n++)
+      best[m] = vmaxq_f32(best[m], odd && n == nr - 1 ? vbslq_f32(*keep, acc[m][n], lowest) : acc[m][n]);
 }
 
 TRT_INLINE void pairs_block(const uint16_t *ua, size_t n_pairs, size_t dpad, const uint16_t *ib, const uint32x4_t *keep,
-                            float32x4_t *best, const int nr) {
+                            float32x4_t *best, const int nr, const int odd) {
   size_t v = 0, ps = dpad * 2;
-  for (; v + MR <= n_pairs; v += MR) tile(ua + v * ps, dpad, ib, keep, best + v, MR, nr);
+  for (; v + MR <= n_pairs; v += MR) tile(ua + v * ps, dpad, ib, keep, best + v, MR, nr, odd);
   switch (n_pairs - v) {
-    case 3: tile(ua + v * ps, dpad, ib, keep, best + v, 3, nr); break;
-    case 2: tile(ua + v * ps, dpad, ib, keep, best + v, 2, nr); break;
-    case 1: tile(ua + v * ps, dpad, ib, keep, best + v, 1, nr); break;
+    case 3: tile(ua + v * ps, dpad, ib, keep, best + v, 3, nr, odd); break;
+    case 2: tile(ua + v * ps, dpad, ib, keep, best + v, 2, nr, odd); break;
+    case 1: tile(ua + v * ps, dpad, ib, keep, best + v, 1, nr, odd); break;
     default: break;
   }
 }
@@ -105,12 +107,15 @@ static float score_one(const uint16_t *ua, size_t nu, const uint16_t *item, cons
       for (size_t off = 0; off < nh * dim * 2; off += 64) __builtin_prefetch((const char *)(next + h * dim) + off, 0, 3);
     uint32x4_t keep[NR];
     pack_items(item + h * dim, nh, dim, dpad, ib, keep);
+    /* the keep mask matters only for an odd head count's last pair */
+#define PAIRS(nr) (nh & 1 ? pairs_block(ua, n_pairs, dpad, ib, keep + (nr) - 1, best, nr, 1) : pairs_block(ua, n_pairs, dpad, ib, keep, best, nr, 0))
     switch ((nh + 1) / 2) {
-      case 4: pairs_block(ua, n_pairs, dpad, ib, keep, best, 4); break;
-      case 3: pairs_block(ua, n_pairs, dpad, ib, keep, best, 3); break;
-      case 2: pairs_block(ua, n_pairs, dpad, ib, keep, best, 2); break;
-      default: pairs_block(ua, n_pairs, dpad, ib, keep, best, 1); break;
+      case 4: PAIRS(4); break;
+      case 3: PAIRS(3); break;
+      case 2: PAIRS(2); break;
+      default: PAIRS(1); break;
     }
+#undef PAIRS
   }
   /* lanes: u0 x (even, odd heads), u1 x (even, odd): pairwise max folds them */
   float32x4_t sum = vdupq_n_f32(0.0f);

@@ -80,7 +80,7 @@ static void pack_items(const int8_t *ih, const int32_t *colsum, size_t nh, size_
 
 /* best[m] = max(best[m], blocks of user pair m x item pairs 0..nr-1). */
 TRT_INLINE void tile(const uint8_t *ua, size_t dpad, const int32_t *nzp, const int8_t *ib, const int32x4_t *cs,
-                     const uint32x4_t *keep, int32x4_t *best, const int mr, const int nr) {
+                     const uint32x4_t *keep, int32x4_t *best, const int mr, const int nr, const int odd) {
   const size_t ps = dpad * 2; /* bytes between pairs */
   int32x4_t acc[MR][NR];
 #pragma GCC unroll 4
@@ -89,6 +89,7 @@ TRT_INLINE void tile(const uint8_t *ua, size_t dpad, const int32_t *nzp, const i
 #pragma GCC unroll 4
     for (int n = 0; n < nr; n++) acc[m][n] = vmulq_s32(z, cs[n]);
   }
+#pragma GCC unroll 2
   for (size_t d = 0; d < dpad; d += 8) {
     int8x16_t b[NR];
 #pragma GCC unroll 4
@@ -104,17 +105,18 @@ TRT_INLINE void tile(const uint8_t *ua, size_t dpad, const int32_t *nzp, const i
 #pragma GCC unroll 4
   for (int m = 0; m < mr; m++)
 #pragma GCC unroll 4
-    for (int n = 0; n < nr; n++) best[m] = vmaxq_s32(best[m], vbslq_s32(keep[n], acc[m][n], lowest));
+    for (int n = 0; n < nr; n++)
+      best[m] = vmaxq_s32(best[m], odd && n == nr - 1 ? vbslq_s32(*keep, acc[m][n], lowest) : acc[m][n]);
 }
 
 TRT_INLINE void pairs_block(const packed_user *pu, const int8_t *ib, const int32x4_t *cs, const uint32x4_t *keep,
-                            int32x4_t *best, const int nr) {
+                            int32x4_t *best, const int nr, const int odd) {
   size_t v = 0, ps = pu->dpad * 2;
-  for (; v + MR <= pu->n_pairs; v += MR) tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, MR, nr);
+  for (; v + MR <= pu->n_pairs; v += MR) tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, MR, nr, odd);
   switch (pu->n_pairs - v) {
-    case 3: tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, 3, nr); break;
-    case 2: tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, 2, nr); break;
-    case 1: tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, 1, nr); break;
+    case 3: tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, 3, nr, odd); break;
+    case 2: tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, 2, nr, odd); break;
+    case 1: tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, 1, nr, odd); break;
     default: break;
   }
 }
@@ -131,12 +133,15 @@ static float score_one(const packed_user *pu, const trt_maxsim_u8s8_params *p, s
     int32x4_t cs[NR];
     uint32x4_t keep[NR];
     pack_items(item + h * p->dim, colsum + h, nh, p->dim, pu->dpad, ib, cs, keep);
+    /* the keep mask matters only for an odd head count's last pair */
+#define PAIRS(nr) (nh & 1 ? pairs_block(pu, ib, cs, keep + (nr) - 1, best, nr, 1) : pairs_block(pu, ib, cs, keep, best, nr, 0))
     switch ((nh + 1) / 2) {
-      case 4: pairs_block(pu, ib, cs, keep, best, 4); break;
-      case 3: pairs_block(pu, ib, cs, keep, best, 3); break;
-      case 2: pairs_block(pu, ib, cs, keep, best, 2); break;
-      default: pairs_block(pu, ib, cs, keep, best, 1); break;
+      case 4: PAIRS(4); break;
+      case 3: PAIRS(3); break;
+      case 2: PAIRS(2); break;
+      default: PAIRS(1); break;
     }
+#undef PAIRS
   }
   /* best[v] lanes: u0 x (even, odd heads), u1 x (even, odd): fold pairs of
    * lanes, then term_u = (float)D_max[u] * (scale[u] * item_scale) as in
