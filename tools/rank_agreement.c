@@ -103,7 +103,12 @@ int rank_report_add(rank_report *r, const float *ref, const float *other, size_t
     double top_n = k > RANK_TOP_N ? top_overlap(ref, other, k, RANK_TOP_N, s, mark) : -1.0;
     double top_tenth = k >= 2 ? top_overlap(ref, other, k, (k + 9) / 10, s, mark) : -1.0;
     double max_abs = 0;
-    for (size_t i = 0; i < k; i++) max_abs = fmax(max_abs, fabs((double)ref[i] - (double)other[i]));
+    /* not fmax(max_abs, d): GCC 12 for aarch64 at -O3 fails on that loop
+     * (internal compiler error in vect_transform_reduction); the same max */
+    for (size_t i = 0; i < k; i++) {
+      double d = fabs((double)ref[i] - (double)other[i]);
+      if (d > max_abs) max_abs = d;
+    }
     bucket_add(&r->bucket[rank_bucket_of(k)], k, rho, top_n, top_tenth, max_abs);
     bucket_add(&r->all, k, rho, top_n, top_tenth, max_abs);
   }
