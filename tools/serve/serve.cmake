@@ -4,7 +4,9 @@
 # include path is tools/serve/ plus towerrt_static's public include/.
 pkg_check_modules(MHD IMPORTED_TARGET libmicrohttpd)
 pkg_check_modules(JSONC IMPORTED_TARGET json-c)
-if(MHD_FOUND AND JSONC_FOUND)
+# Not in TOWERRT_MINIMAL: its static CLI cannot link the shared
+# libmicrohttpd (and its TLS dependencies) the imported target names.
+if(MHD_FOUND AND JSONC_FOUND AND NOT TOWERRT_MINIMAL)
   add_library(towerrt_serve STATIC
     tools/serve/serve_main.c tools/serve/serve_http.c tools/serve/serve_protocol.c tools/serve/serve_repo.c
     tools/serve/serve_workers.c tools/serve/serve_metrics.c tools/serve/serve_log.c tools/serve/serve_buf.c tools/serve/serve_float.c)
@@ -16,6 +18,6 @@ if(MHD_FOUND AND JSONC_FOUND)
   target_compile_definitions(towerrt PRIVATE TOWERRT_HAVE_SERVE=1)
   set(TOWERRT_HAVE_SERVE ON)
 else()
-  message(STATUS "towerrt serve: not built (needs libmicrohttpd-dev and libjson-c-dev)")
+  message(STATUS "towerrt serve: not built (needs libmicrohttpd-dev and libjson-c-dev; off in TOWERRT_MINIMAL)")
   set(TOWERRT_HAVE_SERVE OFF)
 endif()
