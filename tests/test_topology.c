@@ -74,31 +74,49 @@ static void test_synthetic_and_xml(void) {
   o.node_mask = 0x10;
   CHECK(towerrt_pool_create(&o, &p) == TOWERRT_ERR_INVALID_ARGUMENT, "node_mask beyond the nodes: %s", towerrt_last_error());
 }
-/* Determinism runs on a simulated machine of 2 nodes of 3 cores. */
-#define DETERMINISM_TOPOLOGY "synthetic:pack:2 numa:1 core:3 pu:1"
 #else
 /* Without hwloc (runtime/topology_affinity.c): this machine as one node of
- * the cores in the affinity mask, workers pinned; synthetic and XML
- * topologies are refused with a message that says why. */
+ * the cores in the affinity mask, workers pinned; synthetic topologies in
+ * hwloc's level:count syntax, numbered as hwloc numbers them; XML refused
+ * with a message that says why. */
 static void test_affinity_topology(void) {
   towerrt_pool *p = make_pool(NULL, 0, 0);
-  if (!p) return;
-  CHECK(p->topo.n_nodes == 1 && p->active == 1, "%u nodes (active 0x%llx), want one", p->topo.n_nodes, (unsigned long long)p->active);
-  CHECK(p->topo.nodes[0].n_cores >= 1 && p->nodes[0].n_workers == p->topo.nodes[0].n_cores, "%u cores, %u workers",
-        p->topo.nodes[0].n_cores, p->nodes[0].n_workers);
-  for (uint32_t w = 0; w < p->nodes[0].n_workers; w++) CHECK(p->nodes[0].pinned[w] != 0, "worker %u was not pinned", w);
-  char text[4096];
-  towerrt_pool_describe(p, text, sizeof text);
-  CHECK(strstr(text, "1 NUMA node(s)") && strstr(text, "without hwloc"), "describe: %s", text);
+  if (p) {
+    CHECK(p->topo.n_nodes == 1 && p->active == 1, "%u nodes (active 0x%llx), want one", p->topo.n_nodes, (unsigned long long)p->active);
+    CHECK(p->topo.nodes[0].n_cores >= 1 && p->nodes[0].n_workers == p->topo.nodes[0].n_cores, "%u cores, %u workers",
+          p->topo.nodes[0].n_cores, p->nodes[0].n_workers);
+    for (uint32_t w = 0; w < p->nodes[0].n_workers; w++) CHECK(p->nodes[0].pinned[w] != 0, "worker %u was not pinned", w);
+    char text[4096];
+    towerrt_pool_describe(p, text, sizeof text);
+    CHECK(strstr(text, "1 NUMA node(s)") && strstr(text, "without hwloc"), "describe: %s", text);
+    towerrt_pool_free(p);
+  }
+  /* 2 packages x 1 node x 4 cores x 2 PUs: cores' first PUs 0, 2, .., 14 */
+  p = make_pool("synthetic:pack:2 numa:1 core:4 pu:2", 0, 0);
+  if (p) {
+    CHECK(p->topo.n_nodes == 2 && p->topo.simulated, "%u nodes, want 2 (simulated)", p->topo.n_nodes);
+    for (uint32_t i = 0; i < p->topo.n_nodes; i++)
+      for (uint32_t w = 0; w < p->nodes[i].n_workers; w++)
+        CHECK(p->nodes[i].n_workers == 4 && p->nodes[i].pu[w] == (i * 4 + w) * 2 && p->nodes[i].pinned[w] == 0,
+              "node %u worker %u: PU %u (pinned %d) of %u workers", i, w, p->nodes[i].pu[w], p->nodes[i].pinned[w], p->nodes[i].n_workers);
+    towerrt_pool_free(p);
+  }
+  p = make_pool("synthetic:pack:1 core:3 pu:1", 0, 0);
+  if (p) CHECK(p->topo.n_nodes == 1 && p->topo.nodes[0].n_cores == 3, "no numa level: one node of 3 cores");
   towerrt_pool_free(p);
   towerrt_options o;
   towerrt_options_init(&o);
-  o.topology = "synthetic:pack:2 numa:1 core:4 pu:2";
-  CHECK(towerrt_pool_create(&o, &p) == TOWERRT_ERR_UNSUPPORTED && strstr(towerrt_last_error(), "hwloc"), "synthetic without hwloc: %s",
+  o.topology = "synthetic:pack:2 numa:1 cores:4";
+  CHECK(towerrt_pool_create(&o, &p) == TOWERRT_ERR_INVALID_ARGUMENT, "bad synthetic string: %s", towerrt_last_error());
+  o.topology = "synthetic:pack:2 core:0";
+  CHECK(towerrt_pool_create(&o, &p) == TOWERRT_ERR_INVALID_ARGUMENT, "zero count: %s", towerrt_last_error());
+  o.topology = "xml:/tmp/topology.xml";
+  CHECK(towerrt_pool_create(&o, &p) == TOWERRT_ERR_UNSUPPORTED && strstr(towerrt_last_error(), "hwloc"), "XML without hwloc: %s",
         towerrt_last_error());
 }
-#define DETERMINISM_TOPOLOGY NULL
 #endif
+/* Determinism runs on a simulated machine of 2 nodes of 3 cores. */
+#define DETERMINISM_TOPOLOGY "synthetic:pack:2 numa:1 core:3 pu:1"
 
 typedef struct fixture {
   towerrt_model *m;
