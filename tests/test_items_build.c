@@ -829,8 +829,17 @@ int main(int argc, char **argv) {
     return 2;
   }
   g_work = argv[1];
+  /* mkdir -p: in a cross build no earlier test makes the parent */
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", g_work);
+  for (char *p = dir + 1; *p; p++)
+    if (*p == '/') {
+      *p = '\0';
+      mkdir(dir, 0777);
+      *p = '/';
+    }
   if (mkdir(g_work, 0777) != 0 && errno != EEXIST) {
-    fprintf(stderr, "cannot create %s\n", g_work);
+    fprintf(stderr, "cannot create %s: %s\n", g_work, strerror(errno));
     return 1;
   }
   g_rng = test_seed("test_items_build");
