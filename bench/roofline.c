@@ -18,6 +18,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define TB_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #elif defined(__aarch64__)
 #define TB_ARM64 1
@@ -190,6 +191,14 @@ __attribute__((target("avx512f,avx512bf16"))) static double bf16_avx512(uint64_t
 #undef SUM
 }
 
+/* AVX-VNNI: CPUID.(EAX=7, ECX=1):EAX[4] (clang before 16 has no
+ * __builtin_cpu_supports("avxvnni")); with AVX2 present, the OS saves the
+ * YMM state it needs. */
+static int has_avx_vnni(void) {
+  unsigned a, b, c, d;
+  return __builtin_cpu_supports("avx2") && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1u);
+}
+
 static int cpu_has(const char *what) {
   __builtin_cpu_init();
   if (!strcmp(what, "avx512f")) return __builtin_cpu_supports("avx512f");
@@ -197,7 +206,7 @@ static int cpu_has(const char *what) {
   if (!strcmp(what, "avx512vnni")) return __builtin_cpu_supports("avx512vnni");
   if (!strcmp(what, "avx512bf16")) return __builtin_cpu_supports("avx512bf16");
   if (!strcmp(what, "avx2")) return __builtin_cpu_supports("avx2");
-  if (!strcmp(what, "avxvnni")) return __builtin_cpu_supports("avxvnni");
+  if (!strcmp(what, "avxvnni")) return has_avx_vnni();
   if (!strcmp(what, "fma")) return __builtin_cpu_supports("fma");
   return 0;
 }
