@@ -114,19 +114,6 @@ static towerrt_status build(const catalog *c, const trt_build_options *o, const 
   return trt_items_builder_finish(b);
 }
 
-static int same_files(const char *a, const char *b) {
-  size_t na = 0, nb = 0;
-  unsigned char *pa = test_read_file(a, &na), *pb = test_read_file(b, &nb);
-  int same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
-  if (!same && pa && pb) {
-    size_t i = 0;
-    while (i < na && i < nb && pa[i] == pb[i]) i++;
-    fprintf(stderr, "  %s (%zu bytes) and %s (%zu bytes) differ from byte %zu\n", a, na, b, nb, i);
-  }
-  free(pa);
-  free(pb);
-  return same;
-}
 
 static int exists(const char *p) { return access(p, F_OK) == 0; }
 
@@ -164,7 +151,7 @@ static void test_streaming(const catalog *c, int engine) {
   options(&o, engine, 3); /* expected count unknown: the id map grows */
   for (size_t chunk = 1; chunk <= 64; chunk *= 8) {
     CHECK(!build(c, &o, wpath("stream.twi"), 0, n, chunk, NULL), "%s stream: %s", c->dir, towerrt_last_error());
-    CHECK(same_files(wpath("whole.twi"), wpath("stream.twi")), "%s, %s: streaming in chunks of <= %zu rows on 3 threads != whole array",
+    CHECK(test_same_files(wpath("whole.twi"), wpath("stream.twi")), "%s, %s: streaming in chunks of <= %zu rows on 3 threads != whole array",
           c->dir, engine_name(engine), chunk);
   }
   if (engine == TRT_ENGINE_ONEDNN) {
@@ -173,7 +160,7 @@ static void test_streaming(const catalog *c, int engine) {
     CHECK(!towerrt_items_build(c->m, &f, c->rows.keys, n, wpath("public.twi")), "%s", towerrt_last_error());
     options(&o, TRT_ENGINE_AUTO, 0);
     CHECK(!build(c, &o, wpath("auto.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
-    CHECK(same_files(wpath("auto.twi"), wpath("public.twi")), "%s: towerrt_items_build != the streaming builder", c->dir);
+    CHECK(test_same_files(wpath("auto.twi"), wpath("public.twi")), "%s: towerrt_items_build != the streaming builder", c->dir);
   }
   CHECK(!temporary_left(wpath("stream.twi")), "a .tmp was left behind");
 }
@@ -451,7 +438,7 @@ static void test_shards(const catalog *c, int engine, int precision) {
     for (unsigned i = 0; i < shards; i++) in[i] = strdup(wpath(names[(i * 5 + 3) % shards]));
     towerrt_status st = merge(c, in, shards, wpath("merged.twi"));
     CHECK(!st, "%s: merging %u shards: %s", c->dir, shards, towerrt_last_error());
-    CHECK(same_files(wpath("single.twi"), wpath("merged.twi")), "%s, %s (precision %d): %u shards merged != the single build", c->dir,
+    CHECK(test_same_files(wpath("single.twi"), wpath("merged.twi")), "%s, %s (precision %d): %u shards merged != the single build", c->dir,
           engine_name(engine), precision, shards);
     if (shards == 3) {
       /* a missing, a repeated shard */
@@ -504,7 +491,7 @@ static void test_empty_shards(const catalog *c) {
   const char *full[16];
   for (unsigned i = 0; i < shards; i++) full[i] = strdup(wpath(names[shards - 1 - i]));
   CHECK(!merge(c, full, shards, wpath("tiny-merged.twi")), "%s", towerrt_last_error());
-  CHECK(same_files(wpath("tiny.twi"), wpath("tiny-merged.twi")), "merge with empty shards != single build");
+  CHECK(test_same_files(wpath("tiny.twi"), wpath("tiny-merged.twi")), "merge with empty shards != single build");
   for (unsigned i = 0; i < shards; i++) free((void *)full[i]);
 }
 
@@ -549,7 +536,7 @@ static void test_quantized_merges(const catalog *c) {
       for (unsigned i = 0; i < shards; i++) in[i] = strdup(wpath(names[(i * 5 + 3) % shards]));
       towerrt_status st = towerrt_items_merge(c->m, in, shards, wpath("qmerged.twi"));
       CHECK(!st, "%s: merging %u %s shards: %s", c->dir, shards, pn, towerrt_last_error());
-      CHECK(same_files(wpath("qsingle-q.twi"), wpath("qmerged.twi")), "%s: %u %s shards merged (%u empty) != the quantized single build",
+      CHECK(test_same_files(wpath("qsingle-q.twi"), wpath("qmerged.twi")), "%s: %u %s shards merged (%u empty) != the quantized single build",
             c->dir, shards, pn, empty);
       if (shards == 2) {
         /* an f32 shard among quantized ones */
@@ -572,7 +559,7 @@ static void test_quantized_merges(const catalog *c) {
           "%s", towerrt_last_error());
     const char *halves[2] = {strdup(wpath("qa-q.twi")), strdup(wpath("qb-q.twi"))};
     CHECK(!towerrt_items_merge(c->m, halves, 2, wpath("qmerged.twi")), "%s", towerrt_last_error());
-    CHECK(same_files(wpath("qsingle-q.twi"), wpath("qmerged.twi")), "%s: two %s halves merged != the quantized whole", c->dir, pn);
+    CHECK(test_same_files(wpath("qsingle-q.twi"), wpath("qmerged.twi")), "%s: two %s halves merged != the quantized whole", c->dir, pn);
     free((void *)halves[0]);
     free((void *)halves[1]);
   }
@@ -613,7 +600,7 @@ static void test_public_builder(const catalog *c) {
   }
   const char *order[3] = {in[2], in[0], in[1]};
   CHECK(!towerrt_items_merge(c->m, order, 3, wpath("pub-merged.twi")), "%s", towerrt_last_error());
-  CHECK(same_files(wpath("pub-single.twi"), wpath("pub-merged.twi")), "%s: public builder shards merged != towerrt_items_build", c->dir);
+  CHECK(test_same_files(wpath("pub-single.twi"), wpath("pub-merged.twi")), "%s: public builder shards merged != towerrt_items_build", c->dir);
   /* the same shards fed only their own rows, with their input ordinals */
   for (uint32_t i = 0; i < 3; i++) {
     towerrt_build_options o;
@@ -634,7 +621,7 @@ static void test_public_builder(const catalog *c) {
     else CHECK(!towerrt_items_builder_finish(b), "%s", towerrt_last_error());
   }
   CHECK(!towerrt_items_merge(c->m, order, 3, wpath("pub-merged.twi")), "%s", towerrt_last_error());
-  CHECK(same_files(wpath("pub-single.twi"), wpath("pub-merged.twi")), "%s: ordered shards merged != towerrt_items_build", c->dir);
+  CHECK(test_same_files(wpath("pub-single.twi"), wpath("pub-merged.twi")), "%s: ordered shards merged != towerrt_items_build", c->dir);
   /* a row of another shard, an ordinal going back, plain append: refused */
   {
     towerrt_build_options o;
@@ -703,7 +690,7 @@ static void test_duplicates(const catalog *c) {
   CHECK(!build(c, &o, wpath("partB.twi"), h + 1, n - h - 1, 0, NULL), "%s", towerrt_last_error());
   CHECK(!merge(c, in, 2, wpath("parts.twi")), "%s", towerrt_last_error());
   CHECK(!build(c, &o, wpath("all.twi"), 0, n, 0, NULL), "%s", towerrt_last_error());
-  CHECK(same_files(wpath("all.twi"), wpath("parts.twi")), "two parts merged in order != the single build");
+  CHECK(test_same_files(wpath("all.twi"), wpath("parts.twi")), "two parts merged in order != the single build");
   free((void *)in[0]);
   free((void *)in[1]);
   free(keys);

@@ -69,19 +69,6 @@ static towerrt_status build_entries(const fixture *f, const entry *e, size_t n, 
   return st;
 }
 
-static int same_files(const char *a, const char *b) {
-  size_t na = 0, nb = 0;
-  unsigned char *pa = test_read_file(a, &na), *pb = test_read_file(b, &nb);
-  int same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
-  if (!same && pa && pb) {
-    size_t i = 0;
-    while (i < na && i < nb && pa[i] == pb[i]) i++;
-    fprintf(stderr, "  %s (%zu bytes) and %s (%zu bytes) differ from byte %zu\n", a, na, b, nb, i);
-  }
-  free(pa);
-  free(pb);
-  return same;
-}
 
 /* ---- the scenario and its oracle ------------------------------------------ */
 typedef struct delta_spec {
@@ -294,7 +281,7 @@ static void run_precision(const fixture *f, const scenario *sc, towerrt_precisio
   CHECK(towerrt_items_precision(ov) == p, "%s: overlay precision", what);
   /* compaction == the full rebuild (quantized as the deltas were) */
   CHECK(!towerrt_items_compact(ov, wpath("compact.twi")), "%s compact: %s", what, towerrt_last_error());
-  CHECK(same_files(wpath("compact.twi"), full_path), "%s: compacted base + deltas != full rebuild of the final catalog", what);
+  CHECK(test_same_files(wpath("compact.twi"), full_path), "%s: compacted base + deltas != full rebuild of the final catalog", what);
   compare_scores(f, sc, ov, full, user, what);
   swap_check(f, sc, base, ov, full, user, what);
   /* the caller's references go first: the overlay keeps its own */

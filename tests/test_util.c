@@ -91,3 +91,17 @@ int test_forced_isa_unavailable(void) {
   return 1;
 }
 
+
+int test_same_files(const char *a, const char *b) {
+  size_t na = 0, nb = 0;
+  unsigned char *pa = test_read_file(a, &na), *pb = test_read_file(b, &nb);
+  int same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
+  if (!same && pa && pb) {
+    size_t i = 0;
+    while (i < na && i < nb && pa[i] == pb[i]) i++;
+    fprintf(stderr, "  %s (%zu bytes) and %s (%zu bytes) differ from byte %zu\n", a, na, b, nb, i);
+  }
+  free(pa);
+  free(pb);
+  return same;
+}

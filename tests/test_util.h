@@ -59,4 +59,7 @@ towerrt_features test_users_of(const trt_request *q, size_t n, trt_rows *rows);
 /* 1 if TOWERRT_ISA forces a kernel set this CPU cannot run (the test is then skipped). */
 int test_forced_isa_unavailable(void);
 
+/* 1 if the two files hold the same bytes; else names the first differing byte on stderr. */
+int test_same_files(const char *a, const char *b);
+
 #endif
