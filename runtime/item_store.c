@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "options.h"
 #include "pool.h"
 #include "status.h"
 
@@ -223,12 +224,12 @@ towerrt_status towerrt_items_load(const char *path, const towerrt_options *opts,
   if (!out) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_load: out is NULL");
   *out = NULL;
   if (!path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_load: path is NULL");
-  if (opts && opts->struct_size != sizeof *opts)
-    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.struct_size is %u, expected %zu: call towerrt_options_init", opts->struct_size, sizeof *opts);
+  towerrt_status st = trt_options_check(opts);
+  if (st) return st;
   towerrt_items *s = calloc(1, sizeof *s);
   if (!s) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   atomic_init(&s->refs, 1);
-  towerrt_status st = load(s, path, opts);
+  st = load(s, path, opts);
   if (st) {
     trt_fail_context(st, path);
     towerrt_items_free(s);

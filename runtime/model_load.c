@@ -5,6 +5,7 @@
 
 #include "family.h"
 #include "model.h"
+#include "options.h"
 #include "status.h"
 
 int towerrt_version(void) { return TOWERRT_VERSION; }
@@ -13,20 +14,6 @@ const char *towerrt_version_string(void) {
 #define TRT_STR2(x) #x
 #define TRT_STR(x) TRT_STR2(x)
   return TRT_STR(TOWERRT_VERSION_MAJOR) "." TRT_STR(TOWERRT_VERSION_MINOR) "." TRT_STR(TOWERRT_VERSION_PATCH);
-}
-
-void towerrt_options_init(towerrt_options *o) {
-  if (!o) return;
-  memset(o, 0, sizeof *o);
-  o->struct_size = sizeof *o;
-  o->verify_checksums = 1;
-  o->max_k = 100000;
-  o->max_topn = 1024;
-  o->pin_threads = 1;
-  o->threads = 1;
-  o->numa_node = -1;
-  o->load_mode = TOWERRT_LOAD_MAP;
-  o->max_load_bytes = TOWERRT_DEFAULT_MAX_LOAD_BYTES;
 }
 
 towerrt_status trt_model_reserve(towerrt_model *m, uint64_t bytes, const char *what) {
@@ -61,11 +48,11 @@ towerrt_status towerrt_model_load(const char *path, const towerrt_options *opts,
   if (!out) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_model_load: out is NULL");
   *out = NULL;
   if (!path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_model_load: path is NULL");
-  if (opts && opts->struct_size != sizeof *opts)
-    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.struct_size is %u, expected %zu: call towerrt_options_init", opts->struct_size, sizeof *opts);
+  towerrt_status st = trt_options_check(opts);
+  if (st) return st;
   towerrt_model *m = calloc(1, sizeof *m);
   if (!m) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
-  towerrt_status st = load(m, path, opts);
+  st = load(m, path, opts);
   if (st) {
     trt_fail_context(st, path);
     towerrt_model_free(m);

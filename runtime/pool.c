@@ -6,20 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "options.h"
 #include "status.h"
 
 towerrt_status towerrt_pool_create(const towerrt_options *o, towerrt_pool **out) {
   if (!out) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_pool_create: out is NULL");
   *out = NULL;
   towerrt_options defaults;
-  towerrt_options_init(&defaults);
-  if (!o) o = &defaults;
-  if (o->struct_size != sizeof *o)
-    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.struct_size is %u, expected %zu: call towerrt_options_init", o->struct_size, sizeof *o);
+  towerrt_status st = trt_options_resolve(o, &defaults, &o);
+  if (st) return st;
   if (o->threads_per_node > 1024) return trt_fail(TOWERRT_ERR_LIMIT, "threads_per_node %u exceeds 1024", o->threads_per_node);
   towerrt_pool *p = calloc(1, sizeof *p);
   if (!p) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
-  towerrt_status st = trt_topology_load(o->topology, &p->topo);
+  st = trt_topology_load(o->topology, &p->topo);
   if (st) {
     free(p);
     return st;

@@ -14,6 +14,7 @@
 #include "family.h"
 #include "item_store.h"
 #include "onednn_matmul.h"
+#include "options.h"
 #include "pool.h"
 #include "quantize_heads.h"
 #include "status.h"
@@ -194,17 +195,15 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
   if (!out) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_session_create: out is NULL");
   *out = NULL;
   if (!m) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_session_create: model is NULL");
-  if (o && o->struct_size != sizeof *o)
-    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.struct_size is %u, expected %zu: call towerrt_options_init", o->struct_size, sizeof *o);
   towerrt_options defaults;
-  towerrt_options_init(&defaults);
-  if (!o) o = &defaults;
+  towerrt_status st = trt_options_resolve(o, &defaults, &o);
+  if (st) return st;
   if (o->max_k == 0) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "options.max_k must be at least 1");
   uint32_t mask = o->fe_layer_mask ? o->fe_layer_mask : m->trained_fe_mask;
   trt_node_pool *pool;
   uint32_t node;
   /* two-tower family hook: options only IntTower has (fe_layer_mask) */
-  towerrt_status st = m->family->check_session ? m->family->check_session(m, o) : TOWERRT_OK;
+  st = m->family->check_session ? m->family->check_session(m, o) : TOWERRT_OK;
   if (!st) st = check_mask(m, mask);
   if (!st) st = check_items(m, items, o);
   if (!st) st = choose_node(o, &pool, &node);
