@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crc32.h"
 #include "status.h"
@@ -107,6 +108,55 @@ towerrt_status trt_writer_end(trt_writer *w) {
   w->sections[w->current].size = w->pos - w->sections[w->current].offset;
   w->current++;
   return TOWERRT_OK;
+}
+
+towerrt_status trt_writer_reserve(trt_writer *w, uint32_t kind, uint64_t size) {
+  towerrt_status st = trt_writer_begin(w, kind);
+  if (!st) st = pad_to(w, w->pos + size);
+  return st ? st : trt_writer_end(w);
+}
+
+static int pwrite_all(int fd, const void *p, size_t n, uint64_t off) {
+  const unsigned char *c = p;
+  while (n) {
+    ssize_t k = pwrite(fd, c, n, (off_t)off);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return 0;
+    c += k;
+    n -= (size_t)k;
+    off += (uint64_t)k;
+  }
+  return 1;
+}
+
+towerrt_status trt_writer_patch(trt_writer *w, uint32_t index, const void *data, size_t n) {
+  if (index >= w->current || n != w->sections[index].size)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "patch of section %u: %zu bytes for a section of %llu", index, n,
+                    index < w->current ? (unsigned long long)w->sections[index].size : 0ULL);
+  /* the reserved zeros may still sit in the stream's buffer */
+  if (fflush(w->f) != 0 || !pwrite_all(w->out.fd, data, n, w->sections[index].offset)) return io_error(w);
+  w->sections[index].crc = trt_crc32(0, data, n);
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_writer_begin_placed(trt_writer *w, uint32_t kind, uint64_t *offset) {
+  towerrt_status st = trt_writer_begin(w, kind);
+  if (st) return st;
+  if (fflush(w->f) != 0) return io_error(w);
+  *offset = w->pos;
+  return TOWERRT_OK;
+}
+
+towerrt_status trt_writer_pwrite(const trt_writer *w, uint64_t offset, const void *data, size_t n) {
+  if (pwrite_all(w->out.fd, data, n, w->sections[w->current].offset + offset)) return TOWERRT_OK;
+  return trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", w->out.tmp, strerror(errno));
+}
+
+towerrt_status trt_writer_end_placed(trt_writer *w, uint64_t size, uint32_t crc) {
+  w->pos = w->sections[w->current].offset + size;
+  if (fseeko(w->f, (off_t)w->pos, SEEK_SET) != 0) return io_error(w);
+  w->sections[w->current].crc = crc;
+  return trt_writer_end(w);
 }
 
 towerrt_status trt_writer_finish(trt_writer *w) {

@@ -31,6 +31,20 @@ towerrt_status trt_writer_open(trt_writer *w, const char *path, const char *magi
 towerrt_status trt_writer_begin(trt_writer *w, uint32_t kind);
 towerrt_status trt_writer_put(trt_writer *w, const void *data, size_t n);
 towerrt_status trt_writer_end(trt_writer *w);
+/* Sections written out of order (the item-store builder):
+ *  - reserve: a section of `size` zero bytes whose contents are known only
+ *    later but whose size is fixed now (a META of fixed size before rows);
+ *    patch then writes its contents (exactly `size` bytes) and its CRC.
+ *  - placed: a section written at offsets from its start, by several
+ *    threads at once (pwrite: no writer state is touched), in any order;
+ *    begin_placed gives its file offset, end_placed its final size and the
+ *    CRC the caller folded in order (trt_crc32_combine). Every byte of the
+ *    section must have been written by then. */
+towerrt_status trt_writer_reserve(trt_writer *w, uint32_t kind, uint64_t size);
+towerrt_status trt_writer_patch(trt_writer *w, uint32_t index, const void *data, size_t n);
+towerrt_status trt_writer_begin_placed(trt_writer *w, uint32_t kind, uint64_t *offset);
+towerrt_status trt_writer_pwrite(const trt_writer *w, uint64_t offset, const void *data, size_t n);
+towerrt_status trt_writer_end_placed(trt_writer *w, uint64_t size, uint32_t crc);
 /* Writes header + table, syncs, closes, renames the temporary to PATH. */
 towerrt_status trt_writer_finish(trt_writer *w);
 /* Closes and removes the temporary (after an error). */

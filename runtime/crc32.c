@@ -36,3 +36,27 @@ uint32_t trt_crc32(uint32_t crc, const void *data, size_t n) {
   while (n--) crc = g_table[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
   return ~crc;
 }
+
+/* zlib's crc32_combine: multiply crc(A) by x^(8 len(B)) modulo the
+ * reflected polynomial, then add crc(B). */
+static uint32_t multmodp(uint32_t a, uint32_t b) {
+  uint32_t m = UINT32_C(1) << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = b & 1 ? (b >> 1) ^ UINT32_C(0xEDB88320) : b >> 1;
+  }
+  return p;
+}
+
+uint32_t trt_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
+  uint32_t x2n = UINT32_C(1) << 30, p = UINT32_C(1) << 31; /* x^1; x^0 */
+  for (uint64_t n = len_b * 8; n; n >>= 1) {               /* p = x^(8 len_b) */
+    if (n & 1) p = multmodp(x2n, p);
+    x2n = multmodp(x2n, x2n);
+  }
+  return multmodp(p, crc_a) ^ crc_b;
+}

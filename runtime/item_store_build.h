@@ -94,10 +94,6 @@ towerrt_status trt_items_builder_finish(trt_items_builder *b);
 /* Removes PATH.tmp and frees b. */
 void trt_items_builder_abort(trt_items_builder *b);
 
-/* CRC-32 of A || B from crc(A), crc(B) and the length of B (zlib's
- * crc32_combine). */
-uint32_t trt_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
-
 /* Rows kept so far, rows seen (all shards), and what computes the heads
  * ("onednn f32 batch 256, oneDNN 2.6.3 ...", "internal avx512"). */
 uint64_t trt_items_builder_rows(const trt_items_builder *b);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "item_id_map.h"
 #include "status.h"
 
 struct trt_store_out {
@@ -42,17 +43,23 @@ static towerrt_status put_section(trt_writer *w, uint32_t kind, const void *p, s
   return st ? st : trt_writer_end(w);
 }
 
+void trt_store_meta_common(trt_bytes *b, uint64_t count, uint32_t heads, uint32_t head_dim, uint32_t dtype, uint64_t stride,
+                           uint32_t fingerprint, const char *source) {
+  static const char *const name[3] = {"f32", "bf16", "s8"};
+  const char *d = name[dtype < 3 ? dtype : 0];
+  trt_meta_put_int(b, "items.count", (int64_t)count);
+  trt_meta_put_int(b, "items.heads", heads);
+  trt_meta_put_int(b, "items.head_dim", head_dim);
+  trt_meta_put_str(b, "items.dtype", d, strlen(d));
+  trt_meta_put_int(b, "items.row_stride", (int64_t)stride);
+  trt_meta_put_int(b, "model.fingerprint", fingerprint);
+  trt_meta_put_str(b, "general.source", source, strlen(source));
+}
+
 static towerrt_status write_meta(trt_store_out *o, const towerrt_items *like, const char *source, const trt_store_extra *x) {
-  static const char *const dtype[3] = {"f32", "bf16", "s8"};
   trt_bytes b = {0};
   trt_bytes_u32(&b, 7 + (x ? x->meta_keys : 0));
-  trt_meta_put_int(&b, "items.count", (int64_t)o->rows);
-  trt_meta_put_int(&b, "items.heads", like->heads);
-  trt_meta_put_int(&b, "items.head_dim", like->head_dim);
-  trt_meta_put_str(&b, "items.dtype", dtype[o->dtype], strlen(dtype[o->dtype]));
-  trt_meta_put_int(&b, "items.row_stride", (int64_t)o->stride);
-  trt_meta_put_int(&b, "model.fingerprint", like->fingerprint);
-  trt_meta_put_str(&b, "general.source", source, strlen(source));
+  trt_store_meta_common(&b, o->rows, like->heads, like->head_dim, o->dtype, o->stride, like->fingerprint, source);
   if (x && x->meta) trt_bytes_put(&b, x->meta->p, x->meta->len);
   towerrt_status st = b.failed || (x && x->meta && x->meta->failed) ? trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory") : TOWERRT_OK;
   if (!st) st = put_section(&o->w, TRT_SEC_META, b.p, b.len);
@@ -71,10 +78,9 @@ towerrt_status trt_store_out_open(const char *path, const towerrt_items *like, u
   o->heads = like->heads;
   o->stride = like->row_stride;
   o->extra_kind = extra ? extra->kind : 0;
-  o->n_slots = 16;
-  while (o->n_slots < 2 * rows) o->n_slots *= 2;
+  o->n_slots = trt_id_map_slots(rows);
   int s8 = o->dtype == TOWERRT_PRECISION_INT8;
-  o->map = malloc(16 + (size_t)o->n_slots * 16);
+  o->map = trt_id_map_alloc(o->n_slots);
   if (s8) {
     o->scales = malloc((size_t)(rows ? rows : 1) * sizeof(float));
     o->colsums = malloc((size_t)(rows ? rows : 1) * o->heads * sizeof(int32_t));
@@ -83,9 +89,6 @@ towerrt_status trt_store_out_open(const char *path, const towerrt_items *like, u
     store_out_free(o);
     return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the id map of %" PRIu64 " items", rows);
   }
-  memset(o->map, 0, 16 + (size_t)o->n_slots * 16);
-  trt_wr64(o->map, o->n_slots);
-  for (uint64_t i = 0; i < o->n_slots; i++) trt_wr32(o->map + 16 + i * 16 + 8, TRT_EMPTY_ROW);
   if (!source) source = o->dtype == TOWERRT_PRECISION_F32 ? "towerrt_items_build" : "towerrt_items_quantize";
   uint32_t n_sec = 3 + (s8 ? 2 : 0) + (o->extra_kind ? 1 : 0);
   towerrt_status st = trt_writer_open(&o->w, path, "TWRITEMS", n_sec);
@@ -99,26 +102,12 @@ towerrt_status trt_store_out_open(const char *path, const towerrt_items *like, u
   return TOWERRT_OK;
 }
 
-/* Linear probing from the id's home slot, as the builder (item_store_build.c). */
 static towerrt_status map_insert(trt_store_out *o, uint64_t id, uint32_t row, uint32_t *dup_row) {
-  unsigned char *slots = o->map + 16;
-  uint64_t dist = 0;
-  for (uint64_t i = trt_splitmix64(id) & (o->n_slots - 1);; i = (i + 1) & (o->n_slots - 1), dist++) {
-    unsigned char *slot = slots + i * 16;
-    uint32_t r = trt_rd32(slot + 8);
-    if (r == TRT_EMPTY_ROW) {
-      trt_wr64(slot, id);
-      trt_wr32(slot + 8, row);
-      return TOWERRT_OK;
-    }
-    if (trt_rd64(slot) == id) {
-      if (dup_row) *dup_row = r;
-      return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "item id %" PRIu64 " appears twice (rows %u and %u)", id, r, row);
-    }
-    if (dist == TRT_ID_MAP_MAX_PROBE)
-      return trt_fail(TOWERRT_ERR_LIMIT, "item id %" PRIu64 " would sit more than %u slots past its home slot in the id map (the limit): "
-                      "the item ids collide pathologically", id, TRT_ID_MAP_MAX_PROBE);
-  }
+  uint32_t r = trt_id_map_insert(o->map, id, row);
+  if (r == TRT_ID_MAP_TOO_FAR) return trt_id_map_too_far(id);
+  if (r == TRT_EMPTY_ROW) return TOWERRT_OK;
+  if (dup_row) *dup_row = r;
+  return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "item id %" PRIu64 " appears twice (rows %u and %u)", id, r, row);
 }
 
 towerrt_status trt_store_out_row(trt_store_out *o, const towerrt_items *src, uint64_t row, uint64_t id, uint32_t *dup_row) {
@@ -145,7 +134,7 @@ towerrt_status trt_store_out_finish(trt_store_out *o, const void *extra_section,
     st = put_section(&o->w, TRT_SEC_ITEM_SCALES, o->scales, (size_t)o->rows * sizeof(float));
     if (!st) st = put_section(&o->w, TRT_SEC_ITEM_COLSUMS, o->colsums, (size_t)o->rows * o->heads * sizeof(int32_t));
   }
-  if (!st) st = put_section(&o->w, TRT_SEC_ID_MAP, o->map, 16 + (size_t)o->n_slots * 16);
+  if (!st) st = put_section(&o->w, TRT_SEC_ID_MAP, o->map, trt_id_map_bytes(o->n_slots));
   if (!st && o->extra_kind) st = put_section(&o->w, o->extra_kind, extra_section, extra_size);
   if (!st) st = trt_writer_finish(&o->w);
   if (st) {

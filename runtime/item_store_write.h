@@ -39,6 +39,12 @@ towerrt_status trt_store_out_row(trt_store_out *o, const towerrt_items *src, uin
 towerrt_status trt_store_out_finish(trt_store_out *o, const void *extra_section, size_t extra_size);
 void trt_store_out_abort(trt_store_out *o);
 
+/* The seven META entries every item store starts with (docs/format.md):
+ * count, heads, head_dim, dtype, row_stride, fingerprint, source; the
+ * caller puts the u32 key count before them and its own keys after. */
+void trt_store_meta_common(trt_bytes *b, uint64_t count, uint32_t heads, uint32_t head_dim, uint32_t dtype, uint64_t stride,
+                           uint32_t fingerprint, const char *source);
+
 /* The standard stride of a dtype's rows. */
 uint64_t trt_store_stride(uint32_t heads, uint32_t head_dim, uint32_t dtype);
 
