@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "test_util.h"
 #include "towerrt.h"
 
@@ -76,7 +76,7 @@ static void load_users(fixture *fx, const char *dir, const char *file) {
     }
     fx->users[fx->n_users++] = q;
   }
-  CHECK(st == TOWERRT_OK, "%s: %s", path, towerrt_last_error());
+  CHECK(st == TOWERRT_OK, "%s: %s", path, trt_text_error());
   trt_text_close(&r);
   fclose(f);
 }

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "runtime/container.h"
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "test_util.h"
 #include "towerrt.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "test_util.h"
 #include "towerrt.h"
 
@@ -48,7 +48,7 @@ static void check_file(const char *dir, const towerrt_model *m, towerrt_session 
   if (rf && ef && trt_text_open(&r, rf, rp, "towerrt-requests", m) == TOWERRT_OK) {
     for (;;) {
       towerrt_status st = trt_text_next_request(&r, &q, &done);
-      CHECK(st == TOWERRT_OK, "%s: %s", rp, towerrt_last_error());
+      CHECK(st == TOWERRT_OK, "%s: %s", rp, trt_text_error());
       if (st || done) break;
       size_t k = q.by_id ? q.items.n_keys : q.items.n_rows;
       float *scores = malloc(k * sizeof *scores);

@@ -32,7 +32,7 @@
 #include "runtime/item_store_build.h"
 #include "runtime/model.h"
 #include "runtime/onednn_matmul.h"
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "runtime/tower_exec.h"
 #include "test_util.h"
 #include "towerrt.h"
@@ -75,7 +75,7 @@ static int load_catalog(const char *dir, catalog *c) {
     trt_text_close(&r);
     fclose(f);
   }
-  CHECK(!st, "%s: %s", path, towerrt_last_error());
+  CHECK(!st, "%s: %s", path, trt_text_error());
   c->slots = towerrt_model_id_slots(c->m, TOWERRT_ITEM);
   c->dense = towerrt_model_dense_width(c->m, TOWERRT_ITEM);
   return !st;

@@ -371,7 +371,7 @@ static void run_fixture(const char *dir) {
     CHECK(0, "%s: %s", path, towerrt_last_error());
     return;
   }
-  CHECK(!test_read_catalog(f.m, dir, &f.rows), "%s: %s", dir, towerrt_last_error());
+  CHECK(!test_read_catalog(f.m, dir, &f.rows), "%s: %s", dir, trt_text_error());
   f.slots = towerrt_model_id_slots(f.m, TOWERRT_ITEM);
   f.dense = towerrt_model_dense_width(f.m, TOWERRT_ITEM);
   trt_request q;

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "test_util.h"
 #include "towerrt.h"
 
@@ -120,7 +120,7 @@ static void read_requests(const char *dir, const char *file, const towerrt_model
     }
     p->req[p->n++] = q;
   }
-  CHECK(st == TOWERRT_OK, "%s: %s", path, towerrt_last_error());
+  CHECK(st == TOWERRT_OK, "%s: %s", path, trt_text_error());
   trt_text_close(&r);
   fclose(f);
 }

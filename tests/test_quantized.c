@@ -13,7 +13,7 @@
 
 #include "runtime/item_store.h"
 #include "runtime/quantize_heads.h"
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "runtime/tower_exec.h"
 #include "test_util.h"
 #include "towerrt.h"

@@ -1,4 +1,4 @@
-/* The text readers (runtime/text_input.c) on bytes the format does not
+/* The text readers (tools/text_input.c) on bytes the format does not
  * allow (issue 13): a NUL or another control byte anywhere, a version
  * "1junk", dense values run together, words after 'end'. Each is an error
  * that names line and column; valid text with a comment in UTF-8, CRLF
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "test_util.h"
 #include "towerrt.h"
 
@@ -61,8 +61,8 @@ static towerrt_status parse_items(const char *text, size_t n, size_t *rows) {
 static void expect_bad(const char *text, size_t n, towerrt_status want, const char *where, const char *what) {
   size_t nr, nc;
   towerrt_status st = parse_requests(text, n, &nr, &nc);
-  CHECK(st == want, "%s: got %s (%s), want %s", what, towerrt_status_name(st), towerrt_last_error(), towerrt_status_name(want));
-  CHECK(strstr(towerrt_last_error(), where) != NULL, "%s: message '%s' does not name '%s'", what, towerrt_last_error(), where);
+  CHECK(st == want, "%s: got %s (%s), want %s", what, towerrt_status_name(st), trt_text_error(), towerrt_status_name(want));
+  CHECK(strstr(trt_text_error(), where) != NULL, "%s: message '%s' does not name '%s'", what, trt_text_error(), where);
 }
 
 #define BAD(lit, want, where) expect_bad(lit, sizeof(lit) - 1, want, where, #lit)
@@ -102,13 +102,13 @@ int main(int argc, char **argv) {
   size_t nr = 0, nc = 0;
   towerrt_status st = parse_requests(ok, sizeof ok - 1, &nr, &nc);
   CHECK(st == TOWERRT_OK && nr == 2 && nc == 4, "valid text: %s (%s), %zu requests, %zu candidates", towerrt_status_name(st),
-        towerrt_last_error(), nr, nc);
+        trt_text_error(), nr, nc);
   /* catalogs (build-items): a line starting with NUL is not skipped */
   static const char cat[] = "towerrt-items 1\n11 1 2 3 4 5 6 ; 0.5\n\0" "12 1 2 3 4 5 6 ; 0.5\n13 1 2 3 4 5 6 ; 0.5\n";
   size_t rows = 0;
   st = parse_items(cat, sizeof cat - 1, &rows);
-  CHECK(st == TOWERRT_ERR_FORMAT && strstr(towerrt_last_error(), "items.txt:3:1:"), "catalog with a NUL line: %s (%s)",
-        towerrt_status_name(st), towerrt_last_error());
+  CHECK(st == TOWERRT_ERR_FORMAT && strstr(trt_text_error(), "items.txt:3:1:"), "catalog with a NUL line: %s (%s)",
+        towerrt_status_name(st), trt_text_error());
   static const char cat_ok[] = "towerrt-items 1\n11 1 2 3 4 5 6 ; 0.5\n12 1 2 3 4 5 6 ; 0.5\n";
   st = parse_items(cat_ok, sizeof cat_ok - 1, &rows);
   CHECK(st == TOWERRT_OK && rows == 2, "valid catalog: %s, %zu rows", towerrt_status_name(st), rows);

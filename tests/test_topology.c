@@ -9,7 +9,7 @@
 #include "runtime/item_store.h"
 #include "runtime/model.h"
 #include "runtime/pool.h"
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "test_util.h"
 #include "towerrt.h"
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "towerrt.h"
 
 extern int g_test_failures;

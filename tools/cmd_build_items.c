@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/text_input.h"
+#include "text_input.h"
 #include "tools/cli.h"
 
 #define DEFAULT_CHUNK 16384
@@ -157,13 +157,15 @@ int cmd_build_items(const cli_args *a) {
   trt_text_reader r;
   trt_rows rows = {0};
   towerrt_items_builder *b = NULL;
-  char append_error[2048] = ""; /* the failing append's message, naming the file */
+  char append_error[2048] = ""; /* the failing read's or append's message, naming the file */
   int done = 0;
   st = trt_text_open(&r, f, a->features, "towerrt-items", m);
+  if (st) snprintf(append_error, sizeof append_error, "%s", trt_text_error());
   if (!st) st = towerrt_items_builder_open(m, a->out, &bo, &b);
   while (!st && !done) {
     trt_rows_clear(&rows);
     st = trt_text_read_items(&r, &rows, chunk, &done);
+    if (st) snprintf(append_error, sizeof append_error, "%s", trt_text_error());
     if (!st && rows.n_keys) {
       towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
       st = towerrt_items_builder_append(b, &feats, rows.keys, rows.n_keys);

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/text_input.h"
+#include "text_input.h"
 #include "tools/cli.h"
 #include "tools/rank_agreement.h"
 
@@ -39,13 +39,14 @@ static int compare_all(const cli_args *a, const towerrt_options *o, const compar
   trt_text_reader r;
   trt_request rq = {0};
   rank_report rr = {0};
-  int done = 0;
-  if (f) st = trt_text_open(&r, f, a->requests, "towerrt-requests", m);
+  int done = 0, text_failed = 0;
+  if (f) text_failed = (st = trt_text_open(&r, f, a->requests, "towerrt-requests", m)) != TOWERRT_OK;
   while (f && !st && !done) {
-    st = trt_text_next_request(&r, &rq, &done);
+    text_failed = (st = trt_text_next_request(&r, &rq, &done)) != TOWERRT_OK;
     if (!st && !done && rq.by_id) st = compare_request(s_ref, s_q, &rq, &rr);
   }
-  int rc = st ? fail(st, s_q && *towerrt_session_error(s_q) ? towerrt_session_error(s_q) : NULL) : 0;
+  const char *msg = text_failed ? trt_text_error() : s_q && *towerrt_session_error(s_q) ? towerrt_session_error(s_q) : NULL;
+  int rc = st ? fail(st, msg) : 0;
   if (!st) rank_report_print(&rr, stdout);
   if (f) {
     trt_text_close(&r);
@@ -62,9 +63,10 @@ static int compare_all(const cli_args *a, const towerrt_options *o, const compar
 }
 
 /* The users of every request in the calibration file, as one block of rows. */
-static towerrt_status read_users(const char *path, const towerrt_model *m, trt_rows *users) {
+static towerrt_status read_users(const char *path, const towerrt_model *m, trt_rows *users, const char **msg) {
   FILE *f = open_in(path);
   if (!f) return TOWERRT_ERR_IO;
+  *msg = trt_text_error(); /* every failure below is the reader's */
   trt_text_reader r;
   trt_request rq = {0};
   int done = 0;
@@ -90,10 +92,12 @@ static int quantize_model(const cli_args *a, const towerrt_options *o, towerrt_p
     towerrt_model_free(m);
     return EXIT_USAGE;
   }
-  if (!st && a->static_inputs) st = read_users(a->requests, m, &users);
+  const char *msg = NULL; /* NULL: the runtime's last error */
+  if (!st && a->static_inputs) st = read_users(a->requests, m, &users, &msg);
+  if (!st) msg = NULL;
   towerrt_features f = {users.ids, users.n_ids, users.dense, users.n_dense};
   if (!st) st = towerrt_model_quantize(m, prec, users.n_rows ? &f : NULL, users.n_rows, a->out);
-  int rc = st ? fail(st, NULL) : 0;
+  int rc = st ? fail(st, msg) : 0;
   if (!st)
     fprintf(stderr, "towerrt: wrote %s with its user tower in %s (%s) to %s\n", a->model, a->precision,
             prec == TOWERRT_PRECISION_BF16 ? "bf16 weights"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime/text_input.h"
+#include "text_input.h"
 #include "tools/cli.h"
 #include "towerrt.h"
 
@@ -73,7 +73,7 @@ static int next_request(score_run *sr, trt_request *q, towerrt_status *st, char 
   if (!*st && done) return 0;
   sr->n++;
   if (!*st) return 1;
-  snprintf(msg, cap, "%s", towerrt_last_error());
+  snprintf(msg, cap, "%s", trt_text_error());
   return -1;
 }
 
@@ -257,7 +257,7 @@ int cmd_score(const cli_args *a) {
   if (in && out) {
     trt_text_reader r;
     st = trt_text_open(&r, in, a->requests, "towerrt-requests", m);
-    if (st) rc = fail(st, NULL);
+    if (st) rc = fail(st, trt_text_error());
     else {
       r.max_candidates = o.max_k;
       score_run sr = {.s = s, .r = &r, .out = out, .skip = a->on_error_skip};

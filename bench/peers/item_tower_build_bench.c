@@ -7,7 +7,7 @@
  *       [--batch B] [--reps R] [--out STORE.twi] [--bf16 | --int8]
  *
  * Prints one line of JSON. Build (from a configured build directory BUILD):
- *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I. -Iinclude bench/peers/item_tower_build_bench.c \
+ *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I. -Iinclude bench/peers/item_tower_build_bench.c tools/text_input.c \
  *      BUILD/libtowerrt.a -ldnnl -lhwloc -lpthread -lm -ldl -o item_tower_build_bench */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 
 #include "runtime/item_store_build.h"
 #include "runtime/onednn_matmul.h"
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "towerrt.h"
 
 static double now_s(void) {

@@ -28,7 +28,7 @@ mkdir -p "$WORK"
 if [ ! -f "$WORK/items.txt" ] || [ "$(($(wc -l < "$WORK/items.txt") - 1))" != "$ITEMS" ]; then
   python3 "$REPO/bench/peers/item_tower_build_model.py" --out-dir "$WORK" --items "$ITEMS"
 fi
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I"$REPO" -I"$REPO/include" "$REPO/bench/peers/item_tower_build_bench.c" \
+cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I"$REPO" -I"$REPO/include" "$REPO/bench/peers/item_tower_build_bench.c" "$REPO/tools/text_input.c" \
    "$BUILD/libtowerrt.a" -ldnnl -lhwloc -lpthread -lm -ldl -o "$WORK/item_tower_build_bench"
 echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 $PY -c 'import re, torch; torch.zeros(1); m = open("/proc/self/maps").read(); print("# torch", torch.__version__, "BLAS", sorted(set(re.findall(r"[^/\s]*(?:openblas|mkl|blis)[^/\s]*[.]so[.0-9]*", m))))'

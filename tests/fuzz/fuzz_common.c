@@ -76,7 +76,7 @@ static void load_fixture(fz_fixture *fx) {
   while (!st && !done) st = trt_text_read_items(&r, &fx->catalog, 1u << 20, &done);
   trt_text_close(&r);
   fclose(f);
-  if (st || fx->catalog.n_keys == 0) fz_die("fixture %s: %s", path, towerrt_last_error());
+  if (st || fx->catalog.n_keys == 0) fz_die("fixture %s: %s", path, trt_text_error());
   char tmp[] = "/tmp/towerrt_fuzz_XXXXXX";
   if (!mkdtemp(tmp)) fz_die("mkdtemp: %s", strerror(errno));
   snprintf(path, sizeof path, "%s/items.twi", tmp);

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "towerrt.h"
 
 #define FZ_MAX_FIXTURES 16

@@ -1,5 +1,5 @@
 /* Fuzz target: bytes as a text requests file (or an item features file),
- * parsed with runtime/text_input.h against a fixture model; every request
+ * parsed with tools/text_input.h against a fixture model; every request
  * parsed is scored.
  *
  * Input: one mode byte, then the text.
@@ -240,7 +240,7 @@ static void score_catalog(const fz_fixture *fx, towerrt_session *s, trt_text_rea
   towerrt_status st = trt_text_read_items(r, &rows, MAX_CATALOG_ROWS, &done);
   catalog_round_trip(ref, &rows, st, done);
   if (st) {
-    if (!towerrt_last_error()[0]) fz_die("trt_text_read_items failed without a message");
+    if (!trt_text_error()[0]) fz_die("trt_text_read_items failed without a message");
   } else if (rows.n_rows) {
     if (rows.n_keys != rows.n_rows) fz_die("items file: %zu keys for %zu rows", rows.n_keys, rows.n_rows);
     const trt_request *q = &fx->requests[0];
@@ -280,7 +280,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (ref_header(ref, items_file ? "towerrt-items" : "towerrt-requests") != (st == TOWERRT_OK))
     fz_die("round trip: the reader %s the header line, the reference parse %s it", st ? "refuses" : "accepts", st ? "accepts" : "refuses");
   if (st) {
-    if (!towerrt_last_error()[0]) fz_die("trt_text_open failed without a message");
+    if (!trt_text_error()[0]) fz_die("trt_text_open failed without a message");
   } else if (items_file) {
     score_catalog(fx, s, &r, probs, ref);
   } else {
@@ -296,7 +296,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                  rr == 1 ? "reads another" : rr ? "fails" : "ends");
       }
       if (st) {
-        if (!towerrt_last_error()[0]) fz_die("trt_text_next_request failed without a message");
+        if (!trt_text_error()[0]) fz_die("trt_text_next_request failed without a message");
         break;
       }
       if (done) break;

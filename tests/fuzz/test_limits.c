@@ -17,7 +17,7 @@
 
 #include "runtime/container.h"
 #include "runtime/item_store.h"
-#include "runtime/text_input.h"
+#include "tools/text_input.h"
 #include "test_util.h"
 #include "towerrt.h"
 
@@ -306,11 +306,11 @@ static void test_request_limit(const char *dir) {
   trt_text_reader r;
   trt_request q = {0};
   int done = 0;
-  CHECK(trt_text_open(&r, f, "many.txt", "towerrt-requests", m) == TOWERRT_OK, "%s", towerrt_last_error());
+  CHECK(trt_text_open(&r, f, "many.txt", "towerrt-requests", m) == TOWERRT_OK, "%s", trt_text_error());
   r.max_candidates = 1000;
   towerrt_status st = trt_text_next_request(&r, &q, &done);
-  CHECK(st == TOWERRT_ERR_LIMIT && strstr(towerrt_last_error(), "many.txt:3"), "20000 candidates, limit 1000: %s (%s)",
-        towerrt_status_name(st), towerrt_last_error());
+  CHECK(st == TOWERRT_ERR_LIMIT && strstr(trt_text_error(), "many.txt:3"), "20000 candidates, limit 1000: %s (%s)",
+        towerrt_status_name(st), trt_text_error());
   CHECK(q.items.cap_keys <= 2048, "the reader grew to %zu keys past its limit", q.items.cap_keys);
   trt_request_free(&q);
   trt_text_close(&r);

@@ -3,10 +3,26 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "status.h"
+/* The readers' own error channel (they are not part of libtowerrt, whose
+ * channel is towerrt_last_error): the message of this thread's last
+ * failure, returned with its status. */
+static _Thread_local char g_text_error[512];
+
+static towerrt_status text_fail(towerrt_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static towerrt_status text_fail(towerrt_status st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g_text_error, sizeof g_text_error, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+const char *trt_text_error(void) { return g_text_error; }
 
 #define GROW(ptr, n, cap, add)                                                     \
   do {                                                                             \
@@ -14,7 +30,7 @@
       size_t nc_ = (cap) ? (cap) * 2 : 64;                                         \
       while (nc_ < (n) + (add)) nc_ *= 2;                                          \
       void *np_ = realloc((ptr), nc_ * sizeof *(ptr));                             \
-      if (!np_) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory reading input"); \
+      if (!np_) return text_fail(TOWERRT_ERR_NO_MEMORY, "out of memory reading input"); \
       (ptr) = np_;                                                                 \
       (cap) = nc_;                                                                 \
     }                                                                              \
@@ -42,12 +58,12 @@ void trt_request_free(trt_request *q) {
 }
 
 static towerrt_status bad(const trt_text_reader *r, towerrt_status st, const char *what) {
-  return trt_fail(st, "%s:%zu: %s", r->name, r->line, what);
+  return text_fail(st, "%s:%zu: %s", r->name, r->line, what);
 }
 
 /* An error at p, a position in the current line: names line and column. */
 static towerrt_status bad_at(const trt_text_reader *r, const char *p, towerrt_status st, const char *what) {
-  return trt_fail(st, "%s:%zu:%zu: %s", r->name, r->line, (size_t)(p - r->buf) + 1, what);
+  return text_fail(st, "%s:%zu:%zu: %s", r->name, r->line, (size_t)(p - r->buf) + 1, what);
 }
 
 /* Bytes a text file may hold: printable ASCII, tab, CR, LF, and (in
@@ -60,7 +76,7 @@ static towerrt_status check_bytes(const trt_text_reader *r, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = b[i];
     if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7F || (c == '\n' && i + 1 != n))
-      return trt_fail(TOWERRT_ERR_FORMAT, "%s:%zu:%zu: byte 0x%02x is not allowed in a text file (control character%s)", r->name,
+      return text_fail(TOWERRT_ERR_FORMAT, "%s:%zu:%zu: byte 0x%02x is not allowed in a text file (control character%s)", r->name,
                       r->line, i + 1, c, c ? "" : ": NUL");
   }
   return TOWERRT_OK;
@@ -175,7 +191,7 @@ towerrt_status trt_text_open(trt_text_reader *r, FILE *f, const char *name, cons
   towerrt_status st;
   if (!next_line(r, &st)) return st ? st : bad(r, TOWERRT_ERR_FORMAT, "empty file");
   char *p = r->buf;
-  if (!directive(&p, kind)) return trt_fail(TOWERRT_ERR_BAD_MAGIC, "%s:%zu: first line must be '%s 1'", name, r->line, kind);
+  if (!directive(&p, kind)) return text_fail(TOWERRT_ERR_BAD_MAGIC, "%s:%zu: first line must be '%s 1'", name, r->line, kind);
   p = skip_ws(p);
   /* the version is a whole decimal number: "1junk" or "1 2" is not version 1 */
   char *end;
@@ -183,7 +199,7 @@ towerrt_status trt_text_open(trt_text_reader *r, FILE *f, const char *name, cons
   long version = strtol(p, &end, 10);
   if (end == p || errno || *skip_ws(end) || (*p < '0' || *p > '9'))
     return bad_at(r, p, TOWERRT_ERR_FORMAT, "expected the format version (a number) and nothing after it");
-  if (version != 1) return trt_fail(TOWERRT_ERR_VERSION, "%s:%zu: only version 1 of %s is supported", name, r->line, kind);
+  if (version != 1) return text_fail(TOWERRT_ERR_VERSION, "%s:%zu: only version 1 of %s is supported", name, r->line, kind);
   return TOWERRT_OK;
 }
 

@@ -1,5 +1,8 @@
 /* Parsers of the text request and item-feature files (docs/format.md),
- * used by the CLI, the tests and the fuzzers. Errors name the line. */
+ * used by the CLI, the tests and the fuzzers. Not part of libtowerrt
+ * (docs/architecture.md, "Text request files"): they use towerrt.h only
+ * and report errors on their own channel, trt_text_error(). Errors name
+ * the line. */
 #ifndef TOWERRT_TEXT_INPUT_H
 #define TOWERRT_TEXT_INPUT_H
 
@@ -38,6 +41,11 @@ typedef struct trt_text_reader {
    * next request (read again); pushback: next_line returns buf again. */
   int failed_at_end, failed_at_user, pushback;
 } trt_text_reader;
+
+/* The message of this thread's last failed reader call (every function
+ * here that returns a status other than TOWERRT_OK sets it; the runtime's
+ * towerrt_last_error() is not touched). */
+const char *trt_text_error(void);
 
 void trt_rows_clear(trt_rows *r);
 /* Appends src's ids and dense values to dst as one more row (n_rows + 1):
