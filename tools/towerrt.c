@@ -6,10 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#ifdef TOWERRT_HAVE_BENCH
-#include "bench/bench_cli.h"
-#endif
 #include "towerrt.h"
 #include "tools/cli.h"
 #ifdef TOWERRT_HAVE_SERVE
@@ -54,6 +52,30 @@ FILE *open_out(const char *path) {
   if (!f) fprintf(stderr, "towerrt: error: cannot write '%s': %s (%s)\n", path, strerror(errno), towerrt_status_name(TOWERRT_ERR_IO));
   return f;
 }
+
+#ifdef TOWERRT_HAVE_BENCH
+/* `towerrt bench ARGS` executes towerrt-bench ARGS, the benchmark binary
+ * installed beside this one (bench/bench_main.c): the CLI does not link
+ * the benchmarks. Returns only on failure. */
+static int run_bench(char **argv) {
+  char self[4096], path[4096 + 32];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) {
+    fprintf(stderr, "towerrt: error: cannot find this binary's folder (/proc/self/exe): %s (%s)\n", strerror(errno),
+            towerrt_status_name(TOWERRT_ERR_IO));
+    return EXIT_FAILED;
+  }
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (slash) *slash = '\0';
+  snprintf(path, sizeof path, "%s/towerrt-bench", slash ? self : ".");
+  argv[0] = path; /* argv[0] was "bench"; the rest are towerrt-bench's arguments */
+  execv(path, argv);
+  fprintf(stderr, "towerrt: error: `towerrt bench` runs %s, which cannot be run: %s (install or build towerrt-bench: "
+                  "-DTOWERRT_BUILD_BENCH=ON) (%s)\n", path, strerror(errno), towerrt_status_name(TOWERRT_ERR_IO));
+  return EXIT_FAILED;
+}
+#endif
 
 static void usage(FILE *f) {
   fprintf(f, "towerrt %s - serve two-tower pre-ranking models (IntTower, DSSM, DAT) on CPUs\n\n"
@@ -100,7 +122,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "serve")) return towerrt_serve_main(argc - 1, argv + 1);
 #endif
 #ifdef TOWERRT_HAVE_BENCH
-  if (!strcmp(argv[1], "bench")) return towerrt_bench_main(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "bench")) return run_bench(argv + 1);
 #endif
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
     if (strcmp(argv[1], commands[i].name)) continue;
