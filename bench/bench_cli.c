@@ -29,7 +29,6 @@
 #include "counters.h"
 #include "profile.h"
 #include "roofline.h"
-#include "runtime/item_store.h"
 #include "synthetic_model.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -246,7 +245,7 @@ static int apply_concurrency(bench_ctx *c, tb_point *p, const char *v, char *err
 
 static int parse_fe(bench_ctx *c, const char *v, uint32_t *mask, char *err, size_t cap) {
   /* before the model is loaded: the synthetic configuration's layers, or any */
-  uint32_t present = c->first ? c->first->user.fe_present : c->synthetic ? c->synth.fe_mask : 0xFFFFu;
+  uint32_t present = c->first ? towerrt_model_fe_layers_available(c->first) : c->synthetic ? c->synth.fe_mask : 0xFFFFu;
   if (!strcmp(v, "trained")) {
     *mask = 0;
     return 1;
@@ -728,7 +727,7 @@ static int load_inputs(bench_ctx *c) {
     else tb_synth_default_dir(&c->synth, dir, sizeof dir);
     towerrt_status st = tb_synth_prepare(&c->synth, dir, c->reuse, c->model_buf, c->items_buf, sizeof c->model_buf, c->quiet ? NULL : stderr);
     if (st) {
-      fprintf(stderr, "towerrt bench: error: synthetic model: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
+      fprintf(stderr, "towerrt bench: error: synthetic model: %s (%s)\n", tb_last_error(), towerrt_status_name(st));
       return EXIT_FAIL;
     }
     c->model_path = c->model_buf;
@@ -854,7 +853,7 @@ static int build_points(bench_ctx *c) {
         break;
       }
       if (TB_DIMS[d].apply == apply_fe) {
-        uint32_t m = probe.fe_mask ? probe.fe_mask : c->first->trained_fe_mask;
+        uint32_t m = probe.fe_mask ? probe.fe_mask : towerrt_model_fe_layer_mask(c->first);
         int dup = 0;
         for (size_t j = 0; j < n_masks; j++) dup |= masks[j] == m;
         if (dup) {
@@ -944,7 +943,7 @@ static void *worker_main(void *arg) {
   bench_ctx *c = w->c;
   const tb_point *p = &c->points[w->point];
   const towerrt_model *m = w->m;
-  size_t k = p->k, slots = m->user.id_slots, dw = m->user.dense_width;
+  size_t k = p->k, slots = towerrt_model_id_slots(m, TOWERRT_USER), dw = towerrt_model_dense_width(m, TOWERRT_USER);
   uint64_t *cands = malloc(k * sizeof *cands);
   float *scores = malloc(k * sizeof *scores);
   int64_t *uids = malloc((slots + 1) * sizeof *uids);
@@ -1138,14 +1137,14 @@ static int run_point(bench_ctx *c, size_t i, tb_result *res) {
   }
   free(w);
   if (rc) return rc;
-  res->fe_resolved = p->fe_mask ? p->fe_mask : m->trained_fe_mask;
-  res->user_heads = (size_t)__builtin_popcount(res->fe_resolved) * m->heads_user;
+  res->fe_resolved = p->fe_mask ? p->fe_mask : towerrt_model_fe_layer_mask(m);
+  res->user_heads = (size_t)__builtin_popcount(res->fe_resolved) * tb_user_heads(m);
   size_t k = p->k;
   double mean_s = res->st.mean * 1e-9, p50_s = res->st.p50 * 1e-9;
   res->cands_per_s = (double)k / mean_s;
   res->cands_per_s_p50 = (double)k / p50_s;
-  res->gmacs = (double)k * (double)res->user_heads * m->heads_item * m->head_dim / p50_s * 1e-9;
-  res->item_gbps = (double)k * m->heads_item * m->head_dim * k_prec_bytes[p->precision] / p50_s * 1e-9;
+  res->gmacs = (double)k * (double)res->user_heads * tb_item_heads(m) * tb_head_dim(m) / p50_s * 1e-9;
+  res->item_gbps = (double)k * tb_item_heads(m) * tb_head_dim(m) * k_prec_bytes[p->precision] / p50_s * 1e-9;
   return EXIT_OK;
 }
 
@@ -1292,7 +1291,7 @@ static int write_json(const bench_ctx *c) {
   const towerrt_model *m = c->first;
   char desc[512] = "", trained[32];
   if (c->synthetic) tb_synth_describe(&c->synth, desc, sizeof desc);
-  tb_mask_string(m->trained_fe_mask, trained, sizeof trained);
+  tb_mask_string(towerrt_model_fe_layer_mask(m), trained, sizeof trained);
   fprintf(f, "{\n");
   json_kv_str(f, "  ", "schema", "towerrt-bench/1", 1);
   json_kv_str(f, "  ", "towerrt_version", towerrt_version_string(), 1);
@@ -1322,9 +1321,9 @@ static int write_json(const bench_ctx *c) {
   else fputs("null", f);
   fputs(",\n", f);
   json_kv_num(f, "    ", "items_count", (double)towerrt_items_count(c->items), 1);
-  json_kv_num(f, "    ", "user_heads_per_layer", m->heads_user, 1);
-  json_kv_num(f, "    ", "item_heads", m->heads_item, 1);
-  json_kv_num(f, "    ", "head_dim", m->head_dim, 1);
+  json_kv_num(f, "    ", "user_heads_per_layer", tb_user_heads(m), 1);
+  json_kv_num(f, "    ", "item_heads", tb_item_heads(m), 1);
+  json_kv_num(f, "    ", "head_dim", tb_head_dim(m), 1);
   json_kv_str(f, "    ", "trained_fe_layers", trained, 0);
   fprintf(f, "  },\n  \"settings\": {\n");
   json_kv_num(f, "    ", "requests", (double)c->requests, 1);
@@ -1503,7 +1502,7 @@ static void plot_caption(const bench_ctx *c, char *buf, size_t cap) {
   }
   const char *forced = getenv("TOWERRT_ISA");
   snprintf(buf, cap, "model: %s, %u x %u heads of %u dims; catalog %zu items; threads per request %s; %s, %d logical CPUs, best ISA %s%s%s",
-           model, m->heads_user, m->heads_item, m->head_dim, towerrt_items_count(c->items), threads, mc.cpu, mc.logical_cpus,
+           model, tb_user_heads(m), tb_item_heads(m), tb_head_dim(m), towerrt_items_count(c->items), threads, mc.cpu, mc.logical_cpus,
            tb_default_isa(), forced && *forced ? ", TOWERRT_ISA=" : "", forced && *forced ? forced : "");
   for (char *q = buf; *q; q++)
     if (*q == '"' || *q == '\'') *q = ' ';
@@ -1551,7 +1550,7 @@ static int write_plot(const bench_ctx *c) {
       n_series++;
       snprintf(prev, sizeof prev, "%s", name);
     }
-    double macs = (double)r->user_heads * c->first->heads_item * c->first->head_dim;
+    double macs = (double)r->user_heads * tb_item_heads(c->first) * tb_head_dim(c->first);
     fprintf(f, "%zu %.3f %.3f %.3f %.3f %.1f %.1f\n", r->pt.k, r->st.p50 * 1e-3, r->st.p90 * 1e-3, r->st.p99 * 1e-3, r->st.p999 * 1e-3,
             r->cands_per_s, macs > 0 ? roof[r->pt.precision] * 1e9 / macs : 0.0);
   }
@@ -1805,7 +1804,7 @@ static int run_profile(bench_ctx *c) {
   if (!c->quiet) fprintf(stderr, "towerrt bench: profiling %zu requests of k = %zu (isa %s)...\n", c->profile_requests, kk, k.name);
   towerrt_status st = tb_profile_run(m, items, mask, kk, c->profile_requests, c->seed, &c->prof);
   if (st) {
-    fprintf(stderr, "towerrt bench: error: profile: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
+    fprintf(stderr, "towerrt bench: error: profile: %s (%s)\n", tb_last_error(), towerrt_status_name(st));
     return EXIT_FAIL;
   }
   c->have_profile = 1;
@@ -1899,7 +1898,7 @@ int towerrt_bench_main(int argc, char **argv) {
       if (!c.quiet) fprintf(stderr, "towerrt bench: measuring the roofline (%.2f s per measurement)...\n", c.roofline_seconds);
       towerrt_status st = tb_roofline_run(c.roof, c.roofline_seconds, c.quiet ? NULL : stderr);
       if (st) {
-        fprintf(stderr, "towerrt bench: error: roofline: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
+        fprintf(stderr, "towerrt bench: error: roofline: %s (%s)\n", tb_last_error(), towerrt_status_name(st));
         rc = EXIT_FAIL;
       } else {
         tb_roofline_print(c.roof, stdout);

@@ -1,13 +1,27 @@
 #include "bench_common.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/cpu_features.h"
-#include "runtime/item_store.h"
+#include "kernels/kernel_table.h"
+
+static _Thread_local char g_error[512];
+
+towerrt_status tb_fail(towerrt_status st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g_error, sizeof g_error, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+const char *tb_last_error(void) { return g_error[0] ? g_error : towerrt_last_error(); }
+void tb_clear_error(void) { g_error[0] = '\0'; }
 
 /* TOWERRT_ISA when it names a kernel set this machine runs: it overrides
- * every model's choice (runtime/cpu_features.c), so `towerrt bench` offers
+ * every model's choice (towerrt_model_isa), so `towerrt bench` offers
  * that set alone and labels its points with it (tb_bench_isas). */
 static const char *forced_isa(void) {
   const char *env = getenv("TOWERRT_ISA");
@@ -24,11 +38,11 @@ size_t tb_bench_isas(const char *names[TB_MAX_ISAS]) {
 }
 
 size_t tb_available_isas(const char *names[TB_MAX_ISAS]) {
-  /* runtime/cpu_features.c lists them best first, scalar last: reverse, so
-   * that a kernel shared by several sets is attributed to the first set
-   * that has it. */
+  /* towerrt_isas lists them best first, scalar last: reverse, so that a
+   * kernel shared by several sets is attributed to the first set that has
+   * it. */
   const char *best_first[TB_MAX_ISAS];
-  size_t n = trt_cpu_isas(best_first, TB_MAX_ISAS);
+  size_t n = towerrt_isas(best_first, TB_MAX_ISAS);
   if (n > TB_MAX_ISAS) n = TB_MAX_ISAS;
   for (size_t i = 0; i < n; i++) names[i] = best_first[n - 1 - i];
   return n;
@@ -38,7 +52,7 @@ const char *tb_default_isa(void) {
   const char *forced = forced_isa();
   if (forced) return forced;
   const char *best = "scalar";
-  trt_cpu_isas(&best, 1);
+  towerrt_isas(&best, 1);
   return best;
 }
 
@@ -51,35 +65,38 @@ void tb_mask_string(uint32_t mask, char *buf, size_t cap) {
     if (mask & (1u << i)) n += (size_t)snprintf(buf + n, cap - n, n ? "+%u" : "%u", i);
 }
 
+/* The vocabulary of every user id slot, and whether the slot belongs to a
+ * multi-id field: the user id fields in model order, as a request holds
+ * them (towerrt_model_field). */
+static int user_slots(tb_reqgen *g, const towerrt_model *m) {
+  size_t s = 0;
+  for (size_t i = 0, n = towerrt_model_field_count(m); i < n; i++) {
+    towerrt_field_info f;
+    if (towerrt_model_field(m, i, &f) || f.side != TOWERRT_USER || f.kind == 2) continue;
+    for (uint32_t j = 0; j < f.width && s < g->user_slots; j++, s++) {
+      g->slot_vocab[s] = f.vocab;
+      g->slot_multi[s] = f.kind == 1;
+    }
+  }
+  return s == g->user_slots;
+}
+
 int tb_reqgen_init(tb_reqgen *g, const towerrt_model *m, const towerrt_items *items, uint64_t seed) {
   memset(g, 0, sizeof *g);
   tb_rng_seed(&g->rng, seed);
-  const trt_tower *t = &m->user;
-  g->user_slots = t->id_slots;
-  g->user_dense = t->dense_width;
+  g->user_slots = towerrt_model_id_slots(m, TOWERRT_USER);
+  g->user_dense = towerrt_model_dense_width(m, TOWERRT_USER);
   g->slot_vocab = malloc((g->user_slots + 1) * sizeof *g->slot_vocab);
   g->slot_multi = malloc(g->user_slots + 1);
-  if (!g->slot_vocab || !g->slot_multi) return tb_reqgen_free(g), 0;
-  size_t s = 0;
-  for (uint32_t fi = 0; fi < t->n_id_fields; fi++) {
-    const trt_field *f = &m->fields[t->first_field + fi];
-    for (uint32_t j = 0; j < f->slots; j++, s++) {
-      g->slot_vocab[s] = f->vocab;
-      g->slot_multi[s] = f->kind == TRT_FIELD_MULTI;
-    }
-  }
+  if (!g->slot_vocab || !g->slot_multi || !user_slots(g, m)) return tb_reqgen_free(g), 0;
   if (items) {
-    g->n_ids = (size_t)items->count;
-    g->ids = malloc(g->n_ids * sizeof *g->ids);
-    g->perm = malloc(g->n_ids * sizeof *g->perm);
+    g->n_ids = towerrt_items_count(items);
+    g->ids = malloc((g->n_ids + 1) * sizeof *g->ids);
+    g->perm = malloc((g->n_ids + 1) * sizeof *g->perm);
     if (!g->ids || !g->perm) return tb_reqgen_free(g), 0;
-    size_t n = 0;
-    for (uint64_t i = 0; i < items->n_slots && n < g->n_ids; i++) {
-      const unsigned char *slot = items->slots + i * 16;
-      if (trt_rd32(slot + 8) != TRT_EMPTY_ROW) g->ids[n++] = trt_rd64(slot);
-    }
-    g->n_ids = n;
-    for (size_t i = 0; i < n; i++) g->perm[i] = (uint32_t)i;
+    size_t n = towerrt_items_ids(items, g->ids, g->n_ids);
+    if (n < g->n_ids) g->n_ids = n;
+    for (size_t i = 0; i < g->n_ids; i++) g->perm[i] = (uint32_t)i;
   }
   return 1;
 }

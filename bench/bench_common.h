@@ -8,13 +8,13 @@
 #include <stdint.h>
 
 #include "bench_util.h"
-#include "runtime/model.h"
+#include "kernels/kernels.h"
 #include "towerrt.h"
 
 #define TB_MAX_ISAS 16
 
-/* Every kernel set this build and this CPU run (runtime/cpu_features.c,
- * trt_cpu_isas), "scalar" first and the best last. Returns the count;
+/* Every kernel set this build and this CPU run (towerrt_isas), "scalar"
+ * first and the best last. Returns the count;
  * names point to static storage. */
 size_t tb_available_isas(const char *names[TB_MAX_ISAS]);
 /* The same, or only the TOWERRT_ISA set when that names one this machine
@@ -22,7 +22,8 @@ size_t tb_available_isas(const char *names[TB_MAX_ISAS]);
 size_t tb_bench_isas(const char *names[TB_MAX_ISAS]);
 /* Name of the set "auto" selects (the best for this CPU; TOWERRT_ISA aside). */
 const char *tb_default_isa(void);
-/* The kernel table of one set, TOWERRT_ISA ignored (0 if unavailable). */
+/* The kernel table of one set, TOWERRT_ISA ignored (0 if unavailable):
+ * for the kernel micro-benchmarks (kernels/kernel_table.h). */
 int tb_kernels(const char *isa, towerrt_kernels *out);
 
 /* Random requests: users drawn from the model's vocabularies and
@@ -43,6 +44,32 @@ int tb_reqgen_init(tb_reqgen *g, const towerrt_model *m, const towerrt_items *it
 void tb_reqgen_user(tb_reqgen *g, int64_t *ids, float *dense);
 void tb_reqgen_candidates(tb_reqgen *g, uint64_t *out, size_t k);
 void tb_reqgen_free(tb_reqgen *g);
+
+/* The MaxSim shape of a model (towerrt_model_heads). */
+static inline uint32_t tb_user_heads(const towerrt_model *m) {
+  uint32_t v = 0;
+  towerrt_model_heads(m, &v, NULL, NULL);
+  return v;
+}
+static inline uint32_t tb_item_heads(const towerrt_model *m) {
+  uint32_t v = 0;
+  towerrt_model_heads(m, NULL, &v, NULL);
+  return v;
+}
+static inline uint32_t tb_head_dim(const towerrt_model *m) {
+  uint32_t v = 0;
+  towerrt_model_heads(m, NULL, NULL, &v);
+  return v;
+}
+
+/* The bench's own failures (out of memory, a TOWERRT_ISA this machine
+ * cannot run) on its own channel, the runtime's being towerrt_last_error():
+ * tb_fail records the message and returns st; tb_last_error() is the
+ * bench's message when tb_fail was called since tb_clear_error(), else
+ * the runtime's. */
+towerrt_status tb_fail(towerrt_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *tb_last_error(void);
+void tb_clear_error(void);
 
 /* "0+1+2" for a mask. */
 void tb_mask_string(uint32_t mask, char *buf, size_t cap);

@@ -113,7 +113,7 @@ static void bm_e2e(gbs_state *s, void *user) {
     gbs_skip_with_error(s, towerrt_last_error());
     return;
   }
-  size_t slots = m->user.id_slots, dw = m->user.dense_width;
+  size_t slots = towerrt_model_id_slots(m, TOWERRT_USER), dw = towerrt_model_dense_width(m, TOWERRT_USER);
   int64_t *uids = malloc(POOL * (slots + 1) * sizeof *uids);
   float *udense = malloc(POOL * (dw + 1) * sizeof *udense);
   uint64_t *cands = malloc(POOL * k * sizeof *cands);
@@ -137,12 +137,12 @@ static void bm_e2e(gbs_state *s, void *user) {
     }
     r = (r + 1) % POOL;
   }
-  uint32_t mask = b->fe_mask ? b->fe_mask : m->trained_fe_mask;
-  size_t row_bytes = (size_t)m->heads_item * m->head_dim * (b->precision == 0 ? 4u : b->precision == 1 ? 2u : 1u);
+  uint32_t mask = b->fe_mask ? b->fe_mask : towerrt_model_fe_layer_mask(m);
+  size_t row_bytes = (size_t)tb_item_heads(m) * tb_head_dim(m) * (b->precision == 0 ? 4u : b->precision == 1 ? 2u : 1u);
   int64_t it = gbs_iterations_done(s);
   gbs_set_items_processed(s, it * (int64_t)k);
   gbs_set_bytes_processed(s, it * (int64_t)(k * row_bytes));
-  gbs_counter(s, "MACs", (double)k * __builtin_popcount(mask) * m->heads_user * m->heads_item * m->head_dim, GBS_RATE_PER_ITERATION);
+  gbs_counter(s, "MACs", (double)k * __builtin_popcount(mask) * tb_user_heads(m) * tb_item_heads(m) * tb_head_dim(m), GBS_RATE_PER_ITERATION);
 done:
   if (gen) tb_reqgen_free(&g);
   towerrt_session_free(sess);

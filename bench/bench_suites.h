@@ -1,6 +1,6 @@
 /* The Google Benchmark suites (C, through gbench_shim.h):
  *   kernel/<op>/<isa>  every kernel of every kernel set this machine runs
- *                      (runtime/cpu_features.c via trt_select_kernels),
+ *                      (kernels/kernel_table.h: trt_kernels_for_isa),
  *                      across the shapes of the reference model;
  *   e2e/<isa>/fe:<mode> towerrt_score end to end on a synthetic model, k
  *                      as the benchmark argument.

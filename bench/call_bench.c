@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "runtime/item_store.h"
 #include "towerrt.h"
 
 static double now(void) {
@@ -38,9 +37,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   uint64_t *ids = malloc(k * sizeof *ids);
-  size_t n = 0;
-  for (uint64_t i = 0; i < it->n_slots && n < k; i++)
-    if (trt_rd32(it->slots + i * 16 + 8) != TRT_EMPTY_ROW) ids[n++] = trt_rd64(it->slots + i * 16);
+  size_t n = towerrt_items_ids(it, ids, k);
   if (n < k) {
     fprintf(stderr, "towerrt_call_bench: the store has only %zu items\n", n);
     return 1;

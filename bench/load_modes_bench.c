@@ -11,8 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/item_store.h"
-#include "runtime/model.h"
 #include "towerrt.h"
 
 static double now(void) {
@@ -61,19 +59,18 @@ static int one_mode(const char *model, const char *store, uint32_t mode, int rou
   rss(&anon0, &file0);
   towerrt_session *s = NULL;
   if (towerrt_session_create(m, it, &o, &s)) return 1;
-  const trt_tower *u = &m->user;
-  int64_t *ids = calloc(u->id_slots + 1, sizeof *ids);
-  float *dense = calloc(u->dense_width + 1, sizeof *dense), *scores = malloc(1000 * sizeof *scores);
+  size_t id_slots = towerrt_model_id_slots(m, TOWERRT_USER), dense_width = towerrt_model_dense_width(m, TOWERRT_USER);
+  int64_t *ids = calloc(id_slots + 1, sizeof *ids);
+  float *dense = calloc(dense_width + 1, sizeof *dense), *scores = malloc(1000 * sizeof *scores);
   uint64_t *keys = malloc(1000 * sizeof *keys);
+  size_t n_stored = towerrt_items_count(it);
+  uint64_t *stored = malloc((n_stored + 1) * sizeof *stored);
+  if (!ids || !dense || !scores || !keys || !stored || towerrt_items_ids(it, stored, n_stored) != n_stored || !n_stored) return 1;
   double ts = 0;
   srand(7);
   for (int q = 0; q < 20; q++) {
-    for (size_t c = 0; c < 1000; c++) { /* a random stored id: the first filled slot from a random one */
-      uint64_t sl = (uint64_t)rand() & (it->n_slots - 1);
-      while (trt_rd32(it->slots + sl * 16 + 8) == TRT_EMPTY_ROW) sl = (sl + 1) & (it->n_slots - 1);
-      keys[c] = trt_rd64(it->slots + sl * 16);
-    }
-    towerrt_features uf = {ids, u->id_slots, u->dense_width ? dense : NULL, u->dense_width};
+    for (size_t c = 0; c < 1000; c++) keys[c] = stored[(size_t)rand() % n_stored]; /* a random stored id */
+    towerrt_features uf = {ids, id_slots, dense_width ? dense : NULL, dense_width};
     double t0 = now();
     if (towerrt_score(s, &uf, keys, 1000, scores)) {
       fprintf(stderr, "%s\n", towerrt_session_error(s));
@@ -85,7 +82,7 @@ static int one_mode(const char *model, const char *store, uint32_t mode, int rou
   printf("%-10s load %8.1f ms (median of %d)  after load: anon %7.1f MiB file %7.1f MiB  after 20 x k=1000: anon %7.1f MiB file %7.1f "
          "MiB, %.2f ms/request\n",
          mode ? "LOAD_COPY" : "LOAD_MAP", t[rounds / 2] * 1e3, rounds, anon0, file0, anon1, file1, ts / 20 * 1e3);
-  free(ids), free(dense), free(scores), free(keys);
+  free(ids), free(dense), free(scores), free(keys), free(stored);
   towerrt_session_free(s);
   towerrt_items_free(it);
   towerrt_model_free(m);

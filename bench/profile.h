@@ -1,7 +1,8 @@
-/* `towerrt bench --profile`: the time of each step of the compiled plan for
- * one request, measured with clock_gettime around the same internal calls
- * a session makes (runtime/tower_exec.h, model->kernels), repeated over
- * many requests; the median of each step and its share of the total. */
+/* `towerrt bench --profile`: the time of each step of one request, as the
+ * session's observer reports it from the real request path
+ * (towerrt_session_set_trace), summed per step over the request's blocks
+ * and repeated over many requests; the median of each step and its share
+ * of the total. */
 #ifndef TOWERRT_BENCH_PROFILE_H
 #define TOWERRT_BENCH_PROFILE_H
 
@@ -26,7 +27,7 @@ typedef struct tb_profile {
   tb_profile_step steps[TB_PROFILE_MAX_STEPS];
   double total_median_us;  /* sum of the step medians */
   double score_p50_us;     /* towerrt_score on the same requests, for comparison */
-  double max_abs_diff;     /* profiled scores vs towerrt_score (0: same computation) */
+  double max_abs_diff;     /* observed scores vs towerrt_score unobserved (0: the observer changes nothing) */
 } tb_profile;
 
 /* Runs `requests` requests of k candidates (after a few warm-up ones) on

@@ -14,7 +14,6 @@
 
 #include "bench_common.h"
 #include "bench_util.h"
-#include "runtime/status.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define TB_X86 1
@@ -396,7 +395,7 @@ double tb_read_bandwidth(size_t bytes, double seconds, size_t *used) {
 
 /* ---- kernels against the roofs ----------------------------------------------- */
 
-#define K_BLOCK 256u /* candidates per call, as the runtime (TRT_ID_BLOCK) */
+#define K_BLOCK 256u /* candidates per call, as the runtime (a block of 256 ids: docs/architecture.md) */
 #define K_USER 96u   /* 3 FE layers x 32 heads */
 #define K_ITEM 32u
 #define K_DIM 64u
@@ -610,7 +609,7 @@ towerrt_status tb_roofline_run(tb_roofline *r, double seconds, FILE *log) {
   if (only && (!*only || !strcmp(only, "auto"))) only = NULL;
   if (only) {
     towerrt_kernels probe;
-    if (!tb_kernels(only, &probe)) return trt_fail_context(TOWERRT_ERR_UNSUPPORTED, "TOWERRT_ISA");
+    if (!tb_kernels(only, &probe)) return tb_fail(TOWERRT_ERR_UNSUPPORTED, "TOWERRT_ISA: %s", towerrt_last_error());
   }
   machine_roofs mr;
   memset(&mr, 0, sizeof mr);
@@ -646,7 +645,7 @@ towerrt_status tb_roofline_run(tb_roofline *r, double seconds, FILE *log) {
   towerrt_status st = TOWERRT_OK;
   if (!store || !c.rows_hot || !c.rows_cold || !c.user_f32 || !c.user_bf16 || !c.user_u8 || !c.user_bits || !c.zp || !c.uscale || !c.scores ||
       !c.colsum || !c.iscale) {
-    st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the roofline buffers (%zu bytes)", c.store_bytes);
+    st = tb_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the roofline buffers (%zu bytes)", c.store_bytes);
     goto done;
   }
   r->buffer_bytes = c.store_bytes;

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "runtime/item_store.h"
-#include "runtime/model.h"
 #include "towerrt.h"
 
 static double now(void) {
@@ -18,23 +16,24 @@ static double now(void) {
   return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* n random users: each id slot in its field's vocabulary, dense in [0, 1). */
+/* n random users: each id slot in its field's vocabulary (the user id
+ * fields in model order, as a request holds them), dense in [0, 1). */
 static void random_users(const towerrt_model *m, size_t n, int64_t *ids, float *dense) {
-  const trt_tower *t = &m->user;
-  size_t slot = 0;
+  size_t slot = 0, width = towerrt_model_dense_width(m, TOWERRT_USER);
   for (size_t r = 0; r < n; r++)
-    for (uint32_t fi = 0; fi < t->n_id_fields; fi++) {
-      const trt_field *f = &m->fields[t->first_field + fi];
-      for (uint32_t j = 0; j < f->slots; j++) ids[slot++] = (int64_t)((uint64_t)rand() % f->vocab);
+    for (size_t i = 0, nf = towerrt_model_field_count(m); i < nf; i++) {
+      towerrt_field_info f;
+      if (towerrt_model_field(m, i, &f) || f.side != TOWERRT_USER || f.kind == 2) continue;
+      for (uint32_t j = 0; j < f.width; j++) ids[slot++] = (int64_t)((uint64_t)rand() % f.vocab);
     }
-  for (size_t i = 0; i < n * t->dense_width; i++) dense[i] = (float)rand() / (float)RAND_MAX;
+  for (size_t i = 0; i < n * width; i++) dense[i] = (float)rand() / (float)RAND_MAX;
 }
 
-/* Any id of the store: the first used slot of its id map. */
+/* Any id of the store (the first of its id map). */
 static uint64_t some_item(const towerrt_items *it) {
-  for (uint64_t i = 0; i < it->n_slots; i++)
-    if (trt_rd32(it->slots + i * 16 + 8) != TRT_EMPTY_ROW) return trt_rd64(it->slots + i * 16);
-  return 0;
+  uint64_t id = 0;
+  towerrt_items_ids(it, &id, 1);
+  return id;
 }
 
 int main(int argc, char **argv) {
@@ -53,7 +52,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "towerrt_user_heads_bench: %s\n", towerrt_last_error());
     return 1;
   }
-  size_t slots = m->user.id_slots, width = m->user.dense_width, per = towerrt_session_user_heads_size(s);
+  size_t slots = towerrt_model_id_slots(m, TOWERRT_USER), width = towerrt_model_dense_width(m, TOWERRT_USER), per = towerrt_session_user_heads_size(s);
   int64_t *ids = malloc(n * slots * sizeof *ids);
   float *dense = malloc((n * width + 1) * sizeof *dense), *heads = malloc(n * per * sizeof *heads), score;
   srand(1);

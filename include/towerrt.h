@@ -189,8 +189,19 @@ TOWERRT_API size_t towerrt_model_id_slots(const towerrt_model *model, towerrt_si
 TOWERRT_API size_t towerrt_model_dense_width(const towerrt_model *model, towerrt_side side);
 /* Bit mask of the user FE layers the model was trained with. */
 TOWERRT_API uint32_t towerrt_model_fe_layer_mask(const towerrt_model *model);
+/* Bit mask of the user FE layers the model has projections for: the
+ * layers options.fe_layer_mask may choose from. */
+TOWERRT_API uint32_t towerrt_model_fe_layers_available(const towerrt_model *model);
 /* Name of the kernel set chosen at load ("scalar", "avx2", ...). */
 TOWERRT_API const char *towerrt_model_isa(const towerrt_model *model);
+/* The kernel sets (options.isa / TOWERRT_ISA names) this build and this
+ * CPU can run, best first, "scalar" last: writes up to cap names (static
+ * strings) and returns how many there are (may exceed cap). */
+TOWERRT_API size_t towerrt_isas(const char **names, size_t cap);
+/* The shape of the MaxSim: user heads per scored FE layer, item heads per
+ * item, and the length of every head. Any out pointer may be NULL. */
+TOWERRT_API void towerrt_model_heads(const towerrt_model *model, uint32_t *user_heads_per_layer, uint32_t *item_heads,
+                                     uint32_t *head_dim);
 /* Human-readable description: metadata, fields, tensors, compiled plan.
  * Writes at most cap bytes (NUL-terminated); returns the full length. */
 TOWERRT_API size_t towerrt_model_describe(const towerrt_model *model, char *buf, size_t cap);
@@ -208,6 +219,12 @@ TOWERRT_API towerrt_status towerrt_items_load(const char *path, const towerrt_op
  * flight) hold their own: the store is unmapped when the last one goes. */
 TOWERRT_API void towerrt_items_free(towerrt_items *items);
 TOWERRT_API size_t towerrt_items_count(const towerrt_items *items);
+/* The item ids of a store (or of a delta store's rows): writes up to cap
+ * of them to out and returns how many the store holds. The order is that
+ * of the file's id map: fixed for a given file, otherwise unspecified. An
+ * overlay (towerrt_items_overlay) returns 0: its ids are those of its
+ * layers, resolved per request. */
+TOWERRT_API size_t towerrt_items_ids(const towerrt_items *items, uint64_t *out, size_t cap);
 
 /* Precision of an item store's heads (the MaxSim hot loop reads them). */
 typedef enum towerrt_precision {
@@ -445,17 +462,29 @@ TOWERRT_API size_t towerrt_session_last_skipped(const towerrt_session *session);
 TOWERRT_API size_t towerrt_session_max_topn(const towerrt_session *session);
 
 /* ---- tracing --------------------------------------------------------------- */
-/* An observer of the steps of this session's requests (towerrt bench
- * --trace writes them as a Chrome/Perfetto trace). fn is called right after
- * each step, on the thread that ran it, with CLOCK_MONOTONIC nanoseconds and
+/* An observer of the steps of this session's requests, timed on the real
+ * request path (towerrt bench --trace writes them as a Chrome/Perfetto
+ * trace, --profile sums them per step). fn is called right after each
+ * step, on the thread that ran it, with CLOCK_MONOTONIC nanoseconds and
  * the participant slot that ran it (0: the calling thread; 1..threads-1:
  * pool workers, concurrently: fn must be thread-safe then). Steps of
- * towerrt_score, towerrt_score_heads and their _topn forms: "user_tower",
- * "user_heads" (their
- * conversion to the store's precision), "score_block" (one block of
- * candidates), "request" (the whole call). NULL (the default) turns it off:
- * a branch per step is all it costs. Not for the scoring of other threads'
- * sessions: set it before scoring, from the thread that owns the session. */
+ * towerrt_score, towerrt_score_heads and their _topn forms, in order:
+ *   "check"        the request's arguments, ids and values (towerrt_score
+ *                  and towerrt_score_topn; not for heads)
+ *   "user_tower"   the user tower up to the last FE layer scored
+ *   "heads_check"  the user heads are finite
+ *   "user_heads"   their conversion to the store's precision
+ *   per block of candidates (on the slot that ran it):
+ *     "resolve"    item ids -> store rows
+ *     "maxsim"     MaxSim over the rows and the prediction layer
+ *     "output"     the scores into place (or into the top-n heap)
+ *     "score_block" the whole block (resolve + maxsim + output)
+ *   "request"      the whole call after "check" (user_tower .. the last block)
+ * Steps that overlap ("score_block", "request") are spans around the
+ * others; a step that failed is not reported. NULL (the default) turns it
+ * off: a branch per step is all it costs. Not for the scoring of other
+ * threads' sessions: set it before scoring, from the thread that owns the
+ * session. */
 typedef void (*towerrt_trace_fn)(void *ctx, const char *step, uint64_t begin_ns, uint64_t end_ns, uint32_t slot);
 TOWERRT_API void towerrt_session_set_trace(towerrt_session *session, towerrt_trace_fn fn, void *ctx);
 

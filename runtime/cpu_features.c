@@ -175,6 +175,8 @@ size_t trt_cpu_isas(const char **names, size_t cap) {
   return n;
 }
 
+size_t towerrt_isas(const char **names, size_t cap) { return trt_cpu_isas(names, cap); }
+
 /* "a, b, c": the runnable ISAs, for error messages. */
 static void list_available(char *buf, size_t cap) {
   const char *names[N_ISAS];

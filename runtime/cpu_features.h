@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "kernels/kernel_table.h"
 #include "kernels/kernels.h"
 #include "towerrt.h"
 
@@ -16,10 +17,7 @@
  * best first, "scalar" last; returns how many there are (may exceed cap). */
 size_t trt_cpu_isas(const char **names, size_t cap);
 
-/* The kernel table of ISA `name`, ignoring TOWERRT_ISA. TOWERRT_ERR_UNSUPPORTED,
- * with a message listing what is available, if the build lacks it or the
- * CPU cannot run it. */
-towerrt_status trt_kernels_for_isa(const char *name, towerrt_kernels *out);
+/* trt_kernels_for_isa, the table of one ISA: kernels/kernel_table.h. */
 
 /* What a model load uses: TOWERRT_ISA if set, else `requested`; NULL, ""
  * or "auto" pick the best table for this CPU. */

@@ -260,3 +260,15 @@ void trt_items_release(const towerrt_items *s) {
 void towerrt_items_free(towerrt_items *s) { trt_items_release(s); }
 
 size_t towerrt_items_count(const towerrt_items *s) { return s ? (size_t)s->count : 0; }
+
+size_t towerrt_items_ids(const towerrt_items *s, uint64_t *out, size_t cap) {
+  if (!s || s->overlay) return 0;
+  size_t n = 0;
+  for (uint64_t i = 0; i < s->n_slots; i++) {
+    const unsigned char *slot = s->slots + i * 16;
+    if (trt_rd32(slot + 8) == TRT_EMPTY_ROW) continue;
+    if (n < cap && out) out[n] = trt_rd64(slot);
+    n++;
+  }
+  return n;
+}

@@ -80,7 +80,13 @@ size_t towerrt_model_dense_width(const towerrt_model *m, towerrt_side side) {
   return !m ? 0 : side == TOWERRT_ITEM ? m->item.dense_width : m->user.dense_width;
 }
 uint32_t towerrt_model_fe_layer_mask(const towerrt_model *m) { return m ? m->trained_fe_mask : 0; }
+uint32_t towerrt_model_fe_layers_available(const towerrt_model *m) { return m ? m->user.fe_present : 0; }
 const char *towerrt_model_isa(const towerrt_model *m) { return m ? m->kernels.name : ""; }
+void towerrt_model_heads(const towerrt_model *m, uint32_t *user_heads, uint32_t *item_heads, uint32_t *head_dim) {
+  if (user_heads) *user_heads = m ? m->heads_user : 0;
+  if (item_heads) *item_heads = m ? m->heads_item : 0;
+  if (head_dim) *head_dim = m ? m->head_dim : 0;
+}
 size_t towerrt_model_describe(const towerrt_model *m, char *buf, size_t cap) {
   if (!m) return 0;
   return trt_model_describe_plan(m, buf, cap);

@@ -452,19 +452,24 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
   towerrt_session *s = ctx;
   trt_workspace *ws = &s->ws[slot];
   trt_serve_slot *sl = &s->slots[slot];
-  uint64_t t0 = trace_begin(s);
+  uint64_t t0 = trace_begin(s), t1 = t0, t2;
   size_t c0 = (size_t)task * TRT_ID_BLOCK, b = s->req_k - c0 < TRT_ID_BLOCK ? s->req_k - c0 : TRT_ID_BLOCK;
   size_t n_base = 0, n_groups = 0;
   size_t n = resolve_ids(s, ws, sl, c0, b, &n_base, &n_groups);
   if (n == SIZE_MAX) return;
+  trace_end(s, "resolve", t1, slot);
+  t2 = trace_begin(s);
   /* the common case writes straight into the caller's scores (rows in
    * candidate order: all resolved, none from a delta) */
   float *out = !s->req_n && n == b && n_base == n ? s->req_scores + c0 : sl->scores;
   if (n) score_resolved(s, ws, sl, n_base, n_groups, out);
+  trace_end(s, "maxsim", t2, slot);
+  t1 = trace_begin(s);
   if (s->req_n)
     keep_best(s, sl, c0, sl->pos, out, n);
   else
     place_scores(s, c0, b, sl->pos, out, n);
+  trace_end(s, "output", t1, slot);
   trace_end(s, "score_block", t0, slot);
 }
 
@@ -565,8 +570,10 @@ static towerrt_status run(towerrt_session *s, size_t k, size_t block, trt_task_f
  * store was acquired by the caller. */
 static towerrt_status score_ids(towerrt_session *s, const uint64_t *item_ids, size_t k, const trt_out *o) {
   towerrt_status st;
-  if ((st = check_user_heads(s))) return out_fail(s, st, o, k);
   uint64_t t0 = trace_begin(s);
+  if ((st = check_user_heads(s))) return out_fail(s, st, o, k);
+  trace_end(s, "heads_check", t0, 0);
+  t0 = trace_begin(s);
   convert_user_heads(s);
   trace_end(s, "user_heads", t0, 0);
   s->req_ids = item_ids;
@@ -583,9 +590,11 @@ static towerrt_status score_user_ids(towerrt_session *s, const char *fn, const t
                                      const trt_out *o) {
   if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%s: session is NULL", fn);
   s->last_skipped = 0;
+  uint64_t tc = trace_begin(s);
   towerrt_status st = check_request(s, user, item_ids, k, o->scores ? o->scores : o->top_scores);
   if (!st && !o->scores) st = check_topn(s, o);
   if (st) return out_fail(s, st, o, k);
+  trace_end(s, "check", tc, 0);
   if (!acquire_items(s)) return no_items(s, o, k, ": score by features, or give it one (towerrt_session_set_items)");
   uint64_t t0 = trace_begin(s);
   trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
