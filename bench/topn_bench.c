@@ -8,7 +8,8 @@
  *   score+sort     towerrt_score, then qsort of the k (score, id, position)
  *                  triples: the stable sort top-n is defined by
  *   score+select   towerrt_score, then a bounded heap over the k scores
- *                  (the best a caller can do with a second pass)
+ *                  (the best a caller can do with a second pass: the
+ *                  caller's own heap below, the order of towerrt_score_topn)
  *   topn           towerrt_score_topn (selection inside the scoring pass)
  * (and the minimum: the least disturbed round on a shared machine).
  * The tiny preset makes scoring cheap, so the selection's own cost shows. */
@@ -18,8 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <math.h>
+
 #include "bench/synthetic_model.h"
-#include "runtime/topn.h"
 #include "towerrt.h"
 
 static double now(void) {
@@ -33,9 +35,63 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* A candidate as top-n ranks it (docs/serving.md): higher score first,
+ * ties to the lower id, then to the lower position. */
+typedef struct rank {
+  float score;
+  uint32_t pos;
+  uint64_t id;
+} rank;
+
+static int before(const rank *a, const rank *b) {
+  if (a->score != b->score) return a->score > b->score;
+  if (a->id != b->id) return a->id < b->id;
+  return a->pos < b->pos;
+}
+
 static int cmp_rank(const void *pa, const void *pb) {
-  const trt_rank *a = pa, *b = pb;
-  return trt_rank_before(a, b) ? -1 : trt_rank_before(b, a) ? 1 : 0;
+  const rank *a = pa, *b = pb;
+  return before(a, b) ? -1 : before(b, a) ? 1 : 0;
+}
+
+/* A bounded heap of the n best seen so far, the worst at e[0]. */
+typedef struct heap {
+  rank *e;
+  size_t size, cap;
+} heap;
+
+static void swap_ranks(rank *a, rank *b) {
+  rank t = *a;
+  *a = *b;
+  *b = t;
+}
+
+/* Adds x (when full, x must rank before e[0], which it replaces). */
+static void heap_push(heap *h, rank x) {
+  size_t i;
+  if (h->size < h->cap) {
+    for (i = h->size++, h->e[i] = x; i > 0 && before(&h->e[(i - 1) / 2], &h->e[i]); i = (i - 1) / 2)
+      swap_ranks(&h->e[(i - 1) / 2], &h->e[i]);
+    return;
+  }
+  h->e[0] = x;
+  for (i = 0;;) {
+    size_t l = 2 * i + 1, r = l + 1, w = i;
+    if (l < h->size && before(&h->e[w], &h->e[l])) w = l;
+    if (r < h->size && before(&h->e[w], &h->e[r])) w = r;
+    if (w == i) break;
+    swap_ranks(&h->e[i], &h->e[w]);
+    i = w;
+  }
+}
+
+/* The n best, best first; missing entries as towerrt_score_topn writes them. */
+static void heap_emit(heap *h, size_t n, uint64_t *ids, float *scores) {
+  qsort(h->e, h->size, sizeof *h->e, cmp_rank);
+  for (size_t i = 0; i < n; i++) {
+    ids[i] = i < h->size ? h->e[i].id : TOWERRT_NO_ID;
+    scores[i] = i < h->size ? h->e[i].score : NAN;
+  }
 }
 
 typedef struct bench_req {
@@ -45,14 +101,14 @@ typedef struct bench_req {
   size_t k, n;
   float *scores, *top;
   uint64_t *top_ids;
-  trt_rank *ranks;
+  rank *ranks;
 } bench_req;
 
 static int run_score(bench_req *r) { return towerrt_score(r->s, &r->user, r->ids, r->k, r->scores) != TOWERRT_OK; }
 
 static int run_sort(bench_req *r) {
   if (run_score(r)) return 1;
-  for (size_t i = 0; i < r->k; i++) r->ranks[i] = (trt_rank){r->scores[i], (uint32_t)i, r->ids[i]};
+  for (size_t i = 0; i < r->k; i++) r->ranks[i] = (rank){r->scores[i], (uint32_t)i, r->ids[i]};
   qsort(r->ranks, r->k, sizeof *r->ranks, cmp_rank);
   for (size_t i = 0; i < r->n; i++) r->top_ids[i] = r->ranks[i].id, r->top[i] = r->ranks[i].score;
   return 0;
@@ -60,18 +116,28 @@ static int run_sort(bench_req *r) {
 
 static int run_select(bench_req *r) {
   if (run_score(r)) return 1;
-  trt_topn h;
-  trt_topn_reset(&h, r->ranks, r->n);
+  heap h = {r->ranks, 0, r->n};
   for (size_t i = 0; i < r->k; i++) {
-    trt_rank x = {r->scores[i], (uint32_t)i, r->ids[i]};
-    if (h.size == h.cap && !trt_rank_before(&x, &h.e[0])) continue;
-    trt_topn_push(&h, x);
+    rank x = {r->scores[i], (uint32_t)i, r->ids[i]};
+    if (h.size == h.cap && !before(&x, &h.e[0])) continue;
+    heap_push(&h, x);
   }
-  trt_topn_emit(&h, r->n, r->top_ids, r->top);
+  heap_emit(&h, r->n, r->top_ids, r->top);
   return 0;
 }
 
 static int run_topn(bench_req *r) { return towerrt_score_topn(r->s, &r->user, r->ids, r->k, r->n, r->top_ids, r->top) != TOWERRT_OK; }
+
+/* The caller's heap (score+select) picks what towerrt_score_topn picks. */
+static int select_agrees(bench_req *r) {
+  uint64_t *mine = malloc(r->n * sizeof *mine);
+  int ok = mine && !run_select(r);
+  if (ok) memcpy(mine, r->top_ids, r->n * sizeof *mine);
+  ok = ok && !run_topn(r) && !memcmp(mine, r->top_ids, r->n * sizeof *mine);
+  if (!ok) fprintf(stderr, "towerrt_topn_bench: score+select and towerrt_score_topn disagree (or failed)\n");
+  free(mine);
+  return ok;
+}
 
 /* Median seconds of each of the four ways over reps rounds; each round
  * runs all four one after the other, so a slow phase of a shared machine
@@ -81,6 +147,7 @@ static int medians(bench_req *r, int reps, double med[4], double best[4]) {
   double t[4][64];
   for (int f = 0; f < 4; f++)
     if (fns[f](r)) return -1;
+  if (!select_agrees(r)) return -1;
   for (int i = 0; i < reps && i < 64; i++)
     for (int f = 0; f < 4; f++) {
       double t0 = now();
@@ -130,7 +197,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < kmax; i++) ids[i] = tb_synth_item_id((i * 7919) % c.catalog); /* every row once, shuffled */
   for (size_t i = 0; i < width; i++) dense[i] = 0.5f;
   bench_req r = {.user = {uids, slots, dense, width}, .ids = ids, .n = n, .scores = malloc(kmax * sizeof(float)),
-                 .top = malloc(kmax * sizeof(float)), .top_ids = malloc(kmax * sizeof(uint64_t)), .ranks = malloc(kmax * sizeof(trt_rank))};
+                 .top = malloc(kmax * sizeof(float)), .top_ids = malloc(kmax * sizeof(uint64_t)), .ranks = malloc(kmax * sizeof(rank))};
   printf("# towerrt_topn_bench %s: %s, kernels %s, n = %zu, 1 thread, median of %d\n", preset, desc, towerrt_model_isa(m), n, reps);
   printf("%-5s %7s %12s %12s %12s %12s %10s %10s\n", "store", "k", "score_ms", "sort_ms", "select_ms", "topn_ms", "topn/score", "sort/topn");
   const char *names[2] = {"f32", "int8"};

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
-#include "runtime/cpu_features.h"
+#include "kernels/kernel_table.h"
 
 #define NU 96
 #define NI 32
