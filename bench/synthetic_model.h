@@ -13,7 +13,7 @@
 
 #include "towerrt.h"
 
-#define TB_SYNTH_MAX_LAYERS 8
+#define TB_SYNTH_MAX_LAYERS TOWERRT_SYNTHETIC_MAX_LAYERS
 
 typedef struct tb_synth_config {
   uint32_t user_single;    /* single-id user fields (user_id, gender, age, occupation, ...) */
@@ -57,7 +57,7 @@ const char *tb_synth_usage(void);
  * cache key of generated files, printed in every result file. */
 void tb_synth_describe(const tb_synth_config *c, char *buf, size_t cap);
 
-/* Writes the .twr (atomically: runtime/atomic_file.h). */
+/* Writes the .twr (towerrt_synthetic_model_write: atomically). */
 towerrt_status tb_synth_write_model(const tb_synth_config *c, const char *path);
 /* External id of catalog row r (unique, not consecutive). */
 uint64_t tb_synth_item_id(uint64_t row);

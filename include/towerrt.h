@@ -461,6 +461,36 @@ TOWERRT_API size_t towerrt_session_last_skipped(const towerrt_session *session);
 /* The largest n this session's top-n calls accept (options.max_topn, clamped to max_k). */
 TOWERRT_API size_t towerrt_session_max_topn(const towerrt_session *session);
 
+/* ---- synthetic models -------------------------------------------------- */
+/* An IntTower with random weights (docs/format.md layout, the reference
+ * state_dict names): for benchmarks, tests and trying the runtime without
+ * a trained model. The weights are a function of the configuration alone
+ * (seed included): the same configuration writes the same model. Fields:
+ * user_single single-id user fields (MovieLens names and vocabularies for
+ * the first five: user_id, gender, age, occupation, zip), user_dense
+ * dense user values; item_single single-id item fields (movie_id first),
+ * item_multi_len id slots of the multi-id field "genres" (0: none),
+ * item_dense dense item values. Towers: n_layers Linear layers of widths[]
+ * (both sides, ReLU, BatchNorm when batchnorm), emb_dim per embedding,
+ * user_heads / item_heads FE heads of head_dim, fe_mask the user FE layers
+ * scored (bit i: layer i). */
+#define TOWERRT_SYNTHETIC_MAX_LAYERS 8
+typedef struct towerrt_synthetic_config {
+  uint32_t user_single, user_dense, item_single, item_multi_len, item_dense;
+  uint32_t emb_dim, n_layers, widths[TOWERRT_SYNTHETIC_MAX_LAYERS];
+  uint32_t user_heads, item_heads, head_dim, fe_mask, batchnorm;
+  uint64_t seed;
+  const char *source; /* META general.source (NULL: a default line) */
+} towerrt_synthetic_config;
+/* The reference configuration (the official MovieLens-1M script's,
+ * docs/performance.md): 4 single-id user fields + 1 dense, movie_id +
+ * genres (6 slots) + 1 dense, emb 32, towers 300-300-128, 32 user and 32
+ * item heads of 64, FE layers 0,1,2, BatchNorm, seed 1. */
+TOWERRT_API void towerrt_synthetic_config_init(towerrt_synthetic_config *config);
+/* Writes the model to path (atomically: a temporary renamed into place).
+ * TOWERRT_ERR_INVALID_ARGUMENT names what is wrong with the configuration. */
+TOWERRT_API towerrt_status towerrt_synthetic_model_write(const towerrt_synthetic_config *config, const char *path);
+
 /* ---- tracing --------------------------------------------------------------- */
 /* An observer of the steps of this session's requests, timed on the real
  * request path (towerrt bench --trace writes them as a Chrome/Perfetto

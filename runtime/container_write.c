@@ -55,6 +55,12 @@ void trt_meta_put_str(trt_bytes *b, const char *key, const char *v, size_t len) 
   trt_bytes_put(b, v, len);
 }
 
+void trt_meta_put_int_array(trt_bytes *b, const char *key, const uint64_t *v, uint32_t n) {
+  meta_key(b, key, TRT_META_INT_ARRAY);
+  trt_bytes_u32(b, n);
+  for (uint32_t i = 0; i < n; i++) trt_bytes_u64(b, v[i]);
+}
+
 static towerrt_status io_error(trt_writer *w) {
   w->failed = 1;
   return trt_fail(TOWERRT_ERR_IO, "cannot write '%s': %s", w->out.tmp, strerror(errno));

@@ -61,5 +61,6 @@ void trt_bytes_u32(trt_bytes *b, uint32_t v);
 void trt_bytes_u64(trt_bytes *b, uint64_t v);
 void trt_meta_put_int(trt_bytes *b, const char *key, int64_t v);
 void trt_meta_put_str(trt_bytes *b, const char *key, const char *v, size_t len);
+void trt_meta_put_int_array(trt_bytes *b, const char *key, const uint64_t *v, uint32_t n);
 
 #endif
