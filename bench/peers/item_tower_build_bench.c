@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
   st = f ? trt_text_open(&r, f, argv[2], "towerrt-items", m) : TOWERRT_ERR_IO;
   while (!st && !done) st = trt_text_read_items(&r, &rows, (size_t)1 << 20, &done);
   if (st) {
-    fprintf(stderr, "%s\n", towerrt_last_error());
+    fprintf(stderr, "%s\n", trt_text_error());
     return 1;
   }
   towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
