@@ -46,6 +46,19 @@ void options_from(const cli_args *a, towerrt_options *o);
 /* Creates the worker pool the options ask for (threads > 1, a placement or
  * --topology), or leaves *pool NULL; sets o->pool. */
 towerrt_status pool_from(const cli_args *a, towerrt_options *o, towerrt_pool **pool);
+/* What info and score load, in this order: the worker pool (pool_from),
+ * the model, and with --items the item store. */
+typedef struct cli_loaded {
+  towerrt_options opts; /* options_from(a), with the pool set */
+  towerrt_pool *pool;
+  towerrt_model *model;
+  towerrt_items *items;
+} cli_loaded;
+/* 0 when all loaded; else prints the error, frees what was loaded and
+ * returns EXIT_FAILED. */
+int cli_load(const cli_args *a, cli_loaded *l);
+void cli_unload(cli_loaded *l);
+
 /* fopen for reading ("-" = stdin) or writing ("-" = stdout); on failure
  * prints "towerrt: error: cannot open|write 'PATH': REASON
  * (TOWERRT_ERR_IO)" and returns NULL. */

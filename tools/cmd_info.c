@@ -31,23 +31,15 @@ int cmd_info(const cli_args *a) {
          "  precision on this CPU.");
     return 0;
   }
-  towerrt_options o;
-  options_from(a, &o);
-  towerrt_pool *pool = NULL;
-  towerrt_model *m = NULL;
-  towerrt_items *items = NULL;
-  towerrt_status st = pool_from(a, &o, &pool);
-  if (!st) st = towerrt_model_load(a->model, &o, &m);
-  if (!st && a->items) st = towerrt_items_load(a->items, &o, &items);
-  if (st) {
-    int rc = fail(st, NULL);
-    towerrt_model_free(m);
-    towerrt_pool_free(pool);
-    return rc;
-  }
-  size_t need = towerrt_model_describe(m, NULL, 0) + 1;
+  cli_loaded l;
+  if (cli_load(a, &l)) return EXIT_FAILED;
+  size_t need = towerrt_model_describe(l.model, NULL, 0) + 1;
   char *text = malloc(need);
-  if (!text) return fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  if (!text) {
+    cli_unload(&l);
+    return fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  }
+  const towerrt_model *m = l.model;
   towerrt_model_describe(m, text, need);
   printf("towerrt %s, model %s\n%s", towerrt_version_string(), a->model, text);
   printf("request layout: user %zu id slots + %zu dense; item %zu id slots + %zu dense\n", towerrt_model_id_slots(m, TOWERRT_USER),
@@ -58,10 +50,8 @@ int cmd_info(const cli_args *a) {
     towerrt_items_build_engine(m, (towerrt_precision)p, engine, sizeof engine);
     printf("item-store builds, %-4s: %s\n", towerrt_precision_name((towerrt_precision)p), engine);
   }
-  if (pool) print_placement(pool, m, items, a->placement);
-  towerrt_items_free(items);
-  towerrt_model_free(m);
-  towerrt_pool_free(pool);
+  if (l.pool) print_placement(l.pool, m, l.items, a->placement);
+  cli_unload(&l);
   return 0;
 }
 

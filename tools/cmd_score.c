@@ -229,21 +229,13 @@ int cmd_score(const cli_args *a) {
          "  bad. --load copy reads the model and store into memory (docs/serving.md).");
     return 0;
   }
-  towerrt_options o;
-  options_from(a, &o);
-  towerrt_pool *pool = NULL;
-  towerrt_model *m = NULL;
-  towerrt_items *items = NULL;
+  cli_loaded l;
+  if (cli_load(a, &l)) return EXIT_FAILED;
   towerrt_session *s = NULL;
-  towerrt_status st = pool_from(a, &o, &pool);
-  if (!st) st = towerrt_model_load(a->model, &o, &m);
-  if (!st && a->items) st = towerrt_items_load(a->items, &o, &items);
-  if (!st) st = towerrt_session_create(m, items, &o, &s);
+  towerrt_status st = towerrt_session_create(l.model, l.items, &l.opts, &s);
   if (st) {
     int rc = fail(st, NULL);
-    towerrt_items_free(items);
-    towerrt_model_free(m);
-    towerrt_pool_free(pool);
+    cli_unload(&l);
     return rc;
   }
   FILE *in = open_in(a->requests);
@@ -256,10 +248,10 @@ int cmd_score(const cli_args *a) {
   int rc = EXIT_FAILED;
   if (in && out) {
     trt_text_reader r;
-    st = trt_text_open(&r, in, a->requests, "towerrt-requests", m);
+    st = trt_text_open(&r, in, a->requests, "towerrt-requests", l.model);
     if (st) rc = fail(st, trt_text_error());
     else {
-      r.max_candidates = o.max_k;
+      r.max_candidates = l.opts.max_k;
       score_run sr = {.s = s, .r = &r, .out = out, .skip = a->on_error_skip};
       rc = a->batch_users > 1 ? run_batched(&sr, a->batch_users) : run_requests(&sr);
     }
@@ -268,9 +260,7 @@ int cmd_score(const cli_args *a) {
   if (in && in != stdin) fclose(in);
   if (out && out != stdout && fclose(out) != 0) rc = EXIT_FAILED;
   towerrt_session_free(s);
-  towerrt_items_free(items);
-  towerrt_model_free(m);
-  towerrt_pool_free(pool);
+  cli_unload(&l);
   return rc;
 }
 

@@ -41,6 +41,25 @@ towerrt_status pool_from(const cli_args *a, towerrt_options *o, towerrt_pool **p
   return st;
 }
 
+int cli_load(const cli_args *a, cli_loaded *l) {
+  memset(l, 0, sizeof *l);
+  options_from(a, &l->opts);
+  towerrt_status st = pool_from(a, &l->opts, &l->pool);
+  if (!st) st = towerrt_model_load(a->model, &l->opts, &l->model);
+  if (!st && a->items) st = towerrt_items_load(a->items, &l->opts, &l->items);
+  if (!st) return 0;
+  int rc = fail(st, NULL);
+  cli_unload(l);
+  return rc;
+}
+
+void cli_unload(cli_loaded *l) {
+  towerrt_items_free(l->items);
+  towerrt_model_free(l->model);
+  towerrt_pool_free(l->pool);
+  l->items = NULL, l->model = NULL, l->pool = NULL;
+}
+
 FILE *open_in(const char *path) {
   FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
   if (!f) fprintf(stderr, "towerrt: error: cannot open '%s': %s (%s)\n", path, strerror(errno), towerrt_status_name(TOWERRT_ERR_IO));
