@@ -2,7 +2,11 @@
  * registers: N independent accumulators (enough to cover the instruction's
  * latency on two FMA pipes), each updated once per iteration by the one
  * instruction measured. They are compiled with target attributes and only
- * run where __builtin_cpu_supports says the CPU has the instruction. */
+ * run where __builtin_cpu_supports says the CPU has the instruction.
+ * One file (about 800 lines) because its halves are one measurement: the
+ * kernel runs are compared with the roofs of their own ISA, measured by
+ * the same timing loop (time_loop, per second of thread CPU time) on the
+ * same buffers; the kernels come from kernels/kernel_table.h. */
 #include "roofline.h"
 
 #include <math.h>
