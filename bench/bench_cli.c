@@ -81,8 +81,9 @@ int towerrt_bench_main(int argc, char **argv) {
   c.profile_k = 1000;
   c.profile_requests = 200;
   c.repetitions = 1;
-  size_t cl = (size_t)snprintf(c.command, sizeof c.command, "towerrt");
-  for (int i = 0; i < argc && cl < sizeof c.command; i++) cl += (size_t)snprintf(c.command + cl, sizeof c.command - cl, " %s", argv[i]);
+  /* the command as a user types it, whichever binary ran (argv[0]) */
+  size_t cl = (size_t)snprintf(c.command, sizeof c.command, "towerrt bench");
+  for (int i = 1; i < argc && cl < sizeof c.command; i++) cl += (size_t)snprintf(c.command + cl, sizeof c.command - cl, " %s", argv[i]);
 
   int rc = bc_parse_args(&c, argc, argv);
   if (rc != 1) {

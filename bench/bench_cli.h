@@ -1,7 +1,7 @@
 /* `towerrt bench`: latency curves, per-step profile and roofline of the
- * runtime on this machine (docs/performance.md). The towerrt CLI calls
- * towerrt_bench_main with argv[0] = "bench". Returns the exit status:
- * 0 success, 1 failure, 2 bad usage. */
+ * runtime on this machine (docs/performance.md). towerrt-bench's main
+ * (bench_main.c) calls towerrt_bench_main with its arguments; argv[0] is
+ * any name. Returns the exit status: 0 success, 1 failure, 2 bad usage. */
 #ifndef TOWERRT_BENCH_CLI_H
 #define TOWERRT_BENCH_CLI_H
 
