@@ -5,7 +5,7 @@
 
 #include "status.h"
 
-static const trt_family *const families[] = {&trt_family_inttower, &trt_family_dssm, &trt_family_dat};
+static const trt_family *const families[] = {&trt_family_inttower, &trt_family_dssm, &trt_family_dat, &trt_family_fit};
 
 towerrt_status trt_family_find(const trt_meta *meta, const trt_family **out) {
   *out = NULL;
@@ -17,6 +17,6 @@ towerrt_status trt_family_find(const trt_meta *meta, const trt_family **out) {
       *out = families[i];
       return TOWERRT_OK;
     }
-  return trt_fail(TOWERRT_ERR_UNSUPPORTED, "general.architecture '%.*s' is not served by this build (inttower, dssm, dat)",
+  return trt_fail(TOWERRT_ERR_UNSUPPORTED, "general.architecture '%.*s' is not served by this build (inttower, dssm, dat, fit)",
                   (int)(v.len > 64 ? 64 : v.len), v.str);
 }

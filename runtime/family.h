@@ -8,6 +8,7 @@
  *
  *   inttower   family_inttower.c        Light-SE, FE heads, MaxSim
  *   dssm, dat  family_twotower_*.c      one vector per side, cosine / dot
+ *   fit        family_fit*.c            meta queries, query-batched user tower, LSS
  */
 #ifndef TOWERRT_FAMILY_H
 #define TOWERRT_FAMILY_H
@@ -29,6 +30,19 @@ typedef struct trt_score_block {
   size_t k;
 } trt_score_block;
 
+/* A whole request by features, for a family whose request is not "user
+ * heads once, then MaxSim per candidate block" (FIT). */
+struct trt_workspace;
+typedef struct trt_family_request {
+  const trt_tower *item;          /* the item tower to run (m->item or its placed copy) */
+  struct trt_workspace *ws;       /* the caller's workspace (slot 0) */
+  void *scratch;                  /* request_bytes(m, max_k) bytes, 64-byte aligned */
+  const towerrt_features *user;   /* one row, checked */
+  const towerrt_features *items;  /* k rows, checked */
+  size_t k;
+  float *scores;                  /* k raw scores, before the prediction layer */
+} trt_family_request;
+
 typedef struct trt_family {
   const char *name; /* META general.architecture */
   /* Checks META and the GRAPH, binds and folds the weights, fills the
@@ -48,13 +62,20 @@ typedef struct trt_family {
   /* towerrt info: the heads line(s) and the compiled plan. */
   void (*describe_heads)(const towerrt_model *m, trt_text_buf *out);
   void (*describe_plan)(const towerrt_model *m, trt_text_buf *out);
+  /* Families with their own request (NULL: the shared path): the scratch
+   * a session plans for max_k candidates, and a request by features on it
+   * (allocates nothing; one thread). Such a family serves no item store
+   * yet: no_item_store says why. */
+  size_t (*request_bytes)(const towerrt_model *m, size_t max_k);
+  towerrt_status (*score_features)(const towerrt_model *m, const trt_family_request *r);
+  const char *no_item_store;
   /* What the family supports of the shared machinery. */
   int quantize_user_tower;  /* towerrt_model_quantize */
   int batched_user_tower;   /* towerrt_user_heads through oneDNN matmul */
   void (*free)(towerrt_model *m); /* m->family_data (NULL: nothing) */
 } trt_family;
 
-extern const trt_family trt_family_inttower, trt_family_dssm, trt_family_dat;
+extern const trt_family trt_family_inttower, trt_family_dssm, trt_family_dat, trt_family_fit;
 
 /* The family named by META general.architecture; UNSUPPORTED naming it
  * (or FORMAT when the key is missing) otherwise. */

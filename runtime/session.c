@@ -70,6 +70,8 @@ struct towerrt_session {
   size_t last_skipped;
   trt_job job;
   struct trt_mm *mm; /* towerrt_user_heads: oneDNN primitives, made on first use */
+  void *family_scratch; /* a family with its own request (family.h request_bytes), planned for max_k */
+  float *family_scores; /* max_k: its raw scores, for top-n */
   char error[TRT_MSG_CAP];
   towerrt_trace_fn trace; /* towerrt_session_set_trace: NULL = off */
   void *trace_ctx;
@@ -108,6 +110,7 @@ static towerrt_status session_fail(towerrt_session *s, towerrt_status st, float 
 
 static towerrt_status check_items(const towerrt_model *m, const towerrt_items *it, const towerrt_options *o) {
   if (!it) return TOWERRT_OK;
+  if (m->family->no_item_store) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "%s", m->family->no_item_store);
   if (it->heads != m->heads_item || it->head_dim != m->head_dim)
     return trt_fail(TOWERRT_ERR_MISMATCH, "item store rows are %u heads x %u dims, the model's item heads are %u x %u", it->heads,
                     it->head_dim, m->heads_item, m->head_dim);
@@ -187,6 +190,13 @@ static towerrt_status make_arena(towerrt_session *s) {
   s->arena = aligned_alloc(64, per * s->threads);
   if (!s->ws || !s->arena) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for a session arena of %zu bytes", per * s->threads);
   for (uint32_t i = 0; i < s->threads; i++) trt_workspace_init(s->model, (char *)s->arena + per * i, &s->ws[i]);
+  if (s->model->family->request_bytes) {
+    size_t bytes = (s->model->family->request_bytes(s->model, s->max_k) + 63) & ~(size_t)63;
+    s->family_scratch = aligned_alloc(64, bytes ? bytes : 64);
+    s->family_scores = malloc((size_t)s->max_k * sizeof(float));
+    if (!s->family_scratch || !s->family_scores)
+      return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the %s request scratch of %zu bytes (max_k %u)", s->model->family->name, bytes, s->max_k);
+  }
   return make_serve_arena(s);
 }
 
@@ -277,6 +287,8 @@ void towerrt_session_free(towerrt_session *s) {
   free(s->slots);
   free(s->arena);
   free(s->ws);
+  free(s->family_scratch);
+  free(s->family_scores);
   free(s);
 }
 
@@ -623,6 +635,9 @@ size_t towerrt_session_user_heads_size(const towerrt_session *s) { return s ? n_
 
 towerrt_status towerrt_user_heads(towerrt_session *s, const towerrt_features *users, size_t n_users, float *heads) {
   if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_user_heads: session is NULL");
+  if (s->model->family->score_features)
+    return session_fail(s, trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_user_heads: a %s model has no user heads of its own: they depend on "
+                                    "each candidate's query index (score by features)", s->model->family->name), NULL, 0);
   size_t per = towerrt_session_user_heads_size(s);
   towerrt_status st = !users || !heads ? trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_user_heads: users and heads must not be NULL")
                       : n_users == 0   ? trt_fail(TOWERRT_ERR_EMPTY_REQUEST, "towerrt_user_heads: n_users = 0")
@@ -670,6 +685,31 @@ towerrt_status towerrt_score_heads_topn(towerrt_session *s, const float *heads, 
   return score_heads(s, "towerrt_score_heads_topn", heads, item_ids, k, &o);
 }
 
+/* A family with its own request (FIT): the whole request on slot 0 (one
+ * thread), then the prediction layer and the output as the shared path. */
+static towerrt_status family_request(towerrt_session *s, const towerrt_features *user, const towerrt_features *items, size_t k,
+                                     const trt_out *o) {
+  float *raw = o->scores ? o->scores : s->family_scores;
+  trt_family_request r = {.item = s->item, .ws = &s->ws[0], .scratch = s->family_scratch, .user = user, .items = items, .k = k, .scores = raw};
+  uint64_t t0 = trace_begin(s);
+  towerrt_status st = s->model->family->score_features(s->model, &r);
+  trace_end(s, "request", t0, 0);
+  if (st) return out_fail(s, st, o, k);
+  finish(s, raw, k);
+  s->req_ids = NULL;
+  if (!o->scores) {
+    trt_topn_reset(&s->slots[0].topn, s->slots[0].heap, o->n);
+    atomic_store(&s->first_nonfinite, SIZE_MAX);
+    keep_best(s, &s->slots[0], 0, NULL, raw, k);
+    trt_topn_emit(&s->slots[0].topn, o->n, o->ids, o->top_scores);
+  }
+  for (size_t c = 0; c < k; c++)
+    if (!isfinite(raw[c]))
+      return out_fail(s, trt_fail(TOWERRT_ERR_NONFINITE, "candidate %zu: the score is not finite: the item tower or the LSS overflowed "
+                                  "(weights or values too large)", c), o, k);
+  return TOWERRT_OK;
+}
+
 static towerrt_status score_features(towerrt_session *s, const char *fn, const towerrt_features *user, const towerrt_features *items,
                                      size_t k, const trt_out *o) {
   if (!s) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%s: session is NULL", fn);
@@ -678,6 +718,7 @@ static towerrt_status score_features(towerrt_session *s, const char *fn, const t
   if (!st && !o->scores) st = check_topn(s, o);
   if (!st) st = trt_check_features(s->model, TOWERRT_ITEM, items, k);
   if (st) return out_fail(s, st, o, k);
+  if (s->model->family->score_features) return family_request(s, user, items, k, o);
   trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
   if ((st = check_user_heads(s))) return out_fail(s, st, o, k);
   s->req_items = items;

@@ -6,6 +6,7 @@ archersama/IntTower: model/dssm.py, model/DAT.py) to towerrt model files
   python3 tools/export_family.py --arch dssm --weights state_dict.npz --config config.json --out model.twr
       [--similarity cosine|dot] [--gamma G] [--task binary|regression]
   python3 tools/export_family.py --arch dat ... [--dat-augment constant|input]
+  python3 tools/export_family.py --arch fit ...   (tools/export_fit.py: FIT, docs/family.md)
   (tools/export_inttower.py --arch dssm|dat ... is the same command)
 
 Weights: a state_dict (.npz read with the standard library, anything else
@@ -309,7 +310,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(prog="export_family.py",
                                  description="Export a reference DSSM / DAT state_dict to a towerrt .twr model.")
-    ap.add_argument("--arch", required=True, choices=ARCHS + ("inttower",))
+    ap.add_argument("--arch", required=True, choices=ARCHS + ("inttower", "fit"))
     ap.add_argument("--weights", required=True, help="state_dict: .npz (stdlib) or .pt (needs torch)")
     ap.add_argument("--config", required=True, help="feature configuration (JSON or column pickle)")
     ap.add_argument("--out", "-o", required=True, help="output .twr")
@@ -323,6 +324,9 @@ def main(argv=None):
                     help="record no file names or checksums (general.source 'not recorded')")
     ap.add_argument("--quiet", "-q", action="store_true")
     a, rest = ap.parse_known_args(argv)
+    if a.arch == "fit":
+        import export_fit  # noqa: E402  (FIT has its own graph: tools/export_fit.py)
+        return export_fit.main(argv)
     if a.arch == "inttower":
         drop, skip = [], False
         for x in argv:

@@ -265,14 +265,14 @@ MODEL = dict(embedding_dim=16, hidden=[32, 16], item_hidden=[32, 24])
 TRAIN = dict(seed=1029, lr=2e-3, batch_size=256, epochs=24, tau0=1.0, tau_min=0.05, dropout=0.1)
 
 
-def synthetic(with_seq):
+def synthetic(with_seq, embedding_dim=MODEL["embedding_dim"]):
     import train_synthetic as ts
     data = ts.make_data()
     cols, y = data["cols"], data["label"]
     n_items = data["vocab"]["movie_id"]
-    user = [dict(name=n, kind="single", vocab=data["vocab"][n], dim=MODEL["embedding_dim"]) for n in ts.USER_SPARSE]
+    user = [dict(name=n, kind="single", vocab=data["vocab"][n], dim=embedding_dim) for n in ts.USER_SPARSE]
     if with_seq:
-        user.append(dict(name="user_hist", kind="multi", vocab=n_items + 1, dim=MODEL["embedding_dim"], maxlen=SEQ_LEN))
+        user.append(dict(name="user_hist", kind="multi", vocab=n_items + 1, dim=embedding_dim, maxlen=SEQ_LEN))
         # the user's positive training items other than the row's own, ids + 1 (0 = padding) [I]
         rng = np.random.default_rng(7)
         pos = {}
@@ -287,8 +287,8 @@ def synthetic(with_seq):
             hist[r, :len(lst)] = np.array(lst, dtype=np.int64) + 1
         cols["user_hist"] = hist
     user.append(dict(name="user_mean_rating", kind="dense", dim=1))
-    item = [dict(name="movie_id", kind="single", vocab=n_items, dim=MODEL["embedding_dim"]),
-            dict(name="genres", kind="multi", vocab=data["genres_vocab"], dim=MODEL["embedding_dim"],
+    item = [dict(name="movie_id", kind="single", vocab=n_items, dim=embedding_dim),
+            dict(name="genres", kind="multi", vocab=data["genres_vocab"], dim=embedding_dim,
                  maxlen=ts.DATA["genres_maxlen"]),
             dict(name="item_mean_rating", kind="dense", dim=1)]
     conf = dict(user=user, item=item, hidden_units=dict(user=MODEL["hidden"], item=MODEL["item_hidden"]))
@@ -308,9 +308,9 @@ def tau_at(epoch, t=TRAIN):
     return max(t["tau_min"], t["tau0"] * decay ** epoch)
 
 
-def train(opts, with_seq, anneal=True, t=TRAIN, log=print):
+def train(opts, with_seq, anneal=True, t=TRAIN, log=print, embedding_dim=MODEL["embedding_dim"]):
     import train_synthetic as ts
-    data, conf = synthetic(with_seq)
+    data, conf = synthetic(with_seq, embedding_dim)
     cfg = ex.config_from_json(conf)
     torch.manual_seed(t["seed"])
     m = FITRef(cfg, MODEL["hidden"], opts, item_hidden_units=MODEL["item_hidden"], dropout_rate=t["dropout"])
