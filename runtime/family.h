@@ -38,7 +38,8 @@ typedef struct trt_family_request {
   struct trt_workspace *ws;       /* the caller's workspace (slot 0) */
   void *scratch;                  /* request_bytes(m, max_k) bytes, 64-byte aligned */
   const towerrt_features *user;   /* one row, checked */
-  const towerrt_features *items;  /* k rows, checked */
+  const towerrt_features *items;  /* by features: k rows, checked */
+  const float *const *rows;       /* by id (score_rows): k f32 item-store rows, NULL for a skipped candidate */
   size_t k;
   float *scores;                  /* k raw scores, before the prediction layer */
 } trt_family_request;
@@ -64,11 +65,12 @@ typedef struct trt_family {
   void (*describe_plan)(const towerrt_model *m, trt_text_buf *out);
   /* Families with their own request (NULL: the shared path): the scratch
    * a session plans for max_k candidates, and a request by features on it
-   * (allocates nothing; one thread). Such a family serves no item store
-   * yet: no_item_store says why. */
+   * or by item-store rows (allocates nothing; one thread). */
   size_t (*request_bytes)(const towerrt_model *m, size_t max_k);
   towerrt_status (*score_features)(const towerrt_model *m, const trt_family_request *r);
-  const char *no_item_store;
+  towerrt_status (*score_rows)(const towerrt_model *m, const trt_family_request *r);
+  /* Item stores the family cannot serve (NULL: all that match its heads). */
+  towerrt_status (*check_items)(const towerrt_model *m, const towerrt_items *it);
   /* What the family supports of the shared machinery. */
   int quantize_user_tower;  /* towerrt_model_quantize */
   int batched_user_tower;   /* towerrt_user_heads through oneDNN matmul */

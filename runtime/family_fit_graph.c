@@ -300,6 +300,8 @@ static towerrt_status check_meta(towerrt_model *m) {
   return TOWERRT_OK;
 }
 
+static towerrt_status widen_item_tower(towerrt_model *m, trt_fit_model *f);
+
 towerrt_status trt_fit_compile(towerrt_model *m) {
   const trt_section *g;
   towerrt_status st = trt_container_require(&m->container, TRT_SEC_GRAPH, "GRAPH", &g);
@@ -324,10 +326,101 @@ towerrt_status trt_fit_compile(towerrt_model *m) {
   m->head_dim = f->p;
   m->trained_fe_mask = 0;
   m->out_bias = 0.0f; /* in the LSS output layer */
+  return widen_item_tower(m, f);
+}
+
+/* The widened item tower (family_fit.h): layer L gets 2N more outputs,
+ * relu(+m) and relu(-m) of the match logits m = C x0 + c (layer 0, C =
+ * Q W_proj on the e_c positions of the tower input) or one-hot copies of
+ * the previous layer's carried values; fe[0] gets N outputs (+1, -1 on
+ * the carried pair) and zeros to whole heads. In double, stored f32. */
+static size_t carry_floats(const trt_tower *t, uint32_t N, uint32_t extra_out) {
+  size_t n = 0;
+  for (uint32_t L = 0; L < t->n_layers; L++) n += (size_t)(t->layers[L].out + 2 * N) * (t->layers[L].in + (L ? 2 * N : 0) + 1);
+  return n + (size_t)(t->fe[0].out + extra_out) * (t->fe[0].in + 2 * N + 1);
+}
+
+static void match_coefficients(const towerrt_model *m, const trt_fit_model *f, uint32_t j, double *coef, double *bias) {
+  const trt_tower *t = &f->item_plain;
+  const float *q = f->match.w + (size_t)j * f->D;
+  memset(coef, 0, t->input_width * sizeof *coef);
+  *bias = 0.0;
+  for (uint32_t d = 0; d < f->D; d++)
+    if (f->proj) *bias += (double)q[d] * f->ec_proj.b[d];
+  uint32_t e = 0;
+  for (uint32_t fi = 0; fi < t->n_id_fields; fi++) {
+    if (!(f->ec_mask >> fi & 1u)) continue;
+    for (uint32_t x = 0; x < t->emb_dim; x++, e++) {
+      double c = 0.0;
+      if (f->proj)
+        for (uint32_t d = 0; d < f->D; d++) c += (double)q[d] * f->ec_proj.w[(size_t)d * f->ec_width + e];
+      else
+        c = q[e];
+      coef[(size_t)fi * t->emb_dim + x] = c;
+    }
+  }
+  (void)m;
+}
+
+static towerrt_status widen_item_tower(towerrt_model *m, trt_fit_model *f) {
+  trt_tower *t = &m->item;
+  const uint32_t N = f->N, hv = f->Hv * f->p, pad = (N + f->p - 1) / f->p * f->p;
+  f->item_plain = *t;
+  f->row_len = hv + pad;
+  size_t floats = carry_floats(t, N, pad);
+  towerrt_status st = trt_model_reserve(m, (uint64_t)floats * sizeof(float), "FIT's widened item tower");
+  if (st) return st;
+  f->carry = calloc(floats ? floats : 1, sizeof(float));
+  double *coef = malloc((t->input_width + 1) * sizeof *coef);
+  if (!f->carry || !coef) {
+    free(coef);
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for FIT's widened item tower (%zu floats)", floats);
+  }
+  float *p = f->carry;
+  uint32_t max_w = t->input_width;
+  for (uint32_t L = 0; L <= t->n_layers; L++) {
+    const trt_dense_layer *d = L < t->n_layers ? &f->item_plain.layers[L] : &f->item_plain.fe[0];
+    int fe = L == t->n_layers;
+    uint32_t in = d->in + (L ? 2 * N : 0), out = d->out + (fe ? pad : 2 * N);
+    float *w = p, *b = p + (size_t)out * in;
+    p = b + out;
+    for (uint32_t o = 0; o < d->out; o++) { /* the trained outputs, zeros on the carried inputs */
+      memcpy(w + (size_t)o * in, d->w + (size_t)o * d->in, d->in * sizeof(float));
+      b[o] = d->b[o];
+    }
+    for (uint32_t j = 0; j < N; j++) {
+      float *pos = w + (size_t)(d->out + j) * in, *neg = fe ? NULL : w + (size_t)(d->out + N + j) * in;
+      if (L == 0 && !fe) {
+        double c0;
+        match_coefficients(m, f, j, coef, &c0);
+        for (uint32_t i = 0; i < in; i++) pos[i] = (float)coef[i], neg[i] = (float)-coef[i];
+        b[d->out + j] = (float)c0, b[d->out + N + j] = (float)-c0;
+      } else if (!fe) {
+        pos[d->in + j] = 1.0f, neg[d->in + N + j] = 1.0f;
+      } else {
+        pos[d->in + j] = 1.0f, pos[d->in + N + j] = -1.0f;
+      }
+    }
+    for (size_t i = 0; i < (size_t)out * (in + 1); i++)
+      if (!isfinite(w[i])) {
+        free(coef);
+        return trt_fail(TOWERRT_ERR_NONFINITE, "FIT: the match logits' coefficients overflow");
+      }
+    trt_dense_layer wide = *d;
+    wide.in = in, wide.out = out, wide.w = w, wide.b = b;
+    if (fe) t->fe[0] = wide;
+    else t->layers[L] = wide;
+    if (out > max_w) max_w = out;
+  }
+  free(coef);
+  t->max_width = max_w;
+  m->heads_item = f->row_len / f->p;
   return TOWERRT_OK;
 }
 
 void trt_fit_free(towerrt_model *m) {
+  trt_fit_model *f = m->family_data;
+  if (f) free(f->carry);
   free(m->family_data);
   m->family_data = NULL;
 }

@@ -30,10 +30,11 @@
 
 /* The scratch of one request, carved from the session's block. */
 typedef struct fit_scratch {
-  float *zv;           /* k x Hv x p */
+  float *zv;           /* by features: k x Hv x p */
+  const float **rowp;  /* k: candidate c's item row (Zv, then the match logits by id) */
   uint32_t *qidx;      /* k */
   uint32_t *order;     /* k: candidates grouped by query index */
-  uint32_t *start;     /* N + 1: group g is order[start[g] .. start[g + 1]) */
+  uint32_t *start;     /* N + 2: group g is order[start[g] .. start[g + 1]); group N: skipped */
   float *ec, *ecp, *match; /* TRT_ITEM_BLOCK x ec_width / D / N */
   float *base;         /* the user's id embeddings (sequence excluded) */
   float *seq;          /* seq_len x D */
@@ -60,9 +61,10 @@ static size_t layout(const towerrt_model *m, size_t k, void *arena, fit_scratch 
   const size_t hv = (size_t)f->Hv * f->p, uw = m->user.n_id_fields * (size_t)m->user.emb_dim;
   carver c = {arena, 0};
   x->zv = carve(&c, k * hv * F);
+  x->rowp = carve(&c, k * sizeof(float *));
   x->qidx = carve(&c, k * sizeof(uint32_t));
   x->order = carve(&c, k * sizeof(uint32_t));
-  x->start = carve(&c, (N + 1) * sizeof(uint32_t));
+  x->start = carve(&c, (N + 2) * sizeof(uint32_t));
   x->ec = carve(&c, B * f->ec_width * F);
   x->ecp = carve(&c, B * f->D * F);
   x->match = carve(&c, B * N * F);
@@ -105,13 +107,22 @@ static void dense(const towerrt_model *m, const trt_dense_layer *d, const float 
   m->kernels.dense_f32(x, n, d->in, d->w, d->b, d->out, d->relu, y);
 }
 
+/* The first of equal maxima (torch.argmax); NaN never wins. */
+static uint32_t argmax(const float *s, uint32_t n) {
+  uint32_t best = 0;
+  for (uint32_t i = 1; i < n; i++)
+    if (s[i] > s[best]) best = i;
+  return best;
+}
+
 /* Step 1: Zv and the query index of candidates c0 .. c0 + n. */
 static void items_block(const towerrt_model *m, const trt_family_request *r, fit_scratch *x, size_t c0, size_t n) {
   const trt_fit_model *f = m->family_data;
-  const trt_tower *t = r->item;
+  const trt_tower *t = &f->item_plain; /* as trained: the match logits are computed here */
   const towerrt_features *it = r->items;
   trt_item_forward(m, t, r->ws, it->ids + c0 * t->id_slots, it->dense ? it->dense + c0 * t->dense_width : NULL, n);
   memcpy(x->zv + c0 * f->Hv * f->p, r->ws->item_heads, n * f->Hv * f->p * sizeof(float));
+  for (size_t c = 0; c < n; c++) x->rowp[c0 + c] = x->zv + (c0 + c) * f->Hv * f->p;
   for (size_t c = 0; c < n; c++) { /* e_c: the ec fields' embeddings, from the tower input */
     const float *x0 = r->ws->item_x0 + c * t->input_width;
     float *e = x->ec + c * f->ec_width;
@@ -127,22 +138,17 @@ static void items_block(const towerrt_model *m, const trt_family_request *r, fit
     ec = x->ecp;
   }
   dense(m, &f->match, ec, n, x->match);
-  for (size_t c = 0; c < n; c++) { /* argmax, the first of equal maxima (torch.argmax); NaN never wins */
-    const float *s = x->match + c * f->N;
-    uint32_t best = 0;
-    for (uint32_t i = 1; i < f->N; i++)
-      if (s[i] > s[best]) best = i;
-    x->qidx[c0 + c] = best;
-  }
+  for (size_t c = 0; c < n; c++) x->qidx[c0 + c] = argmax(x->match + c * f->N, f->N);
 }
 
-/* Step 2: counting sort of the candidates by query index. */
+/* Step 2: counting sort of the candidates by query index (index N: skipped). */
 static void group(const trt_fit_model *f, fit_scratch *x, size_t k) {
-  memset(x->start, 0, (f->N + 1) * sizeof(uint32_t));
+  const uint32_t G = f->N + 1;
+  memset(x->start, 0, (G + 1) * sizeof(uint32_t));
   for (size_t c = 0; c < k; c++) x->start[x->qidx[c] + 1]++;
-  for (uint32_t g = 0; g < f->N; g++) x->start[g + 1] += x->start[g];
+  for (uint32_t g = 0; g < G; g++) x->start[g + 1] += x->start[g];
   for (size_t c = 0; c < k; c++) x->order[x->start[x->qidx[c]]++] = (uint32_t)c;
-  for (uint32_t g = f->N; g > 0; g--) x->start[g] = x->start[g - 1]; /* back to group starts */
+  for (uint32_t g = G; g > 0; g--) x->start[g] = x->start[g - 1]; /* back to group starts */
   x->start[0] = 0;
 }
 
@@ -244,7 +250,7 @@ static size_t user_rows(const towerrt_model *m, const trt_family_request *r, fit
 static void lss_chunk(const towerrt_model *m, const float *zu, const uint32_t *cand, size_t n, fit_scratch *x, float *scores) {
   const trt_fit_model *f = m->family_data;
   const size_t Hu = f->Hu, Hv = f->Hv, o = f->o, hv = Hv * f->p;
-  for (size_t c = 0; c < n; c++) memcpy(x->zvc + c * hv, x->zv + (size_t)cand[c] * hv, hv * sizeof(float));
+  for (size_t c = 0; c < n; c++) memcpy(x->zvc + c * hv, x->rowp[cand[c]], hv * sizeof(float));
   /* S[i][c Hv + j] = <Zu_i, Zv_cj>: Zu as Hu rows, the chunk's heads as the weight */
   m->kernels.dense_f32(zu, Hu, f->p, x->zvc, NULL, n * Hv, 0, x->s);
   if (f->s_mul)
@@ -262,12 +268,10 @@ static void lss_chunk(const towerrt_model *m, const float *zu, const uint32_t *c
   for (size_t c = 0; c < n; c++) scores[cand[c]] = x->logit[c];
 }
 
-towerrt_status trt_fit_score_features(const towerrt_model *m, const trt_family_request *r) {
+/* Steps 2-4 once every candidate has its row and query index. */
+static towerrt_status score_grouped(const towerrt_model *m, const trt_family_request *r, fit_scratch *xs) {
   const trt_fit_model *f = m->family_data;
-  fit_scratch x;
-  layout(m, r->k, r->scratch, &x);
-  for (size_t c0 = 0; c0 < r->k; c0 += TRT_ITEM_BLOCK)
-    items_block(m, r, &x, c0, r->k - c0 < TRT_ITEM_BLOCK ? r->k - c0 : TRT_ITEM_BLOCK);
+  fit_scratch x = *xs;
   group(f, &x, r->k);
   size_t G = user_rows(m, r, &x);
   for (size_t i = 0; i < G; i++) {
@@ -277,15 +281,41 @@ towerrt_status trt_fit_score_features(const towerrt_model *m, const trt_family_r
       lss_chunk(m, x.zu + i * f->Hu * f->p, x.order + c0, n, &x, r->scores);
     }
   }
-  /* an overflow in an item's heads must not give a finite score */
+  /* an overflow in an item's heads must not give a finite score; skipped candidates are NaN */
   const size_t hv = (size_t)f->Hv * f->p;
-  for (size_t c = 0; c < r->k; c++)
+  for (size_t c = 0; c < r->k; c++) {
+    if (!x.rowp[c]) {
+      r->scores[c] = NAN;
+      continue;
+    }
     for (size_t j = 0; j < hv; j++)
-      if (!isfinite(x.zv[c * hv + j])) {
+      if (!isfinite(x.rowp[c][j])) {
         r->scores[c] = NAN;
         break;
       }
+  }
   for (size_t i = 0; i < G * f->Hu * f->p; i++)
     if (!isfinite(x.zu[i])) return trt_fail(TOWERRT_ERR_NONFINITE, "the FIT user tower overflowed (weights or dense values too large)");
   return TOWERRT_OK;
+}
+
+towerrt_status trt_fit_score_features(const towerrt_model *m, const trt_family_request *r) {
+  fit_scratch x;
+  layout(m, r->k, r->scratch, &x);
+  for (size_t c0 = 0; c0 < r->k; c0 += TRT_ITEM_BLOCK)
+    items_block(m, r, &x, c0, r->k - c0 < TRT_ITEM_BLOCK ? r->k - c0 : TRT_ITEM_BLOCK);
+  return score_grouped(m, r, &x);
+}
+
+/* By id: an item-store row is Zv, then the N match logits (family_fit.h). */
+towerrt_status trt_fit_score_rows(const towerrt_model *m, const trt_family_request *r) {
+  const trt_fit_model *f = m->family_data;
+  fit_scratch x;
+  layout(m, r->k, r->scratch, &x);
+  const size_t hv = (size_t)f->Hv * f->p;
+  for (size_t c = 0; c < r->k; c++) {
+    x.rowp[c] = r->rows[c];
+    x.qidx[c] = r->rows[c] ? argmax(r->rows[c] + hv, f->N) : f->N;
+  }
+  return score_grouped(m, r, &x);
 }

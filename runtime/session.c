@@ -72,6 +72,7 @@ struct towerrt_session {
   struct trt_mm *mm; /* towerrt_user_heads: oneDNN primitives, made on first use */
   void *family_scratch; /* a family with its own request (family.h request_bytes), planned for max_k */
   float *family_scores; /* max_k: its raw scores, for top-n */
+  const float **family_rows; /* max_k: by id, each candidate's item row */
   char error[TRT_MSG_CAP];
   towerrt_trace_fn trace; /* towerrt_session_set_trace: NULL = off */
   void *trace_ctx;
@@ -110,7 +111,10 @@ static towerrt_status session_fail(towerrt_session *s, towerrt_status st, float 
 
 static towerrt_status check_items(const towerrt_model *m, const towerrt_items *it, const towerrt_options *o) {
   if (!it) return TOWERRT_OK;
-  if (m->family->no_item_store) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "%s", m->family->no_item_store);
+  if (m->family->check_items) {
+    towerrt_status st = m->family->check_items(m, it);
+    if (st) return st;
+  }
   if (it->heads != m->heads_item || it->head_dim != m->head_dim)
     return trt_fail(TOWERRT_ERR_MISMATCH, "item store rows are %u heads x %u dims, the model's item heads are %u x %u", it->heads,
                     it->head_dim, m->heads_item, m->head_dim);
@@ -194,7 +198,8 @@ static towerrt_status make_arena(towerrt_session *s) {
     size_t bytes = (s->model->family->request_bytes(s->model, s->max_k) + 63) & ~(size_t)63;
     s->family_scratch = aligned_alloc(64, bytes ? bytes : 64);
     s->family_scores = malloc((size_t)s->max_k * sizeof(float));
-    if (!s->family_scratch || !s->family_scores)
+    s->family_rows = malloc((size_t)s->max_k * sizeof(float *));
+    if (!s->family_scratch || !s->family_scores || !s->family_rows)
       return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the %s request scratch of %zu bytes (max_k %u)", s->model->family->name, bytes, s->max_k);
   }
   return make_serve_arena(s);
@@ -289,6 +294,7 @@ void towerrt_session_free(towerrt_session *s) {
   free(s->ws);
   free(s->family_scratch);
   free(s->family_scores);
+  free(s->family_rows);
   free(s);
 }
 
@@ -597,6 +603,10 @@ static towerrt_status no_items(towerrt_session *s, const trt_out *o, size_t k, c
   return out_fail(s, trt_fail(TOWERRT_ERR_NO_ITEMS, "this session has no item store%s", hint), o, k);
 }
 
+struct trt_out;
+static towerrt_status family_request_ids(towerrt_session *s, const towerrt_features *user, const uint64_t *ids, size_t k,
+                                         const struct trt_out *o);
+
 /* By id, from the user's features: towerrt_score and towerrt_score_topn. */
 static towerrt_status score_user_ids(towerrt_session *s, const char *fn, const towerrt_features *user, const uint64_t *item_ids, size_t k,
                                      const trt_out *o) {
@@ -608,6 +618,11 @@ static towerrt_status score_user_ids(towerrt_session *s, const char *fn, const t
   if (st) return out_fail(s, st, o, k);
   trace_end(s, "check", tc, 0);
   if (!acquire_items(s)) return no_items(s, o, k, ": score by features, or give it one (towerrt_session_set_items)");
+  if (s->model->family->score_rows) {
+    st = family_request_ids(s, user, item_ids, k, o);
+    release_items(s);
+    return st;
+  }
   uint64_t t0 = trace_begin(s);
   trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
   trace_end(s, "user_tower", t0, 0);
@@ -664,6 +679,9 @@ static towerrt_status score_heads(towerrt_session *s, const char *fn, const floa
   s->last_skipped = 0;
   towerrt_status st = check_candidates(s, heads, "heads", item_ids, k, o->scores ? o->scores : o->top_scores);
   if (!st && !o->scores) st = check_topn(s, o);
+  if (!st && s->model->family->score_rows)
+    st = trt_fail(TOWERRT_ERR_UNSUPPORTED, "%s: a %s model has no user heads of its own (they depend on each candidate's query): score "
+                  "from the user's features", fn, s->model->family->name);
   if (st) return out_fail(s, st, o, k);
   if (!acquire_items(s)) return no_items(s, o, k, "");
   memcpy(s->ws[0].user_heads, heads, towerrt_session_user_heads_size(s) * sizeof(float));
@@ -686,28 +704,60 @@ towerrt_status towerrt_score_heads_topn(towerrt_session *s, const float *heads, 
 }
 
 /* A family with its own request (FIT): the whole request on slot 0 (one
- * thread), then the prediction layer and the output as the shared path. */
-static towerrt_status family_request(towerrt_session *s, const towerrt_features *user, const towerrt_features *items, size_t k,
-                                     const trt_out *o) {
+ * thread), then the prediction layer and the output as the shared path.
+ * By id (r->rows set): skipped candidates are NaN in candidate order and
+ * left out of a top-n. */
+static towerrt_status family_request(towerrt_session *s, trt_family_request *r, const uint64_t *ids, const trt_out *o) {
+  size_t k = r->k;
   float *raw = o->scores ? o->scores : s->family_scores;
-  trt_family_request r = {.item = s->item, .ws = &s->ws[0], .scratch = s->family_scratch, .user = user, .items = items, .k = k, .scores = raw};
+  r->item = s->item, r->ws = &s->ws[0], r->scratch = s->family_scratch, r->scores = raw;
   uint64_t t0 = trace_begin(s);
-  towerrt_status st = s->model->family->score_features(s->model, &r);
+  towerrt_status st = r->rows ? s->model->family->score_rows(s->model, r) : s->model->family->score_features(s->model, r);
   trace_end(s, "request", t0, 0);
   if (st) return out_fail(s, st, o, k);
   finish(s, raw, k);
-  s->req_ids = NULL;
+  s->req_ids = ids;
+  size_t skipped = 0;
+  for (size_t c = 0; r->rows && c < k; c++) skipped += r->rows[c] == NULL;
+  s->last_skipped = skipped;
   if (!o->scores) {
     trt_topn_reset(&s->slots[0].topn, s->slots[0].heap, o->n);
-    atomic_store(&s->first_nonfinite, SIZE_MAX);
-    keep_best(s, &s->slots[0], 0, NULL, raw, k);
+    for (size_t c = 0; c < k; c++)
+      if (!r->rows || r->rows[c]) keep_best(s, &s->slots[0], c, NULL, raw + c, 1);
     trt_topn_emit(&s->slots[0].topn, o->n, o->ids, o->top_scores);
   }
   for (size_t c = 0; c < k; c++)
-    if (!isfinite(raw[c]))
+    if (!isfinite(raw[c]) && (!r->rows || r->rows[c]))
       return out_fail(s, trt_fail(TOWERRT_ERR_NONFINITE, "candidate %zu: the score is not finite: the item tower or the LSS overflowed "
                                   "(weights or values too large)", c), o, k);
   return TOWERRT_OK;
+}
+
+/* By id for a family with its own request: each candidate's f32 row
+ * (base or delta of an overlay); an unknown id fails the request, or is
+ * skipped (NaN) with skip_unknown_items. */
+static towerrt_status family_request_ids(towerrt_session *s, const towerrt_features *user, const uint64_t *ids, size_t k,
+                                         const struct trt_out *o) {
+  const towerrt_items *it = s->items, *base = it->overlay ? it->overlay->layer[0] : it;
+  for (size_t c = 0; c < k; c++) {
+    const towerrt_items *layer = base;
+    uint32_t row = it->overlay ? trt_items_locate(it, ids[c], &layer) : trt_items_find(it, ids[c]);
+    if (row == TRT_EMPTY_ROW && !s->skip_unknown)
+      return out_fail(s, trt_fail(TOWERRT_ERR_UNKNOWN_ITEM, "candidate %zu: item id %llu is not in the item store (%llu items)", c,
+                                  (unsigned long long)ids[c], (unsigned long long)it->count), o, k);
+    const char *heads = layer == base ? s->item_heads : layer->heads_data;
+    s->family_rows[c] = row == TRT_EMPTY_ROW ? NULL : (const float *)(const void *)(heads + (size_t)row * layer->row_stride);
+  }
+  trt_family_request r = {.user = user, .rows = s->family_rows, .k = k};
+  return family_request(s, &r, ids, o);
+}
+
+static towerrt_status family_request_features(towerrt_session *s, const towerrt_features *user, const towerrt_features *items, size_t k,
+                                              const trt_out *o) {
+  trt_family_request r = {.user = user, .items = items, .k = k};
+  towerrt_status st = family_request(s, &r, NULL, o);
+  s->last_skipped = 0;
+  return st;
 }
 
 static towerrt_status score_features(towerrt_session *s, const char *fn, const towerrt_features *user, const towerrt_features *items,
@@ -718,7 +768,7 @@ static towerrt_status score_features(towerrt_session *s, const char *fn, const t
   if (!st && !o->scores) st = check_topn(s, o);
   if (!st) st = trt_check_features(s->model, TOWERRT_ITEM, items, k);
   if (st) return out_fail(s, st, o, k);
-  if (s->model->family->score_features) return family_request(s, user, items, k, o);
+  if (s->model->family->score_features) return family_request_features(s, user, items, k, o);
   trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
   if ((st = check_user_heads(s))) return out_fail(s, st, o, k);
   s->req_items = items;

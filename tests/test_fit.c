@@ -3,9 +3,12 @@
  *   - by features, the logits and the probabilities equal the reference's
  *     (float64, hard queries) within REL_TOL * max(1, |expected|), with the
  *     kernel set chosen here or forced by TOWERRT_ISA (tests/fit.cmake);
- *   - top-n by features keeps the n best of those scores;
- *   - what FIT does not serve is a clear error: an item store, user heads,
- *     fe_layer_mask; k above max_k is LIMIT; a corrupt LSS node is SHAPE.
+ *   - by item-store id (a store built from the request's candidates: the
+ *     shared builder runs FIT's widened item tower) the same, a skipped
+ *     unknown id is NaN and the rest unchanged; top-n keeps the n best;
+ *   - what FIT does not serve is a clear error: a bf16 store, user heads,
+ *     scoring from heads, fe_layer_mask; k above max_k is LIMIT; a corrupt
+ *     LSS node is SHAPE.
  * usage: test_fit FIXTURE_DIR... */
 #include <math.h>
 #include <stdlib.h>
@@ -48,16 +51,19 @@ static int read_request(FILE *f, request *q) {
   return ok;
 }
 
-static towerrt_session *session(const towerrt_model *m, int logits) {
+static towerrt_session *session_on(const towerrt_model *m, const towerrt_items *items, int logits, int skip) {
   towerrt_options o;
   towerrt_options_init(&o);
   o.max_k = MAX_K;
   o.output_logits = (uint32_t)logits;
+  o.skip_unknown_items = (uint32_t)skip;
   towerrt_session *s = NULL;
-  towerrt_status st = towerrt_session_create(m, NULL, &o, &s);
+  towerrt_status st = towerrt_session_create(m, items, &o, &s);
   CHECK(st == TOWERRT_OK, "session: %s", towerrt_last_error());
   return s;
 }
+
+static towerrt_session *session(const towerrt_model *m, int logits) { return session_on(m, NULL, logits, 0); }
 
 static double check_scores(const char *dir, size_t r, const float *got, const double *want, size_t k, const char *what) {
   double worst = 0.0;
@@ -81,6 +87,47 @@ static void check_topn(towerrt_session *s, const towerrt_features *u, const towe
     for (size_t c = 0; c < q->k; c++) better += full[c] > top[j];
     CHECK(better <= j, "topn %zu: %zu candidates score higher than %g", j, better, top[j]);
   }
+}
+
+/* By id from a store of the request's candidates (ids 1000 + c): the
+ * same logits; a top-n; with skip_unknown_items an unknown id is NaN and
+ * the others keep their scores. */
+static double check_by_id(const char *dir, size_t r, const towerrt_model *m, const towerrt_features *u, const towerrt_features *it,
+                          const request *q) {
+  const char *path = "/tmp/towerrt_fit_store.twi";
+  uint64_t *ids = malloc((q->k + 1) * sizeof *ids);
+  float *got = malloc((q->k + 1) * sizeof *got);
+  for (size_t c = 0; c < q->k; c++) ids[c] = 1000 + c;
+  towerrt_items *items = NULL;
+  double worst = 0.0;
+  towerrt_status st = towerrt_items_build(m, it, ids, q->k, path);
+  if (!st) st = towerrt_items_load(path, NULL, &items);
+  CHECK(st == TOWERRT_OK, "%s: store: %s", dir, towerrt_last_error());
+  towerrt_session *s = items ? session_on(m, items, 1, 1) : NULL;
+  if (s) {
+    CHECK(towerrt_score(s, u, ids, q->k, got) == TOWERRT_OK, "%s by id: %s", dir, towerrt_session_error(s));
+    worst = check_scores(dir, r, got, q->logit, q->k, "logit by id");
+    uint64_t top_ids[3];
+    float top[3];
+    size_t n = q->k < 3 ? q->k : 3;
+    CHECK(towerrt_score_topn(s, u, ids, q->k, n, top_ids, top) == TOWERRT_OK, "topn by id: %s", towerrt_session_error(s));
+    for (size_t j = 0; j < n; j++) {
+      size_t better = 0;
+      for (size_t c = 0; c < q->k; c++) better += got[c] > top[j];
+      CHECK(top_ids[j] >= 1000 && top_ids[j] < 1000 + q->k && top[j] == got[top_ids[j] - 1000] && better <= j, "topn by id %zu", j);
+    }
+    ids[0] = 999999; /* unknown: skipped */
+    float *again = malloc((q->k + 1) * sizeof *again);
+    CHECK(towerrt_score(s, u, ids, q->k, again) == TOWERRT_OK, "skip unknown: %s", towerrt_session_error(s));
+    CHECK(isnan(again[0]) && towerrt_session_last_skipped(s) == 1, "skip unknown: %g, %zu skipped", again[0], towerrt_session_last_skipped(s));
+    CHECK(q->k < 2 || memcmp(again + 1, got + 1, (q->k - 1) * sizeof *got) == 0, "skip unknown changed the other scores");
+    free(again);
+  }
+  towerrt_session_free(s);
+  towerrt_items_free(items);
+  remove(path);
+  free(ids), free(got);
+  return worst;
 }
 
 static void check_dir(const char *dir) {
@@ -107,6 +154,7 @@ static void check_dir(const char *dir) {
     CHECK(towerrt_score_features(sp, &u, &it, q.k, got) == TOWERRT_OK, "%s: %s", dir, towerrt_session_error(sp));
     worst = fmax(worst, check_scores(dir, n_req, got, q.prob, q.k, "probability"));
     check_topn(sp, &u, &it, &q, got);
+    worst = fmax(worst, check_by_id(dir, n_req, m, &u, &it, &q));
     free(got);
     request_free(&q);
     n_req++;
@@ -140,11 +188,25 @@ static void check_errors(const char *dir) {
   uint64_t item_ids[1] = {0};
   float out[MAX_K + 1];
   CHECK(towerrt_score(s, &u, item_ids, 1, out) == TOWERRT_ERR_NO_ITEMS, "by id without a store");
+  CHECK(towerrt_score_heads(s, heads, item_ids, 1, out) == TOWERRT_ERR_UNSUPPORTED, "scoring from heads");
   size_t is = towerrt_model_id_slots(m, TOWERRT_ITEM), id = towerrt_model_dense_width(m, TOWERRT_ITEM);
   int64_t *iids = calloc((MAX_K + 1) * is + 1, sizeof *iids);
   float *idn = calloc((MAX_K + 1) * id + 1, sizeof *idn);
   towerrt_features it = {iids, (MAX_K + 1) * is, id ? idn : NULL, (MAX_K + 1) * id};
   CHECK(towerrt_score_features(s, &u, &it, MAX_K + 1, out) == TOWERRT_ERR_LIMIT, "k above max_k");
+  /* a bf16 copy of a store: refused (its rows carry the match logits) */
+  towerrt_items *store = NULL, *half = NULL;
+  uint64_t one[2] = {7, 8};
+  towerrt_features two = {iids, 2 * is, id ? idn : NULL, 2 * id};
+  towerrt_status st = towerrt_items_build(m, &two, one, 2, "/tmp/towerrt_fit_f32.twi");
+  if (!st) st = towerrt_items_load("/tmp/towerrt_fit_f32.twi", NULL, &store);
+  if (!st) st = towerrt_items_quantize(store, TOWERRT_PRECISION_BF16, "/tmp/towerrt_fit_bf16.twi");
+  if (!st) st = towerrt_items_load("/tmp/towerrt_fit_bf16.twi", NULL, &half);
+  CHECK(st == TOWERRT_OK, "bf16 store: %s", towerrt_last_error());
+  if (half) CHECK(towerrt_session_set_items(s, half) == TOWERRT_ERR_UNSUPPORTED, "a bf16 store accepted");
+  if (store) CHECK(towerrt_session_set_items(s, store) == TOWERRT_OK, "f32 store: %s", towerrt_last_error());
+  towerrt_items_free(store), towerrt_items_free(half);
+  remove("/tmp/towerrt_fit_f32.twi"), remove("/tmp/towerrt_fit_bf16.twi");
   free(iids), free(idn);
   towerrt_session_free(s);
   towerrt_model_free(m);
@@ -169,7 +231,7 @@ static void check_errors(const char *dir) {
     test_fix_crcs(file, size);
     const char *tmp = "/tmp/towerrt_fit_corrupt.twr";
     test_write_file(tmp, file, size);
-    towerrt_status st = towerrt_model_load(tmp, NULL, &m);
+    st = towerrt_model_load(tmp, NULL, &m);
     CHECK(st == TOWERRT_ERR_SHAPE, "corrupt LSS: status %s (%s)", towerrt_status_name(st), towerrt_last_error());
     if (st == TOWERRT_OK) towerrt_model_free(m);
     remove(tmp);
