@@ -13,11 +13,21 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test_util.h"
 #include "towerrt.h"
 
 #define REL_TOL 2e-5
+
+/* A scratch path of this process (ctest runs the fit_<isa> tests at once). */
+static const char *tmp(const char *name) {
+  static char buf[4][128];
+  static int i;
+  char *p = buf[i++ & 3];
+  snprintf(p, 128, "/tmp/towerrt_fit_%ld_%s", (long)getpid(), name);
+  return p;
+}
 #define MAX_K 200
 
 typedef struct request {
@@ -94,7 +104,7 @@ static void check_topn(towerrt_session *s, const towerrt_features *u, const towe
  * the others keep their scores. */
 static double check_by_id(const char *dir, size_t r, const towerrt_model *m, const towerrt_features *u, const towerrt_features *it,
                           const request *q) {
-  const char *path = "/tmp/towerrt_fit_store.twi";
+  const char *path = tmp("store.twi");
   uint64_t *ids = malloc((q->k + 1) * sizeof *ids);
   float *got = malloc((q->k + 1) * sizeof *got);
   for (size_t c = 0; c < q->k; c++) ids[c] = 1000 + c;
@@ -198,15 +208,16 @@ static void check_errors(const char *dir) {
   towerrt_items *store = NULL, *half = NULL;
   uint64_t one[2] = {7, 8};
   towerrt_features two = {iids, 2 * is, id ? idn : NULL, 2 * id};
-  towerrt_status st = towerrt_items_build(m, &two, one, 2, "/tmp/towerrt_fit_f32.twi");
-  if (!st) st = towerrt_items_load("/tmp/towerrt_fit_f32.twi", NULL, &store);
-  if (!st) st = towerrt_items_quantize(store, TOWERRT_PRECISION_BF16, "/tmp/towerrt_fit_bf16.twi");
-  if (!st) st = towerrt_items_load("/tmp/towerrt_fit_bf16.twi", NULL, &half);
+  const char *f32 = tmp("f32.twi"), *bf16 = tmp("bf16.twi");
+  towerrt_status st = towerrt_items_build(m, &two, one, 2, f32);
+  if (!st) st = towerrt_items_load(f32, NULL, &store);
+  if (!st) st = towerrt_items_quantize(store, TOWERRT_PRECISION_BF16, bf16);
+  if (!st) st = towerrt_items_load(bf16, NULL, &half);
   CHECK(st == TOWERRT_OK, "bf16 store: %s", towerrt_last_error());
   if (half) CHECK(towerrt_session_set_items(s, half) == TOWERRT_ERR_UNSUPPORTED, "a bf16 store accepted");
   if (store) CHECK(towerrt_session_set_items(s, store) == TOWERRT_OK, "f32 store: %s", towerrt_last_error());
   towerrt_items_free(store), towerrt_items_free(half);
-  remove("/tmp/towerrt_fit_f32.twi"), remove("/tmp/towerrt_fit_bf16.twi");
+  remove(f32), remove(bf16);
   free(iids), free(idn);
   towerrt_session_free(s);
   towerrt_model_free(m);
@@ -229,12 +240,12 @@ static void check_errors(const char *dir) {
   CHECK(edited, "%s: no LSS record found to corrupt", path);
   if (edited) {
     test_fix_crcs(file, size);
-    const char *tmp = "/tmp/towerrt_fit_corrupt.twr";
-    test_write_file(tmp, file, size);
-    st = towerrt_model_load(tmp, NULL, &m);
+    const char *bad = tmp("corrupt.twr");
+    test_write_file(bad, file, size);
+    st = towerrt_model_load(bad, NULL, &m);
     CHECK(st == TOWERRT_ERR_SHAPE, "corrupt LSS: status %s (%s)", towerrt_status_name(st), towerrt_last_error());
     if (st == TOWERRT_OK) towerrt_model_free(m);
-    remove(tmp);
+    remove(bad);
   }
   free(file);
 }
