@@ -24,3 +24,6 @@ if(Python3_Interpreter_FOUND)
   # Standard library only: tools/export_fit.py reproduces every model.twr byte for byte.
   add_test(NAME fit_fixtures COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tools/make_golden_fit.py --verify)
 endif()
+
+# FIT's request path allocates nothing (test_no_alloc, tests/hardening.cmake).
+add_test(NAME no_alloc_fit COMMAND test_no_alloc --fit ${TOWERRT_FIT_DIRS})

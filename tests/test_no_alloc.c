@@ -6,7 +6,8 @@
  * k above max_k, ids out of range, NaN dense values, wrong counts, NULL
  * pointers, scoring by id without a store), including sessions whose
  * requests are split over a worker pool and sessions on an int8 store,
- * and a session on an overlay (a base and a delta store, skip-unknown).
+ * and a session on an overlay (a base and a delta store, skip-unknown);
+ * with --fit, FIT models (their own request path, by features and by id).
  *
  * Plain builds interpose the allocator symbols in this executable (calls
  * from inside libc, e.g. by vsnprintf while formatting a message, are
@@ -358,9 +359,90 @@ out:
   towerrt_model_free(m);
 }
 
+/* n random feature rows of one side (ids within each field's vocabulary). */
+static towerrt_features random_rows(const towerrt_model *m, towerrt_side side, size_t n, uint64_t *rng) {
+  size_t slots = towerrt_model_id_slots(m, side), dw = towerrt_model_dense_width(m, side);
+  int64_t *ids = calloc(n * slots + 1, sizeof *ids);
+  float *dense = calloc(n * dw + 1, sizeof *dense);
+  for (size_t r = 0; r < n; r++)
+    for (size_t i = 0, s = 0, d = 0; i < towerrt_model_field_count(m); i++) {
+      towerrt_field_info f;
+      towerrt_model_field(m, i, &f);
+      for (uint32_t j = 0; f.side == side && j < f.width; j++) {
+        if (f.kind == 2) dense[r * dw + d++] = test_rand_float(rng, -1.0f, 1.0f);
+        else ids[r * slots + s++] = (int64_t)(test_rand_u64(rng) % f.vocab);
+      }
+    }
+  return (towerrt_features){ids, n * slots, dw ? dense : NULL, n * dw};
+}
+
+/* A FIT model (tests/fixtures/golden_fit): its own request path (family.h
+ * score_features / score_rows) allocates nothing either: by features, by
+ * id (strict and skipping unknown ids), top-n, and LIMIT / UNKNOWN_ITEM. */
+static void run_fit(const char *dir) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/model.twr", dir);
+  towerrt_model *m = NULL;
+  if (towerrt_model_load(path, NULL, &m) != TOWERRT_OK) {
+    CHECK(0, "%s: %s", path, towerrt_last_error());
+    return;
+  }
+  enum { K = 150 };
+  uint64_t rng = test_seed("test_no_alloc fit"), keys[K + 1], top_ids[8];
+  towerrt_features user = random_rows(m, TOWERRT_USER, 1, &rng), items = random_rows(m, TOWERRT_ITEM, K + 1, &rng);
+  for (size_t i = 0; i < K + 1; i++) keys[i] = 500 + i;
+  /* the first K rows (the store, the valid requests); all K + 1 for LIMIT */
+  towerrt_features first = {items.ids, items.n_ids / (K + 1) * K, items.dense, items.n_dense / (K + 1) * K};
+  if (!first.dense) first.n_dense = 0;
+  snprintf(path, sizeof path, "/tmp/towerrt_noalloc_fit_%ld.twi", (long)getpid());
+  towerrt_items *store = NULL;
+  towerrt_status st = towerrt_items_build(m, &first, keys, K, path);
+  if (!st) st = towerrt_items_load(path, NULL, &store);
+  CHECK(st == TOWERRT_OK, "%s: store: %s", dir, towerrt_last_error());
+  towerrt_options o;
+  towerrt_options_init(&o);
+  o.max_k = K;
+  towerrt_session *s = NULL, *skip = NULL;
+  CHECK(towerrt_session_create(m, store, &o, &s) == TOWERRT_OK, "%s", towerrt_last_error());
+  o.skip_unknown_items = 1;
+  CHECK(towerrt_session_create(m, store, &o, &skip) == TOWERRT_OK, "%s", towerrt_last_error());
+  float scores[K + 1], top[8];
+  size_t failures = 0, wrong = 0;
+  if (s && skip) {
+    g_calls = 0;
+    g_counting = 1; /* ---- nothing below may allocate ---- */
+    for (int rep = 0; rep < 10; rep++) {
+      failures += towerrt_score_features(s, &user, &first, K, scores) != TOWERRT_OK;
+      failures += towerrt_score(s, &user, keys, K, scores) != TOWERRT_OK;
+      failures += towerrt_score_features_topn(s, &user, &first, K, 8, top_ids, top) != TOWERRT_OK;
+      failures += towerrt_score_topn(s, &user, keys, K, 8, top_ids, top) != TOWERRT_OK;
+      failures += towerrt_score(skip, &user, keys + 1, K, scores) != TOWERRT_OK; /* the last id is unknown: skipped */
+      wrong += towerrt_score(s, &user, keys + 1, K, scores) != TOWERRT_ERR_UNKNOWN_ITEM;
+      wrong += towerrt_score_features(s, &user, &items, K + 1, scores) != TOWERRT_ERR_LIMIT;
+    }
+    g_counting = 0; /* ---- end of the checked window ---- */
+  }
+  long allocs = g_calls;
+  CHECK(allocs == 0, "%s (FIT): %ld allocator calls while scoring", dir, allocs);
+  CHECK(failures == 0 && wrong == 0, "%s (FIT): %zu valid calls failed, %zu errors not reported (%s)", dir, failures, wrong,
+        s ? towerrt_session_error(s) : "");
+  printf("%s (FIT): 70 scoring calls, %ld allocator calls\n", dir, allocs);
+  towerrt_session_free(s);
+  towerrt_session_free(skip);
+  towerrt_items_free(store);
+  remove(path);
+  free((void *)user.ids), free((void *)user.dense), free((void *)items.ids), free((void *)items.dense);
+  towerrt_model_free(m);
+}
+
 int main(int argc, char **argv) {
+  if (argc > 2 && strcmp(argv[1], "--fit") == 0) { /* usage: test_no_alloc --fit FIT_FIXTURE_DIR... */
+    printf("test_no_alloc: counting with an %s\n", k_mode);
+    for (int i = 2; i < argc; i++) run_fit(argv[i]);
+    return test_finish("test_no_alloc");
+  }
   if (argc < 2) {
-    fprintf(stderr, "usage: test_no_alloc FIXTURE_DIR...\n");
+    fprintf(stderr, "usage: test_no_alloc FIXTURE_DIR... | --fit FIT_FIXTURE_DIR...\n");
     return 2;
   }
   printf("test_no_alloc: counting with an %s\n", k_mode);
