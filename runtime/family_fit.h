@@ -57,7 +57,6 @@ typedef struct trt_fit_model {
    * widened to carry the match logits e_c . q_i to the end (below). */
   trt_tower item_plain;
   uint32_t row_len; /* floats of an item row: Hv p heads, then N match logits, padded to whole heads */
-  float *carry;     /* the widened item tower's weights (owned) */
 } trt_fit_model;
 
 /* family_fit_graph.c */

@@ -252,20 +252,35 @@ static towerrt_status lss(cursor *c, trt_fit_model *f) {
 }
 
 /* Floats of the owned block: every folded Linear, Q*, the affine map of S. */
-static size_t owned_floats(const towerrt_model *m, const trt_section *g, uint32_t n_nodes) {
-  size_t total = 0;
+/* Floats of the owned block: every folded Linear, Q*, the affine map of S,
+ * and the widened item tower (family_fit.h), so that every tower weight
+ * lives in m->owned (placement copies that block and rebases into it).
+ * From the file's attrs, which the walk then checks. */
+static size_t owned_floats(const trt_section *g, uint32_t n_nodes) {
+  size_t total = 0, N = 0, last_item_out = 0;
   for (uint32_t i = 0; i < n_nodes; i++) {
     trt_graph_node n;
     trt_graph_node_read(g, i, &n);
-    if (n.op == TRT_OP_LINEAR && n.attr[0] > 0 && n.attr[1] > 0) total += (size_t)n.attr[1] * ((size_t)n.attr[0] + 1);
-    if (n.op == TRT_OP_MQM && n.attr[0] > 0 && n.attr[1] > 0) total += (size_t)n.attr[0] * (size_t)n.attr[1];
-    if (n.op == TRT_OP_LSS_NORM && n.attr[0] > 0 && n.attr[1] > 0) total += 2 * (size_t)n.attr[0] * (size_t)n.attr[1];
+    if (n.op == TRT_OP_MQM && n.attr[0] > 0) N = (size_t)n.attr[0];
   }
-  (void)m;
+  for (uint32_t i = 0; i < n_nodes; i++) {
+    trt_graph_node n;
+    trt_graph_node_read(g, i, &n);
+    if (n.attr[0] <= 0 || n.attr[1] <= 0) continue;
+    size_t a0 = (size_t)n.attr[0], a1 = (size_t)n.attr[1];
+    if (n.op == TRT_OP_LINEAR) {
+      total += a1 * (a0 + 1);
+      if (n.side == TOWERRT_ITEM) total += (a1 + 2 * N) * (a0 + (n.layer > 0 ? 2 * N : 0) + 1), last_item_out = a1;
+    }
+    if (n.op == TRT_OP_LSS_PROJ && n.side == TOWERRT_ITEM) total += (a0 * a1 + (N + a1 - 1) / a1 * a1) * (last_item_out + 2 * N + 1);
+    if (n.op == TRT_OP_MQM) total += a0 * a1;
+    if (n.op == TRT_OP_LSS_NORM) total += 2 * a0 * a1;
+  }
   return total;
 }
 
-static towerrt_status walk(cursor *c, trt_fit_model *f, float *pool) {
+static towerrt_status walk(cursor *c, trt_fit_model *f, float **pool_io) {
+  float *pool = *pool_io;
   towerrt_model *m = c->m;
   towerrt_status st;
   if ((st = take(c, TRT_OP_EMBED, TOWERRT_USER)) || (st = take(c, TRT_OP_EMBED, TOWERRT_ITEM))) return st;
@@ -285,6 +300,8 @@ static towerrt_status walk(cursor *c, trt_fit_model *f, float *pool) {
   if (peek(c, TRT_OP_LSS_NORM) && ((st = take(c, TRT_OP_LSS_NORM, 2)) || (st = lss_norm(c, f, pool)))) return st;
   if ((st = take(c, TRT_OP_LSS, 2)) || (st = lss(c, f)) || (st = take(c, TRT_OP_PREDICT, 2))) return st;
   if (c->i != c->n) return trt_fail(TOWERRT_ERR_FORMAT, "FIT graph: %u nodes after PREDICT", c->n - c->i);
+  if (f->s_mul) pool += 2 * (size_t)f->Hu * f->Hv;
+  *pool_io = pool;
   return TOWERRT_OK;
 }
 
@@ -300,7 +317,7 @@ static towerrt_status check_meta(towerrt_model *m) {
   return TOWERRT_OK;
 }
 
-static towerrt_status widen_item_tower(towerrt_model *m, trt_fit_model *f);
+static towerrt_status widen_item_tower(towerrt_model *m, trt_fit_model *f, float *pool, size_t room);
 
 towerrt_status trt_fit_compile(towerrt_model *m) {
   const trt_section *g;
@@ -313,20 +330,21 @@ towerrt_status trt_fit_compile(towerrt_model *m) {
   if ((st = check_meta(m)) || (st = trt_plan_fields(m, TOWERRT_USER)) || (st = trt_plan_fields(m, TOWERRT_ITEM)) ||
       (st = trt_graph_count(g, &n_nodes)))
     return st;
-  size_t floats = owned_floats(m, g, n_nodes);
+  size_t floats = owned_floats(g, n_nodes);
   if ((st = trt_model_reserve(m, (uint64_t)floats * sizeof(float), "folded FIT weights"))) return st;
   m->owned_bytes = (floats ? floats : 16) * sizeof(float);
   m->owned = aligned_alloc(64, (m->owned_bytes + 63) & ~(size_t)63);
   if (!m->owned) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for %zu folded FIT weights", floats);
   cursor c = {.m = m, .g = g, .n = n_nodes, .prev = -1};
-  if ((st = walk(&c, f, (float *)(void *)m->owned))) return st;
+  float *pool = (float *)(void *)m->owned;
+  if ((st = walk(&c, f, &pool))) return st;
   m->user.max_width = m->user.input_width; /* the shared workspace's user slices (unused by FIT's request) */
   m->heads_user = 0; /* no user heads of the shared kind: FIT's run per query index */
   m->heads_item = f->Hv;
   m->head_dim = f->p;
   m->trained_fe_mask = 0;
   m->out_bias = 0.0f; /* in the LSS output layer */
-  return widen_item_tower(m, f);
+  return widen_item_tower(m, f, pool, floats - (size_t)(pool - (float *)(void *)m->owned));
 }
 
 /* The widened item tower (family_fit.h): layer L gets 2N more outputs,
@@ -362,21 +380,17 @@ static void match_coefficients(const towerrt_model *m, const trt_fit_model *f, u
   (void)m;
 }
 
-static towerrt_status widen_item_tower(towerrt_model *m, trt_fit_model *f) {
+static towerrt_status widen_item_tower(towerrt_model *m, trt_fit_model *f, float *pool, size_t room) {
   trt_tower *t = &m->item;
   const uint32_t N = f->N, hv = f->Hv * f->p, pad = (N + f->p - 1) / f->p * f->p;
   f->item_plain = *t;
   f->row_len = hv + pad;
   size_t floats = carry_floats(t, N, pad);
-  towerrt_status st = trt_model_reserve(m, (uint64_t)floats * sizeof(float), "FIT's widened item tower");
-  if (st) return st;
-  f->carry = calloc(floats ? floats : 1, sizeof(float));
+  if (floats > room) return trt_fail(TOWERRT_ERR_FORMAT, "FIT graph: the item tower's sizes disagree with its nodes' attrs");
+  memset(pool, 0, floats * sizeof(float));
   double *coef = malloc((t->input_width + 1) * sizeof *coef);
-  if (!f->carry || !coef) {
-    free(coef);
-    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for FIT's widened item tower (%zu floats)", floats);
-  }
-  float *p = f->carry;
+  if (!coef) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  float *p = pool;
   uint32_t max_w = t->input_width;
   for (uint32_t L = 0; L <= t->n_layers; L++) {
     const trt_dense_layer *d = L < t->n_layers ? &f->item_plain.layers[L] : &f->item_plain.fe[0];
@@ -419,8 +433,6 @@ static towerrt_status widen_item_tower(towerrt_model *m, trt_fit_model *f) {
 }
 
 void trt_fit_free(towerrt_model *m) {
-  trt_fit_model *f = m->family_data;
-  if (f) free(f->carry);
   free(m->family_data);
   m->family_data = NULL;
 }

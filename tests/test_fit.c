@@ -30,6 +30,9 @@ static const char *tmp(const char *name) {
 }
 #define MAX_K 200
 
+static towerrt_pool *g_pool; /* placement: a copy of each model on the pool's nodes */
+static towerrt_model *g_placed;
+
 typedef struct request {
   size_t k, us, ud, is, id;
   int64_t *uids, *iids;
@@ -117,6 +120,22 @@ static double check_by_id(const char *dir, size_t r, const towerrt_model *m, con
   if (s) {
     CHECK(towerrt_score(s, u, ids, q->k, got) == TOWERRT_OK, "%s by id: %s", dir, towerrt_session_error(s));
     worst = check_scores(dir, r, got, q->logit, q->k, "logit by id");
+    if (g_placed) { /* the placed copy, 2 threads asked for: the same scores bit for bit */
+      towerrt_options o;
+      towerrt_options_init(&o);
+      o.max_k = MAX_K, o.output_logits = 1, o.pool = g_pool, o.placement = TOWERRT_PLACE_SHARED, o.threads = 2, o.numa_node = 0;
+      towerrt_session *sp = NULL;
+      float *again = malloc((q->k + 1) * sizeof *again), *feat = malloc((q->k + 1) * sizeof *feat);
+      CHECK(towerrt_session_create(g_placed, items, &o, &sp) == TOWERRT_OK, "placed session: %s", towerrt_last_error());
+      if (sp) {
+        CHECK(towerrt_score(sp, u, ids, q->k, again) == TOWERRT_OK, "placed by id: %s", towerrt_session_error(sp));
+        CHECK(memcmp(again, got, q->k * sizeof *got) == 0, "%s: the placed model scores by id differently", dir);
+        CHECK(towerrt_score_features(sp, u, it, q->k, feat) == TOWERRT_OK, "placed by features: %s", towerrt_session_error(sp));
+        worst = fmax(worst, check_scores(dir, r, feat, q->logit, q->k, "logit placed by features"));
+      }
+      towerrt_session_free(sp);
+      free(again), free(feat);
+    }
     uint64_t top_ids[3];
     float top[3];
     size_t n = q->k < 3 ? q->k : 3;
@@ -148,6 +167,13 @@ static void check_dir(const char *dir) {
     CHECK(0, "%s: %s", path, towerrt_last_error());
     return;
   }
+  if (g_pool) {
+    towerrt_options o;
+    towerrt_options_init(&o);
+    o.pool = g_pool;
+    o.placement = TOWERRT_PLACE_REPLICATE;
+    CHECK(towerrt_model_load(path, &o, &g_placed) == TOWERRT_OK, "load with placement: %s", towerrt_last_error());
+  }
   towerrt_session *sl = session(m, 1), *sp = session(m, 0);
   snprintf(path, sizeof path, "%s/requests.txt", dir);
   FILE *f = fopen(path, "r");
@@ -175,6 +201,8 @@ static void check_dir(const char *dir) {
   towerrt_session_free(sl);
   towerrt_session_free(sp);
   towerrt_model_free(m);
+  towerrt_model_free(g_placed);
+  g_placed = NULL;
 }
 
 /* What FIT does not serve, and the limits, are clear errors. */
@@ -256,7 +284,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: test_fit FIXTURE_DIR...\n");
     return 2;
   }
+  towerrt_options po;
+  towerrt_options_init(&po);
+  po.threads_per_node = 2;
+  po.pin_threads = 0;
+  CHECK(towerrt_pool_create(&po, &g_pool) == TOWERRT_OK, "pool: %s", towerrt_last_error());
   for (int i = 1; i < argc; i++) check_dir(argv[i]);
   check_errors(argv[1]);
+  towerrt_pool_free(g_pool);
   return test_finish("test_fit");
 }
