@@ -18,7 +18,6 @@
 #include "family_fit.h"
 #include "status.h"
 
-enum { TRT_OP_MQM = 11, TRT_OP_DIN = 12, TRT_OP_LSS_PROJ = 13, TRT_OP_LSS_NORM = 14, TRT_OP_LSS = 15 };
 enum { FIT_FLAG_PROJ = 1, FIT_FLAG_L2NORM = 4, FIT_NORM_SCALE = 1, FIT_NORM_BN = 2 };
 
 /* The node cursor: nodes are read in the pattern's order. */

@@ -26,7 +26,12 @@ enum {
   TRT_OP_SUM = 7,
   TRT_OP_PREDICT = 8,
   TRT_OP_SIMILARITY = 9, /* two-tower family */
-  TRT_OP_AUGMENT = 10    /* DAT */
+  TRT_OP_AUGMENT = 10,   /* DAT */
+  TRT_OP_MQM = 11,       /* FIT (runtime/family_fit_graph.c) */
+  TRT_OP_DIN = 12,
+  TRT_OP_LSS_PROJ = 13,
+  TRT_OP_LSS_NORM = 14,
+  TRT_OP_LSS = 15
 };
 
 typedef struct trt_graph_node {
