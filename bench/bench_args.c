@@ -173,6 +173,9 @@ static void usage(FILE *f) {
           "    --seed S           seed of the random requests (42); every point sees the same requests\n"
           "    --repetitions N    measure every point N times (1): the median repetition (by p50) is reported, with the\n"
           "                       standard deviation and coefficient of variation of p50 and cands/s over the N\n"
+          "    --load map|copy    how item stores are loaded (map; copy = TOWERRT_LOAD_COPY, which gets transparent\n"
+          "                       huge pages where the kernel grants them; TOWERRT_HUGE_PAGES=off asks for none);\n"
+          "                       how each store is held is printed on stderr\n"
           "  outputs (a table on stdout always):\n"
           "    --csv PATH --json PATH\n"
           "    --plot PREFIX      PREFIX-latency.{png,svg}, PREFIX-throughput.{png,svg} with gnuplot\n"
@@ -226,7 +229,7 @@ static const char *const k_flag_opts[] = {"help", "synthetic", "no-cache", "quie
 static const char *const k_value_opts[] = {"model", "items", "csv", "json", "plot", "workdir", "requests", "warmup",
                                            "min-requests", "seconds", "roofline-seconds", "profile-k", "profile-requests",
                                            "profile-isa", "profile-fe", "profile-precision", "seed", "preset", "repetitions", "trace",
-                                           NULL};
+                                           "load", NULL};
 #define MAX_LONG_OPTS 64
 
 static size_t build_long_options(struct option *o) {
@@ -275,6 +278,13 @@ static int apply_value(bench_ctx *c, const char *a, const char *v) {
   else if (!strcmp(a, "--plot")) c->plot = v;
   else if (!strcmp(a, "--workdir")) c->workdir = v;
   else if (!strcmp(a, "--trace")) c->trace = v;
+  else if (!strcmp(a, "--load")) {
+    if (strcmp(v, "map") && strcmp(v, "copy")) {
+      fprintf(stderr, "towerrt bench: --load wants map or copy (got '%s')\n", v);
+      return 0;
+    }
+    c->load_copy = !strcmp(v, "copy");
+  }
   else if (!strcmp(a, "--requests")) return parse_size(a, v, 1, 100000000, &c->requests);
   else if (!strcmp(a, "--warmup")) return parse_size(a, v, 0, 100000000, &c->warmup);
   else if (!strcmp(a, "--min-requests")) return parse_size(a, v, 1, 100000000, &c->min_requests);

@@ -99,6 +99,7 @@ struct bench_ctx {
   /* options */
   const char *model_path, *items_path, *csv, *json, *plot, *workdir, *trace;
   int synthetic, reuse, quiet, profile, roofline, no_sweep, list_isas, include_scalar, counters;
+  int load_copy; /* --load copy: stores loaded with TOWERRT_LOAD_COPY */
   tb_synth_config synth;
   size_t requests, warmup, min_requests, repetitions;
   double seconds, roofline_seconds;

@@ -26,6 +26,20 @@ towerrt_model *bc_model_for(bench_ctx *c, const char *isa) {
   return m;
 }
 
+/* A store as --load asks; says on stderr how its heads are held (mapped or
+ * copied, huge pages asked for and granted: towerrt_items_describe). */
+static towerrt_status load_store(const bench_ctx *c, const char *path, towerrt_items **out) {
+  towerrt_options o;
+  towerrt_options_init(&o);
+  o.load_mode = c->load_copy ? TOWERRT_LOAD_COPY : TOWERRT_LOAD_MAP;
+  towerrt_status st = towerrt_items_load(path, &o, out);
+  if (st || c->quiet) return st;
+  char text[1024];
+  towerrt_items_describe(*out, text, sizeof text);
+  fprintf(stderr, "towerrt bench: %s: %s", path, text);
+  return st;
+}
+
 int bc_load_inputs(bench_ctx *c) {
   if (c->synthetic) { /* the options were checked by bc_validate_early */
     char dir[4096];
@@ -42,7 +56,7 @@ int bc_load_inputs(bench_ctx *c) {
     fprintf(stderr, "towerrt bench: give --model M.twr --items S.twi, or --synthetic (try --help)\n");
     return EXIT_USAGE;
   }
-  towerrt_status st = towerrt_items_load(c->items_path, NULL, &c->items);
+  towerrt_status st = load_store(c, c->items_path, &c->items);
   if (st) {
     fprintf(stderr, "towerrt bench: error: %s (%s)\n", towerrt_last_error(), towerrt_status_name(st));
     return EXIT_FAIL;
@@ -91,7 +105,7 @@ towerrt_items *bc_store_for(bench_ctx *c, int prec) {
   struct stat st_q, st_src;
   int fresh = c->synthetic && c->reuse && stat(path, &st_q) == 0 && stat(c->items_path, &st_src) == 0 &&
               st_q.st_mtime >= st_src.st_mtime;
-  if (fresh && towerrt_items_load(path, NULL, &q) == TOWERRT_OK && towerrt_items_count(q) == towerrt_items_count(c->items)) {
+  if (fresh && load_store(c, path, &q) == TOWERRT_OK && towerrt_items_count(q) == towerrt_items_count(c->items)) {
     c->stores[prec] = q;
     return q;
   }
@@ -100,7 +114,7 @@ towerrt_items *bc_store_for(bench_ctx *c, int prec) {
   if (!c->quiet) fprintf(stderr, "towerrt bench: writing the %s copy of the item store to %s\n", k_prec_names[prec], path);
   towerrt_precision tp = prec == PREC_BF16 ? TOWERRT_PRECISION_BF16 : TOWERRT_PRECISION_INT8;
   towerrt_status st = towerrt_items_quantize(c->items, tp, path);
-  if (!st) st = towerrt_items_load(path, NULL, &q);
+  if (!st) st = load_store(c, path, &q);
   if (st) {
     fprintf(stderr, "towerrt bench: error: %s store: %s (%s)\n", k_prec_names[prec], towerrt_last_error(), towerrt_status_name(st));
     return NULL;

@@ -10,6 +10,7 @@
 #include "roofline.h"
 
 #include <math.h>
+#include <sys/mman.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,8 +382,25 @@ static double bandwidth_on(const unsigned char *buf, size_t bytes, double second
   return best;
 }
 
+/* Whether the buffers of gathered rows asked for transparent huge pages,
+ * as the runtime does for item stores (options.huge_pages; the same
+ * TOWERRT_HUGE_PAGES=off turns both off), and what the kernel granted. */
+static const char *g_huge_note = "not asked";
+
+/* madvise(MADV_HUGEPAGE) on the 2 MiB pages inside the block, before it is
+ * first touched (docs/performance.md, "Huge pages for item stores"). */
+static void advise_huge(unsigned char *b, size_t bytes) {
+  const char *e = getenv("TOWERRT_HUGE_PAGES");
+  if (e && (!strcmp(e, "0") || !strcmp(e, "off"))) return;
+#ifdef MADV_HUGEPAGE
+  uintptr_t huge = (uintptr_t)2 << 20, lo = ((uintptr_t)b + huge - 1) & ~(huge - 1), hi = ((uintptr_t)b + bytes) & ~(huge - 1);
+  if (hi > lo) g_huge_note = madvise((void *)lo, hi - lo, MADV_HUGEPAGE) == 0 ? "asked (madvise)" : "refused by madvise";
+#endif
+}
+
 static unsigned char *alloc_filled(size_t bytes) {
   unsigned char *b = tb_alloc(bytes);
+  if (b) advise_huge(b, bytes);
   if (b) memset(b, 0x3c, bytes); /* 0x3c3c3c3c: f32 0.0115, bf16 0.0115, s8 60 */
   return b;
 }
@@ -655,7 +673,7 @@ towerrt_status tb_roofline_run(tb_roofline *r, double seconds, FILE *log) {
   r->buffer_bytes = c.store_bytes;
   r->bandwidth = bandwidth_on(store, c.store_bytes, seconds);
   add_peak(r, "memory read", "streaming loads, 1 core", "GB/s", r->bandwidth);
-  if (log) fprintf(log, "  read bandwidth (%zu MiB buffer): %.1f GB/s\n", c.store_bytes >> 20, r->bandwidth);
+  if (log) fprintf(log, "  read bandwidth (%zu MiB buffer, huge pages %s): %.1f GB/s\n", c.store_bytes >> 20, g_huge_note, r->bandwidth);
 
   tb_rng rng;
   tb_rng_seed(&rng, 3);

@@ -155,6 +155,15 @@ typedef struct towerrt_options {
                                 Default TOWERRT_DEFAULT_MAX_LOAD_BYTES; 0 = no bound.
                                 A sparse file's apparent size costs no disk, so
                                 only this bounds what its declared sizes ask for. */
+  uint32_t huge_pages;       /* load: 1 (default): ask the kernel for 2 MiB pages for an
+                                item store's file or copy (madvise MADV_HUGEPAGE) and for
+                                its placement copies; gathered rows then miss the TLB far
+                                less. Granted for copies (LOAD_COPY, placement) where
+                                transparent huge pages are "madvise" or "always"; for a
+                                mapped file only where the kernel maps file THP.
+                                0: never ask. The environment variable TOWERRT_HUGE_PAGES
+                                (0/off, 1/on) overrides. Scores do not depend on it.
+                                towerrt_items_describe says what was granted. */
 } towerrt_options;
 
 TOWERRT_API void towerrt_options_init(towerrt_options *opts);
@@ -225,6 +234,13 @@ TOWERRT_API size_t towerrt_items_count(const towerrt_items *items);
  * overlay (towerrt_items_overlay) returns 0: its ids are those of its
  * layers, resolved per request. */
 TOWERRT_API size_t towerrt_items_ids(const towerrt_items *items, uint64_t *out, size_t cap);
+/* How the store's item heads are held, as text: mapped or copied, huge
+ * pages asked for or not, the kernel's transparent huge page mode, and how
+ * many bytes of the memory holding the heads are in huge pages now (from
+ * /proc/self/smaps; "unknown" where it cannot be read). Writes at most cap
+ * bytes (NUL-terminated); returns the full length. Reads a /proc file:
+ * not for the scoring path. */
+TOWERRT_API size_t towerrt_items_describe(const towerrt_items *items, char *buf, size_t cap);
 
 /* Precision of an item store's heads (the MaxSim hot loop reads them). */
 typedef enum towerrt_precision {

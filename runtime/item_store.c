@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "huge_pages.h"
 #include "options.h"
 #include "pool.h"
 #include "status.h"
@@ -191,6 +192,8 @@ static towerrt_status place(towerrt_items *s, const towerrt_pool *pool, uint32_t
     }
     void *copy = trt_pool_alloc(pool, placement == TOWERRT_PLACE_INTERLEAVE ? -1 : (int)i, bytes, &s->node_bound[i]);
     if (!copy) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory placing %zu bytes of item heads on node %u", bytes, i);
+    /* before the copy faults the pages in: see huge_pages.h */
+    if (s->huge_wanted) s->node_huge[i] = trt_advise_huge(copy, bytes) == 0;
     memcpy(copy, s->heads_data, bytes);
     s->node_heads[i] = shared = copy;
   }
@@ -199,7 +202,8 @@ static towerrt_status place(towerrt_items *s, const towerrt_pool *pool, uint32_t
 
 static towerrt_status load(towerrt_items *s, const char *path, const towerrt_options *o) {
   s->max_load_bytes = o ? o->max_load_bytes : TOWERRT_DEFAULT_MAX_LOAD_BYTES;
-  towerrt_status st = trt_open_file(path, o ? o->load_mode : TOWERRT_LOAD_MAP, s->max_load_bytes, &s->file);
+  s->huge_wanted = trt_huge_pages_wanted(o ? o->huge_pages : 1);
+  towerrt_status st = trt_open_file_huge(path, o ? o->load_mode : TOWERRT_LOAD_MAP, s->max_load_bytes, (int)s->huge_wanted, &s->file);
   if (st) return st;
   if (s->file.copied) s->load_bytes = s->file.size;
   uint32_t level = o ? o->items_verify : TOWERRT_ITEMS_VERIFY_ALL;

@@ -36,6 +36,10 @@ struct towerrt_items {
   uint64_t max_load_bytes, load_bytes; /* options.max_load_bytes; heap held (copy, placement) */
   const void *node_heads[64];
   int node_bound[64];
+  /* Huge pages (huge_pages.h): asked for at load (options.huge_pages and
+   * TOWERRT_HUGE_PAGES), and granted the madvise per placement copy. */
+  uint32_t huge_wanted;
+  int node_huge[64];
   /* A delta store (docs/format.md, "Delta stores"): the base it applies to
    * (its row count and the CRCs of its ITEM_HEADS and ID_MAP) and its
    * tombstones (sorted, unique u64 ids, none of them a row of the delta). */

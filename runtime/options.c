@@ -17,6 +17,7 @@ void towerrt_options_init(towerrt_options *o) {
   o->numa_node = -1;
   o->load_mode = TOWERRT_LOAD_MAP;
   o->max_load_bytes = TOWERRT_DEFAULT_MAX_LOAD_BYTES;
+  o->huge_pages = 1;
 }
 
 towerrt_status trt_options_check(const towerrt_options *o) {

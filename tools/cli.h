@@ -29,6 +29,7 @@ typedef struct cli_args {
   uint32_t batch_users; /* score --batch-users N: user towers of N requests in one call */
   int on_error_skip;    /* score --on-error skip: score the valid requests, report each bad one */
   int load_copy;        /* --load copy: options.load_mode = TOWERRT_LOAD_COPY */
+  int no_huge_pages;    /* --huge-pages off: options.huge_pages = 0 */
 } cli_args;
 
 /* Parses a command's arguments (tools/cli_args.c; argv[0] is the command

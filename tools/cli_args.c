@@ -13,7 +13,8 @@
 enum {
   OPT_MODEL = 256, OPT_ITEMS, OPT_REQUESTS, OPT_FEATURES, OPT_OUT, OPT_ISA, OPT_FE_LAYERS, OPT_MAX_K, OPT_BATCH_USERS,
   OPT_PLAN, OPT_LOGITS, OPT_THREADS, OPT_NUMA_NODE, OPT_TOPOLOGY, OPT_PLACEMENT, OPT_PRECISION, OPT_CHUNK, OPT_ENGINE,
-  OPT_CALIBRATION, OPT_STATIC_INPUTS, OPT_SHARD, OPT_PROGRESS, OPT_HELP, OPT_ON_ERROR, OPT_LOAD
+  OPT_CALIBRATION, OPT_STATIC_INPUTS, OPT_SHARD, OPT_PROGRESS, OPT_HELP, OPT_ON_ERROR, OPT_LOAD,
+  OPT_HUGE_PAGES
 };
 
 static const struct option long_options[] = {
@@ -42,6 +43,7 @@ static const struct option long_options[] = {
   {"help", no_argument, NULL, OPT_HELP},
   {"on-error", required_argument, NULL, OPT_ON_ERROR}, /* issue 13 */
   {"load", required_argument, NULL, OPT_LOAD},         /* issue 13 */
+  {"huge-pages", required_argument, NULL, OPT_HUGE_PAGES}, /* issue 16: on|off */
   {NULL, 0, NULL, 0},
 };
 
@@ -156,6 +158,7 @@ static int take_option(const char *cmd, int id, const char *v, cli_args *a) {
   case OPT_PLACEMENT: return parse_placement(cmd, v, &a->placement);
   case OPT_ON_ERROR: return parse_pair(cmd, "on-error", v, "stop", "skip", &a->on_error_skip);
   case OPT_LOAD: return parse_pair(cmd, "load", v, "map", "copy", &a->load_copy);
+  case OPT_HUGE_PAGES: return parse_pair(cmd, "huge-pages", v, "on", "off", &a->no_huge_pages);
   case OPT_TOPOLOGY:
     if (v && strncmp(v, "synthetic:", 10) != 0 && strncmp(v, "xml:", 4) != 0)
       return usage_error(cmd, "--%s wants synthetic:DESCRIPTION or xml:PATH (got '%s')", "topology", v);

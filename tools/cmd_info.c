@@ -21,14 +21,24 @@ static void print_placement(const towerrt_pool *pool, const towerrt_model *m, co
   printf("requests: run on one node (--numa-node, default: the caller's), candidate blocks split over its workers (--threads)\n");
 }
 
+static void print_items_memory(const towerrt_items *items) {
+  size_t need = towerrt_items_describe(items, NULL, 0) + 1;
+  char *text = malloc(need);
+  if (!text) return;
+  towerrt_items_describe(items, text, need);
+  printf("%s", text);
+  free(text);
+}
+
 int cmd_info(const cli_args *a) {
   if (a->help) {
-    puts("usage: towerrt info MODEL.twr [--plan] [--isa NAME] [--items S.twi]\n"
+    puts("usage: towerrt info MODEL.twr [--plan] [--isa NAME] [--items S.twi] [--load map|copy] [--huge-pages on|off]\n"
          "                    [--topology [synthetic:DESC | xml:PATH]] [--placement shared|replicate|interleave]\n"
          "  Prints the model's metadata, input fields, tensors and its compiled plan;\n"
          "  with --topology, the NUMA nodes, the worker pools and where the weights\n"
          "  and item heads are placed, and which engine builds item stores at each\n"
-         "  precision on this CPU.");
+         "  precision on this CPU. With --items, how the store's heads are held:\n"
+         "  mapped or copied, and the huge pages asked for and granted.");
     return 0;
   }
   cli_loaded l;
@@ -50,6 +60,7 @@ int cmd_info(const cli_args *a) {
     towerrt_items_build_engine(m, (towerrt_precision)p, engine, sizeof engine);
     printf("item-store builds, %-4s: %s\n", towerrt_precision_name((towerrt_precision)p), engine);
   }
+  if (l.items) print_items_memory(l.items);
   if (l.pool) print_placement(l.pool, m, l.items, a->placement);
   cli_unload(&l);
   return 0;

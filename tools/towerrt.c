@@ -31,6 +31,7 @@ void options_from(const cli_args *a, towerrt_options *o) {
   o->placement = a->placement;
   o->topology = a->topology;
   o->load_mode = a->load_copy ? TOWERRT_LOAD_COPY : TOWERRT_LOAD_MAP;
+  o->huge_pages = a->no_huge_pages ? 0 : 1;
 }
 
 towerrt_status pool_from(const cli_args *a, towerrt_options *o, towerrt_pool **pool) {
