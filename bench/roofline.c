@@ -7,6 +7,7 @@
  * kernel runs are compared with the roofs of their own ISA, measured by
  * the same timing loop (time_loop, per second of thread CPU time) on the
  * same buffers; the kernels come from kernels/kernel_table.h. */
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include "roofline.h"
 
 #include <math.h>
@@ -662,8 +663,11 @@ towerrt_status tb_roofline_run(tb_roofline *r, double seconds, FILE *log) {
   c.uscale = malloc(K_USER * sizeof *c.uscale);
   c.scores = malloc(K_BLOCK * sizeof *c.scores);
   size_t max_rows_u8 = c.store_bytes / (K_ITEM * K_DIM);
-  c.colsum = malloc(max_rows_u8 * K_ITEM * sizeof *c.colsum);
-  c.iscale = malloc(max_rows_u8 * sizeof *c.iscale);
+  /* gathered with the rows, as a store's ITEM_COLSUMS / ITEM_SCALES are */
+  c.colsum = tb_alloc(max_rows_u8 * K_ITEM * sizeof *c.colsum);
+  c.iscale = tb_alloc(max_rows_u8 * sizeof *c.iscale);
+  if (c.colsum) advise_huge((unsigned char *)c.colsum, max_rows_u8 * K_ITEM * sizeof *c.colsum);
+  if (c.iscale) advise_huge((unsigned char *)c.iscale, max_rows_u8 * sizeof *c.iscale);
   towerrt_status st = TOWERRT_OK;
   if (!store || !c.rows_hot || !c.rows_cold || !c.user_f32 || !c.user_bf16 || !c.user_u8 || !c.user_bits || !c.zp || !c.uscale || !c.scores ||
       !c.colsum || !c.iscale) {

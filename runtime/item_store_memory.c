@@ -19,11 +19,12 @@ __attribute__((format(printf, 2, 3))) static void put(text *t, const char *fmt, 
   if (n > 0) t->len += (size_t)n;
 }
 
-/* "N MiB of M MiB in huge pages" for the memory at p; asked: whether the
- * madvise was made. */
-static void put_huge(text *t, const void *p, size_t bytes, int asked) {
+/* What was asked for the memory at p (wanted: options.huge_pages and the
+ * environment; asked: the madvise was made), and what smaps shows granted. */
+static void put_huge(text *t, const void *p, size_t bytes, uint32_t wanted, int asked) {
   int64_t huge = trt_huge_bytes(p, bytes);
-  put(t, "huge pages %s", asked ? "asked (madvise)" : "not asked");
+  put(t, "huge pages %s", !wanted ? "off (options.huge_pages = 0 or TOWERRT_HUGE_PAGES=off)"
+                          : asked ? "asked (madvise)" : "not asked (under 2 MiB, or madvise refused)");
   if (huge < 0) put(t, ", granted: unknown (no /proc/self/smaps)\n");
   else put(t, ", granted: %.1f MiB in huge pages (of the memory holding the %.1f MiB of heads, and what shares its mappings)\n",
            (double)huge / 1048576.0, (double)bytes / 1048576.0);
@@ -39,11 +40,11 @@ size_t towerrt_items_describe(const towerrt_items *s, char *buf, size_t cap) {
       (unsigned long long)s->row_stride, s->file.copied ? "copied (TOWERRT_LOAD_COPY)" : "mapped from the file (TOWERRT_LOAD_MAP)",
       trt_thp_mode());
   put(&t, "  %s: ", s->file.copied ? "copy" : "mapping");
-  put_huge(&t, s->heads_data, bytes, s->file.huge);
+  put_huge(&t, s->heads_data, bytes, s->huge_wanted, s->file.huge);
   for (uint32_t i = 0; i < 64; i++) {
     if (!s->node_heads[i] || s->node_bound[i] == -2) continue;
     put(&t, "  placement copy, node %u: ", i);
-    put_huge(&t, s->node_heads[i], bytes, s->node_huge[i]);
+    put_huge(&t, s->node_heads[i], bytes, s->huge_wanted, s->node_huge[i]);
   }
   if (cap && t.len >= cap) buf[cap - 1] = '\0';
   return t.len;

@@ -97,7 +97,7 @@ static void check_environment(const towerrt_model *m, const char *path, const to
   CHECK(towerrt_items_load(path, &o, &it) == TOWERRT_OK, "%s", towerrt_last_error());
   char text[1024] = "";
   towerrt_items_describe(it, text, sizeof text);
-  CHECK(strstr(text, "huge pages not asked") != NULL, "TOWERRT_HUGE_PAGES=off, yet:\n%s", text);
+  CHECK(strstr(text, "huge pages off") != NULL, "TOWERRT_HUGE_PAGES=off, yet:\n%s", text);
   towerrt_items_free(it);
   setenv("TOWERRT_HUGE_PAGES", "on", 1);
   CHECK(trt_huge_pages_wanted(0) == 1, "TOWERRT_HUGE_PAGES=on must turn huge pages on");

@@ -5,7 +5,8 @@
  * fixture, successful ones and every kind of error (unknown item id, k = 0,
  * k above max_k, ids out of range, NaN dense values, wrong counts, NULL
  * pointers, scoring by id without a store), including sessions whose
- * requests are split over a worker pool and sessions on an int8 store,
+ * requests are split over a worker pool and sessions on an int8 store
+ * (loaded as a TOWERRT_LOAD_COPY copy with huge pages asked for),
  * and a session on an overlay (a base and a delta store, skip-unknown);
  * with --fit, FIT models (their own request path, by features and by id).
  *
@@ -188,7 +189,13 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
   char store8[] = "/tmp/towerrt_noalloc8_XXXXXX";
   fd = mkstemp(store8);
   if (fd >= 0) close(fd);
-  CHECK(towerrt_items_quantize(items, TOWERRT_PRECISION_INT8, store8) == TOWERRT_OK && towerrt_items_load(store8, NULL, &items8) == TOWERRT_OK,
+  /* the int8 store as a copy with huge pages asked for (options.huge_pages,
+   * the default): how the store is held must not change the scoring path */
+  towerrt_options lo;
+  towerrt_options_init(&lo);
+  lo.load_mode = TOWERRT_LOAD_COPY;
+  lo.huge_pages = 1;
+  CHECK(towerrt_items_quantize(items, TOWERRT_PRECISION_INT8, store8) == TOWERRT_OK && towerrt_items_load(store8, &lo, &items8) == TOWERRT_OK,
         "int8 store: %s", towerrt_last_error());
   remove(store8);
   o.pool = NULL;

@@ -55,7 +55,7 @@ typedef struct command_spec {
   const char *positional; /* its name in messages */
 } command_spec;
 
-#define COMMON "isa threads numa-node topology placement load help "
+#define COMMON "isa threads numa-node topology placement load huge-pages help "
 static const command_spec commands[] = {
   {"info", "model plan items " COMMON, "", 0, 1, "MODEL.twr"},
   {"score", "model items requests out fe-layers max-k batch-users logits on-error " COMMON, "model requests ", 0, 0, NULL},
