@@ -14,10 +14,11 @@ uint32_t trt_huge_pages_wanted(uint32_t option) {
   return option != 0;
 }
 
-void *trt_reserve_aligned(size_t len) {
+void *trt_reserve_aligned(size_t len, int writable) {
   if (len > SIZE_MAX - TRT_HUGE_PAGE) return NULL;
   size_t span = len + TRT_HUGE_PAGE;
-  unsigned char *r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  unsigned char *r = writable ? mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                              : mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (r == MAP_FAILED) return NULL;
   uintptr_t a = ((uintptr_t)r + TRT_HUGE_PAGE - 1) & ~(uintptr_t)(TRT_HUGE_PAGE - 1);
   unsigned char *p = (unsigned char *)a;

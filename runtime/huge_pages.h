@@ -20,11 +20,11 @@
 /* options.huge_pages, unless the environment variable TOWERRT_HUGE_PAGES
  * is "0" or "off" (then 0) or "1" or "on" (then 1). */
 uint32_t trt_huge_pages_wanted(uint32_t option);
-/* Reserves len bytes (+ slack) of address space with no access and
- * returns a 2 MiB-aligned address inside it with len bytes reserved there
- * (the slack is unmapped again); NULL on failure. The caller maps over it
- * with MAP_FIXED (a file) or makes it readable/writable (a copy). */
-void *trt_reserve_aligned(size_t len);
+/* len bytes (+ slack, unmapped again) of fresh address space at a 2 MiB
+ * boundary; NULL on failure. writable: private read-write anonymous memory
+ * (committed as any such mapping, for a copy); else no access and no
+ * commit (a place to map a file over with MAP_FIXED). */
+void *trt_reserve_aligned(size_t len, int writable);
 /* madvise(MADV_HUGEPAGE) on the 2 MiB-aligned pages inside [p, p + len);
  * 0 if asked (or nothing to ask: under 2 MiB), else the errno. */
 int trt_advise_huge(const void *p, size_t len);

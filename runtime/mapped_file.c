@@ -12,21 +12,12 @@
 #include "huge_pages.h"
 #include "status.h"
 
-/* Reads exactly size bytes from the start of fd into a page-aligned block
- * (sections are 64-byte aligned in the file: the kernels see the same
- * alignment as in a mapping). A file that shrinks while it is read gives
- * TRUNCATED; one that grows is read up to the size fstat gave, and the
- * container's file_size check refuses it if the header disagrees. */
 /* The block of a copy: with huge pages, anonymous memory on a 2 MiB
  * boundary, madvised before read_copy faults it in (so the faults take
  * huge pages at once instead of waiting for khugepaged); else the heap. */
 static unsigned char *copy_block(size_t size, int huge, trt_mapped_file *out) {
   size_t cap = (size + 4095) & ~(size_t)4095;
-  unsigned char *p = huge && size >= TRT_HUGE_PAGE ? trt_reserve_aligned(cap) : NULL;
-  if (p && mprotect(p, cap, PROT_READ | PROT_WRITE) != 0) {
-    munmap(p, cap);
-    p = NULL;
-  }
+  unsigned char *p = huge && size >= TRT_HUGE_PAGE ? trt_reserve_aligned(cap, 1) : NULL;
   if (p) {
     out->map_len = cap;
     out->huge = trt_advise_huge(p, cap) == 0;
@@ -40,6 +31,11 @@ static void free_block(trt_mapped_file *f) {
   else free((void *)f->data);
 }
 
+/* Reads exactly size bytes from the start of fd into a page-aligned block
+ * (sections are 64-byte aligned in the file: the kernels see the same
+ * alignment as in a mapping). A file that shrinks while it is read gives
+ * TRUNCATED; one that grows is read up to the size fstat gave, and the
+ * container's file_size check refuses it if the header disagrees. */
 static towerrt_status read_copy(int fd, const char *path, size_t size, int huge, trt_mapped_file *out) {
   unsigned char *p = copy_block(size, huge, out);
   if (!p) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory copying '%s' (%zu bytes)", path, size);
@@ -66,7 +62,7 @@ static towerrt_status read_copy(int fd, const char *path, size_t size, int huge,
 /* The file mapped read-only; with huge pages, at a 2 MiB boundary and
  * madvised (granted for files only where the kernel can, huge_pages.h). */
 static void *map_file(int fd, size_t size, int huge, trt_mapped_file *out) {
-  void *at = huge && size >= TRT_HUGE_PAGE ? trt_reserve_aligned(size) : NULL;
+  void *at = huge && size >= TRT_HUGE_PAGE ? trt_reserve_aligned(size, 0) : NULL;
   void *p = mmap(at, size, PROT_READ, MAP_PRIVATE | (at ? MAP_FIXED : 0), fd, 0);
   if (p == MAP_FAILED) {
     int err = errno;
