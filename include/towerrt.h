@@ -257,6 +257,32 @@ TOWERRT_API towerrt_status towerrt_precision_parse(const char *name, towerrt_pre
 /* Writes a copy of an f32 store at another precision (docs/quantization.md). */
 TOWERRT_API towerrt_status towerrt_items_quantize(const towerrt_items *items, towerrt_precision precision,
                                                   const char *path);
+/* Centring of the item heads before they are rounded (docs/quantization.md
+ * "Centred stores"): with MEAN the store keeps the catalog-mean head m
+ * (head_dim f32, one vector shared by every head of every item, in the
+ * ITEM_CENTRE section) and each head minus m at the store's precision;
+ * scoring adds sum over user heads of <u, m> once per request, exactly
+ * (max_j <u, m + r_j> = <u, m> + max_j <u, r_j>). */
+typedef enum towerrt_centring {
+  TOWERRT_CENTRING_NONE = 0, /* the heads as they are (towerrt_items_quantize) */
+  TOWERRT_CENTRING_MEAN = 1  /* minus the catalog-mean head */
+} towerrt_centring;
+/* towerrt_items_quantize with a centring; precision may also be f32 with
+ * MEAN (a centred f32 store: the same scores up to float rounding). A
+ * centred store is not a shard: it does not merge (quantize the merged
+ * f32 store instead), and deltas and compaction refuse it. */
+TOWERRT_API towerrt_status towerrt_items_quantize_centred(const towerrt_items *items, towerrt_precision precision,
+                                                          towerrt_centring centring, const char *path);
+/* The store's centring (NONE for a plain store), and its centre m: *dim
+ * (the head dim; may be NULL) floats, valid while the store is, or NULL. */
+TOWERRT_API towerrt_centring towerrt_items_centring(const towerrt_items *items);
+TOWERRT_API const float *towerrt_items_centre(const towerrt_items *items, size_t *dim);
+/* The centring towerrt quantize applies to an f32 store by default: MEAN,
+ * but NONE for a shard (each shard's mean is its own, and shards must
+ * merge) and for a store of one head per item (the two-tower family's
+ * vectors: a cosine is not a sum of maxima, and that family refuses
+ * centred stores). *why_not (may be NULL) then says which, else NULL. */
+TOWERRT_API towerrt_centring towerrt_items_default_centring(const towerrt_items *items, const char **why_not);
 
 /* ---- streaming item-store builds (docs/item-stores.md) -------------------
  * open -> append(rows) ... -> finish: rows go through the item tower in

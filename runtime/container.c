@@ -18,6 +18,7 @@ static const char *section_name(uint32_t kind) {
     case TRT_SEC_ITEM_COLSUMS: return "ITEM_COLSUMS";
     case TRT_SEC_ROW_ORDER: return "ROW_ORDER";
     case TRT_SEC_TOMBSTONES: return "TOMBSTONES";
+    case TRT_SEC_ITEM_CENTRE: return "ITEM_CENTRE";
     default: return "?";
   }
 }

@@ -74,6 +74,11 @@ typedef struct trt_family {
   /* What the family supports of the shared machinery. */
   int quantize_user_tower;  /* towerrt_model_quantize */
   int batched_user_tower;   /* towerrt_user_heads through oneDNN matmul */
+  /* Centred item stores (docs/quantization.md "Centred stores"): the
+   * session adds sum_u <u, m> to the kernel's MaxSim sums before
+   * finish_scores. Right only where the score is that sum (IntTower);
+   * 0: such a store is refused when a session is given it. */
+  int centred_items;
   void (*free)(towerrt_model *m); /* m->family_data (NULL: nothing) */
 } trt_family;
 

@@ -136,4 +136,5 @@ const trt_family trt_family_inttower = {
   .describe_plan = describe_plan,
   .quantize_user_tower = 1,
   .batched_user_tower = 1,
+  .centred_items = 1,
 };

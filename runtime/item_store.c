@@ -126,6 +126,23 @@ static towerrt_status check_s8(towerrt_items *s, int rows) {
   return TOWERRT_OK;
 }
 
+/* The optional centre: head_dim finite f32. Scores add sum_u <u, m>, so a
+ * wrong length or a non-finite value would be a wrong score for every item. */
+static towerrt_status check_centre(towerrt_items *s) {
+  const trt_section *c = &s->container.sections[TRT_SEC_ITEM_CENTRE];
+  if (!c->data) return TOWERRT_OK;
+  if (c->size != (uint64_t)s->head_dim * 4)
+    return trt_fail(TOWERRT_ERR_FORMAT, "ITEM_CENTRE holds %llu bytes, %u f32 (items.head_dim) expected", (unsigned long long)c->size,
+                    s->head_dim);
+  for (uint32_t d = 0; d < s->head_dim; d++) {
+    uint32_t bits = trt_rd32(c->data + 4 * d);
+    if ((bits & 0x7F800000u) == 0x7F800000u)
+      return trt_fail(TOWERRT_ERR_NONFINITE, "ITEM_CENTRE value %u is %s", d, (bits & 0x7FFFFFu) ? "NaN" : "Inf");
+  }
+  s->centre = (const float *)c->data;
+  return TOWERRT_OK;
+}
+
 /* Every row once, every id reachable from its home slot, unique ids. */
 static towerrt_status check_id_map(towerrt_items *s, const trt_section *m, int rows) {
   if (m->size < 16) return trt_fail(TOWERRT_ERR_FORMAT, "ID_MAP section of %llu bytes has no header", (unsigned long long)m->size);
@@ -219,6 +236,7 @@ static towerrt_status load(towerrt_items *s, const char *path, const towerrt_opt
   if ((st = read_meta(s))) return st;
   if ((st = check_heads(s, heads, rows))) return st;
   if (s->dtype == TOWERRT_PRECISION_INT8 && (st = check_s8(s, rows))) return st;
+  if ((st = check_centre(s))) return st;
   if ((st = check_id_map(s, map, rows))) return st;
   if ((st = trt_items_read_delta(s, rows))) return st;
   return o ? place(s, o->pool, o->placement) : TOWERRT_OK;

@@ -29,6 +29,10 @@ struct towerrt_items {
   const void *heads_data;
   const float *scales;   /* s8: one scale per row */
   const int32_t *colsums; /* s8: heads column sums per row */
+  /* A centred store (ITEM_CENTRE, docs/format.md): head_dim f32, the
+   * catalog-mean head m that every stored head value is relative to (a
+   * head is m + the stored head); NULL for a plain store. */
+  const float *centre;
   const unsigned char *slots; /* n_slots x 16 bytes */
   /* Placement: per node index, the copy of the heads a session on that
    * node reads (NULL = heads_data). */

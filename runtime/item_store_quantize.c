@@ -11,6 +11,7 @@
 
 #include "container_write.h"
 #include "item_store.h"
+#include "item_store_write.h"
 #include "quantize_heads.h"
 #include "status.h"
 
@@ -48,17 +49,43 @@ static towerrt_status write_meta(trt_writer *w, const towerrt_items *s, const ch
   return st;
 }
 
+/* The catalog-mean head: the mean over every row and head of each of the
+ * head_dim values, summed in double (the order of the rows then matters
+ * only below float resolution) and rounded once to f32. */
+static void catalog_mean(const towerrt_items *s, float *m) {
+  for (uint32_t d = 0; d < s->head_dim; d++) {
+    double sum = 0.0;
+    for (uint64_t r = 0; r < s->count; r++) {
+      const float *x = (const float *)((const unsigned char *)s->heads_data + r * s->row_stride);
+      for (uint32_t h = 0; h < s->heads; h++) sum += x[(size_t)h * s->head_dim + d];
+    }
+    m[d] = s->count ? (float)(sum / ((double)s->count * s->heads)) : 0.0f;
+  }
+}
+
 /* ITEM_HEADS, and for s8 the scales and column sums (kept in memory: 4 + 4H
- * bytes per item, small next to the heads). */
-static towerrt_status write_rows(trt_writer *w, const towerrt_items *s, towerrt_precision prec, uint64_t stride, float *scales,
-                                 int32_t *colsums) {
+ * bytes per item, small next to the heads). centre: subtracted from every
+ * head (in f32) before it is rounded, or NULL. */
+static towerrt_status write_rows(trt_writer *w, const towerrt_items *s, towerrt_precision prec, uint64_t stride, const float *centre,
+                                 float *scales, int32_t *colsums) {
   size_t per_row = (size_t)s->heads * s->head_dim;
   unsigned char *row = calloc(1, (size_t)stride);
-  if (!row) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  float *centred = centre ? malloc(per_row * sizeof(float)) : NULL;
+  if (!row || (centre && !centred)) {
+    free(row);
+    free(centred);
+    return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  }
   towerrt_status st = trt_writer_begin(w, TRT_SEC_ITEM_HEADS);
   for (uint64_t r = 0; r < s->count && !st; r++) {
     const float *x = (const float *)((const unsigned char *)s->heads_data + r * s->row_stride);
-    if (prec == TOWERRT_PRECISION_BF16) {
+    if (centre) {
+      for (size_t i = 0; i < per_row; i++) centred[i] = x[i] - centre[i % s->head_dim];
+      x = centred;
+    }
+    if (prec == TOWERRT_PRECISION_F32) {
+      memcpy(row, x, per_row * sizeof(float));
+    } else if (prec == TOWERRT_PRECISION_BF16) {
       trt_f32_to_bf16_array(x, per_row, (uint16_t *)row);
     } else {
       scales[r] = trt_quantize_item_s8(x, s->heads, s->head_dim, (int8_t *)row, colsums + r * s->heads);
@@ -66,6 +93,7 @@ static towerrt_status write_rows(trt_writer *w, const towerrt_items *s, towerrt_
     st = trt_writer_put(w, row, (size_t)stride);
   }
   free(row);
+  free(centred);
   return st ? st : trt_writer_end(w);
 }
 
@@ -75,40 +103,81 @@ static towerrt_status write_section(trt_writer *w, uint32_t kind, const void *p,
   return st ? st : trt_writer_end(w);
 }
 
-towerrt_status towerrt_items_quantize(const towerrt_items *s, towerrt_precision prec, const char *path) {
+static towerrt_status check_source(const towerrt_items *s, towerrt_precision prec, towerrt_centring centring, const char *path) {
   if (!s || !path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: items and path must not be NULL");
-  if (s->dtype != TOWERRT_PRECISION_F32) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_items_quantize: the source store must be f32");
+  if (s->dtype != TOWERRT_PRECISION_F32 || s->centre)
+    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_items_quantize: the source store must be f32%s", s->centre ? " and not centred" : "");
   if (s->overlay || s->is_delta)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: quantize the base and the deltas' changes, not %s",
                     s->overlay ? "an overlay" : "a delta store");
-  if (prec != TOWERRT_PRECISION_BF16 && prec != TOWERRT_PRECISION_INT8)
-    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: precision %d is not bf16 or int8", (int)prec);
+  if (centring != TOWERRT_CENTRING_NONE && centring != TOWERRT_CENTRING_MEAN)
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: centring %d is not a towerrt_centring", (int)centring);
+  if (prec != TOWERRT_PRECISION_BF16 && prec != TOWERRT_PRECISION_INT8 && !(prec == TOWERRT_PRECISION_F32 && centring))
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: precision %d is not bf16 or int8 (or f32 with centring)", (int)prec);
+  /* a shard's mean is its own: shards centred apart would not merge into one store */
+  if (centring && is_shard(s))
+    return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: a shard cannot be centred (each shard's mean differs, so the "
+                    "shards would not merge): merge the f32 shards, then quantize the merged store");
+  return TOWERRT_OK;
+}
+
+towerrt_status towerrt_items_quantize(const towerrt_items *s, towerrt_precision prec, const char *path) {
+  return towerrt_items_quantize_centred(s, prec, TOWERRT_CENTRING_NONE, path);
+}
+
+towerrt_status towerrt_items_quantize_centred(const towerrt_items *s, towerrt_precision prec, towerrt_centring centring, const char *path) {
+  towerrt_status st0 = check_source(s, prec, centring, path);
+  if (st0) return st0;
   int s8 = prec == TOWERRT_PRECISION_INT8;
-  uint64_t stride = ((uint64_t)s->heads * s->head_dim * (s8 ? 1 : 2) + 63) & ~UINT64_C(63);
+  float *centre = centring ? malloc((size_t)s->head_dim * sizeof(float)) : NULL;
+  if (centring && !centre) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  if (centring) catalog_mean(s, centre);
+  uint64_t stride = trt_store_stride(s->heads, s->head_dim, (uint32_t)prec);
   size_t rows = s->count ? (size_t)s->count : 1; /* an empty shard */
   float *scales = s8 ? malloc(rows * sizeof(float)) : NULL;
   int32_t *colsums = s8 ? malloc(rows * s->heads * sizeof(int32_t)) : NULL;
   if (s8 && (!scales || !colsums)) {
     free(scales);
     free(colsums);
+    free(centre);
     return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for %llu item scales", (unsigned long long)s->count);
   }
   trt_writer w;
   int shard = is_shard(s);
-  towerrt_status st = trt_writer_open(&w, path, "TWRITEMS", (s8 ? 5 : 3) + (shard ? 1 : 0));
-  if (!st) st = write_meta(&w, s, s8 ? "s8" : "bf16", stride);
-  if (!st) st = write_rows(&w, s, prec, stride, scales, colsums);
+  static const char *const dtypes[3] = {"f32", "bf16", "s8"};
+  towerrt_status st = trt_writer_open(&w, path, "TWRITEMS", (s8 ? 5 : 3) + (shard ? 1 : 0) + (centring ? 1 : 0));
+  if (!st) st = write_meta(&w, s, dtypes[prec], stride);
+  if (!st) st = write_rows(&w, s, prec, stride, centring ? centre : NULL, scales, colsums);
   if (!st && s8) st = write_section(&w, TRT_SEC_ITEM_SCALES, scales, (size_t)s->count * sizeof(float));
   if (!st && s8) st = write_section(&w, TRT_SEC_ITEM_COLSUMS, colsums, (size_t)s->count * s->heads * sizeof(int32_t));
   const trt_section *map = &s->container.sections[TRT_SEC_ID_MAP];
   if (!st) st = write_section(&w, TRT_SEC_ID_MAP, map->data, (size_t)map->size);
   const trt_section *order = &s->container.sections[TRT_SEC_ROW_ORDER];
   if (!st && shard) st = write_section(&w, TRT_SEC_ROW_ORDER, order->data, (size_t)order->size);
+  if (!st && centring) st = write_section(&w, TRT_SEC_ITEM_CENTRE, centre, (size_t)s->head_dim * sizeof(float));
   if (!st) st = trt_writer_finish(&w);
   else if (w.f) trt_writer_abort(&w);
   free(scales);
   free(colsums);
+  free(centre);
   return st;
+}
+
+towerrt_centring towerrt_items_centring(const towerrt_items *s) {
+  return s && s->centre ? TOWERRT_CENTRING_MEAN : TOWERRT_CENTRING_NONE;
+}
+
+const float *towerrt_items_centre(const towerrt_items *s, size_t *dim) {
+  if (dim) *dim = s ? s->head_dim : 0;
+  return s ? s->centre : NULL;
+}
+
+towerrt_centring towerrt_items_default_centring(const towerrt_items *s, const char **why_not) {
+  const char *why = !s ? " (no store)"
+                    : is_shard(s) ? " (a shard: quantize the merged store to centre it)"
+                    : s->heads == 1 ? " (one head per item: a two-tower family store)" : NULL;
+  if (why_not) *why_not = why;
+  return why ? TOWERRT_CENTRING_NONE : TOWERRT_CENTRING_MEAN;
 }
 
 towerrt_precision towerrt_items_precision(const towerrt_items *s) {

@@ -64,6 +64,7 @@ struct towerrt_session {
   float *req_scores;
   size_t req_k;
   size_t req_n; /* top-n requests: n; 0 for scores in candidate order */
+  float centre_term;             /* centred base store: sum_u <u, m>, once per request */
   atomic_size_t first_unknown;   /* lowest candidate index with an unknown id (strict) */
   atomic_size_t first_nonfinite; /* lowest candidate index whose score is not finite */
   atomic_size_t skipped;         /* unknown candidates skipped */
@@ -120,6 +121,13 @@ static towerrt_status check_items(const towerrt_model *m, const towerrt_items *i
                     it->head_dim, m->heads_item, m->head_dim);
   if (it->is_delta && !it->overlay)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "a delta store is scored through its base: towerrt_items_overlay(base, deltas, ...)");
+  /* a delta of an overlay is scored with its own centre, as the base */
+  for (uint32_t i = 0; i < (it->overlay ? it->overlay->n_layers : 1); i++) {
+    const towerrt_items *layer = it->overlay ? it->overlay->layer[i] : it;
+    if (layer->centre && !m->family->centred_items)
+      return trt_fail(TOWERRT_ERR_UNSUPPORTED, "a centred item store (ITEM_CENTRE) cannot serve a %s model: its score is not a sum of "
+                      "dot products with the item heads; quantize its store without centring (towerrt quantize --no-centre)", m->family->name);
+  }
   if (it->fingerprint != m->item_fingerprint && !o->allow_foreign_items)
     return trt_fail(TOWERRT_ERR_MISMATCH, "item store was built by another model (fingerprint 0x%08x, this model 0x%08x); "
                     "rebuild it or set allow_foreign_items", it->fingerprint, m->item_fingerprint);
@@ -397,8 +405,23 @@ static size_t resolve_ids(towerrt_session *s, trt_workspace *ws, trt_serve_slot 
   return n;
 }
 
-/* MaxSim + family hook + prediction layer over n rows of store `it` (its
- * heads at `heads`) into out[n]. */
+/* A centred store's term: its heads are m + r, and m is shared by every
+ * head of every item, so max_h <u, m + r_h> = <u, m> + max_h <u, r_h>:
+ * the score is the kernel's sum over r plus sum_u <u, m>. From the f32
+ * user heads (not the u8 / bf16 copies the kernels read), summed in
+ * double and rounded once: the term adds one f32 rounding to the score. */
+static float centre_term(const towerrt_session *s, const towerrt_items *it) {
+  if (!it->centre) return 0.0f;
+  const float *u = s->ws[0].user_heads;
+  size_t dim = s->model->head_dim;
+  double t = 0.0;
+  for (size_t h = 0, n = n_user_heads(s); h < n; h++)
+    for (size_t d = 0; d < dim; d++) t += (double)u[h * dim + d] * it->centre[d];
+  return (float)t;
+}
+
+/* MaxSim + centre term + family hook + prediction layer over n rows of
+ * store `it` (its heads at `heads`) into out[n]. */
 static void score_rows(towerrt_session *s, const towerrt_items *it, const void *heads, const uint32_t *rows, size_t n, float *out) {
   const towerrt_model *m = s->model;
   const trt_workspace *w0 = &s->ws[0];
@@ -416,6 +439,12 @@ static void score_rows(towerrt_session *s, const towerrt_items *it, const void *
       m->kernels.maxsim_bf16(w0->user_bf16, n_user_heads(s), heads, stride, rows, n, m->heads_item, m->head_dim, out);
       break;
     default: m->kernels.maxsim_f32(w0->user_heads, n_user_heads(s), heads, stride, rows, n, m->heads_item, m->head_dim, out);
+  }
+  if (it->centre) {
+    /* the base's term was computed with the request; a delta's (rare) here */
+    const towerrt_items *base = s->items->overlay ? s->items->overlay->layer[0] : s->items;
+    float term = it == base ? s->centre_term : centre_term(s, it);
+    for (size_t c = 0; c < n; c++) out[c] += term;
   }
   /* two-tower family hook: the kernel gave <u, i>; cosine / scale per candidate */
   if (m->family->finish_scores) {
@@ -494,6 +523,7 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
 /* The user heads in the precision of the item store, once per request. */
 static void convert_user_heads(towerrt_session *s) {
   trt_workspace *w0 = &s->ws[0];
+  s->centre_term = centre_term(s, s->items->overlay ? s->items->overlay->layer[0] : s->items);
   size_t n = n_user_heads(s), dim = s->model->head_dim;
   if (s->items->dtype == TOWERRT_PRECISION_BF16) trt_f32_to_bf16_array(w0->user_heads, n * dim, w0->user_bf16);
   if (s->items->dtype == TOWERRT_PRECISION_INT8)

@@ -1,11 +1,29 @@
 /* towerrt info: a model's metadata, fields, tensors and compiled plan; the
  * worker pools and placement (--topology); the item-store build engines
  * of this CPU. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "tools/cli.h"
 #include "towerrt.h"
+
+/* --items: what the scores read (docs/quantization.md "Centred stores"). */
+static void print_items(const towerrt_items *items) {
+  printf("item store: %zu items, %s heads", towerrt_items_count(items), towerrt_precision_name(towerrt_items_precision(items)));
+  size_t dim = 0;
+  const float *m = towerrt_items_centre(items, &dim);
+  if (!m) {
+    puts(", not centred");
+    return;
+  }
+  double norm = 0.0, max = 0.0;
+  for (size_t d = 0; d < dim; d++) {
+    norm += (double)m[d] * m[d];
+    max = fabs(m[d]) > max ? fabs(m[d]) : max;
+  }
+  printf(", centred on the catalog mean head (|m| = %.4g, max |m_d| = %.4g; + sum_u <u, m> per request)\n", sqrt(norm), max);
+}
 
 static void print_placement(const towerrt_pool *pool, const towerrt_model *m, const towerrt_items *items, uint32_t placement) {
   static const char *const names[] = {"shared (one copy, as mapped)", "replicated: one copy bound to each node's memory",
@@ -60,6 +78,7 @@ int cmd_info(const cli_args *a) {
     towerrt_items_build_engine(m, (towerrt_precision)p, engine, sizeof engine);
     printf("item-store builds, %-4s: %s\n", towerrt_precision_name((towerrt_precision)p), engine);
   }
+  if (l.items) print_items(l.items);
   if (l.items) print_items_memory(l.items);
   if (l.pool) print_placement(l.pool, m, l.items, a->placement);
   cli_unload(&l);

@@ -116,13 +116,16 @@ static int quantize_model(const cli_args *a, const towerrt_options *o, towerrt_p
 
 static int usage(int help) {
   puts("usage: towerrt quantize --items F32.twi --precision int8|bf16 --out OUT.twi\n"
-       "                        [--model M.twr --calibration REQUESTS.txt]\n"
+       "                        [--no-centre] [--model M.twr --calibration REQUESTS.txt]\n"
        "       towerrt quantize --model M.twr --precision int8|bf16 --out OUT.twr\n"
        "                        [--calibration REQUESTS.txt [--items S.twi]]\n"
        "                        [--static-input-scales]\n"
        "  The first form rewrites an f32 item store at a lower precision; with a\n"
        "  model and a file of real requests (candidates by id), it scores them with\n"
        "  both stores and reports the rank correlation and the largest change.\n"
+       "  The item heads are centred first (minus the catalog-mean head, kept in\n"
+       "  f32 and added back exactly at scoring), but for shards and one-head\n"
+       "  (two-tower) stores; --no-centre rounds them as they are.\n"
        "  The second (no --items, or --out ending in .twr) rewrites a model's user\n"
        "  tower in bf16 or int8 (per-channel weight scales). int8 layer inputs are\n"
        "  quantized per request from their own range, or, with\n"
@@ -136,6 +139,11 @@ static int usage(int help) {
 static int ends_with(const char *s, const char *tail) {
   size_t n = strlen(s), t = strlen(tail);
   return n >= t && !strcmp(s + n - t, tail);
+}
+
+/* The library's default (docs/quantization.md "Centred stores") unless --no-centre. */
+static towerrt_centring default_centring(const cli_args *a, const towerrt_items *items, const char **why_not) {
+  return a->no_centre ? TOWERRT_CENTRING_NONE : towerrt_items_default_centring(items, why_not);
 }
 
 int cmd_quantize(const cli_args *a) {
@@ -153,12 +161,20 @@ int cmd_quantize(const cli_args *a) {
   }
   towerrt_options o;
   options_from(a, &o);
+  if (model_mode && a->no_centre) {
+    fprintf(stderr, "towerrt quantize: --no-centre applies to item stores (--items), not to a model\n");
+    return EXIT_USAGE;
+  }
   if (model_mode) return quantize_model(a, &o, prec);
   towerrt_items *items = NULL;
   towerrt_status st = towerrt_items_load(a->items, &o, &items);
-  if (!st) st = towerrt_items_quantize(items, prec, a->out);
+  const char *why_not = NULL;
+  towerrt_centring centring = st ? TOWERRT_CENTRING_NONE : default_centring(a, items, &why_not);
+  if (!st) st = towerrt_items_quantize_centred(items, prec, centring, a->out);
   int rc = st ? fail(st, NULL) : 0;
-  if (!st) fprintf(stderr, "towerrt: wrote %zu %s items to %s\n", towerrt_items_count(items), a->precision, a->out);
+  if (!st)
+    fprintf(stderr, "towerrt: wrote %zu %s items to %s, %s%s\n", towerrt_items_count(items), a->precision, a->out,
+            centring ? "centred on the catalog-mean head" : "not centred", why_not ? why_not : "");
   towerrt_items_free(items);
   if (!st && a->requests) {
     compare_pair cp = {a->model, a->model, a->items, a->out};

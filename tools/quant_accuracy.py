@@ -82,9 +82,13 @@ def spearman(a, b):
     return sab / (saa * sbb) ** 0.5
 
 
-def store_info(path):
+SEC_ITEM_CENTRE = 14  # docs/format.md: a centred store's catalog-mean head
+
+
+def store_info(path, centre=False):
     """-> (META dict, set of item ids) from an item store of any precision
-    (reads the header, the section table, META and ID_MAP only)."""
+    (reads the header, the section table, META and ID_MAP only); with
+    centre=True also whether the store is centred (has ITEM_CENTRE)."""
     with open(path, "rb") as f:
         buf = f.read()
     if len(buf) < 64 or buf[:8] != tf.MAGIC_ITEMS:
@@ -110,7 +114,7 @@ def store_info(path):
         iid, row, _ = struct.unpack_from("<QII", mb, 16 + 16 * s)
         if row != tf.EMPTY_ROW:
             ids.add(iid)
-    return meta, ids
+    return (meta, ids, SEC_ITEM_CENTRE in secs) if centre else (meta, ids)
 
 
 def build_requests(model, cols):
@@ -140,7 +144,8 @@ def make_stores(cli, model_path, items_txt, out_dir, precisions):
     return stores
 
 
-def measure(cli, model_path, stores, names, reqs, groups, labels, logits=False, tmp=None):
+def score_all(cli, model_path, stores, reqs, logits, tmp):
+    """Scores of every request with every store (a store, or a (model, store) pair)."""
     req_path = os.path.join(tmp, "requests.txt")
     tf.write_requests(req_path, reqs)
     per_store = []
@@ -157,6 +162,21 @@ def measure(cli, model_path, stores, names, reqs, groups, labels, logits=False, 
             raise UsageError("%s: %s wrote %d lines for %d requests (or a wrong number of scores)"
                              % (s, cli, len(got), len(reqs)))
         per_store.append(got)
+    return per_store
+
+
+def rank_stats(base, sc, min_k):
+    """Spearman mean / min over the requests with k >= max(2, min_k), and their count."""
+    rhos = [spearman(b, x) for b, x in zip(base, sc) if len(x) >= max(2, min_k)]
+    if not rhos:
+        return float("nan"), float("nan"), 0
+    return sum(rhos) / len(rhos), min(rhos), len(rhos)
+
+
+def measure(cli, model_path, stores, names, reqs, groups, labels, logits=False, tmp=None, min_k=0, catalog=None):
+    """catalog: requests of each user against the whole catalog, or None."""
+    per_store = score_all(cli, model_path, stores, reqs, logits, tmp)
+    cat = score_all(cli, model_path, stores, catalog, logits, tmp) if catalog else None
     # scores back to input rows for the AUC
     n = len(labels)
     results = []
@@ -170,16 +190,17 @@ def measure(cli, model_path, stores, names, reqs, groups, labels, logits=False, 
         a = auc(labels, flat)
         if base_auc is None:
             base_auc = a
-        rhos, maxdiff = [], 0.0
+        maxdiff = 0.0
         for b_line, line in zip(base, sc):
             for x, y in zip(b_line, line):
                 maxdiff = max(maxdiff, abs(x - y))
-            if len(line) >= 2:
-                rhos.append(spearman(b_line, line))
-        results.append({"name": name, "auc": a, "auc_delta": a - base_auc,
-                        "spearman_mean": sum(rhos) / len(rhos) if rhos else float("nan"),
-                        "spearman_min": min(rhos) if rhos else float("nan"),
-                        "max_abs_diff": maxdiff, "requests": len(rhos)})
+        mean, low, n_req = rank_stats(base, sc, min_k)
+        r = {"name": name, "auc": a, "auc_delta": a - base_auc, "spearman_mean": mean, "spearman_min": low,
+             "max_abs_diff": maxdiff, "requests": n_req}
+        if cat:
+            i = len(results)
+            r["catalog_mean"], r["catalog_min"], r["catalog_requests"] = rank_stats(cat[0], cat[i], 0)
+        results.append(r)
     return results
 
 
@@ -196,6 +217,11 @@ def main(argv=None):
     ap.add_argument("--precisions", nargs="*", default=["bf16", "int8"],
                     help="with --make-stores: precisions for `towerrt quantize` (default bf16 int8)")
     ap.add_argument("--logits", action="store_true", help="compare logits (towerrt score --logits)")
+    ap.add_argument("--min-k", type=int, default=0,
+                    help="Spearman over the requests with at least this many candidates only (default: all, k >= 2)")
+    ap.add_argument("--catalog", action="store_true",
+                    help="also score each user against the whole catalog (every item of the requests) and report "
+                         "the Spearman mean / min of those requests")
     a = ap.parse_args(argv)
     try:
         model = tf.read_twr(a.model)
@@ -236,7 +262,11 @@ def main(argv=None):
                                  "features file written by --items-out" % (s, len(missing), len(need),
                                                                            min(missing)))
         with tempfile.TemporaryDirectory() as tmp:
-            res = measure(a.cli, a.model, stores, names, reqs, groups, labels, a.logits, tmp)
+            catalog = None
+            if a.catalog:
+                every = sorted(need)
+                catalog = [tf.Request(r.user_ids, r.user_dense, item_ids=every) for r in reqs]
+            res = measure(a.cli, a.model, stores, names, reqs, groups, labels, a.logits, tmp, a.min_k, catalog)
     except (UsageError, tf.FormatError, ValueError, OSError) as e:
         sys.stderr.write("quant_accuracy: error: %s\n" % e)
         return 1
@@ -244,13 +274,17 @@ def main(argv=None):
     print("%d labelled rows, %d positive; %d requests (k %d..%d, mean %.1f), %d distinct items; scores: %s"
           % (len(labels), sum(1 for y in labels if y > 0.5), len(reqs), min(k), max(k), sum(k) / float(len(k)),
              len(rows), "logits" if a.logits else "probabilities"))
-    print("| store | dtype | test AUC | AUC delta | Spearman mean | Spearman min | max abs diff |")
-    print("|---|---|---|---|---|---|---|")
+    if a.min_k:
+        print("Spearman over the %d requests with k >= %d" % (res[0]["requests"], a.min_k))
+    cat_head = " catalog Spearman mean | catalog Spearman min |" if a.catalog else ""
+    print("| store | dtype | centred | test AUC | AUC delta | Spearman mean | Spearman min | max abs diff |" + cat_head)
+    print("|---|---|---|---|---|---|---|---|" + ("---|---|" if a.catalog else ""))
     for s, r in zip(stores, res):
-        dtype = store_info(s)[0].get("items.dtype", "?")
-        print("| %s | %s | %.4f | %+.4f | %.6f | %.6f | %.3g |" % (
-            r["name"], dtype, r["auc"], r["auc_delta"] if abs(r["auc_delta"]) >= 5e-5 else 0.0, r["spearman_mean"], r["spearman_min"],
-            r["max_abs_diff"]))
+        meta, _, centred = store_info(s, centre=True)
+        cat = " %.6f | %.6f |" % (r["catalog_mean"], r["catalog_min"]) if a.catalog else ""
+        print("| %s | %s | %s | %.4f | %+.6f | %.6f | %.6f | %.3g |%s" % (
+            r["name"], meta.get("items.dtype", "?"), "yes" if centred else "no", r["auc"], r["auc_delta"], r["spearman_mean"],
+            r["spearman_min"], r["max_abs_diff"], cat))
     return 0
 
 
