@@ -258,31 +258,40 @@ TOWERRT_API towerrt_status towerrt_precision_parse(const char *name, towerrt_pre
 TOWERRT_API towerrt_status towerrt_items_quantize(const towerrt_items *items, towerrt_precision precision,
                                                   const char *path);
 /* Centring of the item heads before they are rounded (docs/quantization.md
- * "Centred stores"): with MEAN the store keeps the catalog-mean head m
- * (head_dim f32, one vector shared by every head of every item, in the
- * ITEM_CENTRE section) and each head minus m at the store's precision;
- * scoring adds sum over user heads of <u, m> once per request, exactly
- * (max_j <u, m + r_j> = <u, m> + max_j <u, r_j>). */
+ * "Centred stores"). The store keeps a centre in f32 and each head minus
+ * it at the store's precision; scoring adds the centre's part back exactly,
+ * outside the max over item heads (max_h <u, c + r_h> = <u, c> +
+ * max_h <u, r_h>, c shared by the heads it is subtracted from):
+ *   MEAN      one catalog-mean head m (head_dim f32, ITEM_CENTRE); the
+ *             score adds sum_u <u, m> once per request;
+ *   ROW_MEAN  per item, the mean m_i of its own heads (count x head_dim
+ *             f32, ROW_CENTRES: 4 x head_dim bytes per item); the score
+ *             adds <sum_u u, m_i>, head_dim multiply-adds per candidate. */
 typedef enum towerrt_centring {
-  TOWERRT_CENTRING_NONE = 0, /* the heads as they are (towerrt_items_quantize) */
-  TOWERRT_CENTRING_MEAN = 1  /* minus the catalog-mean head */
+  TOWERRT_CENTRING_NONE = 0,    /* the heads as they are (towerrt_items_quantize) */
+  TOWERRT_CENTRING_MEAN = 1,    /* minus the catalog-mean head */
+  TOWERRT_CENTRING_ROW_MEAN = 2 /* minus each item's mean head */
 } towerrt_centring;
 /* towerrt_items_quantize with a centring; precision may also be f32 with
- * MEAN (a centred f32 store: the same scores up to float rounding). A
- * centred store is not a shard: it does not merge (quantize the merged
+ * a centring (a centred f32 store: the same scores up to float rounding).
+ * A centred store is not a shard: it does not merge (quantize the merged
  * f32 store instead), and deltas and compaction refuse it. */
 TOWERRT_API towerrt_status towerrt_items_quantize_centred(const towerrt_items *items, towerrt_precision precision,
                                                           towerrt_centring centring, const char *path);
-/* The store's centring (NONE for a plain store), and its centre m: *dim
- * (the head dim; may be NULL) floats, valid while the store is, or NULL. */
+/* The store's centring (NONE for a plain store); for MEAN its centre m:
+ * *dim (the head dim; dim may be NULL) floats, valid while the store is,
+ * else NULL. */
 TOWERRT_API towerrt_centring towerrt_items_centring(const towerrt_items *items);
 TOWERRT_API const float *towerrt_items_centre(const towerrt_items *items, size_t *dim);
-/* The centring towerrt quantize applies to an f32 store by default: MEAN,
- * but NONE for a shard (each shard's mean is its own, and shards must
- * merge) and for a store of one head per item (the two-tower family's
- * vectors: a cosine is not a sum of maxima, and that family refuses
- * centred stores). *why_not (may be NULL) then says which, else NULL. */
-TOWERRT_API towerrt_centring towerrt_items_default_centring(const towerrt_items *items, const char **why_not);
+/* The centring towerrt quantize applies by default to an f32 store
+ * quantized to `precision`: ROW_MEAN for int8 (docs/accuracy.md: the one
+ * that keeps the ranking), NONE for bf16 (its error is relative to each
+ * value: centring gains nothing), for a shard (its rows must merge with
+ * the other shards') and for a store of one head per item (the two-tower
+ * family's vectors: a cosine is not a sum of maxima, and that family
+ * refuses centred stores). *why_not (may be NULL) says why NONE, else NULL. */
+TOWERRT_API towerrt_centring towerrt_items_default_centring(const towerrt_items *items, towerrt_precision precision,
+                                                            const char **why_not);
 
 /* ---- streaming item-store builds (docs/item-stores.md) -------------------
  * open -> append(rows) ... -> finish: rows go through the item tower in

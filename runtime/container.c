@@ -19,6 +19,7 @@ static const char *section_name(uint32_t kind) {
     case TRT_SEC_ROW_ORDER: return "ROW_ORDER";
     case TRT_SEC_TOMBSTONES: return "TOMBSTONES";
     case TRT_SEC_ITEM_CENTRE: return "ITEM_CENTRE";
+    case TRT_SEC_ROW_CENTRES: return "ROW_CENTRES";
     default: return "?";
   }
 }

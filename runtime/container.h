@@ -21,6 +21,7 @@ enum {
   TRT_SEC_ROW_ORDER = 12, /* shard stores: each row's position in the build input */
   TRT_SEC_TOMBSTONES = 13, /* delta stores: the ids they remove */
   TRT_SEC_ITEM_CENTRE = 14, /* centred stores: the catalog-mean head added back at scoring */
+  TRT_SEC_ROW_CENTRES = 15, /* row-centred stores: each item's mean head, added back at scoring */
   TRT_SEC_KIND_MAX = 16
 };
 enum { TRT_META_INT = 1, TRT_META_FLOAT = 2, TRT_META_STRING = 3, TRT_META_INT_ARRAY = 4 };

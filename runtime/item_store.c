@@ -128,17 +128,38 @@ static towerrt_status check_s8(towerrt_items *s, int rows) {
 
 /* The optional centre: head_dim finite f32. Scores add sum_u <u, m>, so a
  * wrong length or a non-finite value would be a wrong score for every item. */
-static towerrt_status check_centre(towerrt_items *s) {
-  const trt_section *c = &s->container.sections[TRT_SEC_ITEM_CENTRE];
+static towerrt_status check_finite_f32(const unsigned char *p, uint64_t n, const char *what) {
+  for (uint64_t i = 0; i < n; i++) {
+    uint32_t bits = trt_rd32(p + 4 * i);
+    if ((bits & 0x7F800000u) == 0x7F800000u)
+      return trt_fail(TOWERRT_ERR_NONFINITE, "%s value %llu is %s", what, (unsigned long long)i, (bits & 0x7FFFFFu) ? "NaN" : "Inf");
+  }
+  return TOWERRT_OK;
+}
+
+/* The optional row centres: count x head_dim f32 (checked finite with the
+ * rows: a non-finite one would be a NaN score). */
+static towerrt_status check_row_centres(towerrt_items *s, int rows) {
+  const trt_section *c = &s->container.sections[TRT_SEC_ROW_CENTRES];
   if (!c->data) return TOWERRT_OK;
+  if (s->container.sections[TRT_SEC_ITEM_CENTRE].data)
+    return trt_fail(TOWERRT_ERR_FORMAT, "both ITEM_CENTRE and ROW_CENTRES: a store is centred one way");
+  if (c->size / s->head_dim / 4 != s->count || c->size != s->count * s->head_dim * 4)
+    return trt_fail(TOWERRT_ERR_FORMAT, "ROW_CENTRES holds %llu bytes, %llu rows x %u f32 (items.head_dim) expected",
+                    (unsigned long long)c->size, (unsigned long long)s->count, s->head_dim);
+  towerrt_status st = rows ? check_finite_f32(c->data, s->count * s->head_dim, "ROW_CENTRES") : TOWERRT_OK;
+  if (!st) s->row_centres = (const float *)c->data;
+  return st;
+}
+
+static towerrt_status check_centre(towerrt_items *s, int rows) {
+  towerrt_status st = check_row_centres(s, rows);
+  const trt_section *c = &s->container.sections[TRT_SEC_ITEM_CENTRE];
+  if (st || !c->data) return st;
   if (c->size != (uint64_t)s->head_dim * 4)
     return trt_fail(TOWERRT_ERR_FORMAT, "ITEM_CENTRE holds %llu bytes, %u f32 (items.head_dim) expected", (unsigned long long)c->size,
                     s->head_dim);
-  for (uint32_t d = 0; d < s->head_dim; d++) {
-    uint32_t bits = trt_rd32(c->data + 4 * d);
-    if ((bits & 0x7F800000u) == 0x7F800000u)
-      return trt_fail(TOWERRT_ERR_NONFINITE, "ITEM_CENTRE value %u is %s", d, (bits & 0x7FFFFFu) ? "NaN" : "Inf");
-  }
+  if ((st = check_finite_f32(c->data, s->head_dim, "ITEM_CENTRE"))) return st;
   s->centre = (const float *)c->data;
   return TOWERRT_OK;
 }
@@ -236,7 +257,7 @@ static towerrt_status load(towerrt_items *s, const char *path, const towerrt_opt
   if ((st = read_meta(s))) return st;
   if ((st = check_heads(s, heads, rows))) return st;
   if (s->dtype == TOWERRT_PRECISION_INT8 && (st = check_s8(s, rows))) return st;
-  if ((st = check_centre(s))) return st;
+  if ((st = check_centre(s, rows))) return st;
   if ((st = check_id_map(s, map, rows))) return st;
   if ((st = trt_items_read_delta(s, rows))) return st;
   return o ? place(s, o->pool, o->placement) : TOWERRT_OK;

@@ -33,6 +33,10 @@ struct towerrt_items {
    * catalog-mean head m that every stored head value is relative to (a
    * head is m + the stored head); NULL for a plain store. */
   const float *centre;
+  /* A row-centred store (ROW_CENTRES): count x head_dim f32, row r's mean
+   * head m_r; its stored heads are relative to it. NULL otherwise. At most
+   * one of centre and row_centres is set. */
+  const float *row_centres;
   const unsigned char *slots; /* n_slots x 16 bytes */
   /* Placement: per node index, the copy of the heads a session on that
    * node reads (NULL = heads_data). */

@@ -87,7 +87,7 @@ static towerrt_status check_plain(const towerrt_items *s, const char *what) {
   if (s->overlay) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%s is an overlay: compact it first (towerrt_items_compact)", what);
   if (s->is_delta) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "%s is a delta store", what);
   /* its rows are relative to its own mean: a delta could not keep it */
-  if (s->centre)
+  if (s->centre || s->row_centres)
     return trt_fail(TOWERRT_ERR_UNSUPPORTED, "%s is a centred store: make deltas of the f32 stores, compact, then quantize", what);
   return TOWERRT_OK;
 }

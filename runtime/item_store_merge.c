@@ -92,8 +92,8 @@ static towerrt_status open_input(merge_in *in) {
   if (!st && in->dtype == 3) st = trt_fail(TOWERRT_ERR_UNSUPPORTED, "items.dtype is not f32, bf16 or s8");
   if (!st && trt_meta_find(&meta, "delta.base_count", &v))
     st = trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "a delta store is not merged: apply it (towerrt_items_overlay) and compact");
-  if (!st && c.sections[TRT_SEC_ITEM_CENTRE].data)
-    st = trt_fail(TOWERRT_ERR_UNSUPPORTED, "a centred store is not merged (its rows are relative to its own mean): merge the f32 shards, "
+  if (!st && (c.sections[TRT_SEC_ITEM_CENTRE].data || c.sections[TRT_SEC_ROW_CENTRES].data))
+    st = trt_fail(TOWERRT_ERR_UNSUPPORTED, "a centred store is not merged (its rows are relative to its centres): merge the f32 shards, "
                   "then quantize the merged store");
   in->shard = in->shards = in->input_rows = -1;
   int64_t sh = 0, shs = 0, rows = 0;

@@ -63,15 +63,26 @@ static void catalog_mean(const towerrt_items *s, float *m) {
   }
 }
 
+/* Row r's mean head (the mean of its H heads), summed in double. */
+static void row_mean(const float *x, uint32_t heads, uint32_t dim, float *m) {
+  for (uint32_t d = 0; d < dim; d++) {
+    double sum = 0.0;
+    for (uint32_t h = 0; h < heads; h++) sum += x[(size_t)h * dim + d];
+    m[d] = (float)(sum / heads);
+  }
+}
+
 /* ITEM_HEADS, and for s8 the scales and column sums (kept in memory: 4 + 4H
  * bytes per item, small next to the heads). centre: subtracted from every
- * head (in f32) before it is rounded, or NULL. */
+ * head (in f32) before it is rounded, or NULL; row_centres (count x dim):
+ * each row's mean head, computed here and subtracted from its heads. */
 static towerrt_status write_rows(trt_writer *w, const towerrt_items *s, towerrt_precision prec, uint64_t stride, const float *centre,
-                                 float *scales, int32_t *colsums) {
+                                 float *row_centres, float *scales, int32_t *colsums) {
   size_t per_row = (size_t)s->heads * s->head_dim;
   unsigned char *row = calloc(1, (size_t)stride);
-  float *centred = centre ? malloc(per_row * sizeof(float)) : NULL;
-  if (!row || (centre && !centred)) {
+  int centring = centre || row_centres;
+  float *centred = centring ? malloc(per_row * sizeof(float)) : NULL;
+  if (!row || (centring && !centred)) {
     free(row);
     free(centred);
     return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
@@ -79,7 +90,11 @@ static towerrt_status write_rows(trt_writer *w, const towerrt_items *s, towerrt_
   towerrt_status st = trt_writer_begin(w, TRT_SEC_ITEM_HEADS);
   for (uint64_t r = 0; r < s->count && !st; r++) {
     const float *x = (const float *)((const unsigned char *)s->heads_data + r * s->row_stride);
-    if (centre) {
+    if (row_centres) {
+      centre = row_centres + r * s->head_dim;
+      row_mean(x, s->heads, s->head_dim, row_centres + r * s->head_dim);
+    }
+    if (centring) {
       for (size_t i = 0; i < per_row; i++) centred[i] = x[i] - centre[i % s->head_dim];
       x = centred;
     }
@@ -105,12 +120,12 @@ static towerrt_status write_section(trt_writer *w, uint32_t kind, const void *p,
 
 static towerrt_status check_source(const towerrt_items *s, towerrt_precision prec, towerrt_centring centring, const char *path) {
   if (!s || !path) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: items and path must not be NULL");
-  if (s->dtype != TOWERRT_PRECISION_F32 || s->centre)
-    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_items_quantize: the source store must be f32%s", s->centre ? " and not centred" : "");
+  if (s->dtype != TOWERRT_PRECISION_F32 || s->centre || s->row_centres)
+    return trt_fail(TOWERRT_ERR_UNSUPPORTED, "towerrt_items_quantize: the source store must be f32%s", s->centre || s->row_centres ? " and not centred" : "");
   if (s->overlay || s->is_delta)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: quantize the base and the deltas' changes, not %s",
                     s->overlay ? "an overlay" : "a delta store");
-  if (centring != TOWERRT_CENTRING_NONE && centring != TOWERRT_CENTRING_MEAN)
+  if (centring != TOWERRT_CENTRING_NONE && centring != TOWERRT_CENTRING_MEAN && centring != TOWERRT_CENTRING_ROW_MEAN)
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: centring %d is not a towerrt_centring", (int)centring);
   if (prec != TOWERRT_PRECISION_BF16 && prec != TOWERRT_PRECISION_INT8 && !(prec == TOWERRT_PRECISION_F32 && centring))
     return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_items_quantize: precision %d is not bf16 or int8 (or f32 with centring)", (int)prec);
@@ -129,9 +144,12 @@ towerrt_status towerrt_items_quantize_centred(const towerrt_items *s, towerrt_pr
   towerrt_status st0 = check_source(s, prec, centring, path);
   if (st0) return st0;
   int s8 = prec == TOWERRT_PRECISION_INT8;
-  float *centre = centring ? malloc((size_t)s->head_dim * sizeof(float)) : NULL;
-  if (centring && !centre) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
-  if (centring) catalog_mean(s, centre);
+  /* MEAN: head_dim floats; ROW_MEAN: count x head_dim (filled row by row) */
+  size_t n_centre = centring == TOWERRT_CENTRING_MEAN ? 1 : centring ? (s->count ? (size_t)s->count : 1) : 0;
+  float *centre = n_centre ? malloc(n_centre * s->head_dim * sizeof(float)) : NULL;
+  if (n_centre && !centre) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory for the item centres");
+  if (centring == TOWERRT_CENTRING_MEAN) catalog_mean(s, centre);
+  int by_row = centring == TOWERRT_CENTRING_ROW_MEAN;
   uint64_t stride = trt_store_stride(s->heads, s->head_dim, (uint32_t)prec);
   size_t rows = s->count ? (size_t)s->count : 1; /* an empty shard */
   float *scales = s8 ? malloc(rows * sizeof(float)) : NULL;
@@ -147,14 +165,16 @@ towerrt_status towerrt_items_quantize_centred(const towerrt_items *s, towerrt_pr
   static const char *const dtypes[3] = {"f32", "bf16", "s8"};
   towerrt_status st = trt_writer_open(&w, path, "TWRITEMS", (s8 ? 5 : 3) + (shard ? 1 : 0) + (centring ? 1 : 0));
   if (!st) st = write_meta(&w, s, dtypes[prec], stride);
-  if (!st) st = write_rows(&w, s, prec, stride, centring ? centre : NULL, scales, colsums);
+  if (!st) st = write_rows(&w, s, prec, stride, by_row ? NULL : centre, by_row ? centre : NULL, scales, colsums);
   if (!st && s8) st = write_section(&w, TRT_SEC_ITEM_SCALES, scales, (size_t)s->count * sizeof(float));
   if (!st && s8) st = write_section(&w, TRT_SEC_ITEM_COLSUMS, colsums, (size_t)s->count * s->heads * sizeof(int32_t));
   const trt_section *map = &s->container.sections[TRT_SEC_ID_MAP];
   if (!st) st = write_section(&w, TRT_SEC_ID_MAP, map->data, (size_t)map->size);
   const trt_section *order = &s->container.sections[TRT_SEC_ROW_ORDER];
   if (!st && shard) st = write_section(&w, TRT_SEC_ROW_ORDER, order->data, (size_t)order->size);
-  if (!st && centring) st = write_section(&w, TRT_SEC_ITEM_CENTRE, centre, (size_t)s->head_dim * sizeof(float));
+  if (!st && centring)
+    st = write_section(&w, by_row ? TRT_SEC_ROW_CENTRES : TRT_SEC_ITEM_CENTRE, centre,
+                       (by_row ? (size_t)s->count : 1) * s->head_dim * sizeof(float));
   if (!st) st = trt_writer_finish(&w);
   else if (w.f) trt_writer_abort(&w);
   free(scales);
@@ -164,7 +184,7 @@ towerrt_status towerrt_items_quantize_centred(const towerrt_items *s, towerrt_pr
 }
 
 towerrt_centring towerrt_items_centring(const towerrt_items *s) {
-  return s && s->centre ? TOWERRT_CENTRING_MEAN : TOWERRT_CENTRING_NONE;
+  return !s ? TOWERRT_CENTRING_NONE : s->centre ? TOWERRT_CENTRING_MEAN : s->row_centres ? TOWERRT_CENTRING_ROW_MEAN : TOWERRT_CENTRING_NONE;
 }
 
 const float *towerrt_items_centre(const towerrt_items *s, size_t *dim) {
@@ -172,12 +192,13 @@ const float *towerrt_items_centre(const towerrt_items *s, size_t *dim) {
   return s ? s->centre : NULL;
 }
 
-towerrt_centring towerrt_items_default_centring(const towerrt_items *s, const char **why_not) {
+towerrt_centring towerrt_items_default_centring(const towerrt_items *s, towerrt_precision prec, const char **why_not) {
   const char *why = !s ? " (no store)"
+                    : prec != TOWERRT_PRECISION_INT8 ? " (bf16 rounds each value relative to itself: centring gains nothing)"
                     : is_shard(s) ? " (a shard: quantize the merged store to centre it)"
                     : s->heads == 1 ? " (one head per item: a two-tower family store)" : NULL;
   if (why_not) *why_not = why;
-  return why ? TOWERRT_CENTRING_NONE : TOWERRT_CENTRING_MEAN;
+  return why ? TOWERRT_CENTRING_NONE : TOWERRT_CENTRING_ROW_MEAN;
 }
 
 towerrt_precision towerrt_items_precision(const towerrt_items *s) {

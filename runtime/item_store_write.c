@@ -26,7 +26,7 @@ uint64_t trt_store_stride(uint32_t heads, uint32_t head_dim, uint32_t dtype) {
 
 /* A centred row means nothing without its store's centre, and the stores
  * written here (merges, deltas, compaction) mix rows of several stores. */
-static const char k_centred[] = "a centred store's rows are relative to its own catalog mean: merge, delta and compact the f32 stores, "
+static const char k_centred[] = "a centred store's rows are relative to its centres: merge, delta and compact the f32 stores, "
                                 "then quantize the result (towerrt quantize centres it)";
 
 static void store_out_free(trt_store_out *o) {
@@ -76,7 +76,7 @@ towerrt_status trt_store_out_open(const char *path, const towerrt_items *like, u
                                   const trt_store_extra *extra, trt_store_out **out) {
   *out = NULL;
   if (rows >= TRT_EMPTY_ROW) return trt_fail(TOWERRT_ERR_LIMIT, "%" PRIu64 " items exceed the store limit %u", rows, TRT_EMPTY_ROW - 1);
-  if (like->centre) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "%s", k_centred);
+  if (like->centre || like->row_centres) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "%s", k_centred);
   trt_store_out *o = calloc(1, sizeof *o);
   if (!o) return trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
   o->rows = rows;
@@ -118,7 +118,7 @@ static towerrt_status map_insert(trt_store_out *o, uint64_t id, uint32_t row, ui
 
 towerrt_status trt_store_out_row(trt_store_out *o, const towerrt_items *src, uint64_t row, uint64_t id, uint32_t *dup_row) {
   if (o->done >= o->rows) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "more rows than the %" PRIu64 " declared", o->rows);
-  if (src->centre) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "%s", k_centred);
+  if (src->centre || src->row_centres) return trt_fail(TOWERRT_ERR_UNSUPPORTED, "%s", k_centred);
   if (src->dtype != o->dtype || src->row_stride != o->stride || src->heads != o->heads || row >= src->count)
     return trt_fail(TOWERRT_ERR_MISMATCH, "row %" PRIu64 " of a store of another dtype or shape", row);
   towerrt_status st = map_insert(o, id, (uint32_t)o->done, dup_row);

@@ -65,6 +65,7 @@ struct towerrt_session {
   size_t req_k;
   size_t req_n; /* top-n requests: n; 0 for scores in candidate order */
   float centre_term;             /* centred base store: sum_u <u, m>, once per request */
+  double *user_sum;              /* head_dim: sum_u u of the request (row-centred stores) */
   atomic_size_t first_unknown;   /* lowest candidate index with an unknown id (strict) */
   atomic_size_t first_nonfinite; /* lowest candidate index whose score is not finite */
   atomic_size_t skipped;         /* unknown candidates skipped */
@@ -124,7 +125,7 @@ static towerrt_status check_items(const towerrt_model *m, const towerrt_items *i
   /* a delta of an overlay is scored with its own centre, as the base */
   for (uint32_t i = 0; i < (it->overlay ? it->overlay->n_layers : 1); i++) {
     const towerrt_items *layer = it->overlay ? it->overlay->layer[i] : it;
-    if (layer->centre && !m->family->centred_items)
+    if ((layer->centre || layer->row_centres) && !m->family->centred_items)
       return trt_fail(TOWERRT_ERR_UNSUPPORTED, "a centred item store (ITEM_CENTRE) cannot serve a %s model: its score is not a sum of "
                       "dot products with the item heads; quantize its store without centring (towerrt quantize --no-centre)", m->family->name);
   }
@@ -241,7 +242,9 @@ towerrt_status towerrt_session_create(const towerrt_model *m, const towerrt_item
                          .user = placed ? &placed->user : &m->user, .item = placed ? &placed->item : &m->item};
   pthread_mutex_init(&s->items_mu, NULL);
   trt_items_retain(items);
-  if ((st = make_arena(s))) {
+  s->user_sum = malloc(m->head_dim * sizeof(double));
+  if (!s->user_sum) st = trt_fail(TOWERRT_ERR_NO_MEMORY, "out of memory");
+  if (st || (st = make_arena(s))) {
     towerrt_session_free(s);
     return st;
   }
@@ -296,6 +299,7 @@ void towerrt_session_free(towerrt_session *s) {
   trt_items_release(s->current);
   pthread_mutex_destroy(&s->items_mu);
   trt_mm_free(s->mm);
+  free(s->user_sum);
   free(s->serve_arena);
   free(s->slots);
   free(s->arena);
@@ -420,6 +424,37 @@ static float centre_term(const towerrt_session *s, const towerrt_items *it) {
   return (float)t;
 }
 
+/* A row-centred store: candidate c's heads are m_c + r_h, so its score
+ * gains sum_u <u, m_c> = <sum_u u, m_c>: head_dim multiply-adds per
+ * candidate with the request's summed user heads, in double (4 partial
+ * sums), rounded once. */
+static void add_row_terms(const towerrt_session *s, const towerrt_items *it, const uint32_t *rows, size_t n, float *out) {
+  const double *u = s->user_sum;
+  size_t dim = it->head_dim, d4 = dim & ~(size_t)3;
+  for (size_t c = 0; c < n; c++) {
+    const float *m = it->row_centres + (size_t)rows[c] * dim;
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    size_t d = 0;
+    for (; d < d4; d += 4) {
+      a0 += u[d] * m[d];
+      a1 += u[d + 1] * m[d + 1];
+      a2 += u[d + 2] * m[d + 2];
+      a3 += u[d + 3] * m[d + 3];
+    }
+    for (; d < dim; d++) a0 += u[d] * m[d];
+    out[c] += (float)((a0 + a1) + (a2 + a3));
+  }
+}
+
+/* The request's sum of user heads, for row-centred stores. */
+static void sum_user_heads(towerrt_session *s) {
+  const float *u = s->ws[0].user_heads;
+  size_t dim = s->model->head_dim, n = n_user_heads(s);
+  for (size_t d = 0; d < dim; d++) s->user_sum[d] = 0.0;
+  for (size_t h = 0; h < n; h++)
+    for (size_t d = 0; d < dim; d++) s->user_sum[d] += u[h * dim + d];
+}
+
 /* MaxSim + centre term + family hook + prediction layer over n rows of
  * store `it` (its heads at `heads`) into out[n]. */
 static void score_rows(towerrt_session *s, const towerrt_items *it, const void *heads, const uint32_t *rows, size_t n, float *out) {
@@ -446,6 +481,7 @@ static void score_rows(towerrt_session *s, const towerrt_items *it, const void *
     float term = it == base ? s->centre_term : centre_term(s, it);
     for (size_t c = 0; c < n; c++) out[c] += term;
   }
+  if (it->row_centres) add_row_terms(s, it, rows, n, out);
   /* two-tower family hook: the kernel gave <u, i>; cosine / scale per candidate */
   if (m->family->finish_scores) {
     trt_score_block blk = {w0->user_heads, heads, it->dtype, (size_t)it->row_stride, it->scales, rows, n};
@@ -524,6 +560,7 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
 static void convert_user_heads(towerrt_session *s) {
   trt_workspace *w0 = &s->ws[0];
   s->centre_term = centre_term(s, s->items->overlay ? s->items->overlay->layer[0] : s->items);
+  sum_user_heads(s);
   size_t n = n_user_heads(s), dim = s->model->head_dim;
   if (s->items->dtype == TOWERRT_PRECISION_BF16) trt_f32_to_bf16_array(w0->user_heads, n * dim, w0->user_bf16);
   if (s->items->dtype == TOWERRT_PRECISION_INT8)

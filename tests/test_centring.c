@@ -1,7 +1,8 @@
 /* Centred item stores (docs/quantization.md "Centred stores"): the store
- * keeps the catalog-mean head m in ITEM_CENTRE and every head minus m; the
- * session adds T = sum_u <u, m> to the MaxSim sums, since
- * max_h <u, m + r_h> = <u, m> + max_h <u, r_h>.
+ * keeps a centre m (MEAN: the catalog-mean head, ITEM_CENTRE; ROW_MEAN:
+ * each item's mean head, ROW_CENTRES) and every head minus it; the session
+ * adds T = sum_u <u, m> to the MaxSim sums, since
+ * max_h <u, m + r_h> = <u, m> + max_h <u, r_h>. Every check runs for both.
  *
  *  1. exactness of the term: a centred f32 store scores what the plain f32
  *     store scores, within a bound derived from the float arithmetic of both
@@ -11,7 +12,7 @@
  *     the kernels' quantized arithmetic on the centred bytes plus T (run
  *     under every kernel set: ctest centring_<isa>);
  *  3. bad centring sections refused with a clear error (wrong length, NaN,
- *     Inf, a flipped byte under the CRC), a family that cannot use a
+ *     Inf, a flipped byte under the CRC, both sections), a family that cannot use a
  *     centred store refused, merges / deltas / compaction refused.
  * usage: test_centring GOLDEN_DIR... [--family DSSM_DIR] */
 #include <math.h>
@@ -65,6 +66,13 @@ static double centre_term(const float *user, size_t n_user, const float *centre,
   return t;
 }
 
+/* The centre of a store's row: the catalog mean, or the row's own. */
+static const float *centre_of(const towerrt_items *it, uint32_t row) {
+  return it->centre ? it->centre : it->row_centres + (size_t)row * it->head_dim;
+}
+
+static const char *mode_name(towerrt_centring mode) { return mode == TOWERRT_CENTRING_MEAN ? "mean" : "row-mean"; }
+
 static const float *f32_row(const towerrt_items *it, uint32_t row) {
   return (const float *)(const void *)((const unsigned char *)it->heads_data + (size_t)row * it->row_stride);
 }
@@ -109,13 +117,14 @@ static double exactness_bound(const float *user, size_t n_user, const float *x, 
   return bound * (1 + 1e-6) + 1e-30;
 }
 
-static void check_exactness(const char *dir, const towerrt_model *m, towerrt_items *f32, const char *cpath) {
+static void check_exactness(const char *dir, const towerrt_model *m, towerrt_items *f32, towerrt_centring mode, const char *cpath) {
   towerrt_items *c = NULL;
-  CHECK(towerrt_items_quantize_centred(f32, TOWERRT_PRECISION_F32, TOWERRT_CENTRING_MEAN, cpath) == TOWERRT_OK, "%s", towerrt_last_error());
+  CHECK(towerrt_items_quantize_centred(f32, TOWERRT_PRECISION_F32, mode, cpath) == TOWERRT_OK, "%s", towerrt_last_error());
   CHECK(towerrt_items_load(cpath, NULL, &c) == TOWERRT_OK, "%s", towerrt_last_error());
   if (!c) return;
   size_t dim = 0;
-  CHECK(towerrt_items_centring(c) == TOWERRT_CENTRING_MEAN && towerrt_items_centre(c, &dim) && dim == m->head_dim, "centring not reported");
+  int has_m = towerrt_items_centre(c, &dim) != NULL;
+  CHECK(towerrt_items_centring(c) == mode && has_m == (mode == TOWERRT_CENTRING_MEAN) && dim == m->head_dim, "centring not reported");
   CHECK(towerrt_items_centring(f32) == TOWERRT_CENTRING_NONE && !towerrt_items_centre(f32, NULL), "a plain store reported centred");
   towerrt_options o;
   towerrt_options_init(&o);
@@ -135,10 +144,10 @@ static void check_exactness(const char *dir, const towerrt_model *m, towerrt_ite
     CHECK(towerrt_score(sc, &user, reqs[q].items.keys, k, b) == TOWERRT_OK, "%s", towerrt_session_error(sc));
     void *arena;
     const float *u = user_heads(m, &reqs[q], &arena);
-    double T = centre_term(u, n_user, c->centre, p);
     for (size_t j = 0; j < k; j++) {
       uint32_t row = trt_items_find(f32, reqs[q].items.keys[j]), crow = trt_items_find(c, reqs[q].items.keys[j]);
-      double B = exactness_bound(u, n_user, f32_row(f32, row), f32_row(c, crow), c->centre, H, p, T, a[j]);
+      double T = centre_term(u, n_user, centre_of(c, crow), p);
+      double B = exactness_bound(u, n_user, f32_row(f32, row), f32_row(c, crow), centre_of(c, crow), H, p, T, a[j]);
       double d = fabs((double)a[j] - b[j]);
       CHECK(d <= B, "request %zu cand %zu: centred %.9g, plain %.9g: |diff| %.3g > bound %.3g", q, j, (double)b[j], (double)a[j], d, B);
       worst = fmax(worst, d / B);
@@ -148,7 +157,7 @@ static void check_exactness(const char *dir, const towerrt_model *m, towerrt_ite
   }
   /* not vacuous: leaving T out (or adding it twice) would break the bound */
   CHECK(max_term_ratio > 100, "the centre term (%.3g bounds) is too small to test here", max_term_ratio);
-  printf("  centred f32 vs f32: worst |diff| / bound %.3g; |T| up to %.3g bounds\n", worst, max_term_ratio);
+  printf("  %-8s centred f32 vs f32: worst |diff| / bound %.3g; |T| up to %.3g bounds\n", mode_name(mode), worst, max_term_ratio);
   test_free_requests(reqs, n_reqs);
   towerrt_session_free(sf);
   towerrt_session_free(sc);
@@ -180,16 +189,17 @@ static double oracle_logit(const towerrt_model *m, const towerrt_items *it, cons
     score += best;
   }
   free(uq), free(zp), free(us);
-  return score + centre_term(user, n_user, it->centre, p) + m->out_bias;
+  return score + centre_term(user, n_user, centre_of(it, row), p) + m->out_bias;
 }
 
-static void check_quantized(const char *dir, const towerrt_model *m, towerrt_items *f32, towerrt_precision prec, const char *qpath) {
+static void check_quantized(const char *dir, const towerrt_model *m, towerrt_items *f32, towerrt_precision prec, towerrt_centring mode,
+                            const char *qpath) {
   const char *name = prec == TOWERRT_PRECISION_INT8 ? "int8" : "bf16";
   towerrt_items *q = NULL;
-  CHECK(towerrt_items_quantize_centred(f32, prec, TOWERRT_CENTRING_MEAN, qpath) == TOWERRT_OK, "%s", towerrt_last_error());
+  CHECK(towerrt_items_quantize_centred(f32, prec, mode, qpath) == TOWERRT_OK, "%s", towerrt_last_error());
   CHECK(towerrt_items_load(qpath, NULL, &q) == TOWERRT_OK, "%s", towerrt_last_error());
   if (!q) return;
-  CHECK(q->centre && towerrt_items_precision(q) == prec, "%s: not a centred %s store", name, name);
+  CHECK(towerrt_items_centring(q) == mode && towerrt_items_precision(q) == prec, "%s: not a centred %s store", name, name);
   CHECK(towerrt_items_quantize_centred(q, prec, TOWERRT_CENTRING_MEAN, "/tmp/towerrt_never.twi") == TOWERRT_ERR_UNSUPPORTED,
         "re-quantizing a centred store");
   towerrt_options o;
@@ -215,14 +225,15 @@ static void check_quantized(const char *dir, const towerrt_model *m, towerrt_ite
     }
     free(arena), free(got);
   }
-  printf("  centred %-4s vs oracle (%s kernels): max rel err %.2g\n", name, towerrt_model_isa(m), worst);
+  printf("  %-8s centred %-4s vs oracle (%s kernels): max rel err %.2g\n", mode_name(mode), name, towerrt_model_isa(m), worst);
   test_free_requests(reqs, n_reqs);
   towerrt_session_free(s);
   towerrt_items_free(q);
 }
 
-/* 3. A copy of store `src` whose ITEM_CENTRE holds n bytes `centre`. */
-static int rewrite_centre(const char *src, const char *dst, const void *centre, size_t n) {
+/* 3. A copy of store `src` whose section `kind` holds the n bytes `data`
+ * (kind absent from src: added at the end). */
+static int rewrite_section(const char *src, const char *dst, uint32_t kind, const void *data, size_t n) {
   size_t size;
   unsigned char *bytes = test_read_file(src, &size);
   trt_container c;
@@ -231,13 +242,12 @@ static int rewrite_centre(const char *src, const char *dst, const void *centre, 
     return 0;
   }
   trt_writer w;
-  uint32_t n_sections = trt_rd32(bytes + 32);
-  towerrt_status st = trt_writer_open(&w, dst, "TWRITEMS", n_sections);
-  for (uint32_t i = 0; i < n_sections && !st; i++) {
-    uint32_t kind = trt_rd32(bytes + 64 + 32 * i);
-    const trt_section *sec = &c.sections[kind];
-    st = trt_writer_begin(&w, kind);
-    if (!st) st = kind == TRT_SEC_ITEM_CENTRE ? trt_writer_put(&w, centre, n) : trt_writer_put(&w, sec->data, (size_t)sec->size);
+  uint32_t n_sections = trt_rd32(bytes + 32), add = c.sections[kind].data == NULL;
+  towerrt_status st = trt_writer_open(&w, dst, "TWRITEMS", n_sections + add);
+  for (uint32_t i = 0; i < n_sections + add && !st; i++) {
+    uint32_t k = i < n_sections ? trt_rd32(bytes + 64 + 32 * i) : kind;
+    st = trt_writer_begin(&w, k);
+    if (!st) st = k == kind ? trt_writer_put(&w, data, n) : trt_writer_put(&w, c.sections[k].data, (size_t)c.sections[k].size);
     if (!st) st = trt_writer_end(&w);
   }
   if (!st) st = trt_writer_finish(&w);
@@ -253,30 +263,44 @@ static void expect_refused(const char *path, towerrt_status want, const char *wo
   towerrt_items_free(it);
 }
 
-static void check_corrupt(const towerrt_model *m, const char *cpath) {
-  char *bad = tmp_path();
-  size_t p = m->head_dim;
-  float *v = calloc(p + 1, sizeof *v);
-  CHECK(rewrite_centre(cpath, bad, v, (p - 1) * 4), "rewrite");
-  expect_refused(bad, TOWERRT_ERR_FORMAT, "ITEM_CENTRE holds", "a short centre");
-  CHECK(rewrite_centre(cpath, bad, v, (p + 1) * 4), "rewrite");
-  expect_refused(bad, TOWERRT_ERR_FORMAT, "ITEM_CENTRE holds", "a long centre");
-  v[p - 1] = NAN;
-  CHECK(rewrite_centre(cpath, bad, v, p * 4), "rewrite");
-  expect_refused(bad, TOWERRT_ERR_NONFINITE, "ITEM_CENTRE value", "a NaN in the centre");
-  v[p - 1] = INFINITY;
-  CHECK(rewrite_centre(cpath, bad, v, p * 4), "rewrite");
-  expect_refused(bad, TOWERRT_ERR_NONFINITE, "is Inf", "an Inf in the centre");
+/* kind: the store's centring section; n: its floats. */
+static void check_corrupt(const char *cpath, uint32_t kind, size_t n, const char *name) {
+  char *bad = tmp_path(), what[96];
+  float *v = calloc(n + 1, sizeof *v);
+  CHECK(rewrite_section(cpath, bad, kind, v, (n - 1) * 4), "rewrite");
+  snprintf(what, sizeof what, "a short %s", name);
+  expect_refused(bad, TOWERRT_ERR_FORMAT, "holds", what);
+  CHECK(rewrite_section(cpath, bad, kind, v, (n + 1) * 4), "rewrite");
+  snprintf(what, sizeof what, "a long %s", name);
+  expect_refused(bad, TOWERRT_ERR_FORMAT, "holds", what);
+  v[n - 1] = NAN;
+  CHECK(rewrite_section(cpath, bad, kind, v, n * 4), "rewrite");
+  snprintf(what, sizeof what, "a NaN in %s", name);
+  expect_refused(bad, TOWERRT_ERR_NONFINITE, name, what);
+  v[n - 1] = INFINITY;
+  CHECK(rewrite_section(cpath, bad, kind, v, n * 4), "rewrite");
+  snprintf(what, sizeof what, "an Inf in %s", name);
+  expect_refused(bad, TOWERRT_ERR_NONFINITE, "is Inf", what);
+  /* both ways of centring at once */
+  uint32_t other = kind == TRT_SEC_ITEM_CENTRE ? TRT_SEC_ROW_CENTRES : TRT_SEC_ITEM_CENTRE;
+  size_t dim = 0, count = 0;
+  towerrt_items *it = NULL;
+  if (towerrt_items_load(cpath, NULL, &it) == TOWERRT_OK) dim = it->head_dim, count = (size_t)it->count;
+  towerrt_items_free(it);
+  float *w = calloc(count * dim + 1, sizeof *w);
+  CHECK(rewrite_section(cpath, bad, other, w, (other == TRT_SEC_ITEM_CENTRE ? 1 : count) * dim * 4), "rewrite");
+  expect_refused(bad, TOWERRT_ERR_FORMAT, "centred one way", "both centring sections");
+  free(w);
   /* a flipped bit under the section's CRC */
   size_t size;
   unsigned char *bytes = test_read_file(cpath, &size);
   trt_container c;
   if (bytes && trt_container_open(bytes, size, "TWRITEMS", 1, &c) == TOWERRT_OK) {
-    bytes[c.sections[TRT_SEC_ITEM_CENTRE].offset] ^= 0x10;
+    bytes[c.sections[kind].offset] ^= 0x10;
     test_write_file(bad, bytes, size);
-    towerrt_items *it = NULL;
+    it = NULL;
     towerrt_status st = towerrt_items_load(bad, NULL, &it);
-    CHECK(st != TOWERRT_OK && strstr(towerrt_last_error(), "ITEM_CENTRE"), "a flipped centre byte: %s (%s)", towerrt_status_name(st),
+    CHECK(st != TOWERRT_OK && strstr(towerrt_last_error(), name), "a flipped %s byte: %s (%s)", name, towerrt_status_name(st),
           towerrt_last_error());
     towerrt_items_free(it);
   }
@@ -318,15 +342,20 @@ static void check_family_refuses(const char *dir) {
   CHECK(towerrt_model_load(mp, NULL, &m) == TOWERRT_OK, "%s", towerrt_last_error());
   if (m && test_build_store(m, dir, fpath) == TOWERRT_OK && towerrt_items_load(fpath, NULL, &f32) == TOWERRT_OK) {
     const char *why = NULL;
-    CHECK(towerrt_items_default_centring(f32, &why) == TOWERRT_CENTRING_NONE && why, "a one-head store is centred by default");
-    CHECK(towerrt_items_quantize_centred(f32, TOWERRT_PRECISION_INT8, TOWERRT_CENTRING_MEAN, cpath) == TOWERRT_OK, "%s",
-          towerrt_last_error());
-    CHECK(towerrt_items_load(cpath, NULL, &c) == TOWERRT_OK, "%s", towerrt_last_error());
-    towerrt_session *s = NULL;
-    towerrt_status st = towerrt_session_create(m, c, NULL, &s);
-    CHECK(st == TOWERRT_ERR_UNSUPPORTED && strstr(towerrt_last_error(), "--no-centre"), "%s with a centred store: %s (%s)", dir,
-          towerrt_status_name(st), towerrt_last_error());
-    towerrt_session_free(s);
+    CHECK(towerrt_items_default_centring(f32, TOWERRT_PRECISION_INT8, &why) == TOWERRT_CENTRING_NONE && why,
+          "a one-head store is centred by default");
+    for (int mode = TOWERRT_CENTRING_MEAN; mode <= TOWERRT_CENTRING_ROW_MEAN; mode++) {
+      CHECK(towerrt_items_quantize_centred(f32, TOWERRT_PRECISION_INT8, (towerrt_centring)mode, cpath) == TOWERRT_OK, "%s",
+            towerrt_last_error());
+      CHECK(towerrt_items_load(cpath, NULL, &c) == TOWERRT_OK, "%s", towerrt_last_error());
+      towerrt_session *s = NULL;
+      towerrt_status st = towerrt_session_create(m, c, NULL, &s);
+      CHECK(st == TOWERRT_ERR_UNSUPPORTED && strstr(towerrt_last_error(), "--no-centre"), "%s with a centred store: %s (%s)", dir,
+            towerrt_status_name(st), towerrt_last_error());
+      towerrt_session_free(s);
+      towerrt_items_free(c);
+      c = NULL;
+    }
   } else {
     CHECK(0, "family setup: %s", towerrt_last_error());
   }
@@ -345,13 +374,19 @@ static void check_fixture(const char *dir, int first) {
   char *store = tmp_path(), *cpath = tmp_path(), *qpath = tmp_path();
   CHECK(towerrt_model_load(mp, NULL, &m) == TOWERRT_OK, "%s", towerrt_last_error());
   if (m && test_build_store(m, dir, store) == TOWERRT_OK && towerrt_items_load(store, NULL, &f32) == TOWERRT_OK) {
-    CHECK(towerrt_items_default_centring(f32, NULL) == TOWERRT_CENTRING_MEAN, "a multi-head store is not centred by default");
-    check_exactness(dir, m, f32, cpath);
-    check_quantized(dir, m, f32, TOWERRT_PRECISION_INT8, qpath);
-    check_quantized(dir, m, f32, TOWERRT_PRECISION_BF16, qpath);
-    if (first) {
-      check_corrupt(m, cpath);
-      check_no_mixing(m, qpath);
+    CHECK(towerrt_items_default_centring(f32, TOWERRT_PRECISION_INT8, NULL) == TOWERRT_CENTRING_ROW_MEAN, "int8 default");
+    CHECK(towerrt_items_default_centring(f32, TOWERRT_PRECISION_BF16, NULL) == TOWERRT_CENTRING_NONE, "bf16 default");
+    for (int mode = TOWERRT_CENTRING_MEAN; mode <= TOWERRT_CENTRING_ROW_MEAN; mode++) {
+      towerrt_centring c = (towerrt_centring)mode;
+      check_exactness(dir, m, f32, c, cpath);
+      if (first) {
+        int row = c == TOWERRT_CENTRING_ROW_MEAN;
+        check_corrupt(cpath, row ? TRT_SEC_ROW_CENTRES : TRT_SEC_ITEM_CENTRE, (row ? (size_t)f32->count : 1) * m->head_dim,
+                      row ? "ROW_CENTRES" : "ITEM_CENTRE");
+      }
+      check_quantized(dir, m, f32, TOWERRT_PRECISION_INT8, c, qpath);
+      check_quantized(dir, m, f32, TOWERRT_PRECISION_BF16, c, qpath);
+      if (first) check_no_mixing(m, qpath);
     }
   } else {
     CHECK(0, "setup %s: %s", dir, towerrt_last_error());

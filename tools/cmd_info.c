@@ -13,6 +13,10 @@ static void print_items(const towerrt_items *items) {
   printf("item store: %zu items, %s heads", towerrt_items_count(items), towerrt_precision_name(towerrt_items_precision(items)));
   size_t dim = 0;
   const float *m = towerrt_items_centre(items, &dim);
+  if (towerrt_items_centring(items) == TOWERRT_CENTRING_ROW_MEAN) {
+    printf(", each item centred on its mean head (%zu f32 per item; + <sum_u u, m_item> per candidate)\n", dim);
+    return;
+  }
   if (!m) {
     puts(", not centred");
     return;

@@ -123,9 +123,9 @@ static int usage(int help) {
        "  The first form rewrites an f32 item store at a lower precision; with a\n"
        "  model and a file of real requests (candidates by id), it scores them with\n"
        "  both stores and reports the rank correlation and the largest change.\n"
-       "  The item heads are centred first (minus the catalog-mean head, kept in\n"
-       "  f32 and added back exactly at scoring), but for shards and one-head\n"
-       "  (two-tower) stores; --no-centre rounds them as they are.\n"
+       "  int8: each item's heads are centred first (minus the item's mean head,\n"
+       "  kept in f32 and added back exactly at scoring), but for shards and\n"
+       "  one-head (two-tower) stores; --no-centre rounds them as they are.\n"
        "  The second (no --items, or --out ending in .twr) rewrites a model's user\n"
        "  tower in bf16 or int8 (per-channel weight scales). int8 layer inputs are\n"
        "  quantized per request from their own range, or, with\n"
@@ -142,8 +142,8 @@ static int ends_with(const char *s, const char *tail) {
 }
 
 /* The library's default (docs/quantization.md "Centred stores") unless --no-centre. */
-static towerrt_centring default_centring(const cli_args *a, const towerrt_items *items, const char **why_not) {
-  return a->no_centre ? TOWERRT_CENTRING_NONE : towerrt_items_default_centring(items, why_not);
+static towerrt_centring default_centring(const cli_args *a, const towerrt_items *items, towerrt_precision prec, const char **why_not) {
+  return a->no_centre ? TOWERRT_CENTRING_NONE : towerrt_items_default_centring(items, prec, why_not);
 }
 
 int cmd_quantize(const cli_args *a) {
@@ -169,12 +169,13 @@ int cmd_quantize(const cli_args *a) {
   towerrt_items *items = NULL;
   towerrt_status st = towerrt_items_load(a->items, &o, &items);
   const char *why_not = NULL;
-  towerrt_centring centring = st ? TOWERRT_CENTRING_NONE : default_centring(a, items, &why_not);
+  towerrt_centring centring = st ? TOWERRT_CENTRING_NONE : default_centring(a, items, prec, &why_not);
   if (!st) st = towerrt_items_quantize_centred(items, prec, centring, a->out);
   int rc = st ? fail(st, NULL) : 0;
   if (!st)
     fprintf(stderr, "towerrt: wrote %zu %s items to %s, %s%s\n", towerrt_items_count(items), a->precision, a->out,
-            centring ? "centred on the catalog-mean head" : "not centred", why_not ? why_not : "");
+            centring == TOWERRT_CENTRING_ROW_MEAN ? "each item centred on its mean head"
+            : centring ? "centred on the catalog-mean head" : "not centred", why_not ? why_not : "");
   towerrt_items_free(items);
   if (!st && a->requests) {
     compare_pair cp = {a->model, a->model, a->items, a->out};
