@@ -27,6 +27,7 @@ typedef struct cli_args {
   int progress;      /* build-items --progress: progress lines on stderr, terminal or not */
   int static_inputs; /* quantize --static-input-scales */
   int no_centre;     /* quantize --no-centre: item heads rounded as they are */
+  const char *centre; /* quantize --centre none|mean|row-mean (default: the library's choice) */
   uint32_t batch_users; /* score --batch-users N: user towers of N requests in one call */
   int on_error_skip;    /* score --on-error skip: score the valid requests, report each bad one */
   int load_copy;        /* --load copy: options.load_mode = TOWERRT_LOAD_COPY */

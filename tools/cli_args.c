@@ -13,7 +13,7 @@
 enum {
   OPT_MODEL = 256, OPT_ITEMS, OPT_REQUESTS, OPT_FEATURES, OPT_OUT, OPT_ISA, OPT_FE_LAYERS, OPT_MAX_K, OPT_BATCH_USERS,
   OPT_PLAN, OPT_LOGITS, OPT_THREADS, OPT_NUMA_NODE, OPT_TOPOLOGY, OPT_PLACEMENT, OPT_PRECISION, OPT_CHUNK, OPT_ENGINE,
-  OPT_CALIBRATION, OPT_STATIC_INPUTS, OPT_NO_CENTRE, OPT_SHARD, OPT_PROGRESS, OPT_HELP, OPT_ON_ERROR, OPT_LOAD,
+  OPT_CALIBRATION, OPT_STATIC_INPUTS, OPT_NO_CENTRE, OPT_CENTRE, OPT_SHARD, OPT_PROGRESS, OPT_HELP, OPT_ON_ERROR, OPT_LOAD,
   OPT_HUGE_PAGES
 };
 
@@ -39,6 +39,7 @@ static const struct option long_options[] = {
   {"calibration", required_argument, NULL, OPT_CALIBRATION},
   {"static-input-scales", no_argument, NULL, OPT_STATIC_INPUTS},
   {"no-centre", no_argument, NULL, OPT_NO_CENTRE},
+  {"centre", required_argument, NULL, OPT_CENTRE},
   {"shard", required_argument, NULL, OPT_SHARD},
   {"progress", no_argument, NULL, OPT_PROGRESS},
   {"help", no_argument, NULL, OPT_HELP},
@@ -61,7 +62,7 @@ static const command_spec commands[] = {
   {"info", "model plan items " COMMON, "", 0, 1, "MODEL.twr"},
   {"score", "model items requests out fe-layers max-k batch-users logits on-error " COMMON, "model requests ", 0, 0, NULL},
   {"build-items", "model features out shard chunk engine precision progress " COMMON, "model features out ", 0, 0, NULL},
-  {"quantize", "model items out precision calibration static-input-scales no-centre max-k " COMMON, "out precision ", 0, 0, NULL},
+  {"quantize", "model items out precision calibration static-input-scales no-centre centre max-k " COMMON, "out precision ", 0, 0, NULL},
   {"merge-items", "model out " COMMON, "model out ", 1, 64, "STORE.twi"},
 };
 
@@ -147,6 +148,7 @@ static int take_option(const char *cmd, int id, const char *v, cli_args *a) {
   case OPT_LOGITS: a->logits = 1; return 1;
   case OPT_STATIC_INPUTS: a->static_inputs = 1; return 1;
   case OPT_NO_CENTRE: a->no_centre = 1; return 1;
+  case OPT_CENTRE: a->centre = optarg; return 1;
   case OPT_PROGRESS: a->progress = 1; return 1;
   case OPT_HELP: a->help = 1; return 1;
   case OPT_FE_LAYERS: return parse_fe_layers(cmd, v, &a->fe_mask);

@@ -116,7 +116,8 @@ static int quantize_model(const cli_args *a, const towerrt_options *o, towerrt_p
 
 static int usage(int help) {
   puts("usage: towerrt quantize --items F32.twi --precision int8|bf16 --out OUT.twi\n"
-       "                        [--no-centre] [--model M.twr --calibration REQUESTS.txt]\n"
+       "                        [--no-centre | --centre none|mean|row-mean]\n"
+       "                        [--model M.twr --calibration REQUESTS.txt]\n"
        "       towerrt quantize --model M.twr --precision int8|bf16 --out OUT.twr\n"
        "                        [--calibration REQUESTS.txt [--items S.twi]]\n"
        "                        [--static-input-scales]\n"
@@ -125,7 +126,8 @@ static int usage(int help) {
        "  both stores and reports the rank correlation and the largest change.\n"
        "  int8: each item's heads are centred first (minus the item's mean head,\n"
        "  kept in f32 and added back exactly at scoring), but for shards and\n"
-       "  one-head (two-tower) stores; --no-centre rounds them as they are.\n"
+       "  one-head (two-tower) stores; --no-centre rounds them as they are;\n"
+       "  --centre mean subtracts one catalog-mean head instead (docs/accuracy.md).\n"
        "  The second (no --items, or --out ending in .twr) rewrites a model's user\n"
        "  tower in bf16 or int8 (per-channel weight scales). int8 layer inputs are\n"
        "  quantized per request from their own range, or, with\n"
@@ -143,8 +145,12 @@ static int ends_with(const char *s, const char *tail) {
 
 /* The library's default (docs/quantization.md "Centred stores") unless --no-centre. */
 static towerrt_centring default_centring(const cli_args *a, const towerrt_items *items, towerrt_precision prec, const char **why_not) {
+  if (a->centre) return !strcmp(a->centre, "mean") ? TOWERRT_CENTRING_MEAN
+                        : !strcmp(a->centre, "row-mean") ? TOWERRT_CENTRING_ROW_MEAN : TOWERRT_CENTRING_NONE;
   return a->no_centre ? TOWERRT_CENTRING_NONE : towerrt_items_default_centring(items, prec, why_not);
 }
+
+static int centre_ok(const char *c) { return !c || !strcmp(c, "none") || !strcmp(c, "mean") || !strcmp(c, "row-mean"); }
 
 int cmd_quantize(const cli_args *a) {
   int model_mode = a->model && a->out && (!a->items || ends_with(a->out, ".twr"));
@@ -161,8 +167,13 @@ int cmd_quantize(const cli_args *a) {
   }
   towerrt_options o;
   options_from(a, &o);
-  if (model_mode && a->no_centre) {
-    fprintf(stderr, "towerrt quantize: --no-centre applies to item stores (--items), not to a model\n");
+  if (!centre_ok(a->centre) || (a->centre && a->no_centre)) {
+    fprintf(stderr, "towerrt quantize: --centre wants none, mean or row-mean (got '%s'), and not with --no-centre (towerrt quantize --help)\n",
+            a->centre ? a->centre : "");
+    return EXIT_USAGE;
+  }
+  if (model_mode && (a->no_centre || a->centre)) {
+    fprintf(stderr, "towerrt quantize: --no-centre / --centre apply to item stores (--items), not to a model\n");
     return EXIT_USAGE;
   }
   if (model_mode) return quantize_model(a, &o, prec);

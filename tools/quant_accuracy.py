@@ -82,7 +82,7 @@ def spearman(a, b):
     return sab / (saa * sbb) ** 0.5
 
 
-SEC_ITEM_CENTRE = 14  # docs/format.md: a centred store's catalog-mean head
+SEC_ITEM_CENTRE, SEC_ROW_CENTRES = 14, 15  # docs/format.md: centred stores (catalog mean, per item)
 
 
 def store_info(path, centre=False):
@@ -114,7 +114,8 @@ def store_info(path, centre=False):
         iid, row, _ = struct.unpack_from("<QII", mb, 16 + 16 * s)
         if row != tf.EMPTY_ROW:
             ids.add(iid)
-    return (meta, ids, SEC_ITEM_CENTRE in secs) if centre else (meta, ids)
+    centring = "mean" if SEC_ITEM_CENTRE in secs else "row-mean" if SEC_ROW_CENTRES in secs else "no"
+    return (meta, ids, centring) if centre else (meta, ids)
 
 
 def build_requests(model, cols):
@@ -283,7 +284,7 @@ def main(argv=None):
         meta, _, centred = store_info(s, centre=True)
         cat = " %.6f | %.6f |" % (r["catalog_mean"], r["catalog_min"]) if a.catalog else ""
         print("| %s | %s | %s | %.4f | %+.6f | %.6f | %.6f | %.3g |%s" % (
-            r["name"], meta.get("items.dtype", "?"), "yes" if centred else "no", r["auc"], r["auc_delta"], r["spearman_mean"],
+            r["name"], meta.get("items.dtype", "?"), centred, r["auc"], r["auc_delta"], r["spearman_mean"],
             r["spearman_min"], r["max_abs_diff"], cat))
     return 0
 

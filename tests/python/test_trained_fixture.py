@@ -4,12 +4,15 @@ synthetic MovieLens-like data, one with all FE layers, one with layer 0):
 
 1. towerrt's predictions equal the reference model's (test_pred.npy) within
    1e-5 relative on the held-out rows;
-2. int8 and bf16 item stores (towerrt quantize), alone and with the model's
-   user tower quantized to the same precision, keep the test AUC within
-   0.001 of f32, with a mean per-request Spearman rank correlation of at
-   least 0.999 (docs/accuracy.md);
+2. int8 and bf16 item stores (towerrt quantize: int8 row-centred by
+   default, docs/quantization.md "Centred stores"), alone and with the
+   model's user tower quantized to the same precision, keep the test AUC
+   within 0.001 of f32 (the stores alone: within 2e-4), with a mean
+   per-request Spearman rank correlation of at least 0.999 (centred int8:
+   0.9993 for the store, 0.9992 with the int8 user tower; docs/accuracy.md);
 3. scoring the whole catalog for every test user (pre-ranking's k), the
-   Spearman correlation of EVERY request is at least 0.999.
+   Spearman correlation of EVERY request is at least 0.999 (centred int8:
+   0.9995, and at least the uncentred int8 store's minimum).
 
   test_trained_fixture.py TOWERRT_CLI TMP_DIR        (standard library only)
 """
@@ -26,6 +29,12 @@ FIXTURE = os.path.join(REPO, "tests", "fixtures", "trained")
 REL_TOL = 1e-5
 AUC_TOL = 0.001
 SPEARMAN_MEAN_MIN = 0.999
+# Bars that centring makes hold (docs/accuracy.md, measured with every kernel
+# set: AUC delta <= 1.01e-4 (7-bit user heads, layer0), Spearman mean >= 0.99944 / 0.99932, whole-catalog
+# minimum >= 0.99957)
+AUC_TOL_STORE = 2e-4
+SPEARMAN_MEAN_BAR = {"int8": 0.9993, "int8 model": 0.9992}
+CATALOG_MIN_BAR = {"int8 store": 0.9995, "int8 model": 0.9995}
 
 
 def check_variant(cli, variant, cols, labels, tmp):
@@ -41,6 +50,8 @@ def check_variant(cli, variant, cols, labels, tmp):
     items_txt = os.path.join(d, "items.txt")
     tf.write_items(items_txt, rows)
     stores = qa.make_stores(cli, model_path, items_txt, d, ["bf16", "int8"])
+    plain = os.path.join(d, "int8-plain.twi")  # the uncentred int8 store, for comparison
+    qa.run([cli, "quantize", "--precision", "int8", "--items", stores[0], "--out", plain, "--no-centre"])
     # quantized models (user tower in bf16 / int8) on the store of the same
     # precision; int8 layer inputs per request (the default), and with static
     # input scales calibrated on the users of every request (AUC only: a
@@ -53,9 +64,10 @@ def check_variant(cli, variant, cols, labels, tmp):
         qa.run([cli, "quantize", "--model", model_path, "--precision", p[:4], "--calibration", calib, "--out", models[p]]
                + extra)
     pairs = stores + [(models["bf16"], stores[1]), (models["int8"], stores[2]), (models["int8-static"], stores[2]),
-                      (models["int8"], stores[0])]
+                      (models["int8"], stores[0]), plain]
     results = qa.measure(cli, model_path, pairs,
-                         ["f32", "bf16", "int8", "bf16 model", "int8 model", "int8 static", "int8 model, f32 store"],
+                         ["f32", "bf16", "int8", "bf16 model", "int8 model", "int8 static", "int8 model, f32 store",
+                          "int8 not centred"],
                          reqs, groups, labels, tmp=d)
     # 1. parity of the f32 scores with the reference's predictions
     pred = tf.load_npy(os.path.join(FIXTURE, variant, "test_pred.npy")).tolist_flat()
@@ -73,16 +85,18 @@ def check_variant(cli, variant, cols, labels, tmp):
         ok = False
     # 2. quantized stores
     for r in results:
-        print("  %-21s AUC %.4f (delta %+.4f), Spearman mean %.5f min %.4f, max |diff| %.3g"
+        print("  %-21s AUC %.4f (delta %+.6f), Spearman mean %.5f min %.4f, max |diff| %.3g"
               % (r["name"], r["auc"], r["auc_delta"], r["spearman_mean"], r["spearman_min"], r["max_abs_diff"]))
         rank_checked = r["name"] != "int8 static"
-        if abs(r["auc_delta"]) > AUC_TOL or (rank_checked and r["spearman_mean"] < SPEARMAN_MEAN_MIN):
-            print("FAIL: %s %s outside AUC +-%g / Spearman mean >= %g" % (variant, r["name"], AUC_TOL, SPEARMAN_MEAN_MIN))
+        auc_tol = AUC_TOL_STORE if r["name"] in ("bf16", "int8") else AUC_TOL
+        bar = SPEARMAN_MEAN_BAR.get(r["name"], SPEARMAN_MEAN_MIN)
+        if abs(r["auc_delta"]) > auc_tol or (rank_checked and r["spearman_mean"] < bar):
+            print("FAIL: %s %s outside AUC +-%g / Spearman mean >= %g" % (variant, r["name"], auc_tol, bar))
             ok = False
     # 3. pre-ranking k: every test user against the whole catalog, each
     #    request's rank correlation with f32 at least 0.999 (with k of 12 to
     #    49 near-tied candidates above, one swapped pair already costs more)
-    ok = whole_catalog(cli, d, model_path, models, stores) and ok
+    ok = whole_catalog(cli, d, model_path, models, stores + [plain]) and ok
     return ok
 
 
@@ -101,14 +115,22 @@ def whole_catalog(cli, d, model_path, models, stores):
         return tf.read_scores(out)
     base = score(model_path, stores[0])
     ok = True
+    low = {}
     for name, m, s in (("bf16 store", model_path, stores[1]), ("int8 store", model_path, stores[2]),
-                       ("bf16 model", models["bf16"], stores[1]), ("int8 model", models["int8"], stores[2])):
+                       ("bf16 model", models["bf16"], stores[1]), ("int8 model", models["int8"], stores[2]),
+                       ("int8 not centred", model_path, stores[3])):
         rhos = [qa.spearman(a, b) for a, b in zip(base, score(m, s))]
-        print("  whole catalog (k = %d, %d requests) %-10s Spearman mean %.5f min %.5f"
+        low[name] = min(rhos)
+        print("  whole catalog (k = %d, %d requests) %-16s Spearman mean %.5f min %.5f"
               % (len(keys), len(rhos), name, sum(rhos) / len(rhos), min(rhos)))
-        if min(rhos) < SPEARMAN_MEAN_MIN:
-            print("FAIL: %s: a request's Spearman %.5f < %g" % (name, min(rhos), SPEARMAN_MEAN_MIN))
+        bar = CATALOG_MIN_BAR.get(name, SPEARMAN_MEAN_MIN)
+        if min(rhos) < bar:
+            print("FAIL: %s: a request's Spearman %.5f < %g" % (name, min(rhos), bar))
             ok = False
+    if low["int8 store"] < low["int8 not centred"]:
+        print("FAIL: the centred int8 store's worst request (%.5f) is worse than the uncentred one's (%.5f)"
+              % (low["int8 store"], low["int8 not centred"]))
+        ok = False
     return ok
 
 
