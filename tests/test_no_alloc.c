@@ -201,6 +201,20 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
   o.pool = NULL;
   o.threads = 1;
   CHECK(!items8 || towerrt_session_create(m, items8, &o, &int8) == TOWERRT_OK, "%s", towerrt_last_error());
+  /* Centred int8 stores (each item on its mean head, the catalog on one):
+   * the terms are added per candidate / per request without allocating. */
+  towerrt_session *centred[2] = {NULL, NULL};
+  towerrt_items *citems[2] = {NULL, NULL};
+  for (int c = 0; c < 2; c++) {
+    memcpy(store8 + strlen(store8) - 6, "XXXXXX", 6);
+    fd = mkstemp(store8);
+    if (fd >= 0) close(fd);
+    towerrt_centring mode = c ? TOWERRT_CENTRING_MEAN : TOWERRT_CENTRING_ROW_MEAN;
+    CHECK(towerrt_items_quantize_centred(items, TOWERRT_PRECISION_INT8, mode, store8) == TOWERRT_OK &&
+          towerrt_items_load(store8, NULL, &citems[c]) == TOWERRT_OK && towerrt_session_create(m, citems[c], &o, &centred[c]) == TOWERRT_OK,
+          "centred int8 store: %s", towerrt_last_error());
+    remove(store8);
+  }
   /* Quantized models (user tower in s8 / bf16) on the int8 / f32 stores. */
   char qmodel[] = "/tmp/towerrt_noallocq_XXXXXX";
   fd = mkstemp(qmodel);
@@ -230,7 +244,7 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
   o.skip_unknown_items = 1;
   CHECK(!ov || towerrt_session_create(m, ov, &o, &ovs) == TOWERRT_OK, "%s", towerrt_last_error());
   o.skip_unknown_items = 0;
-  if (!s || !bare || !logits || !pooled || !int8 || !q8 || !qb || !ovs) goto sessions;
+  if (!s || !bare || !logits || !pooled || !int8 || !q8 || !qb || !ovs || !centred[0] || !centred[1]) goto sessions;
 
   /* Everything the calls need, allocated up front. */
   size_t kmax = 1001, is = towerrt_model_id_slots(m, TOWERRT_ITEM), iw = towerrt_model_dense_width(m, TOWERRT_ITEM);
@@ -298,6 +312,10 @@ static void run_fixture(const char *dir, towerrt_pool *pool) {
     failures += towerrt_score(pooled, &user0, keys, 1000, scores) != TOWERRT_OK;
     failures += towerrt_score_features(pooled, &user0, &many, 100, scores) != TOWERRT_OK;
     failures += towerrt_score(int8, &user0, keys, 1000, scores) != TOWERRT_OK;
+    failures += towerrt_score(centred[0], &user0, keys, 1000, scores) != TOWERRT_OK;
+    failures += towerrt_score(centred[1], &user0, keys, 1000, scores) != TOWERRT_OK;
+    failures += towerrt_score_topn(centred[0], &user0, keys, 1000, 10, top_ids, scores) != TOWERRT_OK;
+    calls += 3;
     failures += towerrt_score(ovs, &user0, keys, 1000, scores) != TOWERRT_OK;
     failures += towerrt_score_topn(ovs, &user0, keys, 1000, 10, top_ids, scores) != TOWERRT_OK;
     calls += 7;
@@ -349,6 +367,10 @@ sessions:
   towerrt_session_free(logits);
   towerrt_session_free(pooled);
   towerrt_session_free(int8);
+  for (int c = 0; c < 2; c++) {
+    towerrt_session_free(centred[c]);
+    towerrt_items_free(citems[c]);
+  }
   towerrt_session_free(q8);
   towerrt_session_free(qb);
   towerrt_model_free(m8);
