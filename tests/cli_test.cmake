@@ -77,6 +77,33 @@ run(2 ${TOWERRT} quantize --model ${FIXTURE}/model.twr --precision bf16 --static
 run(2 ${TOWERRT} quantize --model ${FIXTURE}/model.twr --precision int4 --out ${WORK}/x.twr)
 run(1 ${TOWERRT} quantize --model ${WORK}/model-int8.twr --precision bf16 --out ${WORK}/x.twr)
 expect_in("${last_err}" "already quantized")
+# Quantized item stores (towerrt quantize --items): int8 centred on each
+# item's mean head by default, --centre / --no-centre, bf16 not centred;
+# towerrt info --items reports it; every store scores every request (values:
+# test_centring).
+run(0 ${TOWERRT} quantize --items ${WORK}/items.twi --precision int8 --out ${WORK}/items-int8.twi)
+expect_in("${last_err}" "each item centred on its mean head")
+run(0 ${TOWERRT} info ${FIXTURE}/model.twr --items ${WORK}/items-int8.twi)
+expect_in("${last_out}" "int8 heads, each item centred on its mean head")
+run(0 ${TOWERRT} quantize --items ${WORK}/items.twi --precision int8 --centre mean --out ${WORK}/items-int8-mean.twi)
+run(0 ${TOWERRT} info ${FIXTURE}/model.twr --items ${WORK}/items-int8-mean.twi)
+expect_in("${last_out}" "centred on the catalog mean head")
+run(0 ${TOWERRT} quantize --items ${WORK}/items.twi --precision int8 --no-centre --out ${WORK}/items-int8-plain.twi)
+expect_in("${last_err}" "not centred")
+run(0 ${TOWERRT} quantize --items ${WORK}/items.twi --precision bf16 --out ${WORK}/items-bf16.twi)
+expect_in("${last_err}" "not centred (bf16")
+run(0 ${TOWERRT} info ${FIXTURE}/model.twr --items ${WORK}/items-bf16.twi)
+expect_in("${last_out}" "bf16 heads, not centred")
+foreach(q int8 int8-mean int8-plain bf16)
+  run(0 ${TOWERRT} score --model ${FIXTURE}/model.twr --items ${WORK}/items-${q}.twi --requests ${FIXTURE}/requests_ids.txt
+      --out ${WORK}/ids-store-${q}.txt)
+  compare_scores(${WORK}/ids-store-${q}.txt ${FIXTURE}/expected_ids.txt)
+endforeach()
+run(2 ${TOWERRT} quantize --items ${WORK}/items.twi --precision int8 --centre median --out ${WORK}/x.twi)
+expect_in("${last_err}" "--centre wants none, mean or row-mean")
+run(2 ${TOWERRT} quantize --items ${WORK}/items.twi --precision int8 --centre mean --no-centre --out ${WORK}/x.twi)
+run(2 ${TOWERRT} quantize --model ${FIXTURE}/model.twr --precision int8 --no-centre --out ${WORK}/x.twr)
+expect_in("${last_err}" "apply to item stores")
 # Offline scoring: the user towers of several requests at once (--batch-users)
 # give the same scores to fp32 rounding, in the same order.
 run(0 ${TOWERRT} score --model ${FIXTURE}/model.twr --items ${WORK}/items.twi --requests ${FIXTURE}/requests_ids.txt
