@@ -29,9 +29,10 @@ static towerrt_status check_header(const unsigned char *base, size_t size, const
   if (memcmp(base, magic, 8) != 0)
     return trt_fail(TOWERRT_ERR_BAD_MAGIC, "bad magic: expected '%.8s' at offset 0", magic);
   uint32_t version = trt_rd32(base + 8);
-  if (version != TRT_FORMAT_VERSION)
-    return trt_fail(TOWERRT_ERR_VERSION, "format version %u is not supported (this build reads %u)",
-                    version, TRT_FORMAT_VERSION);
+  int centred_store = version == TRT_FORMAT_VERSION_CENTRED && !memcmp(magic, "TWRITEMS", 8);
+  if (version != TRT_FORMAT_VERSION && !centred_store)
+    return trt_fail(TOWERRT_ERR_VERSION, "format version %u is not supported (this build reads %u%s)",
+                    version, TRT_FORMAT_VERSION, memcmp(magic, "TWRITEMS", 8) ? "" : ", and 2 for centred item stores");
   uint32_t crc = trt_crc32(0, base, 60);
   if (crc != trt_rd32(base + 60))
     return trt_fail(TOWERRT_ERR_CHECKSUM, "header checksum mismatch (stored 0x%08x, computed 0x%08x)",
@@ -111,6 +112,7 @@ towerrt_status trt_container_open(const unsigned char *base, size_t size, const 
   uint32_t n = 0;
   towerrt_status st = check_header(base, size, magic, &n);
   if (st) return st;
+  out->version = trt_rd32(base + 8);
   uint64_t table_end = TRT_HEADER_SIZE + (uint64_t)n * TRT_SECTION_ENTRY_SIZE;
   for (uint32_t i = 0; i < n; i++) {
     const unsigned char *e = base + TRT_HEADER_SIZE + (size_t)i * TRT_SECTION_ENTRY_SIZE;
@@ -136,6 +138,13 @@ towerrt_status trt_container_open(const unsigned char *base, size_t size, const 
   st = check_overlap(out);
   if (!st) st = check_padding(out, table_end);
   if (st) return st;
+  /* version 2 exactly when a centring section is present (container.h) */
+  int centred = out->sections[TRT_SEC_ITEM_CENTRE].data || out->sections[TRT_SEC_ROW_CENTRES].data;
+  if (centred != (out->version == TRT_FORMAT_VERSION_CENTRED))
+    return trt_fail(TOWERRT_ERR_FORMAT, centred ? "a centring section (ITEM_CENTRE / ROW_CENTRES) in a version %u file: centred item stores are "
+                                                  "version 2, so that older readers refuse them"
+                                                : "format version %u without a centring section (only centred item stores are version 2)",
+                    out->version);
   for (uint32_t k = 1; verify && k <= TRT_SEC_KIND_MAX; k++) {
     const trt_section *s = &out->sections[k];
     if (!s->data) continue;

@@ -31,6 +31,11 @@ enum { TRT_META_INT = 1, TRT_META_FLOAT = 2, TRT_META_STRING = 3, TRT_META_INT_A
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "towerrt reads its files in place: little-endian hosts only");
 
 #define TRT_FORMAT_VERSION 1u
+/* An item store with a centring section (ITEM_CENTRE or ROW_CENTRES) is
+ * version 2, and only such a store: readers that predate centring refuse it
+ * (TOWERRT_ERR_VERSION) instead of scoring its heads without their centre.
+ * Every other file stays version 1 (docs/format.md). */
+#define TRT_FORMAT_VERSION_CENTRED 2u
 #define TRT_HEADER_SIZE 64u
 #define TRT_SECTION_ENTRY_SIZE 32u
 #define TRT_MAX_SECTIONS 16u
@@ -44,6 +49,7 @@ typedef struct trt_section {
 typedef struct trt_container {
   const unsigned char *base;
   size_t size;
+  uint32_t version;
   trt_section sections[TRT_SEC_KIND_MAX + 1]; /* indexed by kind */
 } trt_container;
 

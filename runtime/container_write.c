@@ -179,8 +179,11 @@ towerrt_status trt_writer_finish(trt_writer *w) {
     trt_bytes_u64(&table, 0);
   }
   unsigned char zero[16] = {0};
+  uint32_t version = TRT_FORMAT_VERSION;
+  for (uint32_t i = 0; i < w->n_sections; i++)
+    if (w->sections[i].kind == TRT_SEC_ITEM_CENTRE || w->sections[i].kind == TRT_SEC_ROW_CENTRES) version = TRT_FORMAT_VERSION_CENTRED;
   trt_bytes_put(&head, w->magic, 8);
-  trt_bytes_u32(&head, TRT_FORMAT_VERSION);
+  trt_bytes_u32(&head, version); /* 2 for centred item stores only (container.h) */
   trt_bytes_u32(&head, TRT_HEADER_SIZE);
   trt_bytes_u64(&head, w->pos);
   trt_bytes_u64(&head, TRT_HEADER_SIZE);

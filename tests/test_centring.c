@@ -12,7 +12,8 @@
  *     the kernels' quantized arithmetic on the centred bytes plus T (run
  *     under every kernel set: ctest centring_<isa>);
  *  3. bad centring sections refused with a clear error (wrong length, NaN,
- *     Inf, a flipped byte under the CRC, both sections), a family that cannot use a
+ *     Inf, a flipped byte under the CRC, both sections, the header version
+ *     not 2 exactly when centred), a family that cannot use a
  *     centred store refused, merges / deltas / compaction refused.
  * usage: test_centring GOLDEN_DIR... [--family DSSM_DIR] */
 #include <math.h>
@@ -318,6 +319,52 @@ static void check_corrupt(const char *cpath, uint32_t kind, size_t n, const char
   free(bad);
 }
 
+/* A copy of `src` with header version `version` (CRCs fixed): expects `want`. */
+static void expect_version(const char *src, uint32_t version, towerrt_status want, const char *words, const char *what) {
+  size_t size;
+  unsigned char *bytes = test_read_file(src, &size);
+  char *bad = tmp_path();
+  if (bytes) {
+    bytes[8] = (unsigned char)version, bytes[9] = bytes[10] = bytes[11] = 0;
+    test_fix_crcs(bytes, size);
+    test_write_file(bad, bytes, size);
+    expect_refused(bad, want, words, what);
+  }
+  free(bytes);
+  remove(bad);
+  free(bad);
+}
+
+/* Centred stores are version 2, every other file version 1: a reader that
+ * predates centring refuses them (TOWERRT_ERR_VERSION) rather than score
+ * heads without their centre; this reader holds the rule both ways. */
+static void check_versions(const char *plain, const char *centred, const char *model) {
+  size_t size;
+  unsigned char *bytes = test_read_file(centred, &size);
+  CHECK(bytes && trt_rd32(bytes + 8) == 2, "a centred store is not version 2");
+  free(bytes);
+  bytes = test_read_file(plain, &size);
+  CHECK(bytes && trt_rd32(bytes + 8) == 1, "a plain store is not version 1");
+  free(bytes);
+  expect_version(centred, 1, TOWERRT_ERR_FORMAT, "centred item stores are version 2", "a centred store marked version 1");
+  expect_version(plain, 2, TOWERRT_ERR_FORMAT, "without a centring section", "a plain store marked version 2");
+  expect_version(centred, 3, TOWERRT_ERR_VERSION, "format version 3", "version 3");
+  bytes = test_read_file(model, &size);
+  char *bad = tmp_path();
+  if (bytes) {
+    bytes[8] = 2;
+    test_fix_crcs(bytes, size);
+    test_write_file(bad, bytes, size);
+    towerrt_model *m = NULL;
+    towerrt_status st = towerrt_model_load(bad, NULL, &m);
+    CHECK(st == TOWERRT_ERR_VERSION, "a version 2 model: %s (%s)", towerrt_status_name(st), towerrt_last_error());
+    towerrt_model_free(m);
+  }
+  free(bytes);
+  remove(bad);
+  free(bad);
+}
+
 /* Stores written from other stores' rows cannot keep one centre: refused. */
 static void check_no_mixing(const towerrt_model *m, const char *cpath) {
   towerrt_items *c = NULL;
@@ -392,6 +439,7 @@ static void check_fixture(const char *dir, int first) {
         check_corrupt(cpath, row ? TRT_SEC_ROW_CENTRES : TRT_SEC_ITEM_CENTRE, (row ? (size_t)f32->count : 1) * m->head_dim,
                       row ? "ROW_CENTRES" : "ITEM_CENTRE");
       }
+      if (first) check_versions(store, cpath, mp);
       check_quantized(dir, m, f32, TOWERRT_PRECISION_INT8, c, qpath);
       check_quantized(dir, m, f32, TOWERRT_PRECISION_BF16, c, qpath);
       if (first) check_no_mixing(m, qpath);
