@@ -210,19 +210,19 @@ static PyObject *items_load(PyObject *self, PyObject *args) {
 static PyObject *items_info(PyObject *self, PyObject *cap) {
   towerrt_items *it = unwrap(cap, CAP_ITEMS);
   if (!it) return NULL;
-  return Py_BuildValue("(ni)", (Py_ssize_t)towerrt_items_count(it), (int)towerrt_items_precision(it));
+  return Py_BuildValue("(nii)", (Py_ssize_t)towerrt_items_count(it), (int)towerrt_items_precision(it), (int)towerrt_items_centring(it));
 }
 
 static PyObject *items_quantize(PyObject *self, PyObject *args) {
   PyObject *cap;
-  int precision;
+  int precision, centring = TOWERRT_CENTRING_NONE;
   const char *path;
-  if (!PyArg_ParseTuple(args, "Ois", &cap, &precision, &path)) return NULL;
+  if (!PyArg_ParseTuple(args, "Ois|i", &cap, &precision, &path, &centring)) return NULL;
   towerrt_items *it = unwrap(cap, CAP_ITEMS);
   if (!it) return NULL;
   towerrt_status st;
   Py_BEGIN_ALLOW_THREADS
-  st = towerrt_items_quantize(it, (towerrt_precision)precision, path);
+  st = towerrt_items_quantize_centred(it, (towerrt_precision)precision, (towerrt_centring)centring, path);
   Py_END_ALLOW_THREADS
   if (st) return raise_status(st, towerrt_last_error());
   Py_RETURN_NONE;

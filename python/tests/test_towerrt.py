@@ -195,6 +195,16 @@ def test_quantize_and_swap(fx, tmp_path):
     c = sess.score(q["user_ids"], q["user_dense"], q["item_ids"])
     assert np.array_equal(a, c)
     np.testing.assert_allclose(a, b, rtol=0.05, atol=0.02)
+    # centred int8 stores (docs/quantization.md "Centred stores") score as
+    # close to f32 as the plain one; the Items report their centring
+    assert i8.centring == "none"
+    for centre in ("mean", "row-mean"):
+        c8 = fx.items.quantize(str(tmp_path / ("c8-%s.twi" % centre)), "int8", centre=centre)
+        assert c8.centring == centre and c8.precision == "int8"
+        sess.set_items(c8)
+        np.testing.assert_allclose(a, sess.score(q["user_ids"], q["user_dense"], q["item_ids"]), rtol=0.05, atol=0.02)
+    with pytest.raises(ValueError):
+        fx.items.quantize(str(tmp_path / "x.twi"), "int8", centre="median")
 
 
 def test_threads(fx):

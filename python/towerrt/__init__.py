@@ -329,6 +329,9 @@ def merge_items(model: Model, inputs: Sequence[PathLike], path: PathLike) -> Non
     _c.items_merge(model._h, [os.fspath(p) for p in inputs], os.fspath(path))
 
 
+_CENTRINGS = ("none", "mean", "row-mean")  # towerrt_centring, in enum order
+
+
 class Items:
     """A loaded item store (.twi): each item's FE heads, by item id.
 
@@ -340,16 +343,23 @@ class Items:
             raise ValueError("verify must be 'all' or 'structure', got %r" % (verify,))
         self.path = os.fspath(path)
         self._h = _c.items_load(self.path, {"items_verify": _VERIFY[verify], "verify_checksums": int(verify_checksums)})
-        count, prec = _c.items_info(self._h)
+        count, prec, centring = _c.items_info(self._h)
         self.count: int = count
         self.precision: str = _PRECISION_NAMES[prec]
+        #: "none", "mean" or "row-mean" (docs/quantization.md "Centred stores")
+        self.centring: str = _CENTRINGS[centring]
 
     def __len__(self) -> int:
         return self.count
 
-    def quantize(self, path: PathLike, precision: str) -> "Items":
-        """Writes a copy at "bf16" or "int8" precision to `path`; returns it loaded."""
-        _c.items_quantize(self._h, _precision(precision), os.fspath(path))
+    def quantize(self, path: PathLike, precision: str, centre: str = "none") -> "Items":
+        """Writes a copy at "bf16" or "int8" precision to `path`; returns it
+        loaded. centre: "none" (default here), "mean" or "row-mean" (what
+        `towerrt quantize` does for int8 by default; docs/quantization.md
+        "Centred stores")."""
+        if centre not in _CENTRINGS:
+            raise ValueError("centre must be one of %s, got %r" % (", ".join(_CENTRINGS), centre))
+        _c.items_quantize(self._h, _precision(precision), os.fspath(path), _CENTRINGS.index(centre))
         return Items(path)
 
     @classmethod
@@ -358,9 +368,10 @@ class Items:
         self.path = path
         self._h = handle
         self._parts = parts  # keeps the Python objects alive with the overlay
-        count, prec = _c.items_info(handle)
+        count, prec, centring = _c.items_info(handle)
         self.count = count
         self.precision = _PRECISION_NAMES[prec]
+        self.centring = _CENTRINGS[centring]
         return self
 
     def make_delta(self, path: PathLike, changes: Optional["Items"] = None,
