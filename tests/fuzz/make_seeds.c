@@ -2,7 +2,8 @@
  * each target's input format (see the comment at the top of each target):
  *   OUT/fuzz_model_load/   every model.twr behind a few mode bytes, and its
  *                          bf16 and int8 quantized twins
- *   OUT/fuzz_items_load/   an item store built from every items.txt
+ *   OUT/fuzz_items_load/   an item store built from every items.txt (and its
+ *                          bf16, int8 and centred int8 copies)
  *   OUT/fuzz_requests/     every requests_*.txt and items.txt
  *   OUT/fuzz_score_api/    operation programs for every fixture
  * usage: fuzz_make_seeds OUT   (fixtures: TOWERRT_FUZZ_FIXTURES or the
@@ -91,6 +92,13 @@ int main(int argc, char **argv) {
     for (int q = 0; q < 2; q++) {
       if (!fx->quantized[q] || towerrt_items_quantize(fx->items, precisions[q], src)) continue;
       snprintf(name, sizeof name, "%s-%s", fx->name, q ? "int8" : "bf16");
+      seed_file("fuzz_items_load", name, (unsigned char)(sel << 4 | 0x05), src);
+      remove(src);
+    }
+    /* centred int8 stores (ITEM_CENTRE, ROW_CENTRES; format version 2) */
+    for (int c = 1; c <= 2 && fx->quantized[1]; c++) {
+      if (towerrt_items_quantize_centred(fx->items, TOWERRT_PRECISION_INT8, (towerrt_centring)c, src)) continue;
+      snprintf(name, sizeof name, "%s-int8-%s", fx->name, c == 1 ? "mean" : "row-mean");
       seed_file("fuzz_items_load", name, (unsigned char)(sel << 4 | 0x05), src);
       remove(src);
     }
