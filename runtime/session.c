@@ -451,6 +451,13 @@ static void add_row_terms(const towerrt_session *s, const towerrt_items *it, con
   }
 }
 
+/* A row-centred store, or an overlay with one among its layers. */
+static int has_row_centres(const towerrt_items *it) {
+  for (uint32_t i = 0; i < (it->overlay ? it->overlay->n_layers : 1); i++)
+    if ((it->overlay ? it->overlay->layer[i] : it)->row_centres) return 1;
+  return 0;
+}
+
 /* The request's sum of user heads, for row-centred stores. */
 static void sum_user_heads(towerrt_session *s) {
   const float *u = s->ws[0].user_heads;
@@ -565,7 +572,7 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
 static void convert_user_heads(towerrt_session *s) {
   trt_workspace *w0 = &s->ws[0];
   s->centre_term = centre_term(s, s->items->overlay ? s->items->overlay->layer[0] : s->items);
-  sum_user_heads(s);
+  if (has_row_centres(s->items)) sum_user_heads(s);
   size_t n = n_user_heads(s), dim = s->model->head_dim;
   if (s->items->dtype == TOWERRT_PRECISION_BF16) trt_f32_to_bf16_array(w0->user_heads, n * dim, w0->user_bf16);
   if (s->items->dtype == TOWERRT_PRECISION_INT8)
