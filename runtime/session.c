@@ -126,7 +126,7 @@ static towerrt_status check_items(const towerrt_model *m, const towerrt_items *i
   for (uint32_t i = 0; i < (it->overlay ? it->overlay->n_layers : 1); i++) {
     const towerrt_items *layer = it->overlay ? it->overlay->layer[i] : it;
     if ((layer->centre || layer->row_centres) && !m->family->centred_items)
-      return trt_fail(TOWERRT_ERR_UNSUPPORTED, "a centred item store (ITEM_CENTRE) cannot serve a %s model: its score is not a sum of "
+      return trt_fail(TOWERRT_ERR_UNSUPPORTED, "a centred item store (ITEM_CENTRE / ROW_CENTRES) cannot serve a %s model: its score is not a sum of "
                       "dot products with the item heads; quantize its store without centring (towerrt quantize --no-centre)", m->family->name);
   }
   if (it->fingerprint != m->item_fingerprint && !o->allow_foreign_items)
