@@ -343,11 +343,6 @@ towerrt_status trt_items_builder_finish(trt_items_builder *b) {
     st = trt_build_drain(b);
   }
   trt_build_stop_workers(b);
-  if (!st && b->o.discard_heads) {
-    /* benchmark mode: nothing is written */
-    trt_items_builder_abort(b);
-    return TOWERRT_OK;
-  }
   /* fsync, close, rename, fsync of the directory */
   if (!st) st = write_tail(b);
   if (st) trt_items_builder_abort(b);

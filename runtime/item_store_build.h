@@ -52,8 +52,6 @@ typedef struct trt_build_options {
   uint64_t input_rows; /* shard builds fed only their own rows: the whole
                           input's row count (build.input_rows); rows then come
                           with their input ordinals (append_ordered) */
-  int discard_heads;  /* benchmarks: run the tower, write nothing (finish
-                         then leaves no file and returns TOWERRT_OK) */
 } trt_build_options;
 
 /* Where a build's time went: batches run, and the seconds worker threads

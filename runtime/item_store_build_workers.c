@@ -37,11 +37,8 @@ static void run_batch(trt_build_worker *w) {
   double t1 = trt_build_now();
   if (!st) {
     size_t len = w->n * (size_t)b->stride;
-    if (b->o.discard_heads) w->crc = 0;
-    else {
-      w->crc = trt_crc32(0, w->out, len);
-      st = trt_writer_pwrite(&b->file, w->first_row * b->stride, w->out, len);
-    }
+    w->crc = trt_crc32(0, w->out, len);
+    st = trt_writer_pwrite(&b->file, w->first_row * b->stride, w->out, len);
   }
   w->t_tower += t1 - t0;
   w->t_write += trt_build_now() - t1;

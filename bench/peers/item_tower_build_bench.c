@@ -1,10 +1,14 @@
 /* towerrt's side of the item-tower build measurement (docs/item-stores.md):
  * the catalog is parsed into memory first (as the PyTorch peer does), then
- * the streaming builder runs the item tower over it, timed, writing nothing
- * (trt_build_options.discard_heads) or, with --out, the whole store.
+ * the public streaming builder (towerrt_items_builder_*) runs the item
+ * tower over it, timed, and writes the store: by default to tmpfs
+ * (/dev/shm/item_tower_build_bench.twi, removed at exit), so the time is
+ * the tower plus the CRC-32 and the page-cache copy of the heads, no disk;
+ * --out puts the store elsewhere (and keeps it). The store is removed
+ * before each repetition, outside the timed region.
  *
  *   item_tower_build_bench MODEL.twr ITEMS.txt THREADS [--engine onednn|internal]
- *       [--batch B] [--reps R] [--out STORE.twi] [--bf16 | --int8]
+ *       [--reps R] [--out STORE.twi] [--bf16 | --int8]
  *
  * Prints one line of JSON. Build (from a configured build directory BUILD):
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I. -Iinclude bench/peers/item_tower_build_bench.c tools/text_input.c \
@@ -14,8 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/item_store_build.h"
-#include "runtime/onednn_matmul.h"
 #include "tools/text_input.h"
 #include "towerrt.h"
 
@@ -38,22 +40,21 @@ static int cmp_d(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s MODEL.twr ITEMS.txt THREADS [--engine onednn|internal] [--batch B] [--reps R] [--out S.twi] [--bf16|--int8]\n",
+    fprintf(stderr, "usage: %s MODEL.twr ITEMS.txt THREADS [--engine onednn|internal] [--reps R] [--out S.twi] [--bf16|--int8]\n",
             argv[0]);
     return 2;
   }
-  trt_build_options o;
-  trt_build_options_init(&o);
-  o.threads = (unsigned)atoi(argv[3]);
-  o.engine = TRT_ENGINE_ONEDNN;
+  towerrt_build_options o;
+  towerrt_build_options_init(&o);
+  o.threads = (uint32_t)atoi(argv[3]);
+  o.engine = TOWERRT_BUILD_ONEDNN;
   int reps = 3;
-  const char *out = NULL;
+  const char *out = NULL, *tmpfs_out = "/dev/shm/item_tower_build_bench.twi";
   for (int i = 4; i < argc; i++) {
     if (!strcmp(argv[i], "--engine") && i + 1 < argc) {
       i++;
-      o.engine = !strcmp(argv[i], "internal") ? TRT_ENGINE_INTERNAL : TRT_ENGINE_ONEDNN;
-    } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) o.batch = (uint32_t)atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+      o.engine = !strcmp(argv[i], "internal") ? TOWERRT_BUILD_INTERNAL : TOWERRT_BUILD_ONEDNN;
+    } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
     else if (!strcmp(argv[i], "--int8")) o.precision = TOWERRT_PRECISION_INT8;
     else if (!strcmp(argv[i], "--bf16")) o.precision = TOWERRT_PRECISION_BF16;
@@ -79,19 +80,20 @@ int main(int argc, char **argv) {
     return 1;
   }
   towerrt_features feats = {rows.ids, rows.n_ids, rows.dense, rows.n_dense};
-  o.expected = rows.n_keys;
-  o.discard_heads = out == NULL;
+  o.expected_rows = rows.n_keys;
+  const char *path = out ? out : tmpfs_out;
   double *t = calloc((size_t)reps + 1, sizeof *t), *c = calloc((size_t)reps + 1, sizeof *c);
   char engine[256] = "";
   for (int k = -1; k < reps; k++) { /* k = -1: warm-up (page faults, first primitives) */
-    trt_items_builder *b;
+    towerrt_items_builder *b;
+    remove(path); /* every repetition writes into fresh tmpfs pages */
     double t0 = now_s(), c0 = cpu_s();
-    st = trt_items_builder_open(m, out ? out : "/tmp/item_tower_build_bench.twi", &o, &b);
+    st = towerrt_items_builder_open(m, path, &o, &b);
     if (!st) {
-      snprintf(engine, sizeof engine, "%s", trt_items_builder_engine(b));
-      st = trt_items_builder_append(b, &feats, rows.keys, rows.n_keys);
-      if (!st) st = trt_items_builder_finish(b); /* finish waits for the last batches */
-      else trt_items_builder_abort(b);
+      snprintf(engine, sizeof engine, "%s", towerrt_items_builder_engine(b));
+      st = towerrt_items_builder_append(b, &feats, rows.keys, rows.n_keys);
+      if (!st) st = towerrt_items_builder_finish(b); /* finish waits for the last batches */
+      else towerrt_items_builder_abort(b);
     }
     double dt = now_s() - t0, dc = cpu_s() - c0;
     if (st) {
@@ -106,9 +108,10 @@ int main(int argc, char **argv) {
   qsort(t, (size_t)reps, sizeof *t, cmp_d);
   qsort(c, (size_t)reps, sizeof *c, cmp_d);
   double best = t[0], med = t[reps / 2];
-  printf("{\"peer\": \"towerrt\", \"engine\": \"%s\", \"items\": %zu, \"threads\": %u, \"write\": %s, \"best_s\": %.4f, \"median_s\": %.4f, "
+  printf("{\"peer\": \"towerrt\", \"engine\": \"%s\", \"items\": %zu, \"threads\": %u, \"out\": \"%s\", \"best_s\": %.4f, \"median_s\": %.4f, "
          "\"items_per_s_best\": %.1f, \"items_per_s_median\": %.1f, \"cpu_s_median\": %.4f}\n",
-         engine, rows.n_keys, o.threads, out ? "true" : "false", best, med, (double)rows.n_keys / best, (double)rows.n_keys / med, c[reps / 2]);
+         engine, rows.n_keys, o.threads, path, best, med, (double)rows.n_keys / best, (double)rows.n_keys / med, c[reps / 2]);
+  if (!out) remove(tmpfs_out);
   free(t);
   free(c);
   trt_text_close(&r);

@@ -9,7 +9,7 @@
 # 200000) under $WORK (default /tmp/item_tower_build), builds the towerrt
 # side (item_tower_build_bench.c), then for each THREADS (default 1 2),
 # interleaved, prints one JSON line per measurement:
-#   towerrt tower (f32, bf16, int8)      - catalog parsed first, heads discarded
+#   towerrt tower (f32, bf16, int8)      - catalog parsed first, store written to tmpfs
 #   pytorch tower (reference, bn-folded) - catalog parsed first, heads discarded
 #   towerrt build-items end to end       - text in, store out ($OUT_DIR)
 #   pytorch with its heads written       - to $OUT_DIR (raw float32)

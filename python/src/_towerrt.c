@@ -6,7 +6,12 @@
  * arrive as a dict and are set here by field name, so Python never mirrors
  * the layout of towerrt_options. Every call into the library releases the
  * GIL. A failing status raises the exception class registered for it by
- * the Python layer (_set_errors), constructed as cls(status_name, message). */
+ * the Python layer (_set_errors), constructed as cls(status_name, message).
+ * About 650 lines, earned: one short wrapper per entry point of towerrt.h
+ * that Python reaches (about 25), sharing static helpers (capsules,
+ * buffers, options, statuses, the scoring calls' checks in score_buffers);
+ * split, those helpers would become a header between files that only
+ * this module uses. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
@@ -544,38 +549,52 @@ static towerrt_status call(int which, towerrt_session *s, const towerrt_features
  *   S_IDS/S_TOPN: cand_ids uint64 item ids; S_FEATURES*: cand_ids int64
  *   item feature ids + item_dense; S_HEADS*: user_ids is the float32 heads;
  *   S_USER_HEADS: k = users, out_scores the heads. */
-static PyObject *score(PyObject *self, PyObject *args) {
-  PyObject *sc, *a, *b, *c, *d, *oi, *os;
+typedef struct score_args {
   int which;
+  PyObject *user, *user_dense, *cand, *item_dense, *out_ids, *out;
   Py_ssize_t k, n;
-  if (!PyArg_ParseTuple(args, "OiOOOOnnOO", &sc, &which, &a, &b, &c, &d, &k, &n, &oi, &os)) return NULL;
-  towerrt_session *s = unwrap(sc, CAP_SESSION);
-  if (!s) return NULL;
-  Py_buffer v[6];
-  memset(v, 0, sizeof v);
-  towerrt_features u = {0}, items = {0};
-  int heads = which == S_HEADS || which == S_HEADS_TOPN, feats = which == S_FEATURES || which == S_FEATURES_TOPN;
-  int topn = which == S_TOPN || which == S_FEATURES_TOPN || which == S_HEADS_TOPN;
-  int bad = heads ? get_buffer(a, "heads", B_F32, 0, 0, &v[0]) : features_from(a, b, "user", v, &u);
-  if (!bad && which != S_USER_HEADS)
-    bad = feats ? features_from(c, d, "items", v + 2, &items) : get_buffer(c, "item_ids", B_U64, 0, 0, &v[2]);
-  if (!bad && topn) bad = get_buffer(oi, "out ids", B_U64, 1, 0, &v[4]);
-  if (!bad) bad = get_buffer(os, "out", B_F32, 1, 0, &v[5]);
-  /* sizes: the Python layer made the outputs; this guards the C call */
-  size_t want_out = topn ? (size_t)n : which == S_USER_HEADS ? (size_t)k * towerrt_session_user_heads_size(s) : (size_t)k;
-  if (!bad && (k < 0 || n < 0 || count_of(&v[5]) < want_out || (topn && count_of(&v[4]) < (size_t)n) ||
-               (!feats && which != S_USER_HEADS && count_of(&v[2]) < (size_t)k) ||
-               (heads && count_of(&v[0]) < towerrt_session_user_heads_size(s)))) {
+} score_args;
+
+/* The argument checks of every scoring call, in one place: gets the
+ * buffers (v[0..1] user ids + dense or v[0] the heads, v[2..3] candidate
+ * ids or features, v[4] out ids, v[5] out) and checks their sizes against
+ * k / n, so that no call reads or writes past a buffer (the Python layer
+ * made the outputs and gives the clear messages). 0, or -1 with v released. */
+static int score_buffers(towerrt_session *s, const score_args *a, Py_buffer v[6], towerrt_features *u, towerrt_features *items) {
+  memset(v, 0, 6 * sizeof *v);
+  int w = a->which;
+  if (w < S_IDS || w > S_USER_HEADS) return PyErr_Format(PyExc_ValueError, "unknown scoring call %d", w), -1;
+  int heads = w == S_HEADS || w == S_HEADS_TOPN, feats = w == S_FEATURES || w == S_FEATURES_TOPN;
+  int topn = w == S_TOPN || w == S_FEATURES_TOPN || w == S_HEADS_TOPN, by_ids = !feats && w != S_USER_HEADS;
+  int bad = heads ? get_buffer(a->user, "heads", B_F32, 0, 0, &v[0]) : features_from(a->user, a->user_dense, "user", v, u);
+  if (!bad && w != S_USER_HEADS)
+    bad = feats ? features_from(a->cand, a->item_dense, "items", v + 2, items) : get_buffer(a->cand, "item_ids", B_U64, 0, 0, &v[2]);
+  if (!bad && topn) bad = get_buffer(a->out_ids, "out ids", B_U64, 1, 0, &v[4]);
+  if (!bad) bad = get_buffer(a->out, "out", B_F32, 1, 0, &v[5]);
+  size_t k = (size_t)a->k, n = (size_t)a->n, heads_size = towerrt_session_user_heads_size(s);
+  size_t want_out = topn ? n : w == S_USER_HEADS ? k * heads_size : k;
+  if (!bad && (a->k < 0 || a->n < 0 || count_of(&v[5]) < want_out || (topn && count_of(&v[4]) < n) ||
+               (by_ids && count_of(&v[2]) < k) || (heads && count_of(&v[0]) < heads_size))) {
     PyErr_SetString(PyExc_ValueError, "buffer sizes do not match k / n");
     bad = 1;
   }
-  if (bad) {
-    release(v, 6);
+  if (bad) release(v, 6);
+  return bad ? -1 : 0;
+}
+
+static PyObject *score(PyObject *self, PyObject *args) {
+  PyObject *sc;
+  score_args a;
+  if (!PyArg_ParseTuple(args, "OiOOOOnnOO", &sc, &a.which, &a.user, &a.user_dense, &a.cand, &a.item_dense, &a.k, &a.n, &a.out_ids,
+                        &a.out))
     return NULL;
-  }
+  towerrt_session *s = unwrap(sc, CAP_SESSION);
+  Py_buffer v[6];
+  towerrt_features u = {0}, items = {0};
+  if (!s || score_buffers(s, &a, v, &u, &items)) return NULL;
   towerrt_status st;
   Py_BEGIN_ALLOW_THREADS
-  st = call(which, s, &u, v[0].buf, v[2].buf, &items, (size_t)k, (size_t)n, v[4].buf, v[5].buf);
+  st = call(a.which, s, &u, v[0].buf, v[2].buf, &items, (size_t)a.k, (size_t)a.n, v[4].buf, v[5].buf);
   Py_END_ALLOW_THREADS
   release(v, 6);
   if (st) return raise_status(st, towerrt_session_error(s));

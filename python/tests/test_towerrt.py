@@ -168,6 +168,28 @@ def test_errors(fx, tmp_path):
         towerrt.Session(fx.model, fx.items, max_k=0)
 
 
+def test_extension_checks_buffers(fx):
+    """The C layer's own checks (score_buffers in _towerrt.c), past the
+    Python layer's: no call reads or writes past a buffer."""
+    from towerrt import _towerrt as c
+    sess = towerrt.Session(fx.model, fx.items)
+    q = fx.by_id[0]
+    u, d, keys = q["user_ids"], q["user_dense"], q["item_ids"]
+    k = keys.shape[0]
+    out = np.empty(k, np.float32)
+    c.score(sess._h, c.S_IDS, u, d, keys, None, k, 0, None, out)
+    np.testing.assert_array_equal(out, sess.score(u, d, keys))
+    with pytest.raises(ValueError, match="unknown scoring call"):
+        c.score(sess._h, c.S_USER_HEADS + 1, u, d, keys, None, k, 0, None, out)
+    with pytest.raises(ValueError, match="buffer sizes"):
+        c.score(sess._h, c.S_IDS, u, d, keys, None, k + 1, 0, None, out)
+    with pytest.raises(ValueError, match="buffer sizes"):
+        c.score(sess._h, c.S_USER_HEADS, u, d, None, None, 1, 0, None, out[:1])
+    ids = np.empty(2, np.uint64)
+    with pytest.raises(ValueError, match="buffer sizes"):
+        c.score(sess._h, c.S_TOPN, u, d, keys, None, k, 3, ids, np.empty(3, np.float32))
+
+
 def test_skip_unknown(fx):
     q = fx.by_id[-1]
     u, d, ids = q["user_ids"], q["user_dense"], q["item_ids"]
