@@ -8,6 +8,7 @@ set(TOWERRT_KERNEL_SOURCES
   kernels/scalar/maxsim-f32-scalar.c
   kernels/scalar/maxsim-bf16-scalar.c
   kernels/scalar/maxsim-u8s8-scalar.c
+  kernels/scalar/maxsim-packed-scalar.c
   kernels/scalar/dense-bf16-scalar.c
   kernels/scalar/dense-u8s8-scalar.c
   kernels/scalar/quantize-u8-scalar.c)

@@ -76,6 +76,47 @@ typedef struct trt_maxsim_u8s8_params {
 typedef void (*trt_maxsim_u8s8_fn)(const trt_maxsim_u8s8_params *p, const uint32_t *rows,
                                    size_t k, float *scores);
 
+/* MaxSim on user heads packed once per request. The legacy entry points
+ * above pack the user heads on every call (the kernel tests and
+ * micro-benchmarks use them); a request packs them once with `pack` into
+ * the layout of the set's register tile and scores every block of
+ * candidates from that buffer with `score`. Both give the same bits. */
+typedef struct trt_maxsim_user {
+  const void *heads;   /* n_user x dim: float, bf16 (uint16_t) or u8 */
+  const int32_t *zp;   /* int8: n_user zero points 0..255; else NULL */
+  const float *scale;  /* int8: n_user scales; else NULL */
+  size_t n_user, dim;
+} trt_maxsim_user;
+
+typedef struct trt_maxsim_items {
+  const void *items;        /* row r at items + r * item_stride bytes: n_item x dim heads (f32, bf16 or s8) */
+  size_t item_stride;       /* bytes between rows */
+  const int32_t *colsum;    /* int8: row r at colsum + r * colsum_stride (int32 elements); else NULL */
+  size_t colsum_stride;
+  const float *item_scale;  /* int8: one scale per row; else NULL */
+  size_t n_item, dim;
+} trt_maxsim_items;
+
+typedef struct trt_maxsim_kernel {
+  /* bytes of the packed user heads (a multiple of 64) */
+  size_t (*pack_bytes)(size_t n_user, size_t dim);
+  /* packed: 64-byte aligned, pack_bytes(user->n_user, user->dim) bytes */
+  void (*pack)(const trt_maxsim_user *user, void *packed);
+  /* scores[c] for the k candidates rows[c] (or row c if rows is NULL);
+   * n_user and items->dim as packed */
+  void (*score)(const void *packed, size_t n_user, const trt_maxsim_items *items, const uint32_t *rows, size_t k,
+                float *scores);
+} trt_maxsim_kernel;
+
+/* The three functions of a trt_maxsim_kernel named NAME_pack_bytes,
+ * NAME_pack and NAME_packed (kernels/maxsim-driver.h defines them). */
+#define TRT_DECLARE_PACKED_MAXSIM(name)                                                               \
+  size_t name##_pack_bytes(size_t n_user, size_t dim);                                                \
+  void name##_pack(const trt_maxsim_user *user, void *packed);                                        \
+  void name##_packed(const void *packed, size_t n_user, const trt_maxsim_items *items, const uint32_t *rows, \
+                     size_t k, float *scores)
+#define TRT_PACKED_MAXSIM(name) {name##_pack_bytes, name##_pack, name##_packed}
+
 /* Dense layer with bf16 weights (quantized models, docs/quantization.md):
  * Y[r][o] = act(b[o] + sum_i W[o][i] * X[r][i]) with X and W bf16 (the
  * caller rounds X once), each product exact in fp32, sums in fp32.
@@ -132,6 +173,8 @@ typedef struct towerrt_kernels {
    * given the same bytes gives the same int32 sums. The inputs of s8
    * layers stay 0..255 on every set (docs/quantization.md says why). */
   int u8_max;
+  /* appended: MaxSim with the user heads packed once per request */
+  trt_maxsim_kernel packed_maxsim_f32, packed_maxsim_bf16, packed_maxsim_u8s8;
 } towerrt_kernels;
 
 /* scalar oracle */
@@ -154,6 +197,10 @@ void trt_dense_bf16_scalar(const uint16_t *x, size_t n, size_t in, const uint16_
 void trt_dense_u8s8_scalar(const trt_dense_u8s8_params *p, const uint8_t *x, size_t n,
                            const int32_t *x_zp, const float *x_scale, float *y);
 void trt_quantize_u8_scalar(const float *x, size_t n_heads, size_t dim, int qmax, uint8_t *q, int32_t *zp, float *scale);
+
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_f32_scalar);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_bf16_scalar);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_u8s8_scalar);
 
 /* SIMD variants (kernels/x86, kernels/arm): compiled only for their
  * architecture, callable only where runtime/cpu_features.c says the CPU
@@ -232,5 +279,21 @@ void trt_maxsim_bf16_neonbf16(const uint16_t *user, size_t n_user, const uint16_
                               const uint32_t *rows, size_t k, size_t n_item, size_t dim, float *scores);
 void trt_dense_bf16_neonbf16(const uint16_t *x, size_t n, size_t in, const uint16_t *w, const float *b, size_t out,
                              int relu, float *y);
+
+/* Packed MaxSim of every SIMD variant above, same names. */
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_f32_avx2);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_f32_avx512);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_f32_neon);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_bf16_avx2);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_bf16_avx512);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_bf16_avx512bf16);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_bf16_neon);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_bf16_neonbf16);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_u8s8_avx2);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_u8s8_avxvnni);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_u8s8_avx512vnni);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_u8s8_neon);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_u8s8_neondotprod);
+TRT_DECLARE_PACKED_MAXSIM(trt_maxsim_u8s8_neoni8mm);
 
 #endif

@@ -50,53 +50,53 @@ static const isa_entry k_isas[] = {
 #if defined(TOWERRT_KERNELS_AVX512BF16)
     {F_AVX512 | F_VNNI | F_BF16,
      {.name = "avx512-bf16", REQUEST_OPS(avx512), .dense_bf16 = trt_dense_bf16_avx512bf16, .dense_u8s8 = trt_dense_u8s8_avx512vnni,
-      .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512,
-      .maxsim_bf16 = trt_maxsim_bf16_avx512bf16, .maxsim_u8s8 = trt_maxsim_u8s8_avx512vnni, .u8_max = 255}},
+      .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512, .packed_maxsim_f32 = TRT_PACKED_MAXSIM(trt_maxsim_f32_avx512),
+      .maxsim_bf16 = trt_maxsim_bf16_avx512bf16, .packed_maxsim_bf16 = TRT_PACKED_MAXSIM(trt_maxsim_bf16_avx512bf16), .maxsim_u8s8 = trt_maxsim_u8s8_avx512vnni, .packed_maxsim_u8s8 = TRT_PACKED_MAXSIM(trt_maxsim_u8s8_avx512vnni), .u8_max = 255}},
 #endif
     {F_AVX512 | F_VNNI,
      {.name = "avx512-vnni", REQUEST_OPS(avx512), .dense_bf16 = trt_dense_bf16_avx512, .dense_u8s8 = trt_dense_u8s8_avx512vnni,
-      .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512,
-      .maxsim_bf16 = trt_maxsim_bf16_avx512, .maxsim_u8s8 = trt_maxsim_u8s8_avx512vnni, .u8_max = 255}},
+      .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512, .packed_maxsim_f32 = TRT_PACKED_MAXSIM(trt_maxsim_f32_avx512),
+      .maxsim_bf16 = trt_maxsim_bf16_avx512, .packed_maxsim_bf16 = TRT_PACKED_MAXSIM(trt_maxsim_bf16_avx512), .maxsim_u8s8 = trt_maxsim_u8s8_avx512vnni, .packed_maxsim_u8s8 = TRT_PACKED_MAXSIM(trt_maxsim_u8s8_avx512vnni), .u8_max = 255}},
     {F_AVX512,
      {.name = "avx512", REQUEST_OPS(avx512), .dense_bf16 = trt_dense_bf16_avx512, .dense_u8s8 = trt_dense_u8s8_avx2,
-      .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512,
-      .maxsim_bf16 = trt_maxsim_bf16_avx512, .maxsim_u8s8 = trt_maxsim_u8s8_avx2, .u8_max = 127}},
+      .dense_f32 = trt_dense_f32_avx512, .maxsim_f32 = trt_maxsim_f32_avx512, .packed_maxsim_f32 = TRT_PACKED_MAXSIM(trt_maxsim_f32_avx512),
+      .maxsim_bf16 = trt_maxsim_bf16_avx512, .packed_maxsim_bf16 = TRT_PACKED_MAXSIM(trt_maxsim_bf16_avx512), .maxsim_u8s8 = trt_maxsim_u8s8_avx2, .packed_maxsim_u8s8 = TRT_PACKED_MAXSIM(trt_maxsim_u8s8_avx2), .u8_max = 127}},
 #if defined(TOWERRT_KERNELS_AVXVNNI)
     {F_AVX2 | F_AVXVNNI,
      {.name = "avx-vnni", REQUEST_OPS(avx2), .dense_bf16 = trt_dense_bf16_avx2, .dense_u8s8 = trt_dense_u8s8_avxvnni,
-      .dense_f32 = trt_dense_f32_avx2, .maxsim_f32 = trt_maxsim_f32_avx2,
-      .maxsim_bf16 = trt_maxsim_bf16_avx2, .maxsim_u8s8 = trt_maxsim_u8s8_avxvnni, .u8_max = 255}},
+      .dense_f32 = trt_dense_f32_avx2, .maxsim_f32 = trt_maxsim_f32_avx2, .packed_maxsim_f32 = TRT_PACKED_MAXSIM(trt_maxsim_f32_avx2),
+      .maxsim_bf16 = trt_maxsim_bf16_avx2, .packed_maxsim_bf16 = TRT_PACKED_MAXSIM(trt_maxsim_bf16_avx2), .maxsim_u8s8 = trt_maxsim_u8s8_avxvnni, .packed_maxsim_u8s8 = TRT_PACKED_MAXSIM(trt_maxsim_u8s8_avxvnni), .u8_max = 255}},
 #endif
     /* vpmaddubsw int8 kernels: 7-bit activations (kernels.h, u8_max) */
     {F_AVX2,
      {.name = "avx2", REQUEST_OPS(avx2), .dense_bf16 = trt_dense_bf16_avx2, .dense_u8s8 = trt_dense_u8s8_avx2,
-      .dense_f32 = trt_dense_f32_avx2, .maxsim_f32 = trt_maxsim_f32_avx2,
-      .maxsim_bf16 = trt_maxsim_bf16_avx2, .maxsim_u8s8 = trt_maxsim_u8s8_avx2, .u8_max = 127}},
+      .dense_f32 = trt_dense_f32_avx2, .maxsim_f32 = trt_maxsim_f32_avx2, .packed_maxsim_f32 = TRT_PACKED_MAXSIM(trt_maxsim_f32_avx2),
+      .maxsim_bf16 = trt_maxsim_bf16_avx2, .packed_maxsim_bf16 = TRT_PACKED_MAXSIM(trt_maxsim_bf16_avx2), .maxsim_u8s8 = trt_maxsim_u8s8_avx2, .packed_maxsim_u8s8 = TRT_PACKED_MAXSIM(trt_maxsim_u8s8_avx2), .u8_max = 127}},
 #endif
 #if defined(TOWERRT_KERNELS_ARM)
 #if defined(TOWERRT_KERNELS_ARM_MATRIX)
     {F_NEON | F_DOTPROD | F_I8MM | F_ABF16,
      {.name = "neon-bf16", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neonbf16, .dense_u8s8 = trt_dense_u8s8_neoni8mm,
-      .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
-      .maxsim_bf16 = trt_maxsim_bf16_neonbf16, .maxsim_u8s8 = trt_maxsim_u8s8_neoni8mm, .u8_max = 255}},
+      .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon, .packed_maxsim_f32 = TRT_PACKED_MAXSIM(trt_maxsim_f32_neon),
+      .maxsim_bf16 = trt_maxsim_bf16_neonbf16, .packed_maxsim_bf16 = TRT_PACKED_MAXSIM(trt_maxsim_bf16_neonbf16), .maxsim_u8s8 = trt_maxsim_u8s8_neoni8mm, .packed_maxsim_u8s8 = TRT_PACKED_MAXSIM(trt_maxsim_u8s8_neoni8mm), .u8_max = 255}},
     {F_NEON | F_DOTPROD | F_I8MM,
      {.name = "neon-i8mm", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neoni8mm,
-      .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
-      .maxsim_bf16 = trt_maxsim_bf16_neon, .maxsim_u8s8 = trt_maxsim_u8s8_neoni8mm, .u8_max = 255}},
+      .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon, .packed_maxsim_f32 = TRT_PACKED_MAXSIM(trt_maxsim_f32_neon),
+      .maxsim_bf16 = trt_maxsim_bf16_neon, .packed_maxsim_bf16 = TRT_PACKED_MAXSIM(trt_maxsim_bf16_neon), .maxsim_u8s8 = trt_maxsim_u8s8_neoni8mm, .packed_maxsim_u8s8 = TRT_PACKED_MAXSIM(trt_maxsim_u8s8_neoni8mm), .u8_max = 255}},
 #endif
     {F_NEON | F_DOTPROD,
      {.name = "neon-dotprod", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neondotprod,
-      .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
-      .maxsim_bf16 = trt_maxsim_bf16_neon, .maxsim_u8s8 = trt_maxsim_u8s8_neondotprod, .u8_max = 255}},
+      .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon, .packed_maxsim_f32 = TRT_PACKED_MAXSIM(trt_maxsim_f32_neon),
+      .maxsim_bf16 = trt_maxsim_bf16_neon, .packed_maxsim_bf16 = TRT_PACKED_MAXSIM(trt_maxsim_bf16_neon), .maxsim_u8s8 = trt_maxsim_u8s8_neondotprod, .packed_maxsim_u8s8 = TRT_PACKED_MAXSIM(trt_maxsim_u8s8_neondotprod), .u8_max = 255}},
     {F_NEON,
      {.name = "neon", REQUEST_OPS(neon), .dense_bf16 = trt_dense_bf16_neon, .dense_u8s8 = trt_dense_u8s8_neon,
-      .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon,
-      .maxsim_bf16 = trt_maxsim_bf16_neon, .maxsim_u8s8 = trt_maxsim_u8s8_neon, .u8_max = 255}},
+      .dense_f32 = trt_dense_f32_neon, .maxsim_f32 = trt_maxsim_f32_neon, .packed_maxsim_f32 = TRT_PACKED_MAXSIM(trt_maxsim_f32_neon),
+      .maxsim_bf16 = trt_maxsim_bf16_neon, .packed_maxsim_bf16 = TRT_PACKED_MAXSIM(trt_maxsim_bf16_neon), .maxsim_u8s8 = trt_maxsim_u8s8_neon, .packed_maxsim_u8s8 = TRT_PACKED_MAXSIM(trt_maxsim_u8s8_neon), .u8_max = 255}},
 #endif
     {0,
      {.name = "scalar", REQUEST_OPS(scalar), .dense_bf16 = trt_dense_bf16_scalar, .dense_u8s8 = trt_dense_u8s8_scalar,
-      .dense_f32 = trt_dense_f32_scalar, .maxsim_f32 = trt_maxsim_f32_scalar,
-      .maxsim_bf16 = trt_maxsim_bf16_scalar, .maxsim_u8s8 = trt_maxsim_u8s8_scalar, .u8_max = 255}},
+      .dense_f32 = trt_dense_f32_scalar, .maxsim_f32 = trt_maxsim_f32_scalar, .packed_maxsim_f32 = TRT_PACKED_MAXSIM(trt_maxsim_f32_scalar),
+      .maxsim_bf16 = trt_maxsim_bf16_scalar, .packed_maxsim_bf16 = TRT_PACKED_MAXSIM(trt_maxsim_bf16_scalar), .maxsim_u8s8 = trt_maxsim_u8s8_scalar, .packed_maxsim_u8s8 = TRT_PACKED_MAXSIM(trt_maxsim_u8s8_scalar), .u8_max = 255}},
 };
 #define N_ISAS (sizeof k_isas / sizeof k_isas[0])
 

@@ -11,7 +11,7 @@
 #include "../dense-blocks.h"
 #include "../kernels.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define OUTS 4
 
 TRT_INLINE bfloat16x8_t load_bf16(const uint16_t *p) { return vreinterpretq_bf16_u16(vld1q_u16(p)); }

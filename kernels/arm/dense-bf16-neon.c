@@ -7,7 +7,7 @@
 #include "../dense-blocks.h"
 #include "../kernels.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define OUTS 4
 
 TRT_INLINE float32x4_t widen(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }

@@ -9,7 +9,7 @@
 
 #include "../kernels.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define ROWS 4
 #define OUTS 4
 

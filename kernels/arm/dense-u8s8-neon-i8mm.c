@@ -13,7 +13,7 @@
 #include "../dense-blocks.h"
 #include "../kernels.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define OUTS 4
 
 /* One row, outputs o0 .. o0 + no - 1. */

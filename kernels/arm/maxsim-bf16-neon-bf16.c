@@ -22,7 +22,7 @@
 
 #include "../kernels.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define MR 4
 #define NR 4
 #define PACK_ELEMS 8192 /* packed user bf16 values on the stack (96 x 64 = 6144) */

@@ -30,7 +30,7 @@
 #define TRT_N_MAX_DIM 1024
 #define TRT_N_MAX_PANELS 128 /* panels per pass: bounds the best[] array */
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 
 /* One dim of the 4 loaded: the lane index must be a literal for fmla. */
 #define TRT_N_LANE_STEP(L)                                                              \

@@ -22,7 +22,7 @@
 
 #include "../kernels.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define LANES 4
 #define MR 4
 #define NR 4

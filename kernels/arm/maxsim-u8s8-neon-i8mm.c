@@ -24,7 +24,7 @@
 
 #include "../kernels.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define MR 4            /* user pairs per tile */
 #define NR 4            /* item pairs per tile */
 #define PACK_BYTES 16384 /* packed user heads on the stack (96 x 64 = 6 KiB) */

@@ -16,7 +16,7 @@
 
 #include "../kernels.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define LANES 8
 #define MR 2
 #define NR 4

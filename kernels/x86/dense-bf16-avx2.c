@@ -8,7 +8,7 @@
 #include "../kernels.h"
 #include "dense-reduce.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define OUTS 4
 
 TRT_INLINE __m256 widen(const uint16_t *p) {

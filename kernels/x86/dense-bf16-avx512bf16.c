@@ -9,7 +9,7 @@
 #include "../kernels.h"
 #include "dense-reduce.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define OUTS 4
 
 /* vdpbf16ps through inline asm, as in maxsim-bf16-avx512bf16.c. */

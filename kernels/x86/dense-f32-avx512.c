@@ -10,7 +10,7 @@
 #include "../kernels.h"
 #include "dense-reduce.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define ROWS 4
 #define OUTS 4
 

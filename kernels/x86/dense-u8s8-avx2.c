@@ -15,7 +15,7 @@
 #include "../kernels.h"
 #include "dense-reduce.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define OUTS 4
 
 TRT_INLINE void block_u7(const trt_dense_u8s8_params *p, const uint8_t *x, int32_t zp, float sx, float *y, size_t o0,

@@ -10,7 +10,7 @@
 #include "../kernels.h"
 #include "dense-reduce.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define OUTS 4
 
 /* vpdpbusd through inline asm, as in maxsim-u8s8-avx512vnni.c: GCC 12

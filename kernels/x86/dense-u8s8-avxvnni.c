@@ -9,7 +9,7 @@
 #include "../kernels.h"
 #include "dense-reduce.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
+#include "../inline.h"
 #define OUTS 4
 
 static inline __attribute__((always_inline)) __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {

@@ -1,6 +1,7 @@
 /* Shared by maxsim-f32-avx2.c and maxsim-bf16-avx2.c (both compiled with
  * AVX2+FMA): the fp32 MaxSim register tile, the AVX2 twin of
- * maxsim-avx512-tile.h. Internal to kernels/x86.
+ * maxsim-avx512-tile.h, and the driver hooks (kernels/maxsim-driver.h)
+ * both use. Internal to kernels/x86.
  *
  * User heads are packed into panels of 8 heads, [panel][d][8 lanes]. A tile
  * is MR = 3 panels (24 user heads) x NR = 4 item heads: per d, 3 loads,
@@ -16,15 +17,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../maxsim-pass.h"
+
 #define TRT_Y_LANES 8
 #define TRT_Y_MR 3
 #define TRT_Y_NR 4
-/* Packed user heads on the caller's stack: 8192 floats (32 KiB) hold the
- * reference 96 x 64 in one pass; dim > 1024 falls back to scalar. */
+/* A pass holds 8192 floats (32 KiB) of packed user heads: the reference
+ * 96 x 64 in one pass; dim > 1024 falls back to scalar. */
 #define TRT_Y_PACK_FLOATS 8192
 #define TRT_Y_MAX_PANELS 64 /* panels per pass: bounds the best[] array */
 
-#define TRT_INLINE static inline __attribute__((always_inline))
 
 /* best[m] = max(best[m], max_n <user panel m, item head n>); see the AVX-512 twin. */
 TRT_INLINE void trt_y_tile(const float *ut, size_t vs, const float *ih, size_t hs, size_t dim,
@@ -77,7 +79,7 @@ TRT_INLINE void trt_y_heads(const float *ut, size_t n_panels, size_t dim, const 
   }
 }
 
-TRT_INLINE void trt_y_best_init(float *best, size_t n_panels) {
+TRT_INLINE void trt_y_best_fill(float *best, size_t n_panels) {
   for (size_t v = 0; v < n_panels; v++) _mm256_store_ps(best + v * TRT_Y_LANES, _mm256_set1_ps(-INFINITY));
 }
 
@@ -95,10 +97,27 @@ TRT_INLINE float trt_y_best_sum(const float *best, size_t n_panels, size_t n_use
   return _mm_cvtss_f32(q);
 }
 
-/* Touch the next candidate's block early: rows are random in a large store. */
-TRT_INLINE void trt_y_prefetch(const void *p, size_t bytes) {
-  const char *c = (const char *)p;
-  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+/* Driver hooks shared by the fp32 and widened-bf16 kernels (the prefix
+ * trt_y_ is theirs: #define TRT_MS(x) trt_y_##x). */
+static inline size_t trt_y_pass_panels(size_t dim) {
+  if (dim > TRT_Y_PACK_FLOATS / TRT_Y_LANES) return 0;
+  size_t pp = TRT_Y_PACK_FLOATS / (TRT_Y_LANES * dim);
+  return pp < TRT_Y_MAX_PANELS ? pp : TRT_Y_MAX_PANELS;
 }
+
+static inline size_t trt_y_panel_bytes(size_t dim) { return dim * TRT_Y_LANES * sizeof(float); }
+
+static inline size_t trt_y_block_heads(size_t left) { return left < TRT_Y_NR ? left : TRT_Y_NR; }
+
+static inline void trt_y_best_init(const trt_ms_pass *ps, void *best) { trt_y_best_fill(best, ps->n_panels); }
+
+static inline float trt_y_finish(const trt_ms_pass *ps, const trt_ms_cand *c, const void *best) {
+  (void)c;
+  return trt_y_best_sum(best, ps->n_panels, ps->n_user);
+}
+
+#define TRT_MS_LANES TRT_Y_LANES
+#define TRT_MS_STACK_BYTES (TRT_Y_PACK_FLOATS * sizeof(float))
+#define TRT_MS_BEST_BYTES (TRT_Y_MAX_PANELS * TRT_Y_LANES * sizeof(float))
 
 #endif

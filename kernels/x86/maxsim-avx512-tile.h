@@ -1,8 +1,9 @@
 /* Shared by maxsim-f32-avx512.c and maxsim-bf16-avx512.c (both compiled
- * with AVX-512F): the fp32 MaxSim register tile and the candidate loop
- * pieces. Internal to kernels/x86, not part of kernels.h.
+ * with AVX-512F): the fp32 MaxSim register tile and the driver hooks
+ * (kernels/maxsim-driver.h) both use. Internal to kernels/x86, not part
+ * of kernels.h.
  *
- * Layout: user heads are packed once per call into panels of 16 heads,
+ * Layout: user heads are packed into panels of 16 heads,
  * [panel][d][16 lanes], so one zmm holds element d of 16 user heads. A tile
  * is MR panels (48 user heads) x NR item heads: for each d it loads MR user
  * vectors, broadcasts NR item scalars (vfmadd231ps with an embedded
@@ -18,16 +19,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../maxsim-pass.h"
+
 #define TRT_Z_LANES 16
 #define TRT_Z_MR 3
 #define TRT_Z_NR 8
-/* Packed user heads live on the caller's stack: 8192 floats (32 KiB)
- * covers the reference 96 heads x 64 dims in one pass; more heads run in
- * several passes, and dim > 512 falls back to the scalar kernel. */
+/* A pass holds 8192 floats (32 KiB) of packed user heads: the reference
+ * 96 heads x 64 dims in one pass; more heads run in several passes, and
+ * dim > 512 falls back to the scalar kernel. */
 #define TRT_Z_PACK_FLOATS 8192
 #define TRT_Z_MAX_PANELS 32 /* panels per pass: bounds the best[] array */
 
-#define TRT_INLINE static inline __attribute__((always_inline))
 
 /* Step `step` of a loop of `steps`: prefetch the lines of pf up to
  * (step + 1) * lines / steps, so that the next candidate's block is fetched
@@ -90,7 +92,7 @@ static inline size_t trt_z_block_heads(size_t left) {
   return left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
 }
 
-TRT_INLINE void trt_z_best_init(float *best, size_t n_panels) {
+TRT_INLINE void trt_z_best_fill(float *best, size_t n_panels) {
   for (size_t v = 0; v < n_panels; v++) _mm512_store_ps(best + v * TRT_Z_LANES, _mm512_set1_ps(-INFINITY));
 }
 
@@ -105,11 +107,25 @@ TRT_INLINE float trt_z_best_sum(const float *best, size_t n_panels, size_t n_use
   return _mm512_reduce_add_ps(s);
 }
 
-/* Touch the next candidate's block early: rows are random in a large
- * store, so the hardware prefetcher cannot guess the first lines. */
-TRT_INLINE void trt_z_prefetch(const void *p, size_t bytes) {
-  const char *c = (const char *)p;
-  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+/* Driver hooks shared by the fp32 and widened-bf16 kernels (the prefix
+ * trt_z_ is theirs: #define TRT_MS(x) trt_z_##x). */
+static inline size_t trt_z_pass_panels(size_t dim) {
+  if (dim > TRT_Z_PACK_FLOATS / TRT_Z_LANES) return 0;
+  size_t pp = TRT_Z_PACK_FLOATS / (TRT_Z_LANES * dim);
+  return pp < TRT_Z_MAX_PANELS ? pp : TRT_Z_MAX_PANELS;
 }
+
+static inline size_t trt_z_panel_bytes(size_t dim) { return dim * TRT_Z_LANES * sizeof(float); }
+
+static inline void trt_z_best_init(const trt_ms_pass *ps, void *best) { trt_z_best_fill(best, ps->n_panels); }
+
+static inline float trt_z_finish(const trt_ms_pass *ps, const trt_ms_cand *c, const void *best) {
+  (void)c;
+  return trt_z_best_sum(best, ps->n_panels, ps->n_user);
+}
+
+#define TRT_MS_LANES TRT_Z_LANES
+#define TRT_MS_STACK_BYTES (TRT_Z_PACK_FLOATS * sizeof(float))
+#define TRT_MS_BEST_BYTES (TRT_Z_MAX_PANELS * TRT_Z_LANES * sizeof(float))
 
 #endif

@@ -1,5 +1,6 @@
 /* bf16 batched MaxSim with AVX512_BF16 vdpbf16ps: each fp32 lane takes two
  * bf16 products per instruction (32 MACs per zmm op, twice the fp32 rate).
+ * The loops around the tile: kernels/maxsim-driver.h.
  * Same blocking as maxsim-avx512-tile.h, with pairs of dims in a 32-bit
  * lane: user heads packed [panel][d/2][16 lanes][2 x bf16], and the item
  * pair (d, d+1) broadcast to all lanes. An odd dim pads each head with
@@ -21,18 +22,17 @@ static inline uint32_t load_pair(const uint16_t *p) {
   return v;
 }
 
-/* [u][d] -> [panel][d/2][16 lanes] pairs; padding (lanes, odd dim) is +0. */
-static void pack_user(const uint16_t *user, size_t n_user, size_t dim, uint32_t *ut) {
-  size_t n_panels = (n_user + TRT_Z_LANES - 1) / TRT_Z_LANES, pairs = (dim + 1) / 2;
-  for (size_t v = 0; v < n_panels; v++)
-    for (size_t l = 0; l < TRT_Z_LANES; l++) {
-      size_t u = v * TRT_Z_LANES + l;
-      uint32_t *dst = ut + v * pairs * TRT_Z_LANES + l;
-      for (size_t p = 0; p < pairs; p++) {
-        uint32_t lo = u < n_user ? user[u * dim + 2 * p] : 0;
-        uint32_t hi = u < n_user && 2 * p + 1 < dim ? user[u * dim + 2 * p + 1] : 0;
-        dst[p * TRT_Z_LANES] = lo | hi << 16;
-      }
+/* Heads u0 .. u0+n-1 -> one panel [d/2][16 lanes] of pairs; padding
+ * (lanes, odd dim) is +0. */
+static void pbf_pack_panel(const trt_maxsim_user *u, size_t u0, size_t n, unsigned char *panel) {
+  const uint16_t *user = (const uint16_t *)u->heads + u0 * u->dim;
+  size_t dim = u->dim, pairs = (dim + 1) / 2;
+  uint32_t *dst = (uint32_t *)(void *)panel;
+  for (size_t l = 0; l < TRT_Z_LANES; l++)
+    for (size_t p = 0; p < pairs; p++) {
+      uint32_t lo = l < n ? user[l * dim + 2 * p] : 0;
+      uint32_t hi = l < n && 2 * p + 1 < dim ? user[l * dim + 2 * p + 1] : 0;
+      dst[p * TRT_Z_LANES + l] = lo | hi << 16;
     }
 }
 
@@ -94,48 +94,44 @@ static const uint16_t *padded_heads(const uint16_t *ih, size_t nr, size_t dim, u
   return buf;
 }
 
-static float score_one(const uint32_t *ut, size_t n_panels, size_t n_user, const uint16_t *item,
-                       const uint16_t *next, size_t n_item, size_t dim, float *best, uint16_t *buf) {
-  size_t pairs = (dim + 1) / 2, hs = 2 * pairs;
-  trt_z_best_init(best, n_panels);
-  for (size_t h = 0; h < n_item;) {
-    size_t nr = trt_z_block_heads(n_item - h);
-    const uint16_t *ih = padded_heads(item + h * dim, nr, dim, buf);
-    if (next) trt_z_prefetch(next + h * dim, nr * dim * sizeof(uint16_t));
-    switch (nr) {
-      case 8: head_block(ut, n_panels, pairs, ih, hs, best, 8); break;
-      case 4: head_block(ut, n_panels, pairs, ih, hs, best, 4); break;
-      case 2: head_block(ut, n_panels, pairs, ih, hs, best, 2); break;
-      default: head_block(ut, n_panels, pairs, ih, hs, best, 1); break;
-    }
-    h += nr;
-  }
-  return trt_z_best_sum(best, n_panels, n_user);
+/* Pack capacity in 32-bit pair lanes, the same 32 KiB as the fp32 kernel. */
+static inline size_t pbf_pass_panels(size_t dim) {
+  size_t pairs = (dim + 1) / 2;
+  if (pairs > TRT_Z_PACK_FLOATS / TRT_Z_LANES) return 0;
+  size_t pp = TRT_Z_PACK_FLOATS / (TRT_Z_LANES * pairs);
+  return pp < TRT_Z_MAX_PANELS ? pp : TRT_Z_MAX_PANELS;
 }
 
-void trt_maxsim_bf16_avx512bf16(const uint16_t *user, size_t n_user, const uint16_t *items,
-                                size_t item_stride, const uint32_t *rows, size_t k,
-                                size_t n_item, size_t dim, float *scores) {
-  /* Pack capacity in 32-bit pair lanes, the same 32 KiB as the fp32 kernel. */
-  size_t pairs = (dim + 1) / 2;
-  if (!n_user || !n_item || !dim || pairs > TRT_Z_PACK_FLOATS / TRT_Z_LANES) {
-    trt_maxsim_bf16_scalar(user, n_user, items, item_stride, rows, k, n_item, dim, scores);
-    return;
-  }
-  _Alignas(64) uint32_t ut[TRT_Z_PACK_FLOATS];
-  _Alignas(64) float best[TRT_Z_MAX_PANELS * TRT_Z_LANES];
-  _Alignas(64) uint16_t buf[TRT_Z_NR * 2 * (TRT_Z_PACK_FLOATS / TRT_Z_LANES)];
-  size_t pass_panels = TRT_Z_PACK_FLOATS / (TRT_Z_LANES * pairs);
-  if (pass_panels > TRT_Z_MAX_PANELS) pass_panels = TRT_Z_MAX_PANELS;
-  for (size_t u0 = 0; u0 < n_user; u0 += pass_panels * TRT_Z_LANES) {
-    size_t nu = n_user - u0 < pass_panels * TRT_Z_LANES ? n_user - u0 : pass_panels * TRT_Z_LANES;
-    size_t np = (nu + TRT_Z_LANES - 1) / TRT_Z_LANES;
-    pack_user(user + u0 * dim, nu, dim, ut);
-    for (size_t c = 0; c < k; c++) {
-      const uint16_t *item = items + (rows ? (size_t)rows[c] : c) * item_stride;
-      const uint16_t *next = c + 1 < k ? items + (rows ? (size_t)rows[c + 1] : c + 1) * item_stride : NULL;
-      float s = score_one(ut, np, nu, item, next, n_item, dim, best, buf);
-      scores[c] = u0 ? scores[c] + s : s;
-    }
+static inline size_t pbf_panel_bytes(size_t dim) { return (dim + 1) / 2 * TRT_Z_LANES * sizeof(uint32_t); }
+
+static inline size_t pbf_block_heads(size_t left) { return trt_z_block_heads(left); }
+
+static inline void pbf_best_init(const trt_ms_pass *ps, void *best) { trt_z_best_fill(best, ps->n_panels); }
+
+static inline void pbf_block(const trt_ms_pass *ps, const trt_ms_cand *c, size_t h, size_t nr, const void *pf, void *best,
+                             void *buf) {
+  const uint32_t *ut = (const uint32_t *)(const void *)ps->panels;
+  size_t dim = ps->dim, np = ps->n_panels, pairs = (dim + 1) / 2, hs = 2 * pairs;
+  const uint16_t *ih = padded_heads((const uint16_t *)c->heads + h * dim, nr, dim, buf);
+  if (pf) trt_ms_prefetch(pf, nr * dim * sizeof(uint16_t));
+  switch (nr) {
+    case 8: head_block(ut, np, pairs, ih, hs, best, 8); break;
+    case 4: head_block(ut, np, pairs, ih, hs, best, 4); break;
+    case 2: head_block(ut, np, pairs, ih, hs, best, 2); break;
+    default: head_block(ut, np, pairs, ih, hs, best, 1); break;
   }
 }
+
+static inline float pbf_finish(const trt_ms_pass *ps, const trt_ms_cand *c, const void *best) {
+  (void)c;
+  return trt_z_best_sum(best, ps->n_panels, ps->n_user);
+}
+
+#define TRT_MS(x) pbf_##x
+#define TRT_MS_ITEM_BYTES 2
+#define TRT_MS_BUF_BYTES (TRT_Z_NR * 2 * (TRT_Z_PACK_FLOATS / TRT_Z_LANES) * sizeof(uint16_t))
+#define TRT_MS_NAME trt_maxsim_bf16_avx512bf16
+#define TRT_MS_SCALAR trt_maxsim_bf16_scalar
+#define TRT_MS_U8S8 0
+#define TRT_MS_ELEM uint16_t
+#include "../maxsim-driver.h"

@@ -24,54 +24,62 @@
  * Either way no result ever depends on saturation.
  *
  * The exact path: the user heads are
- * widened once while packing ([panel][d/2][8 lanes][2 x i16]); each block
+ * widened once while packing (a panel: [d/2][8 lanes][2 x i16], then -zp
+ * and the scale of its 8 heads); each block
  * of 6 item heads is widened once per candidate into a stack buffer, and
  * its pairs (d, d+1) are broadcast to all lanes. Tile: 2 panels (16 user
  * heads) x 6 item heads = 12 int32 accumulators (+ 2 user vectors, the
  * broadcast and the vpmaddwd result: all 16 ymm registers, no spill), each
  * starting at -zp[u] * colsum[h], so it ends as the corrected dot product
- * D[u][h] and the max over item heads is a vertical vpmaxsd. */
+ * D[u][h] and the max over item heads is a vertical vpmaxsd. Both paths
+ * run in the loops of kernels/maxsim-driver.h; a packed request records
+ * which one its heads were packed for. */
 #include <immintrin.h>
 #include <string.h>
 
+#include "../inline.h"
 #include "../kernels.h"
 
 /* The fast path's step: acc += the 4 products of each int32 lane, through
  * 16-bit pair sums that cannot saturate for u <= 127 (proof above). */
-static inline __attribute__((always_inline)) __m256i trt_yq_dot(__m256i acc, __m256i u, __m256i s) {
+TRT_INLINE __m256i trt_yq_dot(__m256i acc, __m256i u, __m256i s) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
 #define TRT_YQ_MR 2
 #define TRT_YQ_NR 5
 #include "maxsim-u8s8-ymm-tile.h"
 
+/* ---- the exact path (prefix xq_) ---- */
 #define LANES 8
 #define MR 2
 #define NR 6
-#define PACK_WORDS 4096 /* packed user pairs on the stack (16 KiB; 96 x 64 uses 12 KiB) */
+#define PACK_WORDS 4096 /* packed user pairs per pass (16 KiB; 96 x 64 uses 12 KiB) */
 #define MAX_PANELS 64   /* panels per pass */
 
-typedef struct packed_user {
-  const uint32_t *ut;  /* [panel][d/2][8] pairs of i16 */
-  const int32_t *nzp;  /* -zp per lane, 0 in padding lanes */
-  const float *scale;  /* scale per lane, 0 in padding lanes */
-  size_t n_panels, pairs;
-} packed_user;
+static inline size_t xq_pass_panels(size_t dim) {
+  size_t pairs = (dim + 1) / 2;
+  if (pairs * LANES > PACK_WORDS) return 0;
+  size_t pp = PACK_WORDS / (pairs * LANES);
+  return pp < MAX_PANELS ? pp : MAX_PANELS;
+}
 
-static void pack_user(const trt_maxsim_u8s8_params *p, size_t u0, size_t nu, uint32_t *ut,
-                      int32_t *nzp, float *scale) {
-  size_t n_panels = (nu + LANES - 1) / LANES, pairs = (p->dim + 1) / 2;
-  for (size_t v = 0; v < n_panels; v++)
-    for (size_t l = 0; l < LANES; l++) {
-      size_t u = v * LANES + l;
-      const uint8_t *src = p->user + (u0 + u) * p->dim;
-      for (size_t q = 0; q < pairs; q++) {
-        uint32_t lo = u < nu ? src[2 * q] : 0, hi = u < nu && 2 * q + 1 < p->dim ? src[2 * q + 1] : 0;
-        ut[(v * pairs + q) * LANES + l] = lo | hi << 16;
-      }
-      nzp[v * LANES + l] = u < nu ? -p->user_zp[u0 + u] : 0;
-      scale[v * LANES + l] = u < nu ? p->user_scale[u0 + u] : 0.0f;
+/* pair words, then -zp per lane, then the scale per lane */
+static inline size_t xq_panel_bytes(size_t dim) { return (dim + 1) / 2 * LANES * 4 + 2 * LANES * 4; }
+
+static void xq_pack_panel(const trt_maxsim_user *u, size_t u0, size_t n, unsigned char *panel) {
+  size_t dim = u->dim, pairs = (dim + 1) / 2;
+  uint32_t *ut = (uint32_t *)(void *)panel;
+  int32_t *nzp = (int32_t *)(void *)(panel + pairs * LANES * 4);
+  float *scale = (float *)(void *)(panel + pairs * LANES * 4 + LANES * 4);
+  for (size_t l = 0; l < LANES; l++) {
+    const uint8_t *src = l < n ? (const uint8_t *)u->heads + (u0 + l) * dim : NULL;
+    for (size_t q = 0; q < pairs; q++) {
+      uint32_t lo = l < n ? src[2 * q] : 0, hi = l < n && 2 * q + 1 < dim ? src[2 * q + 1] : 0;
+      ut[q * LANES + l] = lo | hi << 16;
     }
+    nzp[l] = l < n ? -u->zp[u0 + l] : 0;
+    scale[l] = l < n ? u->scale[u0 + l] : 0.0f;
+  }
 }
 
 /* nr heads of dim s8 -> i16 rows of 2 * pairs values (odd dim: a 0 pad). */
@@ -93,21 +101,21 @@ static inline int32_t load_pair(const int16_t *p) {
   return v;
 }
 
-TRT_INLINE void tile(const packed_user *pu, size_t v, const int16_t *buf, const int32_t *colsum,
-                     int32_t *best, const int mr, const int nr) {
-  size_t vs = pu->pairs * LANES, hs = 2 * pu->pairs;
-  const uint32_t *ut = pu->ut + v * vs;
+TRT_INLINE void tile(const trt_ms_pass *ps, size_t v, const int16_t *buf, const int32_t *colsum, int32_t *best, const int mr,
+                     const int nr) {
+  size_t pairs = (ps->dim + 1) / 2, vs = ps->panel_bytes / 4, hs = 2 * pairs; /* vs: words between panels */
+  const uint32_t *ut = (const uint32_t *)(const void *)ps->panels + v * vs;
   __m256i acc[MR][NR];
 #pragma GCC unroll 8
   for (int m = 0; m < mr; m++) {
-    __m256i nzp = _mm256_load_si256((const __m256i *)(pu->nzp + (v + (size_t)m) * LANES));
+    __m256i nzp = _mm256_load_si256((const __m256i *)(const void *)(ut + (size_t)m * vs + pairs * LANES));
 #pragma GCC unroll 8
     for (int n = 0; n < nr; n++) acc[m][n] = _mm256_mullo_epi32(nzp, _mm256_set1_epi32(colsum[n]));
   }
-  for (size_t q = 0; q < pu->pairs; q++) {
+  for (size_t q = 0; q < pairs; q++) {
     __m256i u[MR];
 #pragma GCC unroll 8
-    for (int m = 0; m < mr; m++) u[m] = _mm256_load_si256((const __m256i *)(ut + (size_t)m * vs + q * LANES));
+    for (int m = 0; m < mr; m++) u[m] = _mm256_load_si256((const __m256i *)(const void *)(ut + (size_t)m * vs + q * LANES));
 #pragma GCC unroll 8
     for (int n = 0; n < nr; n++) {
       __m256i b = _mm256_set1_epi32(load_pair(buf + (size_t)n * hs + 2 * q));
@@ -117,7 +125,7 @@ TRT_INLINE void tile(const packed_user *pu, size_t v, const int16_t *buf, const 
   }
 #pragma GCC unroll 8
   for (int m = 0; m < mr; m++) {
-    __m256i *dst = (__m256i *)(best + (v + (size_t)m) * LANES);
+    __m256i *dst = (__m256i *)(void *)(best + (v + (size_t)m) * LANES);
     __m256i r = _mm256_load_si256(dst);
 #pragma GCC unroll 8
     for (int n = 0; n < nr; n++) r = _mm256_max_epi32(r, acc[m][n]);
@@ -125,81 +133,112 @@ TRT_INLINE void tile(const packed_user *pu, size_t v, const int16_t *buf, const 
   }
 }
 
-TRT_INLINE void head_block(const packed_user *pu, const int16_t *buf, const int32_t *colsum,
-                           int32_t *best, const int nr) {
+TRT_INLINE void head_block(const trt_ms_pass *ps, const int16_t *buf, const int32_t *colsum, int32_t *best, const int nr) {
   size_t v = 0;
-  for (; v + 2 <= pu->n_panels; v += 2) tile(pu, v, buf, colsum, best, 2, nr);
-  if (pu->n_panels - v == 1) tile(pu, v, buf, colsum, best, 1, nr);
+  for (; v + 2 <= ps->n_panels; v += 2) tile(ps, v, buf, colsum, best, 2, nr);
+  if (ps->n_panels - v == 1) tile(ps, v, buf, colsum, best, 1, nr);
 }
 
-static float score_one(const packed_user *pu, const trt_maxsim_u8s8_params *p, size_t row,
-                       const int8_t *next, int32_t *best, int16_t *buf) {
-  const int8_t *item = p->items + row * p->item_stride;
-  const int32_t *colsum = p->colsum + row * p->colsum_stride;
-  size_t dim = p->dim;
-  for (size_t v = 0; v < pu->n_panels; v++)
-    _mm256_store_si256((__m256i *)(best + v * LANES), _mm256_set1_epi32(INT32_MIN));
-  for (size_t h = 0; h < p->n_item;) {
-    size_t left = p->n_item - h, nr = left >= 6 ? 6 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-    if (next)
-      for (size_t off = 0; off < nr * dim; off += 64) _mm_prefetch((const char *)(next + h * dim + off), _MM_HINT_T0);
-    widen(item + h * dim, nr, dim, pu->pairs, buf);
-    switch (nr) {
-      case 6: head_block(pu, buf, colsum + h, best, 6); break;
-      case 4: head_block(pu, buf, colsum + h, best, 4); break;
-      case 2: head_block(pu, buf, colsum + h, best, 2); break;
-      default: head_block(pu, buf, colsum + h, best, 1); break;
-    }
-    h += nr;
-  }
-  /* term_u = (float)D_max[u] * (scale[u] * item_scale), as in the oracle. */
-  __m256 s_item = _mm256_set1_ps(p->item_scale[row]), sum = _mm256_setzero_ps();
-  for (size_t v = 0; v < pu->n_panels; v++) {
-    __m256 f = _mm256_cvtepi32_ps(_mm256_load_si256((const __m256i *)(best + v * LANES)));
-    sum = _mm256_fmadd_ps(f, _mm256_mul_ps(_mm256_load_ps(pu->scale + v * LANES), s_item), sum);
-  }
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
-  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
-}
+static inline size_t xq_block_heads(size_t left) { return left >= 6 ? 6 : left >= 4 ? 4 : left >= 2 ? 2 : 1; }
 
-static void maxsim_exact(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k, float *scores) {
-  size_t pairs = (p->dim + 1) / 2;
-  if (!p->n_user || !p->n_item || !p->dim || pairs * LANES > PACK_WORDS) {
-    trt_maxsim_u8s8_scalar(p, rows, k, scores);
-    return;
-  }
-  _Alignas(32) uint32_t ut[PACK_WORDS];
-  _Alignas(32) int32_t nzp[MAX_PANELS * LANES], best[MAX_PANELS * LANES];
-  _Alignas(32) float scale[MAX_PANELS * LANES];
-  _Alignas(32) int16_t buf[NR * 2 * (PACK_WORDS / LANES)];
-  size_t pass_panels = PACK_WORDS / (pairs * LANES);
-  if (pass_panels > MAX_PANELS) pass_panels = MAX_PANELS;
-  for (size_t u0 = 0; u0 < p->n_user; u0 += pass_panels * LANES) {
-    size_t nu = p->n_user - u0 < pass_panels * LANES ? p->n_user - u0 : pass_panels * LANES;
-    pack_user(p, u0, nu, ut, nzp, scale);
-    packed_user pu = {ut, nzp, scale, (nu + LANES - 1) / LANES, pairs};
-    for (size_t c = 0; c < k; c++) {
-      size_t row = rows ? (size_t)rows[c] : c;
-      const int8_t *next = c + 1 < k ? p->items + (rows ? (size_t)rows[c + 1] : c + 1) * p->item_stride : NULL;
-      float s = score_one(&pu, p, row, next, best, buf);
-      scores[c] = u0 ? scores[c] + s : s;
-    }
+static inline void xq_best_init(const trt_ms_pass *ps, void *best) { trt_yq_best_init(ps, best); }
+
+static inline void xq_block(const trt_ms_pass *ps, const trt_ms_cand *c, size_t h, size_t nr, const void *pf, void *best,
+                            void *buf) {
+  size_t dim = ps->dim;
+  const int32_t *cs = c->colsum + h;
+  if (pf) trt_ms_prefetch(pf, nr * dim);
+  widen((const int8_t *)c->heads + h * dim, nr, dim, (dim + 1) / 2, buf);
+  switch (nr) {
+    case 6: head_block(ps, buf, cs, best, 6); break;
+    case 4: head_block(ps, buf, cs, best, 4); break;
+    case 2: head_block(ps, buf, cs, best, 2); break;
+    default: head_block(ps, buf, cs, best, 1); break;
   }
 }
 
-/* 1 if every user byte is <= 127 (one pass over n_user x dim bytes per
- * call, against k x n_user x n_item x dim multiply-adds). */
-static int user_is_u7(const trt_maxsim_u8s8_params *p) {
-  size_t n = p->n_user * p->dim, i = 0;
+/* term_u = (float)D_max[u] * (scale[u] * item_scale), as in the oracle. */
+static inline float xq_finish(const trt_ms_pass *ps, const trt_ms_cand *c, const void *best) {
+  size_t scale_at = (ps->dim + 1) / 2 * LANES * 4 + LANES * 4;
+  __m256 s_item = _mm256_set1_ps(c->item_scale), sum = _mm256_setzero_ps();
+  for (size_t v = 0; v < ps->n_panels; v++) {
+    __m256 f = _mm256_cvtepi32_ps(_mm256_load_si256((const __m256i *)best + v));
+    __m256 scale = _mm256_load_ps((const float *)(const void *)(ps->panels + v * ps->panel_bytes + scale_at));
+    sum = _mm256_fmadd_ps(f, _mm256_mul_ps(scale, s_item), sum);
+  }
+  return trt_yq_hsum(sum);
+}
+
+#define TRT_MS(x) xq_##x
+#define TRT_MS_LANES LANES
+#define TRT_MS_ITEM_BYTES 1
+#define TRT_MS_STACK_BYTES (PACK_WORDS * 4 + MAX_PANELS * 2 * LANES * 4)
+#define TRT_MS_BEST_BYTES (MAX_PANELS * LANES * 4)
+#define TRT_MS_BUF_BYTES (NR * 2 * (PACK_WORDS / LANES) * sizeof(int16_t))
+#include "../maxsim-driver.h"
+
+/* ---- the public entry points: which path, then its driver ---- */
+
+/* 1 if every user byte is <= 127 (one pass over n_user x dim bytes, once
+ * per request or call, against k x n_user x n_item x dim multiply-adds). */
+static int user_is_u7(const uint8_t *user, size_t n) {
+  size_t i = 0;
   __m256i any = _mm256_setzero_si256();
-  for (; i + 32 <= n; i += 32) any = _mm256_or_si256(any, _mm256_loadu_si256((const __m256i *)(const void *)(p->user + i)));
+  for (; i + 32 <= n; i += 32) any = _mm256_or_si256(any, _mm256_loadu_si256((const __m256i *)(const void *)(user + i)));
   int high = _mm256_movemask_epi8(any);
-  for (; i < n; i++) high |= p->user[i] & 0x80;
+  for (; i < n; i++) high |= user[i] & 0x80;
   return high == 0;
 }
 
+enum { PATH_SCALAR = 0, PATH_FAST = 1, PATH_EXACT = 2 };
+
+static int choose_path(const trt_maxsim_user *u) {
+  if (trt_yq_takes(u->n_user, u->dim) && user_is_u7(u->heads, u->n_user * u->dim)) return PATH_FAST;
+  return xq_takes(u->n_user, u->dim) ? PATH_EXACT : PATH_SCALAR;
+}
+
 void trt_maxsim_u8s8_avx2(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k, float *scores) {
-  if (user_is_u7(p) && trt_yq_maxsim(p, rows, k, scores)) return;
-  maxsim_exact(p, rows, k, scores);
+  trt_maxsim_user u = {p->user, p->user_zp, p->user_scale, p->n_user, p->dim};
+  trt_maxsim_items it = {p->items, p->item_stride, p->colsum, p->colsum_stride, p->item_scale, p->n_item, p->dim};
+  int path = p->n_item ? choose_path(&u) : PATH_SCALAR;
+  if (path == PATH_FAST)
+    trt_yq_run_unpacked(&u, &it, rows, k, scores);
+  else if (path == PATH_EXACT)
+    xq_run_unpacked(&u, &it, rows, k, scores);
+  else
+    trt_maxsim_u8s8_scalar(p, rows, k, scores);
+}
+
+/* A packed request: 64 bytes that say the path, then its packed heads. */
+size_t trt_maxsim_u8s8_avx2_pack_bytes(size_t n_user, size_t dim) {
+  size_t fast = trt_yq_takes(n_user, dim) ? trt_yq_packed_size(n_user, dim) : 0;
+  size_t exact = xq_takes(n_user, dim) ? xq_packed_size(n_user, dim) : 0;
+  size_t most = trt_maxsim_u8s8_scalar_pack_bytes(n_user, dim);
+  most = fast > most ? fast : most;
+  return 64 + (exact > most ? exact : most);
+}
+
+void trt_maxsim_u8s8_avx2_pack(const trt_maxsim_user *u, void *packed) {
+  unsigned char *p = packed;
+  uint32_t path = (uint32_t)choose_path(u);
+  memcpy(p, &path, sizeof path);
+  if (path == PATH_FAST)
+    trt_yq_pack_all(u, p + 64);
+  else if (path == PATH_EXACT)
+    xq_pack_all(u, p + 64);
+  else
+    trt_maxsim_u8s8_scalar_pack(u, p + 64);
+}
+
+void trt_maxsim_u8s8_avx2_packed(const void *packed, size_t n_user, const trt_maxsim_items *it, const uint32_t *rows, size_t k,
+                                 float *scores) {
+  const unsigned char *p = packed;
+  uint32_t path;
+  memcpy(&path, p, sizeof path);
+  if (path == PATH_FAST)
+    trt_yq_run_packed(p + 64, n_user, it, rows, k, scores);
+  else if (path == PATH_EXACT)
+    xq_run_packed(p + 64, n_user, it, rows, k, scores);
+  else
+    trt_maxsim_u8s8_scalar_packed(p + 64, n_user, it, rows, k, scores);
 }

@@ -9,41 +9,46 @@
  * accumulator starts at -zp[u] * colsum[h], so after the dims it holds the
  * corrected dot product D[u][h] and the max over item heads is a vertical
  * vpmaxsd. The fp32 work (one convert and multiply per user head, the sum)
- * happens once per candidate. */
+ * happens once per candidate. The loops around the tile:
+ * kernels/maxsim-driver.h; a packed panel is [d/4][16 lanes] words, then
+ * -zp and the scale of its 16 heads. */
 #include <immintrin.h>
 #include <string.h>
 
 #include "../kernels.h"
+#include "../maxsim-pass.h"
 
-#define TRT_INLINE static inline __attribute__((always_inline))
 #define LANES 16
 #define MR 3
 #define NR 8
-#define PACK_BYTES 16384 /* packed user heads on the stack (96 x 64 = 6 KiB) */
+#define PACK_BYTES 16384 /* packed user heads per pass (96 x 64 = 6 KiB) */
 #define MAX_PANELS 32    /* panels per pass */
 
-typedef struct packed_user {
-  const uint32_t *ut;  /* [panel][d/4][16] groups of 4 u8 */
-  const int32_t *nzp;  /* -zp per lane, 0 in padding lanes */
-  const float *scale;  /* scale per lane, 0 in padding lanes */
-  size_t n_panels, groups;
-} packed_user;
+static inline size_t vnni_pass_panels(size_t dim) {
+  size_t groups = (dim + 3) / 4;
+  if (groups * 4 * LANES > PACK_BYTES) return 0;
+  size_t pp = PACK_BYTES / (groups * 4 * LANES);
+  return pp < MAX_PANELS ? pp : MAX_PANELS;
+}
 
-static void pack_user(const trt_maxsim_u8s8_params *p, size_t u0, size_t nu, uint32_t *ut,
-                      int32_t *nzp, float *scale) {
-  size_t n_panels = (nu + LANES - 1) / LANES, groups = (p->dim + 3) / 4;
-  for (size_t v = 0; v < n_panels; v++)
-    for (size_t l = 0; l < LANES; l++) {
-      size_t u = v * LANES + l, lane = v * LANES + l;
-      const uint8_t *src = p->user + (u0 + u) * p->dim;
-      for (size_t g = 0; g < groups; g++) {
-        uint32_t word = 0;
-        for (size_t j = 0; j < 4 && u < nu && 4 * g + j < p->dim; j++) word |= (uint32_t)src[4 * g + j] << (8 * j);
-        ut[(v * groups + g) * LANES + l] = word;
-      }
-      nzp[lane] = u < nu ? -p->user_zp[u0 + u] : 0;
-      scale[lane] = u < nu ? p->user_scale[u0 + u] : 0.0f;
+/* words, then -zp per lane, then the scale per lane */
+static inline size_t vnni_panel_bytes(size_t dim) { return (dim + 3) / 4 * 4 * LANES + 2 * LANES * 4; }
+
+static void vnni_pack_panel(const trt_maxsim_user *u, size_t u0, size_t n, unsigned char *panel) {
+  size_t dim = u->dim, groups = (dim + 3) / 4;
+  uint32_t *ut = (uint32_t *)(void *)panel;
+  int32_t *nzp = (int32_t *)(void *)(panel + groups * 4 * LANES);
+  float *scale = (float *)(void *)(panel + groups * 4 * LANES + LANES * 4);
+  for (size_t l = 0; l < LANES; l++) {
+    const uint8_t *src = l < n ? (const uint8_t *)u->heads + (u0 + l) * dim : NULL;
+    for (size_t g = 0; g < groups; g++) {
+      uint32_t word = 0;
+      for (size_t j = 0; j < 4 && l < n && 4 * g + j < dim; j++) word |= (uint32_t)src[4 * g + j] << (8 * j);
+      ut[g * LANES + l] = word;
     }
+    nzp[l] = l < n ? -u->zp[u0 + l] : 0;
+    scale[l] = l < n ? u->scale[u0 + l] : 0.0f;
+  }
 }
 
 /* The 4 item bytes at d..d+3 as one little-endian int32. */
@@ -62,20 +67,21 @@ static inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
 }
 
 /* acc[m][n] = -zp * colsum[n] + sum over `groups` 4-byte groups; then
- * best[m] = max(best[m], max_n acc[m][n]). Item head n starts at
- * ih + n * hs and has groups * 4 readable bytes. */
-TRT_INLINE void tile(const packed_user *pu, size_t v, const int8_t *ih, size_t hs,
-                     const int32_t *colsum, int32_t *best, const int mr, const int nr) {
-  size_t vs = pu->groups * LANES;
-  const uint32_t *ut = pu->ut + v * vs;
+ * best[m] = max(best[m], max_n acc[m][n]). Panel v + m starts at
+ * ps->panels + (v + m) * panel_bytes; item head n starts at ih + n * hs
+ * and has groups * 4 readable bytes. */
+TRT_INLINE void tile(const trt_ms_pass *ps, size_t v, const int8_t *ih, size_t hs, const int32_t *colsum, int32_t *best,
+                     const int mr, const int nr) {
+  size_t groups = (ps->dim + 3) / 4, vs = ps->panel_bytes / 4; /* words between panels */
+  const uint32_t *ut = (const uint32_t *)(const void *)ps->panels + v * vs;
   __m512i acc[MR][NR];
 #pragma GCC unroll 8
   for (int m = 0; m < mr; m++) {
-    __m512i nzp = _mm512_load_si512(pu->nzp + (v + (size_t)m) * LANES);
+    __m512i nzp = _mm512_load_si512(ut + (size_t)m * vs + groups * LANES);
 #pragma GCC unroll 8
     for (int n = 0; n < nr; n++) acc[m][n] = _mm512_mullo_epi32(nzp, _mm512_set1_epi32(colsum[n]));
   }
-  for (size_t g = 0; g < pu->groups; g++) {
+  for (size_t g = 0; g < groups; g++) {
     __m512i u[MR];
 #pragma GCC unroll 8
     for (int m = 0; m < mr; m++) u[m] = _mm512_load_si512(ut + (size_t)m * vs + g * LANES);
@@ -95,12 +101,12 @@ TRT_INLINE void tile(const packed_user *pu, size_t v, const int8_t *ih, size_t h
   }
 }
 
-TRT_INLINE void head_block(const packed_user *pu, const int8_t *ih, size_t hs,
-                           const int32_t *colsum, int32_t *best, const int nr) {
+TRT_INLINE void head_block(const trt_ms_pass *ps, const int8_t *ih, size_t hs, const int32_t *colsum, int32_t *best,
+                           const int nr) {
   size_t v = 0;
-  for (; v + 3 <= pu->n_panels; v += 3) tile(pu, v, ih, hs, colsum, best, 3, nr);
-  if (pu->n_panels - v == 2) tile(pu, v, ih, hs, colsum, best, 2, nr);
-  if (pu->n_panels - v == 1) tile(pu, v, ih, hs, colsum, best, 1, nr);
+  for (; v + 3 <= ps->n_panels; v += 3) tile(ps, v, ih, hs, colsum, best, 3, nr);
+  if (ps->n_panels - v == 2) tile(ps, v, ih, hs, colsum, best, 2, nr);
+  if (ps->n_panels - v == 1) tile(ps, v, ih, hs, colsum, best, 1, nr);
 }
 
 /* A dim that is not a multiple of 4 would make the last group of the last
@@ -117,56 +123,45 @@ static const int8_t *padded_heads(const int8_t *ih, size_t nr, size_t dim, size_
   return buf;
 }
 
-static float score_one(const packed_user *pu, const trt_maxsim_u8s8_params *p, size_t row,
-                       const int8_t *next, int32_t *best, int8_t *buf) {
-  const int8_t *item = p->items + row * p->item_stride;
-  const int32_t *colsum = p->colsum + row * p->colsum_stride;
-  size_t dim = p->dim, hs = dim % 4 ? pu->groups * 4 : dim;
-  for (size_t v = 0; v < pu->n_panels; v++) _mm512_store_si512(best + v * LANES, _mm512_set1_epi32(INT32_MIN));
-  for (size_t h = 0; h < p->n_item;) {
-    size_t left = p->n_item - h, nr = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-    const int8_t *ih = padded_heads(item + h * dim, nr, dim, pu->groups, buf);
-    if (next)
-      for (size_t off = 0; off < nr * dim; off += 64) _mm_prefetch((const char *)(next + h * dim + off), _MM_HINT_T0);
-    switch (nr) {
-      case 8: head_block(pu, ih, hs, colsum + h, best, 8); break;
-      case 4: head_block(pu, ih, hs, colsum + h, best, 4); break;
-      case 2: head_block(pu, ih, hs, colsum + h, best, 2); break;
-      default: head_block(pu, ih, hs, colsum + h, best, 1); break;
-    }
-    h += nr;
+static inline size_t vnni_block_heads(size_t left) { return left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1; }
+
+static inline void vnni_best_init(const trt_ms_pass *ps, void *best) {
+  for (size_t v = 0; v < ps->n_panels; v++) _mm512_store_si512((int32_t *)best + v * LANES, _mm512_set1_epi32(INT32_MIN));
+}
+
+static inline void vnni_block(const trt_ms_pass *ps, const trt_ms_cand *c, size_t h, size_t nr, const void *pf, void *best,
+                              void *buf) {
+  size_t dim = ps->dim, groups = (dim + 3) / 4, hs = dim % 4 ? groups * 4 : dim;
+  const int8_t *ih = padded_heads((const int8_t *)c->heads + h * dim, nr, dim, groups, buf);
+  if (pf) trt_ms_prefetch(pf, nr * dim);
+  const int32_t *cs = c->colsum + h;
+  switch (nr) {
+    case 8: head_block(ps, ih, hs, cs, best, 8); break;
+    case 4: head_block(ps, ih, hs, cs, best, 4); break;
+    case 2: head_block(ps, ih, hs, cs, best, 2); break;
+    default: head_block(ps, ih, hs, cs, best, 1); break;
   }
-  /* term_u = (float)D_max[u] * (scale[u] * item_scale), as in the oracle. */
-  __m512 s_item = _mm512_set1_ps(p->item_scale[row]), sum = _mm512_setzero_ps();
-  for (size_t v = 0; v < pu->n_panels; v++) {
-    __m512 f = _mm512_cvtepi32_ps(_mm512_load_si512(best + v * LANES));
-    sum = _mm512_fmadd_ps(f, _mm512_mul_ps(_mm512_load_ps(pu->scale + v * LANES), s_item), sum);
+}
+
+/* term_u = (float)D_max[u] * (scale[u] * item_scale), as in the oracle. */
+static inline float vnni_finish(const trt_ms_pass *ps, const trt_ms_cand *c, const void *best) {
+  size_t scale_at = (ps->dim + 3) / 4 * 4 * LANES + LANES * 4;
+  __m512 s_item = _mm512_set1_ps(c->item_scale), sum = _mm512_setzero_ps();
+  for (size_t v = 0; v < ps->n_panels; v++) {
+    __m512 f = _mm512_cvtepi32_ps(_mm512_load_si512((const int32_t *)best + v * LANES));
+    __m512 scale = _mm512_load_ps(ps->panels + v * ps->panel_bytes + scale_at);
+    sum = _mm512_fmadd_ps(f, _mm512_mul_ps(scale, s_item), sum);
   }
   return _mm512_reduce_add_ps(sum);
 }
 
-void trt_maxsim_u8s8_avx512vnni(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
-                                float *scores) {
-  size_t groups = (p->dim + 3) / 4;
-  if (!p->n_user || !p->n_item || !p->dim || groups * 4 * LANES > PACK_BYTES) {
-    trt_maxsim_u8s8_scalar(p, rows, k, scores);
-    return;
-  }
-  _Alignas(64) uint32_t ut[PACK_BYTES / 4];
-  _Alignas(64) int32_t nzp[MAX_PANELS * LANES], best[MAX_PANELS * LANES];
-  _Alignas(64) float scale[MAX_PANELS * LANES];
-  _Alignas(64) int8_t buf[NR * (PACK_BYTES / LANES)];
-  size_t pass_panels = PACK_BYTES / (groups * 4 * LANES);
-  if (pass_panels > MAX_PANELS) pass_panels = MAX_PANELS;
-  for (size_t u0 = 0; u0 < p->n_user; u0 += pass_panels * LANES) {
-    size_t nu = p->n_user - u0 < pass_panels * LANES ? p->n_user - u0 : pass_panels * LANES;
-    pack_user(p, u0, nu, ut, nzp, scale);
-    packed_user pu = {ut, nzp, scale, (nu + LANES - 1) / LANES, groups};
-    for (size_t c = 0; c < k; c++) {
-      size_t row = rows ? (size_t)rows[c] : c;
-      const int8_t *next = c + 1 < k ? p->items + (rows ? (size_t)rows[c + 1] : c + 1) * p->item_stride : NULL;
-      float s = score_one(&pu, p, row, next, best, buf);
-      scores[c] = u0 ? scores[c] + s : s;
-    }
-  }
-}
+#define TRT_MS(x) vnni_##x
+#define TRT_MS_LANES LANES
+#define TRT_MS_ITEM_BYTES 1
+#define TRT_MS_STACK_BYTES (PACK_BYTES + MAX_PANELS * 2 * LANES * 4)
+#define TRT_MS_BEST_BYTES (MAX_PANELS * LANES * 4)
+#define TRT_MS_BUF_BYTES (NR * (PACK_BYTES / LANES))
+#define TRT_MS_NAME trt_maxsim_u8s8_avx512vnni
+#define TRT_MS_SCALAR trt_maxsim_u8s8_scalar
+#define TRT_MS_U8S8 1
+#include "../maxsim-driver.h"

@@ -11,16 +11,17 @@
  * cpuid says AVX-VNNI (runtime/cpu_features.c). */
 #include <immintrin.h>
 
+#include "../inline.h"
+
 /* Inline asm with the {vex} prefix: the EVEX form would need AVX512VL, and
  * "x" keeps the operands in ymm0-15, which VEX can encode. */
-static inline __attribute__((always_inline)) __m256i trt_yq_dot(__m256i acc, __m256i u, __m256i s) {
+TRT_INLINE __m256i trt_yq_dot(__m256i acc, __m256i u, __m256i s) {
   __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
   return acc;
 }
 #define TRT_YQ_MR 3
 #define TRT_YQ_NR 4
+#define TRT_MS_NAME trt_maxsim_u8s8_avxvnni
+#define TRT_MS_SCALAR trt_maxsim_u8s8_scalar
+#define TRT_MS_U8S8 1
 #include "maxsim-u8s8-ymm-tile.h"
-
-void trt_maxsim_u8s8_avxvnni(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k, float *scores) {
-  if (!trt_yq_maxsim(p, rows, k, scores)) trt_maxsim_u8s8_scalar(p, rows, k, scores);
-}
