@@ -15,26 +15,39 @@
  * the same way (an odd last head is paired with a zero head whose lanes
  * are masked out of the max). Tile: 4 user pairs x 4 item pairs = 16
  * accumulators; per 4 dims, 4 A + 4 B loads and 16 bfmmla (256
- * multiply-adds). */
+ * multiply-adds). The loops around the tile: kernels/maxsim-driver.h, with
+ * a pair of user heads as its panel. */
 #include <arm_neon.h>
 #include <math.h>
 #include <string.h>
 
 #include "../kernels.h"
+#include "../maxsim-pass.h"
 
-#include "../inline.h"
 #define MR 4
 #define NR 4
-#define PACK_ELEMS 8192 /* packed user bf16 values on the stack (96 x 64 = 6144) */
+#define PACK_ELEMS 8192 /* packed user bf16 values per pass (96 x 64 = 6144) */
 #define MAX_DPAD 1024   /* bounds the packed item block (8 x 1024 values) */
 #define MAX_PAIRS 256
 
-static void pack_user(const uint16_t *user, size_t nu, size_t dim, size_t dpad, uint16_t *ua) {
-  for (size_t v = 0; v < (nu + 1) / 2; v++)
-    for (size_t l = 0; l < 2; l++) {
-      size_t u = v * 2 + l;
-      for (size_t d = 0; d < dpad; d++) ua[(v * dpad / 4 + d / 4) * 8 + l * 4 + d % 4] = u < nu && d < dim ? user[u * dim + d] : 0;
-    }
+static inline size_t dpad_of(size_t dim) { return (dim + 3) / 4 * 4; }
+
+static inline size_t nb_pass_panels(size_t dim) {
+  size_t dpad = dpad_of(dim);
+  if (dpad > MAX_DPAD) return 0;
+  size_t pp = PACK_ELEMS / (dpad * 2);
+  return pp < MAX_PAIRS ? pp : MAX_PAIRS;
+}
+
+/* one pair: [dpad/4][2][4] bf16 */
+static inline size_t nb_panel_bytes(size_t dim) { return dpad_of(dim) * 2 * sizeof(uint16_t); }
+
+static void nb_pack_panel(const trt_maxsim_user *u, size_t u0, size_t n, unsigned char *panel) {
+  size_t dim = u->dim, dpad = dpad_of(dim);
+  const uint16_t *user = (const uint16_t *)u->heads + u0 * dim;
+  uint16_t *ua = (uint16_t *)(void *)panel;
+  for (size_t l = 0; l < 2; l++)
+    for (size_t d = 0; d < dpad; d++) ua[(d / 4) * 8 + l * 4 + d % 4] = l < n && d < dim ? user[l * dim + d] : 0;
 }
 
 /* nh (1..8) heads -> [pair][dpad/4][2][4]; keep[pair]: lanes of real heads. */
@@ -59,7 +72,7 @@ TRT_INLINE bfloat16x8_t load_bf16(const uint16_t *p) { return vreinterpretq_bf16
 
 TRT_INLINE void tile(const uint16_t *ua, size_t dpad, const uint16_t *ib, const uint32x4_t *keep, float32x4_t *best,
                      const int mr, const int nr, const int odd) {
-  const size_t ps = dpad * 2; /* values between pairs */
+  const size_t ps = dpad * 2; /* values between pairs (user and item) */
   float32x4_t acc[MR][NR];
 #pragma GCC unroll 4
   for (int m = 0; m < mr; m++)
@@ -97,58 +110,56 @@ TRT_INLINE void pairs_block(const uint16_t *ua, size_t n_pairs, size_t dpad, con
   }
 }
 
-static float score_one(const uint16_t *ua, size_t nu, const uint16_t *item, const uint16_t *next, size_t n_item,
-                       size_t dim, size_t dpad, float32x4_t *best, uint16_t *ib) {
-  size_t n_pairs = (nu + 1) / 2;
-  for (size_t v = 0; v < n_pairs; v++) best[v] = vdupq_n_f32(-INFINITY);
-  for (size_t h = 0; h < n_item; h += 2 * NR) {
-    size_t nh = n_item - h < 2 * NR ? n_item - h : 2 * NR;
-    if (next)
-      for (size_t off = 0; off < nh * dim * 2; off += 64) __builtin_prefetch((const char *)(next + h * dim) + off, 0, 3);
-    uint32x4_t keep[NR];
-    pack_items(item + h * dim, nh, dim, dpad, ib, keep);
-    /* the keep mask matters only for an odd head count's last pair */
+static inline size_t nb_block_heads(size_t left) { return left < 2 * NR ? left : 2 * NR; }
+
+static inline void nb_best_init(const trt_ms_pass *ps, void *best) {
+  float32x4_t *b = best;
+  for (size_t v = 0; v < ps->n_panels; v++) b[v] = vdupq_n_f32(-INFINITY);
+}
+
+static inline void nb_block(const trt_ms_pass *ps, const trt_ms_cand *c, size_t h, size_t nh, const void *pf, void *best,
+                            void *buf) {
+  size_t dim = ps->dim, dpad = dpad_of(dim), n_pairs = ps->n_panels;
+  const uint16_t *ua = (const uint16_t *)(const void *)ps->panels;
+  uint16_t *ib = buf;
+  uint32x4_t keep[NR];
+  if (pf) trt_ms_prefetch(pf, nh * dim * sizeof(uint16_t));
+  pack_items((const uint16_t *)c->heads + h * dim, nh, dim, dpad, ib, keep);
+  /* the keep mask matters only for an odd head count's last pair */
 #define PAIRS(nr) (nh & 1 ? pairs_block(ua, n_pairs, dpad, ib, keep + (nr) - 1, best, nr, 1) : pairs_block(ua, n_pairs, dpad, ib, keep, best, nr, 0))
-    switch ((nh + 1) / 2) {
-      case 4: PAIRS(4); break;
-      case 3: PAIRS(3); break;
-      case 2: PAIRS(2); break;
-      default: PAIRS(1); break;
-    }
-#undef PAIRS
+  switch ((nh + 1) / 2) {
+    case 4: PAIRS(4); break;
+    case 3: PAIRS(3); break;
+    case 2: PAIRS(2); break;
+    default: PAIRS(1); break;
   }
-  /* lanes: u0 x (even, odd heads), u1 x (even, odd): pairwise max folds them */
+#undef PAIRS
+}
+
+/* lanes: u0 x (even, odd heads), u1 x (even, odd): pairwise max folds them */
+static inline float nb_finish(const trt_ms_pass *ps, const trt_ms_cand *c, const void *best) {
+  (void)c;
+  const float32x4_t *b = best;
+  size_t n_pairs = ps->n_panels, nu = ps->n_user, v = 0;
   float32x4_t sum = vdupq_n_f32(0.0f);
-  size_t v = 0;
-  for (; v + 2 <= n_pairs && v * 2 + 4 <= nu; v += 2) sum = vaddq_f32(sum, vpmaxq_f32(best[v], best[v + 1]));
+  for (; v + 2 <= n_pairs && v * 2 + 4 <= nu; v += 2) sum = vaddq_f32(sum, vpmaxq_f32(b[v], b[v + 1]));
   float total = vaddvq_f32(sum), m[8];
   for (; v < n_pairs; v++) {
-    vst1q_f32(m, best[v]);
+    vst1q_f32(m, b[v]);
     total += fmaxf(m[0], m[1]);
     if (v * 2 + 1 < nu) total += fmaxf(m[2], m[3]);
   }
   return total;
 }
 
-void trt_maxsim_bf16_neonbf16(const uint16_t *user, size_t n_user, const uint16_t *items, size_t item_stride,
-                              const uint32_t *rows, size_t k, size_t n_item, size_t dim, float *scores) {
-  size_t dpad = (dim + 3) / 4 * 4;
-  if (!n_user || !n_item || !dim || dpad > MAX_DPAD) {
-    trt_maxsim_bf16_scalar(user, n_user, items, item_stride, rows, k, n_item, dim, scores);
-    return;
-  }
-  uint16_t ua[PACK_ELEMS], ib[2 * NR * MAX_DPAD];
-  float32x4_t best[MAX_PAIRS];
-  size_t pass_pairs = PACK_ELEMS / (dpad * 2);
-  if (pass_pairs > MAX_PAIRS) pass_pairs = MAX_PAIRS;
-  for (size_t u0 = 0; u0 < n_user; u0 += pass_pairs * 2) {
-    size_t nu = n_user - u0 < pass_pairs * 2 ? n_user - u0 : pass_pairs * 2;
-    pack_user(user + u0 * dim, nu, dim, dpad, ua);
-    for (size_t c = 0; c < k; c++) {
-      const uint16_t *item = items + (rows ? (size_t)rows[c] : c) * item_stride;
-      const uint16_t *next = c + 1 < k ? items + (rows ? (size_t)rows[c + 1] : c + 1) * item_stride : NULL;
-      float s = score_one(ua, nu, item, next, n_item, dim, dpad, best, ib);
-      scores[c] = u0 ? scores[c] + s : s;
-    }
-  }
-}
+#define TRT_MS(x) nb_##x
+#define TRT_MS_LANES 2
+#define TRT_MS_ITEM_BYTES 2
+#define TRT_MS_STACK_BYTES (PACK_ELEMS * sizeof(uint16_t))
+#define TRT_MS_BEST_BYTES (MAX_PAIRS * 16)
+#define TRT_MS_BUF_BYTES (2 * NR * MAX_DPAD * sizeof(uint16_t))
+#define TRT_MS_NAME trt_maxsim_bf16_neonbf16
+#define TRT_MS_SCALAR trt_maxsim_bf16_scalar
+#define TRT_MS_U8S8 0
+#define TRT_MS_ELEM uint16_t
+#include "../maxsim-driver.h"

@@ -1,6 +1,7 @@
 /* Shared by maxsim-f32-neon.c and maxsim-bf16-neon.c (aarch64 NEON): the
- * fp32 MaxSim register tile, the NEON twin of kernels/x86/maxsim-avx512-tile.h.
- * Internal to kernels/arm.
+ * fp32 MaxSim register tile, the NEON twin of kernels/x86/maxsim-avx512-tile.h,
+ * and the driver hooks (kernels/maxsim-driver.h) both use. Internal to
+ * kernels/arm.
  *
  * User heads are packed into panels of 4 heads, [panel][dpad][4 lanes],
  * dims padded with zeros to a multiple of 4 (dpad). A tile is MR = 4 panels
@@ -20,17 +21,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../maxsim-pass.h"
+
 #define TRT_N_LANES 4
 #define TRT_N_MR 4
 #define TRT_N_NR 4
-/* Packed user heads on the caller's stack: 8192 floats (32 KiB), the
- * reference 96 x 64 in one pass; dim > 1024 falls back to scalar (and
- * bounds the padded item block buffer, 4 x 1024 floats). */
+/* A pass holds 8192 floats (32 KiB) of packed user heads, the reference
+ * 96 x 64 in one pass; dim > 1024 falls back to scalar (and bounds the
+ * padded item block buffer, 4 x 1024 floats). */
 #define TRT_N_PACK_FLOATS 8192
 #define TRT_N_MAX_DIM 1024
 #define TRT_N_MAX_PANELS 128 /* panels per pass: bounds the best[] array */
 
-#include "../inline.h"
 
 /* One dim of the 4 loaded: the lane index must be a literal for fmla. */
 #define TRT_N_LANE_STEP(L)                                                              \
@@ -97,7 +99,7 @@ TRT_INLINE void trt_n_heads(const float *ut, size_t n_panels, size_t dpad, const
   }
 }
 
-TRT_INLINE void trt_n_best_init(float *best, size_t n_panels) {
+TRT_INLINE void trt_n_best_fill(float *best, size_t n_panels) {
   for (size_t v = 0; v < n_panels; v++) vst1q_f32(best + v * TRT_N_LANES, vdupq_n_f32(-INFINITY));
 }
 
@@ -111,10 +113,32 @@ TRT_INLINE float trt_n_best_sum(const float *best, size_t n_panels, size_t n_use
   return vaddvq_f32(vaddq_f32(s, last));
 }
 
-/* Touch the next candidate's block early: rows are random in a large store. */
-TRT_INLINE void trt_n_prefetch(const void *p, size_t bytes) {
-  const char *c = (const char *)p;
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+/* Driver hooks shared by the fp32 and widened-bf16 kernels (the prefix
+ * trt_n_ is theirs: #define TRT_MS(x) trt_n_##x). dpad: dim rounded up
+ * to a multiple of 4. */
+static inline size_t trt_n_dpad(size_t dim) { return (dim + 3) / 4 * 4; }
+
+static inline size_t trt_n_pass_panels(size_t dim) {
+  size_t dpad = trt_n_dpad(dim);
+  if (dpad > TRT_N_MAX_DIM) return 0;
+  size_t pp = TRT_N_PACK_FLOATS / (TRT_N_LANES * dpad);
+  return pp < TRT_N_MAX_PANELS ? pp : TRT_N_MAX_PANELS;
 }
+
+static inline size_t trt_n_panel_bytes(size_t dim) { return trt_n_dpad(dim) * TRT_N_LANES * sizeof(float); }
+
+static inline size_t trt_n_block_heads(size_t left) { return left < TRT_N_NR ? left : TRT_N_NR; }
+
+static inline void trt_n_best_init(const trt_ms_pass *ps, void *best) { trt_n_best_fill(best, ps->n_panels); }
+
+static inline float trt_n_finish(const trt_ms_pass *ps, const trt_ms_cand *c, const void *best) {
+  (void)c;
+  return trt_n_best_sum(best, ps->n_panels, ps->n_user);
+}
+
+#define TRT_MS_LANES TRT_N_LANES
+#define TRT_MS_STACK_BYTES (TRT_N_PACK_FLOATS * sizeof(float))
+#define TRT_MS_BEST_BYTES (TRT_N_MAX_PANELS * TRT_N_LANES * sizeof(float))
+#define TRT_MS_BUF_BYTES (TRT_N_NR * TRT_N_MAX_DIM * sizeof(float))
 
 #endif

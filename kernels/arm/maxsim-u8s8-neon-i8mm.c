@@ -18,35 +18,46 @@
  * user pairs x NR = 4 item pairs = 16 accumulators (8 x 8 heads); per 8
  * dims it loads 4 A and 4 B registers and issues 16 usmmla (512
  * multiply-adds). The max over item heads is a vertical max per pair of
- * lanes, folded by one pairwise max per candidate. */
+ * lanes, folded by one pairwise max per candidate. The loops around the
+ * tile: kernels/maxsim-driver.h, with a pair of user heads as its panel
+ * (the pair's u8 values, then -zp per result lane and the two scales). */
 #include <arm_neon.h>
 #include <string.h>
 
 #include "../kernels.h"
+#include "../maxsim-pass.h"
 
-#include "../inline.h"
 #define MR 4            /* user pairs per tile */
 #define NR 4            /* item pairs per tile */
-#define PACK_BYTES 16384 /* packed user heads on the stack (96 x 64 = 6 KiB) */
+#define PACK_BYTES 16384 /* packed user heads per pass (96 x 64 = 6 KiB) */
 #define MAX_DPAD 2048   /* bounds the packed item block (8 x 2048 bytes) */
 #define MAX_PAIRS 256   /* user pairs per pass */
 
-typedef struct packed_user {
-  const uint8_t *ua;   /* [pair][dpad/8][2][8] */
-  const int32_t *nzp;  /* per pair: -zp[u0], -zp[u0], -zp[u1], -zp[u1] */
-  size_t n_pairs, dpad;
-} packed_user;
+static inline size_t dpad_of(size_t dim) { return (dim + 7) / 8 * 8; }
 
-static void pack_user(const trt_maxsim_u8s8_params *p, size_t u0, size_t nu, size_t dpad, uint8_t *ua, int32_t *nzp) {
-  size_t n_pairs = (nu + 1) / 2;
-  for (size_t v = 0; v < n_pairs; v++)
-    for (size_t l = 0; l < 2; l++) {
-      size_t u = v * 2 + l;
-      const uint8_t *src = p->user + (u0 + u) * p->dim;
-      for (size_t d = 0; d < dpad; d++) ua[(v * dpad / 8 + d / 8) * 16 + l * 8 + d % 8] = u < nu && d < p->dim ? src[d] : 0;
-      int32_t z = u < nu ? -p->user_zp[u0 + u] : 0;
-      nzp[v * 4 + l * 2] = z, nzp[v * 4 + l * 2 + 1] = z;
-    }
+static inline size_t mm_pass_panels(size_t dim) {
+  size_t dpad = dpad_of(dim);
+  if (dpad > MAX_DPAD) return 0;
+  size_t pp = PACK_BYTES / (dpad * 2);
+  return pp < MAX_PAIRS ? pp : MAX_PAIRS;
+}
+
+/* [dpad/8][2][8] u8, then -zp per result lane (4 x int32), then the two
+ * scales (and 8 bytes of padding) */
+static inline size_t mm_panel_bytes(size_t dim) { return dpad_of(dim) * 2 + 32; }
+
+static void mm_pack_panel(const trt_maxsim_user *u, size_t u0, size_t n, unsigned char *panel) {
+  size_t dim = u->dim, dpad = dpad_of(dim);
+  int32_t *nzp = (int32_t *)(void *)(panel + dpad * 2);
+  float *scale = (float *)(void *)(panel + dpad * 2 + 16);
+  memset(panel + dpad * 2, 0, 32);
+  for (size_t l = 0; l < 2; l++) {
+    const uint8_t *src = l < n ? (const uint8_t *)u->heads + (u0 + l) * dim : NULL;
+    for (size_t d = 0; d < dpad; d++) panel[(d / 8) * 16 + l * 8 + d % 8] = l < n && d < dim ? src[d] : 0;
+    int32_t z = l < n ? -u->zp[u0 + l] : 0;
+    nzp[l * 2] = z, nzp[l * 2 + 1] = z;
+    scale[l] = l < n ? u->scale[u0 + l] : 0.0f;
+  }
 }
 
 /* nh (1..8) item heads of dim s8 -> pairs [pair][dpad/8][2][8]; cs[pair] =
@@ -78,14 +89,15 @@ static void pack_items(const int8_t *ih, const int32_t *colsum, size_t nh, size_
   }
 }
 
-/* best[m] = max(best[m], blocks of user pair m x item pairs 0..nr-1). */
-TRT_INLINE void tile(const uint8_t *ua, size_t dpad, const int32_t *nzp, const int8_t *ib, const int32x4_t *cs,
-                     const uint32x4_t *keep, int32x4_t *best, const int mr, const int nr, const int odd) {
-  const size_t ps = dpad * 2; /* bytes between pairs */
+/* best[m] = max(best[m], blocks of user pair m x item pairs 0..nr-1);
+ * ua: the first pair, ps: bytes between pairs. */
+TRT_INLINE void tile(const uint8_t *ua, size_t ps, size_t dpad, const int8_t *ib, const int32x4_t *cs, const uint32x4_t *keep,
+                     int32x4_t *best, const int mr, const int nr, const int odd) {
+  const size_t is = dpad * 2; /* bytes between item pairs */
   int32x4_t acc[MR][NR];
 #pragma GCC unroll 4
   for (int m = 0; m < mr; m++) {
-    int32x4_t z = vld1q_s32(nzp + m * 4);
+    int32x4_t z = vld1q_s32((const int32_t *)(const void *)(ua + (size_t)m * ps + dpad * 2));
 #pragma GCC unroll 4
     for (int n = 0; n < nr; n++) acc[m][n] = vmulq_s32(z, cs[n]);
   }
@@ -93,7 +105,7 @@ TRT_INLINE void tile(const uint8_t *ua, size_t dpad, const int32_t *nzp, const i
   for (size_t d = 0; d < dpad; d += 8) {
     int8x16_t b[NR];
 #pragma GCC unroll 4
-    for (int n = 0; n < nr; n++) b[n] = vld1q_s8(ib + (size_t)n * ps + d * 2);
+    for (int n = 0; n < nr; n++) b[n] = vld1q_s8(ib + (size_t)n * is + d * 2);
 #pragma GCC unroll 4
     for (int m = 0; m < mr; m++) {
       uint8x16_t a = vld1q_u8(ua + (size_t)m * ps + d * 2);
@@ -109,83 +121,77 @@ TRT_INLINE void tile(const uint8_t *ua, size_t dpad, const int32_t *nzp, const i
       best[m] = vmaxq_s32(best[m], odd && n == nr - 1 ? vbslq_s32(*keep, acc[m][n], lowest) : acc[m][n]);
 }
 
-TRT_INLINE void pairs_block(const packed_user *pu, const int8_t *ib, const int32x4_t *cs, const uint32x4_t *keep,
+TRT_INLINE void pairs_block(const trt_ms_pass *ps, const int8_t *ib, const int32x4_t *cs, const uint32x4_t *keep,
                             int32x4_t *best, const int nr, const int odd) {
-  size_t v = 0, ps = pu->dpad * 2;
-  for (; v + MR <= pu->n_pairs; v += MR) tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, MR, nr, odd);
-  switch (pu->n_pairs - v) {
-    case 3: tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, 3, nr, odd); break;
-    case 2: tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, 2, nr, odd); break;
-    case 1: tile(pu->ua + v * ps, pu->dpad, pu->nzp + v * 4, ib, cs, keep, best + v, 1, nr, odd); break;
+  size_t v = 0, pb = ps->panel_bytes, dpad = dpad_of(ps->dim), n_pairs = ps->n_panels;
+  const uint8_t *ua = ps->panels;
+  for (; v + MR <= n_pairs; v += MR) tile(ua + v * pb, pb, dpad, ib, cs, keep, best + v, MR, nr, odd);
+  switch (n_pairs - v) {
+    case 3: tile(ua + v * pb, pb, dpad, ib, cs, keep, best + v, 3, nr, odd); break;
+    case 2: tile(ua + v * pb, pb, dpad, ib, cs, keep, best + v, 2, nr, odd); break;
+    case 1: tile(ua + v * pb, pb, dpad, ib, cs, keep, best + v, 1, nr, odd); break;
     default: break;
   }
 }
 
-static float score_one(const packed_user *pu, const trt_maxsim_u8s8_params *p, size_t nu, const float *uscale, size_t row,
-                       const int8_t *next, int32x4_t *best, int8_t *ib) {
-  const int8_t *item = p->items + row * p->item_stride;
-  const int32_t *colsum = p->colsum + row * p->colsum_stride;
-  for (size_t v = 0; v < pu->n_pairs; v++) best[v] = vdupq_n_s32(INT32_MIN);
-  for (size_t h = 0; h < p->n_item; h += 2 * NR) {
-    size_t nh = p->n_item - h < 2 * NR ? p->n_item - h : 2 * NR;
-    if (next)
-      for (size_t off = 0; off < nh * p->dim; off += 64) __builtin_prefetch(next + h * p->dim + off, 0, 3);
-    int32x4_t cs[NR];
-    uint32x4_t keep[NR];
-    pack_items(item + h * p->dim, colsum + h, nh, p->dim, pu->dpad, ib, cs, keep);
-    /* the keep mask matters only for an odd head count's last pair */
-#define PAIRS(nr) (nh & 1 ? pairs_block(pu, ib, cs, keep + (nr) - 1, best, nr, 1) : pairs_block(pu, ib, cs, keep, best, nr, 0))
-    switch ((nh + 1) / 2) {
-      case 4: PAIRS(4); break;
-      case 3: PAIRS(3); break;
-      case 2: PAIRS(2); break;
-      default: PAIRS(1); break;
-    }
-#undef PAIRS
+static inline size_t mm_block_heads(size_t left) { return left < 2 * NR ? left : 2 * NR; }
+
+static inline void mm_best_init(const trt_ms_pass *ps, void *best) {
+  int32x4_t *b = best;
+  for (size_t v = 0; v < ps->n_panels; v++) b[v] = vdupq_n_s32(INT32_MIN);
+}
+
+static inline void mm_block(const trt_ms_pass *ps, const trt_ms_cand *c, size_t h, size_t nh, const void *pf, void *best,
+                            void *buf) {
+  size_t dim = ps->dim;
+  int32x4_t cs[NR];
+  uint32x4_t keep[NR];
+  if (pf) trt_ms_prefetch(pf, nh * dim);
+  pack_items((const int8_t *)c->heads + h * dim, c->colsum + h, nh, dim, dpad_of(dim), buf, cs, keep);
+  /* the keep mask matters only for an odd head count's last pair */
+#define PAIRS(nr) (nh & 1 ? pairs_block(ps, buf, cs, keep + (nr) - 1, best, nr, 1) : pairs_block(ps, buf, cs, keep, best, nr, 0))
+  switch ((nh + 1) / 2) {
+    case 4: PAIRS(4); break;
+    case 3: PAIRS(3); break;
+    case 2: PAIRS(2); break;
+    default: PAIRS(1); break;
   }
-  /* best[v] lanes: u0 x (even, odd heads), u1 x (even, odd): fold pairs of
-   * lanes, then term_u = (float)D_max[u] * (scale[u] * item_scale) as in
-   * the oracle. */
-  float32x4_t s_item = vdupq_n_f32(p->item_scale[row]), sum = vdupq_n_f32(0.0f);
+#undef PAIRS
+}
+
+/* best[v] lanes: u0 x (even, odd heads), u1 x (even, odd): fold pairs of
+ * lanes, then term_u = (float)D_max[u] * (scale[u] * item_scale) as in
+ * the oracle. */
+static inline float mm_finish(const trt_ms_pass *ps, const trt_ms_cand *c, const void *best) {
+  const int32x4_t *b = best;
+  size_t n_pairs = ps->n_panels, scale_at = dpad_of(ps->dim) * 2 + 16;
+  float32x4_t s_item = vdupq_n_f32(c->item_scale), sum = vdupq_n_f32(0.0f);
   size_t v = 0;
-  for (; v + 2 <= pu->n_pairs; v += 2) {
-    int32x4_t m4 = vpmaxq_s32(best[v], best[v + 1]); /* u 4v/2 .. +3 */
-    sum = vfmaq_f32(sum, vcvtq_f32_s32(m4), vmulq_f32(vld1q_f32(uscale + v * 2), s_item));
+  for (; v + 2 <= n_pairs; v += 2) {
+    int32x4_t m4 = vpmaxq_s32(b[v], b[v + 1]); /* u 4v/2 .. +3 */
+    float32x2_t s0 = vld1_f32((const float *)(const void *)(ps->panels + v * ps->panel_bytes + scale_at));
+    float32x2_t s1 = vld1_f32((const float *)(const void *)(ps->panels + (v + 1) * ps->panel_bytes + scale_at));
+    sum = vfmaq_f32(sum, vcvtq_f32_s32(m4), vmulq_f32(vcombine_f32(s0, s1), s_item));
   }
   float total = vaddvq_f32(sum);
-  if (v < pu->n_pairs) {
+  if (v < n_pairs) {
     int32_t m[4];
-    vst1q_s32(m, best[v]);
-    float si = p->item_scale[row];
-    total += (float)(m[0] > m[1] ? m[0] : m[1]) * (uscale[v * 2] * si);
-    if (v * 2 + 1 < nu) total += (float)(m[2] > m[3] ? m[2] : m[3]) * (uscale[v * 2 + 1] * si);
+    const float *us = (const float *)(const void *)(ps->panels + v * ps->panel_bytes + scale_at);
+    vst1q_s32(m, b[v]);
+    float si = c->item_scale;
+    total += (float)(m[0] > m[1] ? m[0] : m[1]) * (us[0] * si);
+    if (v * 2 + 1 < ps->n_user) total += (float)(m[2] > m[3] ? m[2] : m[3]) * (us[1] * si);
   }
   return total;
 }
 
-void trt_maxsim_u8s8_neoni8mm(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k, float *scores) {
-  size_t dpad = (p->dim + 7) / 8 * 8;
-  if (!p->n_user || !p->n_item || !p->dim || dpad > MAX_DPAD) {
-    trt_maxsim_u8s8_scalar(p, rows, k, scores);
-    return;
-  }
-  uint8_t ua[PACK_BYTES];
-  int8_t ib[2 * NR * MAX_DPAD];
-  int32_t nzp[MAX_PAIRS * 4];
-  int32x4_t best[MAX_PAIRS];
-  float uscale[MAX_PAIRS * 2];
-  size_t pass_pairs = PACK_BYTES / (dpad * 2);
-  if (pass_pairs > MAX_PAIRS) pass_pairs = MAX_PAIRS;
-  for (size_t u0 = 0; u0 < p->n_user; u0 += pass_pairs * 2) {
-    size_t nu = p->n_user - u0 < pass_pairs * 2 ? p->n_user - u0 : pass_pairs * 2;
-    pack_user(p, u0, nu, dpad, ua, nzp);
-    for (size_t u = 0; u < (nu + 1) / 2 * 2; u++) uscale[u] = u < nu ? p->user_scale[u0 + u] : 0.0f;
-    packed_user pu = {ua, nzp, (nu + 1) / 2, dpad};
-    for (size_t c = 0; c < k; c++) {
-      size_t row = rows ? (size_t)rows[c] : c;
-      const int8_t *next = c + 1 < k ? p->items + (rows ? (size_t)rows[c + 1] : c + 1) * p->item_stride : NULL;
-      float s = score_one(&pu, p, nu, uscale, row, next, best, ib);
-      scores[c] = u0 ? scores[c] + s : s;
-    }
-  }
-}
+#define TRT_MS(x) mm_##x
+#define TRT_MS_LANES 2
+#define TRT_MS_ITEM_BYTES 1
+#define TRT_MS_STACK_BYTES (PACK_BYTES + MAX_PAIRS * 32)
+#define TRT_MS_BEST_BYTES (MAX_PAIRS * 16)
+#define TRT_MS_BUF_BYTES (2 * NR * MAX_DPAD)
+#define TRT_MS_NAME trt_maxsim_u8s8_neoni8mm
+#define TRT_MS_SCALAR trt_maxsim_u8s8_scalar
+#define TRT_MS_U8S8 1
+#include "../maxsim-driver.h"

@@ -11,36 +11,43 @@
  * and a high half per panel and head), each starting at -zp[u] * colsum[h]
  * so that it ends as the corrected dot product; per 8 dims it loads one
  * q-register per item head and 16 user vectors, and does 128 smlal. The max
- * over item heads is a vertical smax. */
+ * over item heads is a vertical smax. The loops around the tile:
+ * kernels/maxsim-driver.h; a packed panel is [dpad][8 lanes] i16, then -zp
+ * and the scale of its 8 heads. */
 #include <arm_neon.h>
 
 #include "../kernels.h"
+#include "../maxsim-pass.h"
 
-#include "../inline.h"
 #define LANES 8
 #define MR 2
 #define NR 4
-#define PACK_HALVES 8192 /* packed i16 user values on the stack (16 KiB; 96 x 64 fills 12 KiB) */
+#define PACK_HALVES 8192 /* packed i16 user values per pass (16 KiB; 96 x 64 fills 12 KiB) */
 #define MAX_PANELS 64
 
-typedef struct packed_user {
-  const int16_t *ut;  /* [panel][dpad][8] */
-  const int32_t *nzp; /* -zp per lane, 0 in padding lanes */
-  const float *scale; /* per lane, 0 in padding lanes */
-  size_t n_panels, dpad;
-} packed_user;
+static inline size_t dpad_of(size_t dim) { return (dim + 7) / 8 * 8; }
 
-static void pack_user(const trt_maxsim_u8s8_params *p, size_t u0, size_t nu, size_t dpad, int16_t *ut,
-                      int32_t *nzp, float *scale) {
-  size_t n_panels = (nu + LANES - 1) / LANES;
-  for (size_t v = 0; v < n_panels; v++)
-    for (size_t l = 0; l < LANES; l++) {
-      size_t u = v * LANES + l;
-      const uint8_t *src = p->user + (u0 + u) * p->dim;
-      for (size_t d = 0; d < dpad; d++) ut[(v * dpad + d) * LANES + l] = u < nu && d < p->dim ? (int16_t)src[d] : 0;
-      nzp[v * LANES + l] = u < nu ? -p->user_zp[u0 + u] : 0;
-      scale[v * LANES + l] = u < nu ? p->user_scale[u0 + u] : 0.0f;
-    }
+static inline size_t nq_pass_panels(size_t dim) {
+  size_t dpad = dpad_of(dim);
+  if (dpad * LANES > PACK_HALVES) return 0;
+  size_t pp = PACK_HALVES / (dpad * LANES);
+  return pp < MAX_PANELS ? pp : MAX_PANELS;
+}
+
+/* i16 values, then -zp per lane, then the scale per lane */
+static inline size_t nq_panel_bytes(size_t dim) { return dpad_of(dim) * LANES * 2 + 2 * LANES * 4; }
+
+static void nq_pack_panel(const trt_maxsim_user *u, size_t u0, size_t n, unsigned char *panel) {
+  size_t dim = u->dim, dpad = dpad_of(dim);
+  int16_t *ut = (int16_t *)(void *)panel;
+  int32_t *nzp = (int32_t *)(void *)(panel + dpad * LANES * 2);
+  float *scale = (float *)(void *)(panel + dpad * LANES * 2 + LANES * 4);
+  for (size_t l = 0; l < LANES; l++) {
+    const uint8_t *src = l < n ? (const uint8_t *)u->heads + (u0 + l) * dim : NULL;
+    for (size_t d = 0; d < dpad; d++) ut[d * LANES + l] = l < n && d < dim ? (int16_t)src[d] : 0;
+    nzp[l] = l < n ? -u->zp[u0 + l] : 0;
+    scale[l] = l < n ? u->scale[u0 + l] : 0.0f;
+  }
 }
 
 /* nr heads of dim s8 -> i16 rows of dpad (zero pad). */
@@ -69,18 +76,19 @@ static void widen(const int8_t *ih, size_t nr, size_t dim, size_t dpad, int16_t 
     }                                                                                        \
   } while (0)
 
-TRT_INLINE void tile(const packed_user *pu, size_t v, const int16_t *buf, const int32_t *colsum,
-                     int32_t *best, const int mr, const int nr) {
-  size_t vs = pu->dpad * LANES, hs = pu->dpad;
-  const int16_t *ut = pu->ut + v * vs;
+TRT_INLINE void tile(const trt_ms_pass *ps, size_t v, const int16_t *buf, const int32_t *colsum, int32_t *best, const int mr,
+                     const int nr) {
+  size_t dpad = dpad_of(ps->dim), vs = ps->panel_bytes / 2, hs = dpad; /* vs: i16 values between panels */
+  const int16_t *ut = (const int16_t *)(const void *)ps->panels + v * vs;
   int32x4_t lo[MR][NR], hi[MR][NR];
 #pragma GCC unroll 2
   for (int m = 0; m < mr; m++) {
-    int32x4_t zl = vld1q_s32(pu->nzp + (v + (size_t)m) * LANES), zh = vld1q_s32(pu->nzp + (v + (size_t)m) * LANES + 4);
+    const int32_t *nzp = (const int32_t *)(const void *)(ut + (size_t)m * vs + dpad * LANES);
+    int32x4_t zl = vld1q_s32(nzp), zh = vld1q_s32(nzp + 4);
 #pragma GCC unroll 4
     for (int n = 0; n < nr; n++) lo[m][n] = vmulq_n_s32(zl, colsum[n]), hi[m][n] = vmulq_n_s32(zh, colsum[n]);
   }
-  for (size_t d = 0; d < pu->dpad; d += 8) {
+  for (size_t d = 0; d < dpad; d += 8) {
     int16x8_t iv[NR];
 #pragma GCC unroll 4
     for (int n = 0; n < nr; n++) iv[n] = vld1q_s16(buf + (size_t)n * hs + d);
@@ -104,62 +112,57 @@ TRT_INLINE void tile(const packed_user *pu, size_t v, const int16_t *buf, const 
   }
 }
 
-TRT_INLINE void head_block(const packed_user *pu, const int16_t *buf, const int32_t *colsum,
-                           int32_t *best, const int nr) {
+TRT_INLINE void head_block(const trt_ms_pass *ps, const int16_t *buf, const int32_t *colsum, int32_t *best, const int nr) {
   size_t v = 0;
-  for (; v + 2 <= pu->n_panels; v += 2) tile(pu, v, buf, colsum, best, 2, nr);
-  if (pu->n_panels - v == 1) tile(pu, v, buf, colsum, best, 1, nr);
+  for (; v + 2 <= ps->n_panels; v += 2) tile(ps, v, buf, colsum, best, 2, nr);
+  if (ps->n_panels - v == 1) tile(ps, v, buf, colsum, best, 1, nr);
 }
 
-static float score_one(const packed_user *pu, const trt_maxsim_u8s8_params *p, size_t row,
-                       const int8_t *next, int32_t *best, int16_t *buf) {
-  const int8_t *item = p->items + row * p->item_stride;
-  const int32_t *colsum = p->colsum + row * p->colsum_stride;
-  size_t dim = p->dim, dpad = pu->dpad;
-  for (size_t i = 0; i < pu->n_panels * LANES; i++) best[i] = INT32_MIN;
-  for (size_t h = 0; h < p->n_item; h += NR) {
-    size_t nr = p->n_item - h < NR ? p->n_item - h : NR;
-    if (next)
-      for (size_t off = 0; off < nr * dim; off += 64) __builtin_prefetch(next + h * dim + off, 0, 3);
-    widen(item + h * dim, nr, dim, dpad, buf);
-    switch (nr) {
-      case 4: head_block(pu, buf, colsum + h, best, 4); break;
-      case 3:
-        head_block(pu, buf, colsum + h, best, 2);
-        head_block(pu, buf + 2 * dpad, colsum + h + 2, best, 1);
-        break;
-      case 2: head_block(pu, buf, colsum + h, best, 2); break;
-      default: head_block(pu, buf, colsum + h, best, 1); break;
-    }
+static inline size_t nq_block_heads(size_t left) { return left < NR ? left : NR; }
+
+static inline void nq_best_init(const trt_ms_pass *ps, void *best) {
+  int32_t *b = best;
+  for (size_t i = 0; i < ps->n_panels * LANES; i++) b[i] = INT32_MIN;
+}
+
+static inline void nq_block(const trt_ms_pass *ps, const trt_ms_cand *c, size_t h, size_t nr, const void *pf, void *best,
+                            void *buf) {
+  size_t dim = ps->dim, dpad = dpad_of(dim);
+  const int32_t *cs = c->colsum + h;
+  int16_t *b = buf;
+  if (pf) trt_ms_prefetch(pf, nr * dim);
+  widen((const int8_t *)c->heads + h * dim, nr, dim, dpad, b);
+  switch (nr) {
+    case 4: head_block(ps, b, cs, best, 4); break;
+    case 3:
+      head_block(ps, b, cs, best, 2);
+      head_block(ps, b + 2 * dpad, cs + 2, best, 1);
+      break;
+    case 2: head_block(ps, b, cs, best, 2); break;
+    default: head_block(ps, b, cs, best, 1); break;
   }
-  /* term_u = (float)D_max[u] * (scale[u] * item_scale), as in the oracle. */
-  float32x4_t s_item = vdupq_n_f32(p->item_scale[row]), sum = vdupq_n_f32(0.0f);
-  for (size_t i = 0; i < pu->n_panels * LANES; i += 4)
-    sum = vfmaq_f32(sum, vcvtq_f32_s32(vld1q_s32(best + i)), vmulq_f32(vld1q_f32(pu->scale + i), s_item));
+}
+
+/* term_u = (float)D_max[u] * (scale[u] * item_scale), as in the oracle. */
+static inline float nq_finish(const trt_ms_pass *ps, const trt_ms_cand *c, const void *best) {
+  size_t scale_at = dpad_of(ps->dim) * LANES * 2 + LANES * 4;
+  const int32_t *b = best;
+  float32x4_t s_item = vdupq_n_f32(c->item_scale), sum = vdupq_n_f32(0.0f);
+  for (size_t v = 0; v < ps->n_panels; v++) {
+    const float *scale = (const float *)(const void *)(ps->panels + v * ps->panel_bytes + scale_at);
+    for (size_t i = 0; i < LANES; i += 4)
+      sum = vfmaq_f32(sum, vcvtq_f32_s32(vld1q_s32(b + v * LANES + i)), vmulq_f32(vld1q_f32(scale + i), s_item));
+  }
   return vaddvq_f32(sum);
 }
 
-void trt_maxsim_u8s8_neon(const trt_maxsim_u8s8_params *p, const uint32_t *rows, size_t k,
-                          float *scores) {
-  size_t dpad = (p->dim + 7) / 8 * 8;
-  if (!p->n_user || !p->n_item || !p->dim || dpad * LANES > PACK_HALVES) {
-    trt_maxsim_u8s8_scalar(p, rows, k, scores);
-    return;
-  }
-  int16_t ut[PACK_HALVES], buf[NR * (PACK_HALVES / LANES)];
-  int32_t nzp[MAX_PANELS * LANES], best[MAX_PANELS * LANES];
-  float scale[MAX_PANELS * LANES];
-  size_t pass_panels = PACK_HALVES / (dpad * LANES);
-  if (pass_panels > MAX_PANELS) pass_panels = MAX_PANELS;
-  for (size_t u0 = 0; u0 < p->n_user; u0 += pass_panels * LANES) {
-    size_t nu = p->n_user - u0 < pass_panels * LANES ? p->n_user - u0 : pass_panels * LANES;
-    pack_user(p, u0, nu, dpad, ut, nzp, scale);
-    packed_user pu = {ut, nzp, scale, (nu + LANES - 1) / LANES, dpad};
-    for (size_t c = 0; c < k; c++) {
-      size_t row = rows ? (size_t)rows[c] : c;
-      const int8_t *next = c + 1 < k ? p->items + (rows ? (size_t)rows[c + 1] : c + 1) * p->item_stride : NULL;
-      float s = score_one(&pu, p, row, next, best, buf);
-      scores[c] = u0 ? scores[c] + s : s;
-    }
-  }
-}
+#define TRT_MS(x) nq_##x
+#define TRT_MS_LANES LANES
+#define TRT_MS_ITEM_BYTES 1
+#define TRT_MS_STACK_BYTES (PACK_HALVES * 2 + MAX_PANELS * 2 * LANES * 4)
+#define TRT_MS_BEST_BYTES (MAX_PANELS * LANES * 4)
+#define TRT_MS_BUF_BYTES (NR * (PACK_HALVES / LANES) * 2)
+#define TRT_MS_NAME trt_maxsim_u8s8_neon
+#define TRT_MS_SCALAR trt_maxsim_u8s8_scalar
+#define TRT_MS_U8S8 1
+#include "../maxsim-driver.h"
