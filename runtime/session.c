@@ -52,7 +52,11 @@ struct towerrt_session {
   uint32_t threads, node;
   const trt_tower *user, *item;
   const void *item_heads;
-  trt_maxsim_u8s8_params u8s8; /* int8 stores: fixed at creation but for the user heads */
+  /* MaxSim of the request's store, chosen once when the store is acquired:
+   * the kernel for its precision, and what it reads of the store (all but
+   * the heads, which differ for a delta) */
+  const trt_maxsim_kernel *maxsim;
+  trt_maxsim_items maxsim_items;
   /* One workspace per participant slot (slot 0: the caller). */
   void *arena;
   trt_workspace *ws;
@@ -281,11 +285,14 @@ static const towerrt_items *acquire_items(towerrt_session *s) {
   const towerrt_model *m = s->model;
   /* an overlay: the base's copy here, a delta's rows are read where they are mapped */
   s->item_heads = trt_items_heads_for_node(it->overlay ? it->overlay->layer[0] : it, s->node);
-  if (it->dtype == TOWERRT_PRECISION_INT8)
-    s->u8s8 = (trt_maxsim_u8s8_params){.user = s->ws[0].user_u8, .user_zp = s->ws[0].user_zp, .user_scale = s->ws[0].user_scale,
-                                       .n_user = (size_t)__builtin_popcount(s->fe_mask) * m->heads_user, .items = s->item_heads,
-                                       .item_stride = (size_t)it->row_stride, .colsum = it->colsums, .colsum_stride = it->heads,
-                                       .item_scale = it->scales, .n_item = m->heads_item, .dim = m->head_dim};
+  const trt_maxsim_kernel *k = it->dtype == TOWERRT_PRECISION_INT8   ? &m->kernels.packed_maxsim_u8s8
+                               : it->dtype == TOWERRT_PRECISION_BF16 ? &m->kernels.packed_maxsim_bf16
+                                                                     : &m->kernels.packed_maxsim_f32;
+  int int8 = it->dtype == TOWERRT_PRECISION_INT8;
+  s->maxsim = k;
+  s->maxsim_items = (trt_maxsim_items){.items = s->item_heads, .item_stride = (size_t)it->row_stride,
+                                       .colsum = int8 ? it->colsums : NULL, .colsum_stride = it->heads,
+                                       .item_scale = int8 ? it->scales : NULL, .n_item = m->heads_item, .dim = m->head_dim};
   return it;
 }
 
@@ -472,21 +479,13 @@ static void sum_user_heads(towerrt_session *s) {
 static void score_rows(towerrt_session *s, const towerrt_items *it, const void *heads, const uint32_t *rows, size_t n, float *out) {
   const towerrt_model *m = s->model;
   const trt_workspace *w0 = &s->ws[0];
-  size_t stride = (size_t)(it->row_stride / it->elem_size);
-  switch (it->dtype) {
-    case TOWERRT_PRECISION_INT8: {
-      trt_maxsim_u8s8_params p = s->u8s8;
-      p.items = heads;
-      p.colsum = it->colsums;
-      p.item_scale = it->scales;
-      m->kernels.maxsim_u8s8(&p, rows, n, out);
-      break;
-    }
-    case TOWERRT_PRECISION_BF16:
-      m->kernels.maxsim_bf16(w0->user_bf16, n_user_heads(s), heads, stride, rows, n, m->heads_item, m->head_dim, out);
-      break;
-    default: m->kernels.maxsim_f32(w0->user_heads, n_user_heads(s), heads, stride, rows, n, m->heads_item, m->head_dim, out);
+  trt_maxsim_items items = s->maxsim_items;
+  items.items = heads;
+  if (items.colsum) { /* int8: this layer's column sums and scales */
+    items.colsum = it->colsums;
+    items.item_scale = it->scales;
   }
+  s->maxsim->score(w0->user_packed, n_user_heads(s), &items, rows, n, out);
   if (it->centre) {
     /* the base's term was computed with the request; a delta's (rare) here */
     const towerrt_items *base = s->items->overlay ? s->items->overlay->layer[0] : s->items;
@@ -568,15 +567,23 @@ static void task_by_id(void *ctx, uint32_t task, uint32_t slot) {
   trace_end(s, "score_block", t0, slot);
 }
 
-/* The user heads in the precision of the item store, once per request. */
-static void convert_user_heads(towerrt_session *s) {
+/* The user heads in the precision of the item store, packed for its MaxSim
+ * kernel: once per request, read by every block. */
+static void pack_user_heads(towerrt_session *s) {
   trt_workspace *w0 = &s->ws[0];
   s->centre_term = centre_term(s, s->items->overlay ? s->items->overlay->layer[0] : s->items);
   if (has_row_centres(s->items)) sum_user_heads(s);
   size_t n = n_user_heads(s), dim = s->model->head_dim;
-  if (s->items->dtype == TOWERRT_PRECISION_BF16) trt_f32_to_bf16_array(w0->user_heads, n * dim, w0->user_bf16);
-  if (s->items->dtype == TOWERRT_PRECISION_INT8)
+  trt_maxsim_user u = {w0->user_heads, NULL, NULL, n, dim};
+  if (s->items->dtype == TOWERRT_PRECISION_BF16) {
+    trt_f32_to_bf16_array(w0->user_heads, n * dim, w0->user_bf16);
+    u.heads = w0->user_bf16;
+  }
+  if (s->items->dtype == TOWERRT_PRECISION_INT8) {
     s->model->kernels.quantize_u8(w0->user_heads, n, dim, s->model->kernels.u8_max, w0->user_u8, w0->user_zp, w0->user_scale);
+    u = (trt_maxsim_user){w0->user_u8, w0->user_zp, w0->user_scale, n, dim};
+  }
+  s->maxsim->pack(&u, w0->user_packed);
 }
 
 /* One block of TRT_ITEM_BLOCK candidates by features (item tower online). */
@@ -588,8 +595,9 @@ static void task_by_features(void *ctx, uint32_t task, uint32_t slot) {
   size_t c0 = (size_t)task * TRT_ITEM_BLOCK, b = s->req_k - c0 < TRT_ITEM_BLOCK ? s->req_k - c0 : TRT_ITEM_BLOCK;
   float *out = s->req_n ? s->slots[slot].scores : s->req_scores + c0;
   trt_item_forward(m, s->item, ws, it->ids + c0 * m->item.id_slots, it->dense ? it->dense + c0 * m->item.dense_width : NULL, b);
-  m->kernels.maxsim_f32(s->ws[0].user_heads, n_user_heads(s), ws->item_heads, (size_t)m->heads_item * m->head_dim, NULL, b,
-                        m->heads_item, m->head_dim, out);
+  trt_maxsim_items items = {.items = ws->item_heads, .item_stride = (size_t)m->heads_item * m->head_dim * sizeof(float),
+                           .n_item = m->heads_item, .dim = m->head_dim};
+  m->kernels.packed_maxsim_f32.score(s->ws[0].user_packed, n_user_heads(s), &items, NULL, b, out);
   if (m->family->finish_scores) {
     trt_score_block blk = {s->ws[0].user_heads, ws->item_heads, TOWERRT_PRECISION_F32, (size_t)m->heads_item * m->head_dim * sizeof(float), NULL, NULL, b};
     m->family->finish_scores(m, &blk, out);
@@ -671,7 +679,7 @@ static towerrt_status score_ids(towerrt_session *s, const uint64_t *item_ids, si
   if ((st = check_user_heads(s))) return out_fail(s, st, o, k);
   trace_end(s, "heads_check", t0, 0);
   t0 = trace_begin(s);
-  convert_user_heads(s);
+  pack_user_heads(s);
   trace_end(s, "user_heads", t0, 0);
   s->req_ids = item_ids;
   return run(s, k, TRT_ID_BLOCK, task_by_id, o);
@@ -850,6 +858,9 @@ static towerrt_status score_features(towerrt_session *s, const char *fn, const t
   if (s->model->family->score_features) return family_request_features(s, user, items, k, o);
   trt_user_forward(s->model, s->user, &s->ws[0], user->ids, user->dense, s->fe_mask, s->ws[0].user_heads);
   if ((st = check_user_heads(s))) return out_fail(s, st, o, k);
+  /* the item tower's heads are fp32: the user heads packed once for them */
+  trt_maxsim_user u = {s->ws[0].user_heads, NULL, NULL, n_user_heads(s), s->model->head_dim};
+  s->model->kernels.packed_maxsim_f32.pack(&u, s->ws[0].user_packed);
   s->req_items = items;
   s->req_ids = NULL;
   return run(s, k, TRT_ITEM_BLOCK, task_by_features, o);

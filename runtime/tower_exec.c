@@ -19,6 +19,17 @@ static void *carve(carver *c, size_t bytes) {
   return r;
 }
 
+/* Bytes of n user heads packed for the largest of the set's MaxSim layouts. */
+static size_t packed_user_bytes(const towerrt_model *m, size_t n) {
+  const trt_maxsim_kernel *k[3] = {&m->kernels.packed_maxsim_f32, &m->kernels.packed_maxsim_bf16, &m->kernels.packed_maxsim_u8s8};
+  size_t most = 0;
+  for (int i = 0; i < 3; i++) {
+    size_t b = k[i]->pack_bytes ? k[i]->pack_bytes(n, m->head_dim) : 0;
+    most = b > most ? b : most;
+  }
+  return most;
+}
+
 static size_t layout(const towerrt_model *m, void *arena, trt_workspace *ws) {
   const trt_tower *u = &m->user, *it = &m->item;
   const size_t B = TRT_ITEM_BLOCK, F = sizeof(float);
@@ -35,6 +46,7 @@ static size_t layout(const towerrt_model *m, void *arena, trt_workspace *ws) {
   ws->user_u8 = carve(&c, n_user_heads * m->head_dim);
   ws->user_zp = carve(&c, n_user_heads * sizeof(int32_t));
   ws->user_scale = carve(&c, n_user_heads * F);
+  ws->user_packed = carve(&c, packed_user_bytes(m, n_user_heads));
   ws->user_x_bf16 = carve(&c, u->max_width * sizeof(uint16_t));
   ws->user_x_u8 = carve(&c, (u->max_width + 63) & ~(size_t)63);
   ws->item_emb = carve(&c, it->input_width * F);

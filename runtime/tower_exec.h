@@ -15,6 +15,9 @@ typedef struct trt_workspace {
   uint8_t *user_u8;
   int32_t *user_zp;
   float *user_scale;
+  /* the user heads packed once per request for the MaxSim kernel
+   * (trt_maxsim_kernel.pack): room for the largest of the set's layouts */
+  void *user_packed;
   /* a quantized user layer's input: bf16, or u8 rows of in_pad bytes */
   uint16_t *user_x_bf16;
   uint8_t *user_x_u8;

@@ -104,6 +104,24 @@ static size_t store_elems(const shape *sh) { return (sh->n_rows - 1) * sh->strid
 
 static size_t row_of(const shape *sh, const uint32_t *rows, size_t c) { return sh->use_rows ? rows[c] : c; }
 
+/* ---- packed once per request --------------------------------------------- */
+
+/* The set's packed MaxSim (pack the user heads once, then score) must give
+ * the bits its per-call entry point gave: `legacy`, k scores. */
+static void check_packed(const towerrt_kernels *kn, const trt_maxsim_kernel *mk, const char *what, const trt_maxsim_user *u,
+                         const trt_maxsim_items *it, const uint32_t *rows, size_t k, const float *legacy) {
+  size_t bytes = mk->pack_bytes(u->n_user, u->dim);
+  CHECK(bytes % 64 == 0, "%s %s: pack_bytes %zu is not a multiple of 64", kn->name, what, bytes);
+  void *packed = aligned_alloc(64, bytes ? bytes : 64);
+  float *got = malloc(k * sizeof *got);
+  mk->pack(u, packed);
+  mk->score(packed, u->n_user, it, rows, k, got);
+  for (size_t c = 0; c < k; c++)
+    CHECK(memcmp(&got[c], &legacy[c], sizeof *got) == 0, "%s packed %s %zux%zux%zu cand %zu: got %.9g, per call %.9g", kn->name, what,
+          u->n_user, it->n_item, u->dim, c, (double)got[c], (double)legacy[c]);
+  free(packed), free(got);
+}
+
 /* ---- fp32 MaxSim ---------------------------------------------------------- */
 
 /* M = sum_u max_h sum_d |u_d i_hd|, the bound's scale. */
@@ -132,6 +150,9 @@ static void test_maxsim_f32(const towerrt_kernels *k, uint64_t *s, size_t iters)
     float *got = malloc(sh.k * sizeof *got), *want = malloc(sh.k * sizeof *want);
     const uint32_t *r = sh.use_rows ? rows : NULL;
     k->maxsim_f32(user, sh.n_user, items, sh.stride, r, sh.k, sh.n_item, sh.dim, got);
+    trt_maxsim_user pu = {user, NULL, NULL, sh.n_user, sh.dim};
+    trt_maxsim_items pit = {items, sh.stride * sizeof *items, NULL, 0, NULL, sh.n_item, sh.dim};
+    check_packed(k, &k->packed_maxsim_f32, "maxsim_f32", &pu, &pit, r, sh.k, got);
     trt_maxsim_f32_scalar(user, sh.n_user, items, sh.stride, r, sh.k, sh.n_item, sh.dim, want);
     for (size_t c = 0; c < sh.k; c++) {
       double mag = maxsim_mag(user, items + row_of(&sh, rows, c) * sh.stride, &sh);
@@ -170,6 +191,9 @@ static void test_maxsim_bf16(const towerrt_kernels *k, uint64_t *s, size_t iters
     float *got = malloc(sh.k * sizeof *got), *want = malloc(sh.k * sizeof *want);
     const uint32_t *r = sh.use_rows ? rows : NULL;
     k->maxsim_bf16(user, sh.n_user, items, sh.stride, r, sh.k, sh.n_item, sh.dim, got);
+    trt_maxsim_user pu = {user, NULL, NULL, sh.n_user, sh.dim};
+    trt_maxsim_items pit = {items, sh.stride * sizeof *items, NULL, 0, NULL, sh.n_item, sh.dim};
+    check_packed(k, &k->packed_maxsim_bf16, "maxsim_bf16", &pu, &pit, r, sh.k, got);
     trt_maxsim_bf16_scalar(user, sh.n_user, items, sh.stride, r, sh.k, sh.n_item, sh.dim, want);
     float *uf = malloc(sh.n_user * sh.dim * sizeof *uf), *itf = malloc(sh.n_item * sh.dim * sizeof *itf);
     for (size_t i = 0; i < sh.n_user * sh.dim; i++) uf[i] = from_bf16(user[i]);
@@ -260,6 +284,9 @@ static void run_q(const towerrt_kernels *k, uint64_t *s, shape sh, const q_case 
   float *got = malloc(sh.k * sizeof *got), *want = malloc(sh.k * sizeof *want);
   k->maxsim_u8s8(&p, r, sh.k, got);
   trt_maxsim_u8s8_scalar(&p, r, sh.k, want);
+  trt_maxsim_user pu = {p.user, p.user_zp, p.user_scale, p.n_user, p.dim};
+  trt_maxsim_items pit = {p.items, p.item_stride, p.colsum, p.colsum_stride, p.item_scale, p.n_item, p.dim};
+  check_packed(k, &k->packed_maxsim_u8s8, "maxsim_u8s8", &pu, &pit, r, sh.k, got);
   for (size_t c = 0; c < sh.k; c++) {
     double mag = exact ? 0 : q_mag(&p, row_of(&sh, rows, c));
     CHECK(fabs((double)got[c] - want[c]) <= REL_TOL * mag, "%s maxsim_u8s8%s %zux%zux%zu k=%zu rows=%d item %d..%d cand %zu: got %.9g want %.9g",

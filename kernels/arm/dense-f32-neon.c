@@ -7,6 +7,7 @@
 #include <arm_neon.h>
 #include <string.h>
 
+#include "../dense-blocks.h"
 #include "../kernels.h"
 
 #include "../inline.h"
@@ -68,14 +69,9 @@ TRT_INLINE void block(const float *x, size_t in, const float *w, const float *b,
 /* All outputs of nr rows: 4 at a time, then the ragged rest. */
 TRT_INLINE void rows(const float *x, size_t in, const float *w, const float *b, size_t out,
                      int relu, float *y, const int nr) {
-  size_t o = 0;
-  for (; o + OUTS <= out; o += OUTS) block(x, in, w, b, out, relu, y, o, nr, 4);
-  switch (out - o) {
-    case 3: block(x, in, w, b, out, relu, y, o, nr, 3); break;
-    case 2: block(x, in, w, b, out, relu, y, o, nr, 2); break;
-    case 1: block(x, in, w, b, out, relu, y, o, nr, 1); break;
-    default: break;
-  }
+#define BLOCK(o0, no) block(x, in, w, b, out, relu, y, o0, nr, no)
+  TRT_DENSE_OUTPUT_BLOCKS(out, BLOCK);
+#undef BLOCK
 }
 
 void trt_dense_f32_neon(const float *x, size_t n, size_t in, const float *w, const float *b,

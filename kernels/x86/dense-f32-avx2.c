@@ -5,6 +5,7 @@
  * ends with vmaskmovps, which does not touch masked-out memory. */
 #include <immintrin.h>
 
+#include "../dense-blocks.h"
 #include "../kernels.h"
 #include "dense-reduce.h"
 
@@ -59,22 +60,29 @@ TRT_INLINE void block(const float *x, size_t in, const float *w, const float *b,
   }
 }
 
-/* All outputs of nr rows: `step` at a time, then the ragged rest. */
-TRT_INLINE void rows(const float *x, size_t in, const float *w, const float *b, size_t out,
-                     int relu, float *y, const int nr, const int step) {
-  size_t o = 0;
-  for (; o + (size_t)step <= out; o += (size_t)step) block(x, in, w, b, out, relu, y, o, nr, step);
-  switch (out - o) {
-    case 3: block(x, in, w, b, out, relu, y, o, nr, 3); break;
-    case 2: block(x, in, w, b, out, relu, y, o, nr, 2); break;
-    case 1: block(x, in, w, b, out, relu, y, o, nr, 1); break;
-    default: break;
+/* Up to 4 outputs of nr rows; with 4 rows as blocks of 2 outputs (16 ymm
+ * registers hold 4 x 2 accumulators with their operands, not 4 x 4). */
+TRT_INLINE void outputs(const float *x, size_t in, const float *w, const float *b, size_t out,
+                        int relu, float *y, size_t o0, const int nr, const int no) {
+  if (nr < ROWS || no == 1) {
+    block(x, in, w, b, out, relu, y, o0, nr, no);
+    return;
   }
+  block(x, in, w, b, out, relu, y, o0, nr, 2);
+  if (no > 2) block(x, in, w, b, out, relu, y, o0 + 2, nr, no - 2);
+}
+
+/* All outputs of nr rows: 4 at a time, then the ragged rest. */
+TRT_INLINE void rows(const float *x, size_t in, const float *w, const float *b, size_t out,
+                     int relu, float *y, const int nr) {
+#define BLOCK(o0, no) outputs(x, in, w, b, out, relu, y, o0, nr, no)
+  TRT_DENSE_OUTPUT_BLOCKS(out, BLOCK);
+#undef BLOCK
 }
 
 void trt_dense_f32_avx2(const float *x, size_t n, size_t in, const float *w, const float *b,
                         size_t out, int relu, float *y) {
   size_t r = 0;
-  for (; r + ROWS <= n; r += ROWS) rows(x + r * in, in, w, b, out, relu, y + r * out, ROWS, 2);
-  for (; r < n; r++) rows(x + r * in, in, w, b, out, relu, y + r * out, 1, OUTS);
+  for (; r + ROWS <= n; r += ROWS) rows(x + r * in, in, w, b, out, relu, y + r * out, ROWS);
+  for (; r < n; r++) rows(x + r * in, in, w, b, out, relu, y + r * out, 1);
 }
