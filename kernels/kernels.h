@@ -5,7 +5,8 @@
  * out. They allocate nothing, do no I/O and touch no globals. Each ISA
  * lives in its own file (kernels/<isa>/<op>-<types>-<isa>.c) compiled with
  * that ISA's flags; the scalar files are the oracle the others are tested
- * against. The runtime picks one towerrt_kernels table at load.
+ * against. The runtime picks one towerrt_kernels table at load. The MaxSim
+ * loops are written once (maxsim-driver.h); the ISA files hold the tiles.
  */
 #ifndef TOWERRT_KERNELS_H
 #define TOWERRT_KERNELS_H
