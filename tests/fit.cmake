@@ -23,6 +23,9 @@ endforeach()
 if(Python3_Interpreter_FOUND)
   # Standard library only: tools/export_fit.py reproduces every model.twr byte for byte.
   add_test(NAME fit_fixtures COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tools/make_golden_fit.py --verify)
+  # The CLI's doors (info, score by features, build-items + score by id) against the same reference values.
+  add_test(NAME fit_cli COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/python/test_fit_cli.py
+           ${TOWERRT_CLI_RUN} ${CMAKE_CURRENT_BINARY_DIR}/fit_cli ${TOWERRT_FIT_DIRS})
 endif()
 
 # FIT's request path allocates nothing (test_no_alloc, tests/hardening.cmake).
