@@ -90,6 +90,8 @@ if(TOWERRT_FUZZ)
     endforeach()
     list(APPEND fuzz_lib_src ${abs})
   endforeach()
+  # The text readers (tools/text_input.c, not in libtowerrt) are fuzzed too.
+  list(APPEND fuzz_lib_src ${PROJECT_SOURCE_DIR}/tools/text_input.c)
   add_library(towerrt_fuzzlib STATIC ${fuzz_lib_src})
   target_include_directories(towerrt_fuzzlib PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/include)
   target_compile_definitions(towerrt_fuzzlib PRIVATE $<TARGET_PROPERTY:towerrt_objects,COMPILE_DEFINITIONS>)
