@@ -22,17 +22,11 @@ static int is_shard(const towerrt_items *s) {
   return trt_meta_find(&s->meta, "build.shards", &v) && s->container.sections[TRT_SEC_ROW_ORDER].data;
 }
 
-static towerrt_status write_meta(trt_writer *w, const towerrt_items *s, const char *dtype, uint64_t stride) {
+static towerrt_status write_meta(trt_writer *w, const towerrt_items *s, towerrt_precision prec, uint64_t stride) {
   trt_bytes b = {0};
   int shard = is_shard(s);
   trt_bytes_u32(&b, shard ? 10 : 7);
-  trt_meta_put_int(&b, "items.count", (int64_t)s->count);
-  trt_meta_put_int(&b, "items.heads", s->heads);
-  trt_meta_put_int(&b, "items.head_dim", s->head_dim);
-  trt_meta_put_str(&b, "items.dtype", dtype, strlen(dtype));
-  trt_meta_put_int(&b, "items.row_stride", (int64_t)stride);
-  trt_meta_put_int(&b, "model.fingerprint", s->fingerprint);
-  trt_meta_put_str(&b, "general.source", "towerrt_items_quantize", 22);
+  trt_store_meta_common(&b, s->count, s->heads, s->head_dim, (uint32_t)prec, stride, s->fingerprint, "towerrt_items_quantize");
   for (int k = 0; k < 3 && shard; k++) {
     trt_meta_value v;
     if (!trt_meta_find(&s->meta, k_shard_keys[k], &v) || v.type != TRT_META_INT) {
@@ -162,9 +156,8 @@ towerrt_status towerrt_items_quantize_centred(const towerrt_items *s, towerrt_pr
   }
   trt_writer w;
   int shard = is_shard(s);
-  static const char *const dtypes[3] = {"f32", "bf16", "s8"};
   towerrt_status st = trt_writer_open(&w, path, "TWRITEMS", (s8 ? 5 : 3) + (shard ? 1 : 0) + (centring ? 1 : 0));
-  if (!st) st = write_meta(&w, s, dtypes[prec], stride);
+  if (!st) st = write_meta(&w, s, prec, stride);
   if (!st) st = write_rows(&w, s, prec, stride, by_row ? NULL : centre, by_row ? centre : NULL, scales, colsums);
   if (!st && s8) st = write_section(&w, TRT_SEC_ITEM_SCALES, scales, (size_t)s->count * sizeof(float));
   if (!st && s8) st = write_section(&w, TRT_SEC_ITEM_COLSUMS, colsums, (size_t)s->count * s->heads * sizeof(int32_t));
