@@ -33,6 +33,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_inttower as ex  # noqa: E402
+import export_inttower_graph as exg  # noqa: E402
 import towerrt_format as tf  # noqa: E402
 
 EXPORTER_VERSION = "1.0"
@@ -95,33 +96,8 @@ def build_family_model(sd, cfg, opts, source="", log=None, extra_meta=()):
     const_aug = dat and opts.dat_augment == "constant"
     fields_out, table_names, side_info = [], [], {}
     for side in SIDES:
-        flds = cfg.fields(side)
-        names = [f.name for f in cfg.columns[side]]
-        dup = set(n for n in names if names.count(n) > 1)
-        if dup:
-            raise ExportError("%s side: field %s appears twice" % (side, sorted(dup)[0]))
-        idf = [f for f in flds if f.kind != "dense"]
-        if not idf:
-            raise ExportError("%s side has no id fields (towerrt's EMBED needs at least one)" % side)
-        dims = set()
-        for f in idf:
-            tname = "%s_embedding_dict.%s.weight" % (side, f.embedding_name)
-            if not w.has(tname):
-                w.get(tname, (f.vocab or "vocabulary_size", f.dim or "embedding_dim"),
-                      "embedding table of %s field %r" % (side, f.name))
-            if len(w.shape(tname)) != 2:
-                raise ExportError("tensor %s has shape %s, expected (vocabulary_size, embedding_dim) (%s field %r)"
-                                  % (tname, ex._shp(w.shape(tname)), side, f.name))
-            rows, d = w.shape(tname)
-            exp = (f.vocab if f.vocab is not None else rows, f.dim if f.dim is not None else d)
-            w.get(tname, exp, "embedding table of %s field %r: (vocabulary_size, embedding_dim) from the config"
-                  % (side, f.name))
-            dims.add(d)
-            f._rows, f._d, f._table = rows, d, tname
-        if len(dims) > 1:
-            raise ExportError("%s side: id fields have different embedding dims %s; towerrt gathers one embedding "
-                              "dim per side (%s)" % (side, sorted(dims), ", ".join("%s:%d" % (f.name, f._d) for f in idf)))
-        d = dims.pop()
+        flds, idf, d = exg.side_tables(w, cfg, side, " (towerrt's EMBED needs at least one)",
+                                       "towerrt gathers one embedding dim per side")
         dense = [f for f in flds if f.kind == "dense"]
         if dat and not const_aug:
             if any(f.name == "%s_aug_vector" % side for f in cfg.columns[side]):

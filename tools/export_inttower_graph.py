@@ -17,6 +17,44 @@ EXPORTER_ID = "towerrt tools/export_inttower.py %s" % EXPORTER_VERSION
 BN_EPS = 1e-5
 
 
+def side_tables(w, cfg, side, why_ids, why_one_dim, check_config_dim=False):
+    """One side's fields, its id fields and their one embedding dim, every
+    table checked against the config (shape, vocabulary, dim); each id
+    field gets _rows, _d, _table. why_ids / why_one_dim end the messages
+    for a side without id fields / with several dims (the family exporters
+    say what needs them). Shared by every exporter of the two-tower graph."""
+    flds = cfg.fields(side)
+    names = [f.name for f in cfg.columns[side]]
+    dup = set(n for n in names if names.count(n) > 1)
+    if dup:
+        raise ExportError("%s side: field %s appears twice" % (side, sorted(dup)[0]))
+    idf = [f for f in flds if f.kind != "dense"]
+    if not idf:
+        raise ExportError("%s side has no id fields%s" % (side, why_ids))
+    dims = set()
+    for f in idf:
+        tname = "%s_embedding_dict.%s.weight" % (side, f.embedding_name)
+        if not w.has(tname):
+            w.get(tname, (f.vocab or "vocabulary_size", f.dim or "embedding_dim"),
+                  "embedding table of %s field %r" % (side, f.name))
+        if len(w.shape(tname)) != 2:
+            raise ExportError("tensor %s has shape %s, expected (vocabulary_size, embedding_dim) (%s field %r)"
+                              % (tname, _shp(w.shape(tname)), side, f.name))
+        rows, d = w.shape(tname)
+        exp = (f.vocab if f.vocab is not None else rows, f.dim if f.dim is not None else d)
+        w.get(tname, exp, "embedding table of %s field %r: (vocabulary_size, embedding_dim) from the config"
+              % (side, f.name))
+        if check_config_dim and cfg.embedding_dim is not None and d != cfg.embedding_dim:
+            raise ExportError("tensor %s has embedding dim %d but the config says embedding_dim %d"
+                              % (tname, d, cfg.embedding_dim))
+        dims.add(d)
+        f._rows, f._d, f._table = rows, d, tname
+    if len(dims) > 1:
+        raise ExportError("%s side: id fields have different embedding dims %s; %s (%s)"
+                          % (side, sorted(dims), why_one_dim, ", ".join("%s:%d" % (f.name, f._d) for f in idf)))
+    return flds, idf, dims.pop()
+
+
 def build_model(sd, cfg, source="", log=None, extra_meta=(), record_fe_origin=False):
     """state_dict (name -> NpyArray) + ExportConfig -> tf.Model. record_fe_origin: add
     export.fe_layers_from (where inttower.fe_layers came from) to META."""
@@ -26,36 +64,8 @@ def build_model(sd, cfg, source="", log=None, extra_meta=(), record_fe_origin=Fa
     table_names = []       # in field order; tensor index resolved later
     side_info = {}
     for side in SIDES:
-        flds = cfg.fields(side)
-        names = [f.name for f in cfg.columns[side]]
-        dup = set(n for n in names if names.count(n) > 1)
-        if dup:
-            raise ExportError("%s side: field %s appears twice" % (side, sorted(dup)[0]))
-        idf = [f for f in flds if f.kind != "dense"]
-        if not idf:
-            raise ExportError("%s side has no id fields; Light-SE needs at least one" % side)
-        dims = set()
-        for f in idf:
-            tname = "%s_embedding_dict.%s.weight" % (side, f.embedding_name)
-            if not w.has(tname):
-                w.get(tname, (f.vocab or "vocabulary_size", f.dim or "embedding_dim"),
-                      "embedding table of %s field %r" % (side, f.name))
-            if len(w.shape(tname)) != 2:
-                raise ExportError("tensor %s has shape %s, expected (vocabulary_size, embedding_dim) (%s field %r)"
-                                  % (tname, _shp(w.shape(tname)), side, f.name))
-            rows, d = w.shape(tname)
-            exp = (f.vocab if f.vocab is not None else rows, f.dim if f.dim is not None else d)
-            w.get(tname, exp, "embedding table of %s field %r: (vocabulary_size, embedding_dim) from the config"
-                  % (side, f.name))
-            if cfg.embedding_dim is not None and d != cfg.embedding_dim:
-                raise ExportError("tensor %s has embedding dim %d but the config says embedding_dim %d"
-                                  % (tname, d, cfg.embedding_dim))
-            dims.add(d)
-            f._rows, f._d, f._table = rows, d, tname
-        if len(dims) > 1:
-            raise ExportError("%s side: id fields have different embedding dims %s; Light-SE needs one dim (%s)"
-                              % (side, sorted(dims), ", ".join("%s:%d" % (f.name, f._d) for f in idf)))
-        d = dims.pop()
+        flds, idf, d = side_tables(w, cfg, side, "; Light-SE needs at least one", "Light-SE needs one dim",
+                                   check_config_dim=True)
         F = len(idf)
         fs = cfg.field_sizes.get(side)
         if fs is not None and fs != F:
