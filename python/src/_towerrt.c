@@ -225,6 +225,8 @@ static PyObject *items_quantize(PyObject *self, PyObject *args) {
   if (!PyArg_ParseTuple(args, "Ois|i", &cap, &precision, &path, &centring)) return NULL;
   towerrt_items *it = unwrap(cap, CAP_ITEMS);
   if (!it) return NULL;
+  /* -1: the runtime's default for this store and precision, as `towerrt quantize` */
+  if (centring < 0) centring = (int)towerrt_items_default_centring(it, (towerrt_precision)precision, NULL);
   towerrt_status st;
   Py_BEGIN_ALLOW_THREADS
   st = towerrt_items_quantize_centred(it, (towerrt_precision)precision, (towerrt_centring)centring, path);

@@ -352,14 +352,16 @@ class Items:
     def __len__(self) -> int:
         return self.count
 
-    def quantize(self, path: PathLike, precision: str, centre: str = "none") -> "Items":
+    def quantize(self, path: PathLike, precision: str, centre: str = "default") -> "Items":
         """Writes a copy at "bf16" or "int8" precision to `path`; returns it
-        loaded. centre: "none" (default here), "mean" or "row-mean" (what
-        `towerrt quantize` does for int8 by default; docs/quantization.md
-        "Centred stores")."""
-        if centre not in _CENTRINGS:
-            raise ValueError("centre must be one of %s, got %r" % (", ".join(_CENTRINGS), centre))
-        _c.items_quantize(self._h, _precision(precision), os.fspath(path), _CENTRINGS.index(centre))
+        loaded. centre: "default" (what `towerrt quantize` does: row-mean
+        for int8 where the store allows it, none for bf16, shards and one-head
+        stores; towerrt_items_default_centring), "none", "mean" or
+        "row-mean" (docs/quantization.md "Centred stores")."""
+        if centre != "default" and centre not in _CENTRINGS:
+            raise ValueError("centre must be one of default, %s, got %r" % (", ".join(_CENTRINGS), centre))
+        code = -1 if centre == "default" else _CENTRINGS.index(centre)
+        _c.items_quantize(self._h, _precision(precision), os.fspath(path), code)
         return Items(path)
 
     @classmethod
