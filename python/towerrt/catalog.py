@@ -199,7 +199,9 @@ def build_items(model: Model, source, out: PathLike, *, id_column: str = "item_i
                 b.append(keys, ids, dense)
         rows = b.rows
         if precision != "f32":
-            Items(f32_path).quantize(out, precision)
+            # uncentred, so that a sharded build (towerrt.spark) merges into these very bytes;
+            # to centre, build f32 and call Items.quantize (docs/quantization.md)
+            Items(f32_path).quantize(out, precision, centre="none")
     finally:
         if precision != "f32" and os.path.exists(f32_path):
             os.remove(f32_path)

@@ -107,7 +107,7 @@ def _executor_builder(model_name: str, shards_dir: str, n: int, total: int, id_c
             local = b.path
             if precision != "f32":
                 q = local + "." + precision
-                t.Items(local).quantize(q, precision)
+                t.Items(local).quantize(q, precision, centre="none")  # shards are never centred
                 os.remove(local)
                 local = q
             target = shards_dir.rstrip("/") + "/" + _shard_name(s, n)
@@ -211,7 +211,7 @@ def build_items(spark, model_path: str, catalog_path: str, out: str, *, id_colum
                 with towerrt.ItemsBuilder(model, p + ".f32" if precision != "f32" else p, shard=(i, n), input_rows=total) as b:
                     pass
                 if precision != "f32":
-                    towerrt.Items(p + ".f32").quantize(p, precision)
+                    towerrt.Items(p + ".f32").quantize(p, precision, centre="none")
                     os.remove(p + ".f32")
                 local_paths.append(p)
             else:
