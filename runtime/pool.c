@@ -1,13 +1,12 @@
 /* towerrt_pool_*: topology discovery and per-node worker pools. */
 #include "pool.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "options.h"
 #include "status.h"
+#include "text_buf.h"
 
 towerrt_status towerrt_pool_create(const towerrt_options *o, towerrt_pool **out) {
   if (!out) return trt_fail(TOWERRT_ERR_INVALID_ARGUMENT, "towerrt_pool_create: out is NULL");
@@ -73,38 +72,24 @@ void trt_pool_release(const towerrt_pool *p, void *mem, size_t bytes, int bound)
   else free(mem);
 }
 
-typedef struct text {
-  char *buf;
-  size_t cap, len;
-} text;
-
-__attribute__((format(printf, 2, 3))) static void put(text *t, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(t->len < t->cap ? t->buf + t->len : NULL, t->len < t->cap ? t->cap - t->len : 0, fmt, ap);
-  va_end(ap);
-  if (n > 0) t->len += (size_t)n;
-}
-
 size_t towerrt_pool_describe(const towerrt_pool *p, char *buf, size_t cap) {
-  text t = {buf, cap, 0};
+  trt_text_buf t = {buf, cap, 0};
   if (cap) buf[0] = '\0';
   if (!p) return 0;
-  put(&t, "topology: %s, %u NUMA node(s)%s\n", p->topo.source, p->topo.n_nodes,
+  trt_text_put(&t, "topology: %s, %u NUMA node(s)%s\n", p->topo.source, p->topo.n_nodes,
       p->topo.simulated ? " (simulated: threads and memory are planned, not bound)" : "");
   for (uint32_t i = 0; i < p->topo.n_nodes; i++) {
     const trt_numa_node *nd = &p->topo.nodes[i];
     const trt_node_pool *np = &p->nodes[i];
-    put(&t, "  node %u (os %u): %u core(s); ", i, nd->os_index, nd->n_cores);
+    trt_text_put(&t, "  node %u (os %u): %u core(s); ", i, nd->os_index, nd->n_cores);
     if (!(p->active & (UINT64_C(1) << i))) {
-      put(&t, "no pool\n");
+      trt_text_put(&t, "no pool\n");
       continue;
     }
-    put(&t, "pool of %u worker(s) on PUs", np->n_workers);
+    trt_text_put(&t, "pool of %u worker(s) on PUs", np->n_workers);
     for (uint32_t w = 0; w < np->n_workers; w++)
-      put(&t, " %u%s", np->pu[w], np->pinned[w] == 1 ? "" : np->pinned[w] == 0 ? "(unpinned)" : "(pin failed)");
-    put(&t, "\n");
+      trt_text_put(&t, " %u%s", np->pu[w], np->pinned[w] == 1 ? "" : np->pinned[w] == 0 ? "(unpinned)" : "(pin failed)");
+    trt_text_put(&t, "\n");
   }
-  if (cap && t.len >= cap) buf[cap - 1] = '\0';
-  return t.len;
+  return trt_text_end(&t);
 }
