@@ -24,6 +24,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "arena_carve.h"
 #include "family_fit.h"
 #include "status.h"
 #include "tower_exec.h"
@@ -44,46 +45,35 @@ typedef struct fit_scratch {
   float *zvc, *s, *s1, *t, *s2, *logit; /* one chunk */
 } fit_scratch;
 
-typedef struct carver {
-  char *base;
-  size_t used;
-} carver;
-
-static void *carve(carver *c, size_t bytes) {
-  void *r = c->base ? c->base + c->used : NULL;
-  c->used += (bytes + 63) & ~(size_t)63;
-  return r;
-}
-
 static size_t layout(const towerrt_model *m, size_t k, void *arena, fit_scratch *x) {
   const trt_fit_model *f = m->family_data;
   const size_t F = sizeof(float), B = TRT_ITEM_BLOCK, C = TRT_FIT_GROUP_CHUNK, N = f->N, L = f->seq_len;
   const size_t hv = (size_t)f->Hv * f->p, uw = m->user.n_id_fields * (size_t)m->user.emb_dim;
-  carver c = {arena, 0};
-  x->zv = carve(&c, k * hv * F);
-  x->rowp = carve(&c, k * sizeof(float *));
-  x->qidx = carve(&c, k * sizeof(uint32_t));
-  x->order = carve(&c, k * sizeof(uint32_t));
-  x->start = carve(&c, (N + 2) * sizeof(uint32_t));
-  x->ec = carve(&c, B * f->ec_width * F);
-  x->ecp = carve(&c, B * f->D * F);
-  x->match = carve(&c, B * N * F);
-  x->base = carve(&c, (uw + m->user.emb_dim) * F);
-  x->seq = carve(&c, L * f->D * F);
-  x->din_x = carve(&c, N * L * 4 * f->D * F);
-  x->din_h = carve(&c, N * L * f->A * F);
-  x->din_a = carve(&c, N * L * F);
-  x->ux = carve(&c, N * f->user_in * F);
-  x->ua = carve(&c, N * f->max_user_width * F);
-  x->ub = carve(&c, N * f->max_user_width * F);
-  x->zu = carve(&c, N * f->Hu * f->p * F);
-  x->gq = carve(&c, N * sizeof(uint32_t));
-  x->zvc = carve(&c, C * hv * F);
-  x->s = carve(&c, C * f->Hu * f->Hv * F);
-  x->s1 = carve(&c, C * f->Hu * f->o * F);
-  x->t = carve(&c, C * f->Hu * f->o * F);
-  x->s2 = carve(&c, C * f->o * f->o * F);
-  x->logit = carve(&c, C * F);
+  trt_carver c = {arena, 0};
+  x->zv = trt_carve(&c, k * hv * F);
+  x->rowp = trt_carve(&c, k * sizeof(float *));
+  x->qidx = trt_carve(&c, k * sizeof(uint32_t));
+  x->order = trt_carve(&c, k * sizeof(uint32_t));
+  x->start = trt_carve(&c, (N + 2) * sizeof(uint32_t));
+  x->ec = trt_carve(&c, B * f->ec_width * F);
+  x->ecp = trt_carve(&c, B * f->D * F);
+  x->match = trt_carve(&c, B * N * F);
+  x->base = trt_carve(&c, (uw + m->user.emb_dim) * F);
+  x->seq = trt_carve(&c, L * f->D * F);
+  x->din_x = trt_carve(&c, N * L * 4 * f->D * F);
+  x->din_h = trt_carve(&c, N * L * f->A * F);
+  x->din_a = trt_carve(&c, N * L * F);
+  x->ux = trt_carve(&c, N * f->user_in * F);
+  x->ua = trt_carve(&c, N * f->max_user_width * F);
+  x->ub = trt_carve(&c, N * f->max_user_width * F);
+  x->zu = trt_carve(&c, N * f->Hu * f->p * F);
+  x->gq = trt_carve(&c, N * sizeof(uint32_t));
+  x->zvc = trt_carve(&c, C * hv * F);
+  x->s = trt_carve(&c, C * f->Hu * f->Hv * F);
+  x->s1 = trt_carve(&c, C * f->Hu * f->o * F);
+  x->t = trt_carve(&c, C * f->Hu * f->o * F);
+  x->s2 = trt_carve(&c, C * f->o * f->o * F);
+  x->logit = trt_carve(&c, C * F);
   return c.used;
 }
 

@@ -3,21 +3,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "arena_carve.h"
 #include "quantize_heads.h"
 #include "status.h"
-
-/* Hands out 64-byte-aligned slices of the arena; with no arena it only
- * counts, so sizing and carving can never disagree. */
-typedef struct carver {
-  char *base;
-  size_t used;
-} carver;
-
-static void *carve(carver *c, size_t bytes) {
-  void *r = c->base ? c->base + c->used : NULL;
-  c->used += (bytes + 63) & ~(size_t)63;
-  return r;
-}
 
 /* Bytes of n user heads packed for the largest of the set's MaxSim layouts. */
 static size_t packed_user_bytes(const towerrt_model *m, size_t n) {
@@ -34,28 +22,28 @@ static size_t layout(const towerrt_model *m, void *arena, trt_workspace *ws) {
   const trt_tower *u = &m->user, *it = &m->item;
   const size_t B = TRT_ITEM_BLOCK, F = sizeof(float);
   size_t n_fe = (size_t)__builtin_popcount(u->fe_present);
-  carver c = {arena, 0};
-  ws->user_emb = carve(&c, u->input_width * F);
-  ws->user_x0 = carve(&c, u->input_width * F);
-  ws->user_scratch = carve(&c, 2 * (size_t)u->n_id_fields * F);
-  ws->user_a = carve(&c, u->max_width * F);
-  ws->user_b = carve(&c, u->max_width * F);
+  trt_carver c = {arena, 0};
+  ws->user_emb = trt_carve(&c, u->input_width * F);
+  ws->user_x0 = trt_carve(&c, u->input_width * F);
+  ws->user_scratch = trt_carve(&c, 2 * (size_t)u->n_id_fields * F);
+  ws->user_a = trt_carve(&c, u->max_width * F);
+  ws->user_b = trt_carve(&c, u->max_width * F);
   size_t n_user_heads = n_fe * m->heads_user;
-  ws->user_heads = carve(&c, n_user_heads * m->head_dim * F);
-  ws->user_bf16 = carve(&c, n_user_heads * m->head_dim * sizeof(uint16_t));
-  ws->user_u8 = carve(&c, n_user_heads * m->head_dim);
-  ws->user_zp = carve(&c, n_user_heads * sizeof(int32_t));
-  ws->user_scale = carve(&c, n_user_heads * F);
-  ws->user_packed = carve(&c, packed_user_bytes(m, n_user_heads));
-  ws->user_x_bf16 = carve(&c, u->max_width * sizeof(uint16_t));
-  ws->user_x_u8 = carve(&c, (u->max_width + 63) & ~(size_t)63);
-  ws->item_emb = carve(&c, it->input_width * F);
-  ws->item_x0 = carve(&c, B * it->input_width * F);
-  ws->item_scratch = carve(&c, 2 * (size_t)it->n_id_fields * F);
-  ws->item_a = carve(&c, B * it->max_width * F);
-  ws->item_b = carve(&c, B * it->max_width * F);
-  ws->item_heads = carve(&c, B * m->heads_item * m->head_dim * F);
-  ws->rows = carve(&c, TRT_ID_BLOCK * sizeof(uint32_t));
+  ws->user_heads = trt_carve(&c, n_user_heads * m->head_dim * F);
+  ws->user_bf16 = trt_carve(&c, n_user_heads * m->head_dim * sizeof(uint16_t));
+  ws->user_u8 = trt_carve(&c, n_user_heads * m->head_dim);
+  ws->user_zp = trt_carve(&c, n_user_heads * sizeof(int32_t));
+  ws->user_scale = trt_carve(&c, n_user_heads * F);
+  ws->user_packed = trt_carve(&c, packed_user_bytes(m, n_user_heads));
+  ws->user_x_bf16 = trt_carve(&c, u->max_width * sizeof(uint16_t));
+  ws->user_x_u8 = trt_carve(&c, (u->max_width + 63) & ~(size_t)63);
+  ws->item_emb = trt_carve(&c, it->input_width * F);
+  ws->item_x0 = trt_carve(&c, B * it->input_width * F);
+  ws->item_scratch = trt_carve(&c, 2 * (size_t)it->n_id_fields * F);
+  ws->item_a = trt_carve(&c, B * it->max_width * F);
+  ws->item_b = trt_carve(&c, B * it->max_width * F);
+  ws->item_heads = trt_carve(&c, B * m->heads_item * m->head_dim * F);
+  ws->rows = trt_carve(&c, TRT_ID_BLOCK * sizeof(uint32_t));
   return c.used;
 }
 
